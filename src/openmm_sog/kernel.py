@@ -83,10 +83,20 @@ class SOGKernel(nn.Module):
         r_sq = (distances * distances).unsqueeze(-1).unsqueeze(-1)  # [..., 1, 1]
         return (self.weights * torch.exp(-r_sq * inv_sq)).sum(-1)
 
-    def fourier(self, k_sq: Tensor) -> Tensor:
-        """Fourier transform ghat(k) from |k|^2, ``[...] -> [..., P]``; energy*length^3/charge^2."""
+    def fourier(self, k_sq: Tensor, k_sq_min: float = 0.0) -> Tensor:
+        """Fourier transform ghat(k) from |k|^2, ``[...] -> [..., P]``; energy*length^3/charge^2.
+
+        :param k_sq_min: a lower bound on the |k|^2 asked for; Gaussians so wide that
+            sigma^2 k_sq_min / 4 > 50 everywhere (contributing below e^-50 of their weight
+            sigma^3 w) are skipped, which matters for very wide Coulomb tails.
+        """
         sigma = self.widths()
-        amplitude = self.weights * (math.pi**1.5) * sigma**3
+        weights = self.weights
+        if k_sq_min > 0.0:
+            keep = (0.25 * k_sq_min * sigma.detach() ** 2 <= 50.0).any(0)
+            sigma = sigma[:, keep]
+            weights = weights[:, keep]
+        amplitude = weights * (math.pi**1.5) * sigma**3
         exponent = -0.25 * k_sq.unsqueeze(-1).unsqueeze(-1) * (sigma * sigma)
         return (amplitude * torch.exp(exponent)).sum(-1)
 

@@ -115,7 +115,10 @@ class SOGLongRange(nn.Module):
             + m2 * reciprocal[:, None, None, None, :, 1]
             + m3 * reciprocal[:, None, None, None, :, 2]
         )  # [B, K1', K2', K3', 3]
-        ghat = self.kernel.fourier((kvec * kvec).sum(-1))  # [B, K1', K2', K3', P]
+        # Every k != 0 has |k| >= 2 pi / max_d |a_d| (k.a_d = 2 pi m_d).
+        longest = float(torch.linalg.norm(cells.detach(), dim=-1).max())
+        k_sq_min = (2.0 * math.pi / longest) ** 2
+        ghat = self.kernel.fourier((kvec * kvec).sum(-1), k_sq_min)  # [B, K1', K2', K3', P]
         # Half spectrum: modes with m3 > 0 stand for their conjugates too; k = 0 is excluded.
         multiplicity = torch.full((modes[2].shape[0],), 2.0, dtype=dtype, device=device)
         multiplicity[0] = 1.0
