@@ -119,17 +119,21 @@ class SOGLongRange(nn.Module):
         longest = float(torch.linalg.norm(cells.detach(), dim=-1).max())
         k_sq_min = (2.0 * math.pi / longest) ** 2
         ghat = self.kernel.fourier((kvec * kvec).sum(-1), k_sq_min)  # [B, K1', K2', K3', P]
-        # Half spectrum: modes with m3 > 0 stand for their conjugates too; k = 0 is excluded.
-        multiplicity = torch.full((modes[2].shape[0],), 2.0, dtype=dtype, device=device)
-        multiplicity[0] = 1.0
-        ghat = ghat * multiplicity[None, None, None, :, None]
-        ghat_no_zero = torch.cat(
-            [torch.zeros_like(ghat[:, :1, :1, :1]), ghat[:, :1, :1, 1:]], dim=3
+        # Half spectrum: a mode with m3 > 0 stands for its conjugate too; k = 0 is excluded.
+        multiplicity = torch.full(
+            (modes[0].shape[0], modes[1].shape[0], modes[2].shape[0]),
+            2.0,
+            dtype=dtype,
+            device=device,
         )
-        ghat = torch.cat([torch.cat([ghat_no_zero, ghat[:, :1, 1:]], dim=2), ghat[:, 1:]], dim=1)
+        multiplicity[:, :, 0] = 1.0
+        multiplicity[0, 0, 0] = 0.0
+        multiplicity = multiplicity.unsqueeze(-1)
 
         power = structure.real * structure.real + structure.imag * structure.imag
-        kspace = (ghat * power).sum((1, 2, 3)) / (2.0 * volume.unsqueeze(-1))  # [B, P]
+        kspace = (multiplicity * ghat * power).sum((1, 2, 3)) / (
+            2.0 * volume.unsqueeze(-1)
+        )  # [B, P]
         self_term = 0.5 * self.kernel.value_at_zero() * charges * charges  # [N, P]
         self_per_structure = torch.zeros(
             num_batches, charges.shape[1], dtype=dtype, device=device
@@ -138,9 +142,9 @@ class SOGLongRange(nn.Module):
 
         if not want_potentials:
             return energy, None
-        # dE/dq = phi(r_i) - g(0) q_i, phi = 1/V sum_{k != 0} ghat S exp(ik.r); the half-spectrum
-        # multiplicity is already what the Hermitian extension of the type 2 needs, so undo it.
-        coefficients = structure * (ghat / multiplicity[None, None, None, :, None])
+        # dE/dq = phi(r_i) - g(0) q_i with phi = 1/V sum_{k != 0} ghat S exp(ik.r); the type 2
+        # extends the half spectrum to its Hermitian whole itself.
+        coefficients = structure * (ghat * (multiplicity > 0))
         coefficients = coefficients / volume[:, None, None, None, None]
         phi = self.nufft.type2(stencil, coefficients, grid, half)
         potentials = phi - self.kernel.value_at_zero() * charges
