@@ -1,0 +1,43 @@
+#ifndef OPENMM_SOGFFT3D_H_
+#define OPENMM_SOGFFT3D_H_
+
+#include <complex>
+#include <vector>
+
+namespace SOGPlugin {
+
+/**
+ * A small in-place 3D complex FFT for grid sizes whose prime factors are small (the SOG grids
+ * are 2,3,5-smooth). OpenMM's public headers expose no host FFT, so the Reference platform
+ * carries this one. Element (x, y, z) is stored at (x*ny + y)*nz + z.
+ *
+ * The forward transform computes sum_g f(g) exp(-2 pi i m.g/n) and the backward transform the
+ * same with exp(+2 pi i m.g/n); neither is normalised.
+ */
+class SOGFFT3D {
+public:
+    SOGFFT3D(int nx, int ny, int nz);
+    /**
+     * Transform a grid in place.
+     *
+     * @param data     the nx*ny*nz grid values
+     * @param forward  true for exp(-2 pi i ...), false for exp(+2 pi i ...)
+     */
+    void transform(std::vector<std::complex<double> >& data, bool forward) const;
+private:
+    struct Plan1D {
+        int size;
+        std::vector<int> factors;
+        std::vector<std::complex<double> > roots; // exp(-2 pi i t/size), t = 0..size-1
+    };
+    static Plan1D createPlan(int size);
+    static void transform1D(const Plan1D& plan, int factorIndex, const std::complex<double>* in, int inStride,
+            std::complex<double>* out, int length, bool forward);
+    void transformAxis(std::vector<std::complex<double> >& data, int axis, bool forward) const;
+    int size[3];
+    Plan1D plans[3];
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_SOGFFT3D_H_*/

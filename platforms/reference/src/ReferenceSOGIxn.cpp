@@ -1,0 +1,214 @@
+#include "ReferenceSOGIxn.h"
+#include "openmm/OpenMMException.h"
+#include <cmath>
+
+using namespace SOGPlugin;
+using namespace OpenMM;
+using namespace std;
+
+ReferenceSOGIxn::ReferenceSOGIxn(int numChannels, const SOGGridParameters& grid) : numChannels(numChannels), grid(grid),
+        fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]), channelWeights(numChannels), channelWidths(numChannels),
+        selfKernel(numChannels, 0.0), grids(numChannels) {
+}
+
+void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<double>& widths, const vector<int>& channels) {
+    for (int c = 0; c < numChannels; c++) {
+        channelWeights[c].clear();
+        channelWidths[c].clear();
+        selfKernel[c] = 0.0;
+    }
+    for (int l = 0; l < (int) weights.size(); l++) {
+        channelWeights[channels[l]].push_back(weights[l]);
+        channelWidths[channels[l]].push_back(widths[l]);
+        selfKernel[channels[l]] += weights[l];
+    }
+}
+
+double ReferenceSOGIxn::kernelValue(double z, double beta) {
+    if (fabs(z) >= 1.0)
+        return 0.0;
+    return cyl_bessel_i(0.0, beta*sqrt(1.0 - z*z)) - 1.0;
+}
+
+double ReferenceSOGIxn::kernelDerivative(double z, double beta) {
+    if (fabs(z) >= 1.0)
+        return 0.0;
+    // d/dz I0(beta t) = beta I1(beta t) dt/dz with t = sqrt(1-z^2), dt/dz = -z/t; I1(x)/x -> 1/2 as x -> 0.
+    double x = beta*sqrt(1.0 - z*z);
+    double ratio = (x > 1e-6 ? cyl_bessel_i(1.0, x)/x : 0.5);
+    return -beta*beta*z*ratio;
+}
+
+double ReferenceSOGIxn::kernelTransform(double omega, double beta) {
+    double u = sqrt(beta*beta - omega*omega);
+    double sincTerm = (fabs(omega) < 1e-12 ? 1.0 : sin(omega)/omega);
+    return 2.0*sinh(u)/u - 2.0*sincTerm;
+}
+
+double ReferenceSOGIxn::calcKernelTransform(int channel, double k2) const {
+    const double piFactor = pow(M_PI, 1.5);
+    double sum = 0.0;
+    for (int l = 0; l < (int) channelWeights[channel].size(); l++) {
+        double sigma = channelWidths[channel][l];
+        sum += channelWeights[channel][l]*piFactor*sigma*sigma*sigma*exp(-0.25*sigma*sigma*k2);
+    }
+    return sum;
+}
+
+double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* boxVectors, const vector<double>& charges,
+        vector<Vec3>* forces, vector<double>* chargeDerivatives) {
+    const int numParticles = positions.size();
+    const int P = numChannels;
+    const int w = grid.spreadWidth;
+    const double alpha = 0.5*w;
+    const int* n = grid.gridSize;
+    const int gridPoints = n[0]*n[1]*n[2];
+    const bool needPotential = (forces != nullptr || chargeDerivatives != nullptr);
+
+    // Box inverse: s = r h^{-1}, with the box vectors as the rows of h.
+    const Vec3 &a = boxVectors[0], &b = boxVectors[1], &c = boxVectors[2];
+    double volume = a.dot(b.cross(c));
+    Vec3 recip[3] = {b.cross(c)/volume, c.cross(a)/volume, a.cross(b)/volume}; // recip[d] = column d of h^{-1}
+    int maxMode[3];
+    SOGForceImpl::calcMaxModes(boxVectors, grid.kCutoff, maxMode);
+    for (int d = 0; d < 3; d++)
+        if (2*(2*maxMode[d] + 1) > n[d])
+            throw OpenMMException("SOGForce: the periodic box grew more than the grid chosen at Context creation allows; "
+                    "call Context.reinitialize(preserveState=True)");
+
+    // Spreading weights, shared by every channel and by both transforms.
+    vector<int> firstIndex(3*numParticles);
+    vector<double> weights(3*numParticles*w), derivWeights(needPotential ? 3*numParticles*w : 0);
+    for (int i = 0; i < numParticles; i++) {
+        const Vec3& r = positions[i];
+        if (!(isfinite(r[0]) && isfinite(r[1]) && isfinite(r[2])))
+            throw OpenMMException("SOGForce: particle " + to_string(i) + " has a non-finite position");
+        for (int d = 0; d < 3; d++) {
+            double s = r.dot(recip[d]);
+            s -= floor(s);
+            double x = s*n[d];
+            int j0 = (int) ceil(x - alpha);
+            firstIndex[3*i + d] = j0;
+            for (int t = 0; t < w; t++) {
+                double z = (x - (j0 + t))/alpha;
+                weights[(3*i + d)*w + t] = kernelValue(z, grid.beta);
+                if (needPotential)
+                    derivWeights[(3*i + d)*w + t] = kernelDerivative(z, grid.beta)*n[d]/alpha;
+            }
+        }
+    }
+    auto wrap = [](int j, int size) {
+        j %= size;
+        return (j < 0 ? j + size : j);
+    };
+
+    // Type 1: spread all channels in one pass, then FFT.
+    for (int ch = 0; ch < P; ch++)
+        grids[ch].assign(gridPoints, complex<double>(0.0, 0.0));
+    for (int i = 0; i < numParticles; i++) {
+        const double* wx = &weights[(3*i)*w];
+        const double* wy = &weights[(3*i + 1)*w];
+        const double* wz = &weights[(3*i + 2)*w];
+        for (int tx = 0; tx < w; tx++) {
+            int gx = wrap(firstIndex[3*i] + tx, n[0]);
+            for (int ty = 0; ty < w; ty++) {
+                int gy = wrap(firstIndex[3*i + 1] + ty, n[1]);
+                double wxy = wx[tx]*wy[ty];
+                for (int tz = 0; tz < w; tz++) {
+                    int gz = wrap(firstIndex[3*i + 2] + tz, n[2]);
+                    double weight = wxy*wz[tz];
+                    int index = (gx*n[1] + gy)*n[2] + gz;
+                    for (int ch = 0; ch < P; ch++)
+                        grids[ch][index] += charges[i*P + ch]*weight;
+                }
+            }
+        }
+    }
+    for (int ch = 0; ch < P; ch++)
+        fft.transform(grids[ch], true);
+
+    // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d.
+    vector<double> deconvolution[3];
+    for (int d = 0; d < 3; d++) {
+        deconvolution[d].resize(2*maxMode[d] + 1);
+        for (int m = -maxMode[d]; m <= maxMode[d]; m++)
+            deconvolution[d][m + maxMode[d]] = alpha*kernelTransform(2*M_PI*m*alpha/n[d], grid.beta);
+    }
+
+    // k-space: energy, and the type-2 input T_c(m) = ghat_c(k) S_c(m) / (V prod D) on kept modes.
+    double energy = 0.0;
+    vector<vector<complex<double> > > potentialGrids(needPotential ? P : 0);
+    for (auto& potential : potentialGrids)
+        potential.assign(gridPoints, complex<double>(0.0, 0.0));
+    vector<double> kernelHat(P);
+    for (int mx = -maxMode[0]; mx <= maxMode[0]; mx++)
+        for (int my = -maxMode[1]; my <= maxMode[1]; my++)
+            for (int mz = -maxMode[2]; mz <= maxMode[2]; mz++) {
+                if (mx == 0 && my == 0 && mz == 0)
+                    continue;
+                Vec3 k = (recip[0]*mx + recip[1]*my + recip[2]*mz)*(2*M_PI);
+                double k2 = k.dot(k);
+                double D = deconvolution[0][mx + maxMode[0]]*deconvolution[1][my + maxMode[1]]*deconvolution[2][mz + maxMode[2]];
+                int index = (wrap(mx, n[0])*n[1] + wrap(my, n[1]))*n[2] + wrap(mz, n[2]);
+                for (int ch = 0; ch < P; ch++) {
+                    double ghat = calcKernelTransform(ch, k2);
+                    complex<double> S = grids[ch][index]/D;
+                    energy += ghat*norm(S)/(2*volume);
+                    if (needPotential)
+                        potentialGrids[ch][index] = ghat*S/(volume*D);
+                }
+            }
+    for (int i = 0; i < numParticles; i++)
+        for (int ch = 0; ch < P; ch++)
+            energy -= 0.5*selfKernel[ch]*charges[i*P + ch]*charges[i*P + ch];
+    if (!needPotential)
+        return energy;
+
+    // Type 2: inverse FFT, then interpolate phi_c and its fractional gradient with the same weights.
+    for (int ch = 0; ch < P; ch++)
+        fft.transform(potentialGrids[ch], false);
+    if (chargeDerivatives != nullptr)
+        chargeDerivatives->resize(numParticles*P);
+    vector<double> phi(P);
+    vector<Vec3> fractionalGradient(P);
+    for (int i = 0; i < numParticles; i++) {
+        const double* wx = &weights[(3*i)*w];
+        const double* wy = &weights[(3*i + 1)*w];
+        const double* wz = &weights[(3*i + 2)*w];
+        const double* dx = &derivWeights[(3*i)*w];
+        const double* dy = &derivWeights[(3*i + 1)*w];
+        const double* dz = &derivWeights[(3*i + 2)*w];
+        for (int ch = 0; ch < P; ch++) {
+            phi[ch] = 0.0;
+            fractionalGradient[ch] = Vec3();
+        }
+        for (int tx = 0; tx < w; tx++) {
+            int gx = wrap(firstIndex[3*i] + tx, n[0]);
+            for (int ty = 0; ty < w; ty++) {
+                int gy = wrap(firstIndex[3*i + 1] + ty, n[1]);
+                for (int tz = 0; tz < w; tz++) {
+                    int gz = wrap(firstIndex[3*i + 2] + tz, n[2]);
+                    int index = (gx*n[1] + gy)*n[2] + gz;
+                    double value = wx[tx]*wy[ty]*wz[tz];
+                    Vec3 gradient(dx[tx]*wy[ty]*wz[tz], wx[tx]*dy[ty]*wz[tz], wx[tx]*wy[ty]*dz[tz]);
+                    for (int ch = 0; ch < P; ch++) {
+                        double u = potentialGrids[ch][index].real();
+                        phi[ch] += u*value;
+                        fractionalGradient[ch] += gradient*u;
+                    }
+                }
+            }
+        }
+        for (int ch = 0; ch < P; ch++) {
+            double q = charges[i*P + ch];
+            if (forces != nullptr) {
+                // d phi/dr = sum_d (d phi/ds_d) recip[d]
+                const Vec3& g = fractionalGradient[ch];
+                (*forces)[i] -= (recip[0]*g[0] + recip[1]*g[1] + recip[2]*g[2])*q;
+            }
+            if (chargeDerivatives != nullptr)
+                (*chargeDerivatives)[i*P + ch] = phi[ch] - selfKernel[ch]*q;
+        }
+    }
+    return energy;
+}
