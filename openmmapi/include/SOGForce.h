@@ -182,10 +182,11 @@ public:
      */
     const std::string& getEnergyParameterDerivativeName(int index) const;
     /**
-     * Copy the particle charges and Gaussian parameters to a Context that already uses this
-     * force. The number of particles, channels and Gaussians, and the tolerance, cannot change:
-     * the grid is fixed when the Context is created. Kernels should be set before the Context is
-     * created if their widths change a lot, since the k-space cutoff follows the smallest width.
+     * Copy the particle charges and Gaussian parameters (weights, widths, channels) to a Context
+     * that already uses this force. The grid is fixed when the Context is created, so the number
+     * of particles and Gaussians and the tolerance cannot change, and the smallest width cannot
+     * become smaller than it was then. The charge scale parameter and the scaled particles are
+     * also fixed at Context creation. Use Context::reinitialize() for any of those changes.
      *
      * @param context  the Context to update
      */

@@ -25,6 +25,7 @@ private:
     void setParameters(const SOGForce& force);
     int numParticles, numChannels, numGaussians;
     double minWidth;                  // nm, the smallest width when the grid was chosen
+    double tolerance;                 // the tolerance the grid was chosen for
     std::vector<double> charges;      // entry i*P+c, proton charges
     std::vector<char> isScaled;       // 1 if the charge scale parameter multiplies particle i
     std::string chargeScaleName;

@@ -17,6 +17,7 @@ void ReferenceCalcSOGForceKernel::initialize(const System& system, const SOGForc
     numChannels = force.getNumChannels();
     numGaussians = force.getNumGaussians();
     minWidth = SOGForceImpl::findMinimumWidth(force);
+    tolerance = force.getTolerance();
     Vec3 box[3];
     system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
     ixn.reset(new ReferenceSOGIxn(numChannels, SOGForceImpl::calcGridParameters(box, force.getTolerance(), minWidth)));
@@ -71,6 +72,8 @@ void ReferenceCalcSOGForceKernel::copyParametersToContext(ContextImpl& context, 
         throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of particles");
     if (force.getNumGaussians() != numGaussians)
         throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of Gaussians");
+    if (force.getTolerance() != tolerance)
+        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the tolerance; call Context.reinitialize()");
     SOGForceImpl::validate(force, context.getSystem());
     if (SOGForceImpl::findMinimumWidth(force) < minWidth)
         throw OpenMMException("SOGForce: updateParametersInContext() cannot make the smallest width smaller than when "
