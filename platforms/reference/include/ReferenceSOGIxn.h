@@ -5,6 +5,7 @@
 #include "internal/SOGForceImpl.h"
 #include "openmm/Vec3.h"
 #include <complex>
+#include <functional>
 #include <vector>
 
 namespace SOGPlugin {
@@ -31,6 +32,13 @@ public:
      */
     void setGaussians(const std::vector<double>& weights, const std::vector<double>& widths, const std::vector<int>& channels);
     /**
+     * Share the work among the threads of a pool (the CPU platform's); null means one thread.
+     * Results do not depend on the number of threads, up to round-off in the energy sum.
+     */
+    void setThreadPool(OpenMM::ThreadPool* pool) {
+        threads = pool;
+    }
+    /**
      * Compute the energy and, if requested, forces and charge derivatives.
      *
      * @param positions               particle positions, measured in nm
@@ -54,6 +62,10 @@ public:
      */
     static double kernelTransform(double omega, double beta);
 private:
+    /**
+     * Run body(begin, end, thread) on contiguous pieces of [0, count), one per thread.
+     */
+    void parallelFor(int count, const std::function<void (int, int, int)>& body) const;
     double calcKernelTransform(int channel, double k2) const;
     int numChannels;
     SOGGridParameters grid;
@@ -61,6 +73,7 @@ private:
     std::vector<std::vector<double> > channelWeights, channelWidths;
     std::vector<double> selfKernel; // g_c(0), kJ/mol/e^2
     std::vector<std::vector<std::complex<double> > > grids;
+    OpenMM::ThreadPool* threads = nullptr;
 };
 
 } // namespace SOGPlugin

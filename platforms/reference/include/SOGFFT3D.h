@@ -4,6 +4,10 @@
 #include <complex>
 #include <vector>
 
+namespace OpenMM {
+class ThreadPool;
+}
+
 namespace SOGPlugin {
 
 /**
@@ -22,8 +26,9 @@ public:
      *
      * @param data     the nx*ny*nz grid values
      * @param forward  true for exp(-2 pi i ...), false for exp(+2 pi i ...)
+     * @param threads  if not null, the 1D transforms along each axis are shared among its threads
      */
-    void transform(std::vector<std::complex<double> >& data, bool forward) const;
+    void transform(std::vector<std::complex<double> >& data, bool forward, OpenMM::ThreadPool* threads = nullptr) const;
 private:
     struct Plan1D {
         int size;
@@ -33,7 +38,7 @@ private:
     static Plan1D createPlan(int size);
     static void transform1D(const Plan1D& plan, int factorIndex, const std::complex<double>* in, int inStride,
             std::complex<double>* out, int length, bool forward);
-    void transformAxis(std::vector<std::complex<double> >& data, int axis, bool forward) const;
+    void transformLines(std::complex<double>* data, int axis, int firstLine, int endLine, bool forward) const;
     int size[3];
     Plan1D plans[3];
 };

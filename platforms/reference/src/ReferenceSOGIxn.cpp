@@ -1,5 +1,7 @@
 #include "ReferenceSOGIxn.h"
 #include "openmm/OpenMMException.h"
+#include "openmm/internal/ThreadPool.h"
+#include <algorithm>
 #include <cmath>
 
 using namespace SOGPlugin;
@@ -55,6 +57,23 @@ double ReferenceSOGIxn::calcKernelTransform(int channel, double k2) const {
     return sum;
 }
 
+void ReferenceSOGIxn::parallelFor(int count, const function<void (int, int, int)>& body) const {
+    const int numThreads = (threads == nullptr ? 1 : threads->getNumThreads());
+    if (numThreads < 2) {
+        body(0, count, 0);
+        return;
+    }
+    threads->execute([&](ThreadPool& pool, int thread) {
+        body((long long) count*thread/numThreads, (long long) count*(thread+1)/numThreads, thread);
+    });
+    threads->waitForThreads();
+}
+
+static int wrapIndex(int j, int size) {
+    j %= size;
+    return (j < 0 ? j + size : j);
+}
+
 double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* boxVectors, const vector<double>& charges,
         vector<Vec3>* forces, vector<double>* chargeDerivatives) {
     const int numParticles = positions.size();
@@ -64,6 +83,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     const int* n = grid.gridSize;
     const int gridPoints = n[0]*n[1]*n[2];
     const bool needPotential = (forces != nullptr || chargeDerivatives != nullptr);
+    const int numThreads = (threads == nullptr ? 1 : max(1, threads->getNumThreads()));
 
     // Box inverse: s = r h^{-1}, with the box vectors as the rows of h.
     const Vec3 &a = boxVectors[0], &b = boxVectors[1], &c = boxVectors[2];
@@ -75,57 +95,61 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
         if (2*(2*maxMode[d] + 1) > n[d])
             throw OpenMMException("SOGForce: the periodic box grew more than the grid chosen at Context creation allows; "
                     "call Context.reinitialize(preserveState=True)");
-
-    // Spreading weights, shared by every channel and by both transforms.
-    vector<int> firstIndex(3*numParticles);
-    vector<double> weights(3*numParticles*w), derivWeights(needPotential ? 3*numParticles*w : 0);
     for (int i = 0; i < numParticles; i++) {
         const Vec3& r = positions[i];
         if (!(isfinite(r[0]) && isfinite(r[1]) && isfinite(r[2])))
             throw OpenMMException("SOGForce: particle " + to_string(i) + " has a non-finite position");
-        for (int d = 0; d < 3; d++) {
-            double s = r.dot(recip[d]);
-            s -= floor(s);
-            double x = s*n[d];
-            int j0 = (int) ceil(x - alpha);
-            firstIndex[3*i + d] = j0;
-            for (int t = 0; t < w; t++) {
-                double z = (x - (j0 + t))/alpha;
-                weights[(3*i + d)*w + t] = kernelValue(z, grid.beta);
-                if (needPotential)
-                    derivWeights[(3*i + d)*w + t] = kernelDerivative(z, grid.beta)*n[d]/alpha;
-            }
-        }
     }
-    auto wrap = [](int j, int size) {
-        j %= size;
-        return (j < 0 ? j + size : j);
-    };
 
-    // Type 1: spread all channels in one pass, then FFT.
+    // Spreading weights, shared by every channel and by both transforms.
+    vector<int> firstIndex(3*numParticles);
+    vector<double> weights(3*numParticles*w), derivWeights(needPotential ? 3*numParticles*w : 0);
+    parallelFor(numParticles, [&](int begin, int end, int thread) {
+        for (int i = begin; i < end; i++)
+            for (int d = 0; d < 3; d++) {
+                double s = positions[i].dot(recip[d]);
+                s -= floor(s);
+                double x = s*n[d];
+                int j0 = (int) ceil(x - alpha);
+                firstIndex[3*i + d] = j0;
+                for (int t = 0; t < w; t++) {
+                    double z = (x - (j0 + t))/alpha;
+                    weights[(3*i + d)*w + t] = kernelValue(z, grid.beta);
+                    if (needPotential)
+                        derivWeights[(3*i + d)*w + t] = kernelDerivative(z, grid.beta)*n[d]/alpha;
+                }
+            }
+    });
+
+    // Type 1: spread all channels in one pass, then FFT. Each thread owns a slab of x planes and
+    // adds only the contributions that fall in it, so no two threads write the same point.
     for (int ch = 0; ch < P; ch++)
         grids[ch].assign(gridPoints, complex<double>(0.0, 0.0));
-    for (int i = 0; i < numParticles; i++) {
-        const double* wx = &weights[(3*i)*w];
-        const double* wy = &weights[(3*i + 1)*w];
-        const double* wz = &weights[(3*i + 2)*w];
-        for (int tx = 0; tx < w; tx++) {
-            int gx = wrap(firstIndex[3*i] + tx, n[0]);
-            for (int ty = 0; ty < w; ty++) {
-                int gy = wrap(firstIndex[3*i + 1] + ty, n[1]);
-                double wxy = wx[tx]*wy[ty];
-                for (int tz = 0; tz < w; tz++) {
-                    int gz = wrap(firstIndex[3*i + 2] + tz, n[2]);
-                    double weight = wxy*wz[tz];
-                    int index = (gx*n[1] + gy)*n[2] + gz;
-                    for (int ch = 0; ch < P; ch++)
-                        grids[ch][index] += charges[i*P + ch]*weight;
+    parallelFor(n[0], [&](int firstPlane, int endPlane, int thread) {
+        for (int i = 0; i < numParticles; i++) {
+            const double* wx = &weights[(3*i)*w];
+            const double* wy = &weights[(3*i + 1)*w];
+            const double* wz = &weights[(3*i + 2)*w];
+            for (int tx = 0; tx < w; tx++) {
+                int gx = wrapIndex(firstIndex[3*i] + tx, n[0]);
+                if (gx < firstPlane || gx >= endPlane)
+                    continue;
+                for (int ty = 0; ty < w; ty++) {
+                    int gy = wrapIndex(firstIndex[3*i + 1] + ty, n[1]);
+                    double wxy = wx[tx]*wy[ty];
+                    for (int tz = 0; tz < w; tz++) {
+                        int gz = wrapIndex(firstIndex[3*i + 2] + tz, n[2]);
+                        double weight = wxy*wz[tz];
+                        int index = (gx*n[1] + gy)*n[2] + gz;
+                        for (int ch = 0; ch < P; ch++)
+                            grids[ch][index] += charges[i*P + ch]*weight;
+                    }
                 }
             }
         }
-    }
+    });
     for (int ch = 0; ch < P; ch++)
-        fft.transform(grids[ch], true);
+        fft.transform(grids[ch], true, threads);
 
     // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d.
     vector<double> deconvolution[3];
@@ -136,28 +160,35 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     }
 
     // k-space: energy, and the type-2 input T_c(m) = ghat_c(k) S_c(m) / (V prod D) on kept modes.
-    double energy = 0.0;
+    // Threads split the mx range; partial energies are summed in thread order (deterministic).
     vector<vector<complex<double> > > potentialGrids(needPotential ? P : 0);
     for (auto& potential : potentialGrids)
         potential.assign(gridPoints, complex<double>(0.0, 0.0));
-    vector<double> kernelHat(P);
-    for (int mx = -maxMode[0]; mx <= maxMode[0]; mx++)
-        for (int my = -maxMode[1]; my <= maxMode[1]; my++)
-            for (int mz = -maxMode[2]; mz <= maxMode[2]; mz++) {
-                if (mx == 0 && my == 0 && mz == 0)
-                    continue;
-                Vec3 k = (recip[0]*mx + recip[1]*my + recip[2]*mz)*(2*M_PI);
-                double k2 = k.dot(k);
-                double D = deconvolution[0][mx + maxMode[0]]*deconvolution[1][my + maxMode[1]]*deconvolution[2][mz + maxMode[2]];
-                int index = (wrap(mx, n[0])*n[1] + wrap(my, n[1]))*n[2] + wrap(mz, n[2]);
-                for (int ch = 0; ch < P; ch++) {
-                    double ghat = calcKernelTransform(ch, k2);
-                    complex<double> S = grids[ch][index]/D;
-                    energy += ghat*norm(S)/(2*volume);
-                    if (needPotential)
-                        potentialGrids[ch][index] = ghat*S/(volume*D);
+    vector<double> threadEnergy(numThreads, 0.0);
+    parallelFor(2*maxMode[0] + 1, [&](int begin, int end, int thread) {
+        double sum = 0.0;
+        for (int mx = begin - maxMode[0]; mx < end - maxMode[0]; mx++)
+            for (int my = -maxMode[1]; my <= maxMode[1]; my++)
+                for (int mz = -maxMode[2]; mz <= maxMode[2]; mz++) {
+                    if (mx == 0 && my == 0 && mz == 0)
+                        continue;
+                    Vec3 k = (recip[0]*mx + recip[1]*my + recip[2]*mz)*(2*M_PI);
+                    double k2 = k.dot(k);
+                    double D = deconvolution[0][mx + maxMode[0]]*deconvolution[1][my + maxMode[1]]*deconvolution[2][mz + maxMode[2]];
+                    int index = (wrapIndex(mx, n[0])*n[1] + wrapIndex(my, n[1]))*n[2] + wrapIndex(mz, n[2]);
+                    for (int ch = 0; ch < P; ch++) {
+                        double ghat = calcKernelTransform(ch, k2);
+                        complex<double> S = grids[ch][index]/D;
+                        sum += ghat*norm(S)/(2*volume);
+                        if (needPotential)
+                            potentialGrids[ch][index] = ghat*S/(volume*D);
+                    }
                 }
-            }
+        threadEnergy[thread] = sum;
+    });
+    double energy = 0.0;
+    for (double partial : threadEnergy)
+        energy += partial;
     for (int i = 0; i < numParticles; i++)
         for (int ch = 0; ch < P; ch++)
             energy -= 0.5*selfKernel[ch]*charges[i*P + ch]*charges[i*P + ch];
@@ -166,49 +197,51 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
 
     // Type 2: inverse FFT, then interpolate phi_c and its fractional gradient with the same weights.
     for (int ch = 0; ch < P; ch++)
-        fft.transform(potentialGrids[ch], false);
+        fft.transform(potentialGrids[ch], false, threads);
     if (chargeDerivatives != nullptr)
         chargeDerivatives->resize(numParticles*P);
-    vector<double> phi(P);
-    vector<Vec3> fractionalGradient(P);
-    for (int i = 0; i < numParticles; i++) {
-        const double* wx = &weights[(3*i)*w];
-        const double* wy = &weights[(3*i + 1)*w];
-        const double* wz = &weights[(3*i + 2)*w];
-        const double* dx = &derivWeights[(3*i)*w];
-        const double* dy = &derivWeights[(3*i + 1)*w];
-        const double* dz = &derivWeights[(3*i + 2)*w];
-        for (int ch = 0; ch < P; ch++) {
-            phi[ch] = 0.0;
-            fractionalGradient[ch] = Vec3();
-        }
-        for (int tx = 0; tx < w; tx++) {
-            int gx = wrap(firstIndex[3*i] + tx, n[0]);
-            for (int ty = 0; ty < w; ty++) {
-                int gy = wrap(firstIndex[3*i + 1] + ty, n[1]);
-                for (int tz = 0; tz < w; tz++) {
-                    int gz = wrap(firstIndex[3*i + 2] + tz, n[2]);
-                    int index = (gx*n[1] + gy)*n[2] + gz;
-                    double value = wx[tx]*wy[ty]*wz[tz];
-                    Vec3 gradient(dx[tx]*wy[ty]*wz[tz], wx[tx]*dy[ty]*wz[tz], wx[tx]*wy[ty]*dz[tz]);
-                    for (int ch = 0; ch < P; ch++) {
-                        double u = potentialGrids[ch][index].real();
-                        phi[ch] += u*value;
-                        fractionalGradient[ch] += gradient*u;
+    parallelFor(numParticles, [&](int begin, int end, int thread) {
+        vector<double> phi(P);
+        vector<Vec3> fractionalGradient(P);
+        for (int i = begin; i < end; i++) {
+            const double* wx = &weights[(3*i)*w];
+            const double* wy = &weights[(3*i + 1)*w];
+            const double* wz = &weights[(3*i + 2)*w];
+            const double* dx = &derivWeights[(3*i)*w];
+            const double* dy = &derivWeights[(3*i + 1)*w];
+            const double* dz = &derivWeights[(3*i + 2)*w];
+            for (int ch = 0; ch < P; ch++) {
+                phi[ch] = 0.0;
+                fractionalGradient[ch] = Vec3();
+            }
+            for (int tx = 0; tx < w; tx++) {
+                int gx = wrapIndex(firstIndex[3*i] + tx, n[0]);
+                for (int ty = 0; ty < w; ty++) {
+                    int gy = wrapIndex(firstIndex[3*i + 1] + ty, n[1]);
+                    for (int tz = 0; tz < w; tz++) {
+                        int gz = wrapIndex(firstIndex[3*i + 2] + tz, n[2]);
+                        int index = (gx*n[1] + gy)*n[2] + gz;
+                        double value = wx[tx]*wy[ty]*wz[tz];
+                        Vec3 gradient(dx[tx]*wy[ty]*wz[tz], wx[tx]*dy[ty]*wz[tz], wx[tx]*wy[ty]*dz[tz]);
+                        for (int ch = 0; ch < P; ch++) {
+                            double u = potentialGrids[ch][index].real();
+                            phi[ch] += u*value;
+                            fractionalGradient[ch] += gradient*u;
+                        }
                     }
                 }
             }
-        }
-        for (int ch = 0; ch < P; ch++) {
-            double q = charges[i*P + ch];
-            if (forces != nullptr) {
-                // d phi/dr = sum_d (d phi/ds_d) recip[d]
-                const Vec3& g = fractionalGradient[ch];
-                (*forces)[i] -= (recip[0]*g[0] + recip[1]*g[1] + recip[2]*g[2])*q;
+            for (int ch = 0; ch < P; ch++) {
+                double q = charges[i*P + ch];
+                if (forces != nullptr) {
+                    // d phi/dr = sum_d (d phi/ds_d) recip[d]
+                    const Vec3& g = fractionalGradient[ch];
+                    (*forces)[i] -= (recip[0]*g[0] + recip[1]*g[1] + recip[2]*g[2])*q;
+                }
+                if (chargeDerivatives != nullptr)
+                    (*chargeDerivatives)[i*P + ch] = phi[ch] - selfKernel[ch]*q;
             }
-            if (chargeDerivatives != nullptr)
-                (*chargeDerivatives)[i*P + ch] = phi[ch] - selfKernel[ch]*q;
         }
-    }
+    });
     return energy;
 }

@@ -53,6 +53,7 @@ double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeFo
             for (int c = 0; c < numChannels; c++)
                 scaledCharges[i*numChannels + c] *= scale;
     vector<double> chargeDerivatives;
+    ixn->setThreadPool(&data.threads);
     double energy = ixn->calculate(*data.positions, data.periodicBoxVectors, scaledCharges,
             includeForces ? data.forces : nullptr, computeChargeScaleDerivative ? &chargeDerivatives : nullptr);
     if (computeChargeScaleDerivative) {

@@ -1,4 +1,5 @@
 #include "SOGFFT3D.h"
+#include "openmm/internal/ThreadPool.h"
 #include <cmath>
 
 using namespace SOGPlugin;
@@ -68,26 +69,39 @@ void SOGFFT3D::transform1D(const Plan1D& plan, int factorIndex, const complex<do
     }
 }
 
-void SOGFFT3D::transformAxis(vector<complex<double> >& data, int axis, bool forward) const {
+/*
+ * Transform lines firstLine <= line < endLine along one axis. Lines are numbered by the indices of
+ * the two other axes, outer one first.
+ */
+void SOGFFT3D::transformLines(complex<double>* data, int axis, int firstLine, int endLine, bool forward) const {
     const int n = size[axis];
     const int stride = (axis == 0 ? size[1]*size[2] : axis == 1 ? size[2] : 1);
-    const int outerCount = (axis == 0 ? 1 : size[0]);
-    const int outerStride = (axis == 0 ? 0 : size[1]*size[2]);
-    const int innerCount = (axis == 0 ? size[1]*size[2] : axis == 1 ? size[2] : size[1]);
+    const int innerCount = (axis == 2 ? size[1] : size[2]);
     const int innerStride = (axis == 2 ? size[2] : 1);
+    const int outerStride = (axis == 0 ? size[2] : size[1]*size[2]);
     vector<complex<double> > line(n), result(n);
-    for (int outer = 0; outer < outerCount; outer++)
-        for (int inner = 0; inner < innerCount; inner++) {
-            complex<double>* start = data.data() + outer*outerStride + inner*innerStride;
-            for (int j = 0; j < n; j++)
-                line[j] = start[j*stride];
-            transform1D(plans[axis], 0, line.data(), 1, result.data(), n, forward);
-            for (int j = 0; j < n; j++)
-                start[j*stride] = result[j];
-        }
+    for (int lineIndex = firstLine; lineIndex < endLine; lineIndex++) {
+        complex<double>* start = data + (lineIndex/innerCount)*outerStride + (lineIndex%innerCount)*innerStride;
+        for (int j = 0; j < n; j++)
+            line[j] = start[j*stride];
+        transform1D(plans[axis], 0, line.data(), 1, result.data(), n, forward);
+        for (int j = 0; j < n; j++)
+            start[j*stride] = result[j];
+    }
 }
 
-void SOGFFT3D::transform(vector<complex<double> >& data, bool forward) const {
-    for (int axis = 0; axis < 3; axis++)
-        transformAxis(data, axis, forward);
+void SOGFFT3D::transform(vector<complex<double> >& data, bool forward, OpenMM::ThreadPool* threads) const {
+    for (int axis = 0; axis < 3; axis++) {
+        const int numLines = size[0]*size[1]*size[2]/size[axis];
+        if (threads == nullptr || threads->getNumThreads() < 2)
+            transformLines(data.data(), axis, 0, numLines, forward);
+        else {
+            const int numThreads = threads->getNumThreads();
+            threads->execute([&](OpenMM::ThreadPool& pool, int thread) {
+                transformLines(data.data(), axis, (long long) numLines*thread/numThreads,
+                        (long long) numLines*(thread+1)/numThreads, forward);
+            });
+            threads->waitForThreads();
+        }
+    }
 }
