@@ -143,3 +143,24 @@ SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, doubl
         params.gridSize[d] = findFFTSize(max(2*(2*maxMode[d] + 1), 2*params.spreadWidth));
     return params;
 }
+
+double SOGForceImpl::calcKernelValue(double z, double beta) {
+    if (fabs(z) >= 1.0)
+        return 0.0;
+    return cyl_bessel_i(0.0, beta*sqrt(1.0 - z*z)) - 1.0;
+}
+
+double SOGForceImpl::calcKernelDerivative(double z, double beta) {
+    if (fabs(z) >= 1.0)
+        return 0.0;
+    // d/dz I0(beta t) = beta I1(beta t) dt/dz with t = sqrt(1-z^2), dt/dz = -z/t; I1(x)/x -> 1/2 as x -> 0.
+    double x = beta*sqrt(1.0 - z*z);
+    double ratio = (x > 1e-6 ? cyl_bessel_i(1.0, x)/x : 0.5);
+    return -beta*beta*z*ratio;
+}
+
+double SOGForceImpl::calcKernelTransform(double omega, double beta) {
+    double u = sqrt(beta*beta - omega*omega);
+    double sincTerm = (fabs(omega) < 1e-12 ? 1.0 : sin(omega)/omega);
+    return 2.0*sinh(u)/u - 2.0*sincTerm;
+}

@@ -90,6 +90,29 @@ public:
      */
     static SOGGridParameters calcGridParameters(const OpenMM::Vec3* boxVectors, double tolerance, double minWidth);
     /**
+     * The Kaiser-Bessel spreading kernel phi(z) = I0(beta sqrt(1-z^2)) - 1 for |z| < 1, 0 otherwise.
+     *
+     * @param z     the distance from the kernel centre in units of its half-width (dimensionless)
+     * @param beta  the shape parameter (dimensionless)
+     */
+    static double calcKernelValue(double z, double beta);
+    /**
+     * The derivative d phi/dz of the spreading kernel.
+     *
+     * @param z     the distance from the kernel centre in units of its half-width (dimensionless)
+     * @param beta  the shape parameter (dimensionless)
+     */
+    static double calcKernelDerivative(double z, double beta);
+    /**
+     * The Fourier transform psihat(omega) = int_{-1}^{1} phi(z) exp(i omega z) dz of the spreading
+     * kernel, for |omega| < beta. The deconvolution factor of mode m along a grid of n points is
+     * alpha psihat(2 pi m alpha / n) with alpha = w/2.
+     *
+     * @param omega  the angular frequency (dimensionless)
+     * @param beta   the shape parameter (dimensionless)
+     */
+    static double calcKernelTransform(double omega, double beta);
+    /**
      * Relative growth of each box vector's length that the grid chosen at Context creation
      * accommodates (dimensionless).
      */

@@ -51,16 +51,6 @@ public:
     double calculate(const std::vector<OpenMM::Vec3>& positions, const OpenMM::Vec3* boxVectors,
             const std::vector<double>& charges, std::vector<OpenMM::Vec3>* forces,
             std::vector<double>* chargeDerivatives);
-    /**
-     * The Kaiser-Bessel spreading kernel phi(z) = I0(beta sqrt(1-z^2)) - 1 on |z| <= 1, and its
-     * derivative d phi/dz.
-     */
-    static double kernelValue(double z, double beta);
-    static double kernelDerivative(double z, double beta);
-    /**
-     * The Fourier transform psihat(omega) = int_{-1}^{1} phi(z) exp(i omega z) dz, for |omega| < beta.
-     */
-    static double kernelTransform(double omega, double beta);
 private:
     /**
      * Run body(begin, end, thread) on contiguous pieces of [0, count), one per thread.

@@ -26,27 +26,6 @@ void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<d
     }
 }
 
-double ReferenceSOGIxn::kernelValue(double z, double beta) {
-    if (fabs(z) >= 1.0)
-        return 0.0;
-    return cyl_bessel_i(0.0, beta*sqrt(1.0 - z*z)) - 1.0;
-}
-
-double ReferenceSOGIxn::kernelDerivative(double z, double beta) {
-    if (fabs(z) >= 1.0)
-        return 0.0;
-    // d/dz I0(beta t) = beta I1(beta t) dt/dz with t = sqrt(1-z^2), dt/dz = -z/t; I1(x)/x -> 1/2 as x -> 0.
-    double x = beta*sqrt(1.0 - z*z);
-    double ratio = (x > 1e-6 ? cyl_bessel_i(1.0, x)/x : 0.5);
-    return -beta*beta*z*ratio;
-}
-
-double ReferenceSOGIxn::kernelTransform(double omega, double beta) {
-    double u = sqrt(beta*beta - omega*omega);
-    double sincTerm = (fabs(omega) < 1e-12 ? 1.0 : sin(omega)/omega);
-    return 2.0*sinh(u)/u - 2.0*sincTerm;
-}
-
 double ReferenceSOGIxn::calcKernelTransform(int channel, double k2) const {
     const double piFactor = pow(M_PI, 1.5);
     double sum = 0.0;
@@ -114,9 +93,9 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
                 firstIndex[3*i + d] = j0;
                 for (int t = 0; t < w; t++) {
                     double z = (x - (j0 + t))/alpha;
-                    weights[(3*i + d)*w + t] = kernelValue(z, grid.beta);
+                    weights[(3*i + d)*w + t] = SOGForceImpl::calcKernelValue(z, grid.beta);
                     if (needPotential)
-                        derivWeights[(3*i + d)*w + t] = kernelDerivative(z, grid.beta)*n[d]/alpha;
+                        derivWeights[(3*i + d)*w + t] = SOGForceImpl::calcKernelDerivative(z, grid.beta)*n[d]/alpha;
                 }
             }
     });
@@ -156,7 +135,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     for (int d = 0; d < 3; d++) {
         deconvolution[d].resize(2*maxMode[d] + 1);
         for (int m = -maxMode[d]; m <= maxMode[d]; m++)
-            deconvolution[d][m + maxMode[d]] = alpha*kernelTransform(2*M_PI*m*alpha/n[d], grid.beta);
+            deconvolution[d][m + maxMode[d]] = alpha*SOGForceImpl::calcKernelTransform(2*M_PI*m*alpha/n[d], grid.beta);
     }
 
     // k-space: energy, and the type-2 input T_c(m) = ghat_c(k) S_c(m) / (V prod D) on kept modes.

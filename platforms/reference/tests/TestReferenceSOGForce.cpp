@@ -52,9 +52,9 @@ void testKernelTransform() {
         double integral = 0.0;
         for (int i = 0; i < steps; i++) {
             double z = -1.0 + (i + 0.5)*2.0/steps;
-            integral += ReferenceSOGIxn::kernelValue(z, beta)*cos(omega*z)*2.0/steps;
+            integral += SOGForceImpl::calcKernelValue(z, beta)*cos(omega*z)*2.0/steps;
         }
-        ASSERT_EQUAL_TOL(integral, ReferenceSOGIxn::kernelTransform(omega, beta), 1e-7);
+        ASSERT_EQUAL_TOL(integral, SOGForceImpl::calcKernelTransform(omega, beta), 1e-7);
     }
 }
 
