@@ -26,8 +26,11 @@ LIBRARY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
 #: folder holding the platform plugins (libOpenMMSOG<Platform>.so)
 PLUGIN_DIR = os.path.join(LIBRARY_DIR, "plugins")
 
-#: platform plugins without which the package is unusable; the others warn when they fail
+#: platform plugins without which the package is unusable
 _REQUIRED_PLUGINS = ("libOpenMMSOGReference",)
+#: optional platform plugins and the OpenMM platform each extends: a failure warns only when that
+#: platform is available (without OpenMM's own OpenCL platform, ours cannot load either)
+_OPTIONAL_PLUGINS = {"libOpenMMSOGOpenCL": "OpenCL"}
 
 try:
     from . import _build_info
@@ -65,7 +68,12 @@ def _load_plugins() -> None:
     required = [m for m in failures if any(name in m for name in _REQUIRED_PLUGINS)]
     if required:
         raise ImportError("openmm_sog: failed to load the OpenMM plugin:\n" + "\n".join(required))
+    platforms = {
+        openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
+    }
     for message in failures:
+        if any(lib in message and name not in platforms for lib, name in _OPTIONAL_PLUGINS.items()):
+            continue
         warnings.warn(
             f"openmm_sog: an optional platform plugin did not load: {message}", stacklevel=2
         )

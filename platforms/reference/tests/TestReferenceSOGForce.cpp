@@ -59,6 +59,7 @@ void testKernelTransform() {
 }
 
 void runPlatformTests() {
+    testNonFinitePosition();
     testFFT();
     testKernelTransform();
 }
