@@ -290,6 +290,43 @@ void testUpdateParameters() {
     assertEnergy(expected, context.getState(State::Energy).getPotentialEnergy(), charges, 1, gaussians);
 }
 
+/**
+ * The box may change between evaluations (barostats): results follow the new box while it stays
+ * within the growth the grid allows, and a larger growth is reported.
+ */
+void testBoxChange() {
+    System system;
+    SOGForce* force;
+    vector<Vec3> positions;
+    vector<double> charges;
+    vector<TestGaussian> gaussians;
+    makeSystem(12, 1, true, false, system, force, positions, charges, gaussians, 29);
+    VerletIntegrator integrator(0.001);
+    Context context(system, integrator, *platform);
+    Vec3 box[3];
+    makeBox(true, box);
+    for (double factor : {0.93, 1.06}) {
+        Vec3 scaledBox[3] = {box[0]*factor, box[1]*factor, box[2]*factor};
+        vector<Vec3> scaledPositions(positions);
+        for (Vec3& r : scaledPositions)
+            r *= factor;
+        context.setPeriodicBoxVectors(scaledBox[0], scaledBox[1], scaledBox[2]);
+        context.setPositions(scaledPositions);
+        vector<Vec3> expectedForces;
+        double expected = directLatticeSum(scaledPositions, scaledBox, charges, 1, gaussians, expectedForces);
+        assertEnergy(expected, context.getState(State::Energy).getPotentialEnergy(), charges, 1, gaussians);
+    }
+    context.setPeriodicBoxVectors(box[0]*1.3, box[1]*1.3, box[2]*1.3);
+    bool thrown = false;
+    try {
+        context.getState(State::Energy);
+    }
+    catch (const OpenMMException& e) {
+        thrown = (string(e.what()).find("SOGForce: the periodic box grew") == 0);
+    }
+    ASSERT(thrown);
+}
+
 static void assertThrowsSOGError(System& system, SOGForce* force, const string& what) {
     system.addForce(force);
     VerletIntegrator integrator(0.001);
@@ -399,6 +436,7 @@ int main(int argc, char* argv[]) {
         testFiniteDifference();
         testChargeScale();
         testUpdateParameters();
+        testBoxChange();
         testInvalidInput();
         runPlatformTests();
     }

@@ -61,6 +61,28 @@ void SOGForceImpl::validate(const SOGForce& force, const System& system) {
         throw OpenMMException("SOGForce: the default value of the charge scale parameter is not finite");
 }
 
+void SOGForceImpl::validateParameterUpdate(const SOGForce& force, const System& system, int numParticles,
+        int numGaussians, double tolerance, double minWidth) {
+    if (force.getNumParticles() != numParticles)
+        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of particles");
+    if (force.getNumGaussians() != numGaussians)
+        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of Gaussians");
+    if (force.getTolerance() != tolerance)
+        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the tolerance; call Context.reinitialize()");
+    validate(force, system);
+    if (findMinimumWidth(force) < minWidth)
+        throw OpenMMException("SOGForce: updateParametersInContext() cannot make the smallest width smaller than when "
+                "the Context was created (the grid depends on it); call Context.reinitialize()");
+}
+
+vector<int> SOGForceImpl::findScaledParticles(const SOGForce& force) {
+    const vector<int>& scaled = force.getScaledParticles();
+    vector<int> flags(force.getNumParticles(), scaled.empty() ? 1 : 0);
+    for (int particle : scaled)
+        flags[particle] = 1;
+    return flags;
+}
+
 void SOGForceImpl::initialize(ContextImpl& context) {
     validate(owner, context.getSystem());
     kernel = context.getPlatform().createKernel(CalcSOGForceKernel::Name(), context);

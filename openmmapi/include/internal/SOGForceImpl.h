@@ -46,6 +46,23 @@ public:
      */
     static void validate(const SOGForce& force, const OpenMM::System& system);
     /**
+     * Check that updateParametersInContext() may copy a force into a Context whose kernel was
+     * built for the given sizes; throws OpenMMException with a message starting "SOGForce: ".
+     *
+     * @param force         the force with the new parameters
+     * @param system        the Context's System
+     * @param numParticles  the number of particles when the Context was created
+     * @param numGaussians  the number of Gaussians when the Context was created
+     * @param tolerance     the tolerance when the Context was created (dimensionless)
+     * @param minWidth      the smallest width when the Context was created, measured in nm
+     */
+    static void validateParameterUpdate(const SOGForce& force, const OpenMM::System& system, int numParticles,
+            int numGaussians, double tolerance, double minWidth);
+    /**
+     * For each particle, 1 if the charge scale parameter multiplies its charges, else 0.
+     */
+    static std::vector<int> findScaledParticles(const SOGForce& force);
+    /**
      * Get the smallest Gaussian width of a force, measured in nm.
      */
     static double findMinimumWidth(const SOGForce& force);

@@ -41,6 +41,7 @@ private:
     int lastMaxMode[3];
     int gridSize[3];                                      // device FFT grid (legal sizes >= grid.gridSize)
     std::vector<double> selfKernelHost;                   // g_c(0)
+    std::vector<int> scaledFlags;                         // 1 if the charge scale multiplies particle i
     std::vector<double> scaledSelf, unscaledSelf;         // per channel sum of q^2 over scaled / other particles
     std::vector<double> scaledAbsCharge, unscaledAbsCharge; // per channel sum of |q| over scaled / other particles
     OpenMM::ComputeArray charges, isScaled, selfKernel, fixedGrid, potential, deconvolution;

@@ -18,11 +18,7 @@ using namespace std;
  */
 class CommonCalcSOGForceKernel::ForceInfo : public ComputeForceInfo {
 public:
-    ForceInfo(const SOGForce& force) : force(force) {
-        const vector<int>& scaled = force.getScaledParticles();
-        isScaled.assign(force.getNumParticles(), scaled.empty());
-        for (int particle : scaled)
-            isScaled[particle] = true;
+    ForceInfo(const SOGForce& force) : force(force), isScaled(SOGForceImpl::findScaledParticles(force)) {
     }
     bool areParticlesIdentical(int particle1, int particle2) {
         vector<double> charges1, charges2;
@@ -32,7 +28,7 @@ public:
     }
 private:
     const SOGForce& force;
-    vector<bool> isScaled;
+    vector<int> isScaled;
 };
 
 void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& force) {
@@ -73,9 +69,7 @@ void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& 
         potentialGrids[c].initialize(cc, gridPoints, complexSize, "sogPotentialGrid");
     }
     fft = cc.createFFT(gridSize[0], gridSize[1], gridSize[2], false);
-    vector<int> scaledFlags(numParticles, force.getScaledParticles().empty() ? 1 : 0);
-    for (int particle : force.getScaledParticles())
-        scaledFlags[particle] = 1;
+    scaledFlags = SOGForceImpl::findScaledParticles(force);
     isScaled.upload(scaledFlags);
     uploadParameters(force);
     info = new ForceInfo(force);
@@ -84,8 +78,6 @@ void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& 
 
 void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
     vector<double> chargeValues(numParticles*numChannels);
-    vector<int> scaledFlags;
-    isScaled.download(scaledFlags);
     scaledSelf.assign(numChannels, 0.0);
     unscaledSelf.assign(numChannels, 0.0);
     scaledAbsCharge.assign(numChannels, 0.0);
@@ -318,16 +310,7 @@ double CommonCalcSOGForceKernel::execute(ContextImpl& context, bool includeForce
 
 void CommonCalcSOGForceKernel::copyParametersToContext(ContextImpl& context, const SOGForce& force) {
     ContextSelector selector(cc);
-    if (force.getNumParticles() != numParticles)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of particles");
-    if (force.getNumGaussians() != numGaussians)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of Gaussians");
-    if (force.getTolerance() != tolerance)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the tolerance; call Context.reinitialize()");
-    SOGForceImpl::validate(force, context.getSystem());
-    if (SOGForceImpl::findMinimumWidth(force) < minWidth)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot make the smallest width smaller than when "
-                "the Context was created (the grid depends on it); call Context.reinitialize()");
+    SOGForceImpl::validateParameterUpdate(force, context.getSystem(), numParticles, numGaussians, tolerance, minWidth);
     uploadParameters(force);
     cc.invalidateMolecules(info);
 }

@@ -27,7 +27,7 @@ private:
     double minWidth;                  // nm, the smallest width when the grid was chosen
     double tolerance;                 // the tolerance the grid was chosen for
     std::vector<double> charges;      // entry i*P+c, proton charges
-    std::vector<char> isScaled;       // 1 if the charge scale parameter multiplies particle i
+    std::vector<int> isScaled;        // 1 if the charge scale parameter multiplies particle i
     std::string chargeScaleName;
     bool computeChargeScaleDerivative;
     std::unique_ptr<ReferenceSOGIxn> ixn;

@@ -23,9 +23,7 @@ void ReferenceCalcSOGForceKernel::initialize(const System& system, const SOGForc
     ixn.reset(new ReferenceSOGIxn(numChannels, SOGForceImpl::calcGridParameters(box, force.getTolerance(), minWidth)));
     chargeScaleName = force.getChargeScaleParameterName();
     computeChargeScaleDerivative = (force.getNumEnergyParameterDerivatives() > 0);
-    isScaled.assign(numParticles, force.getScaledParticles().empty() ? 1 : 0);
-    for (int particle : force.getScaledParticles())
-        isScaled[particle] = 1;
+    isScaled = SOGForceImpl::findScaledParticles(force);
     setParameters(force);
 }
 
@@ -69,15 +67,6 @@ double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeFo
 }
 
 void ReferenceCalcSOGForceKernel::copyParametersToContext(ContextImpl& context, const SOGForce& force) {
-    if (force.getNumParticles() != numParticles)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of particles");
-    if (force.getNumGaussians() != numGaussians)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the number of Gaussians");
-    if (force.getTolerance() != tolerance)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot change the tolerance; call Context.reinitialize()");
-    SOGForceImpl::validate(force, context.getSystem());
-    if (SOGForceImpl::findMinimumWidth(force) < minWidth)
-        throw OpenMMException("SOGForce: updateParametersInContext() cannot make the smallest width smaller than when "
-                "the Context was created (the grid depends on it); call Context.reinitialize()");
+    SOGForceImpl::validateParameterUpdate(force, context.getSystem(), numParticles, numGaussians, tolerance, minWidth);
     setParameters(force);
 }
