@@ -166,19 +166,46 @@ SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, doubl
     return params;
 }
 
+/*
+ * I0(x) - 1 and I1(x)/x from their power series: every term is positive, so the sums are accurate
+ * to round-off for the arguments used here (x <= beta < 40), and much faster than
+ * std::cyl_bessel_i. The device code (platforms/common/src/kernels/sog.cc) uses the same series.
+ */
+static double besselI0MinusOne(double x) {
+    const double y = 0.25*x*x;
+    double term = 1.0, sum = 0.0;
+    for (int k = 1; k < 200; k++) {
+        term *= y/((double) k*k);
+        sum += term;
+        if (term <= sum*1e-17)
+            break;
+    }
+    return sum;
+}
+
+static double besselI1OverX(double x) {
+    const double y = 0.25*x*x;
+    double term = 0.5, sum = 0.5;
+    for (int k = 1; k < 200; k++) {
+        term *= y/((double) k*(k+1));
+        sum += term;
+        if (term <= sum*1e-17)
+            break;
+    }
+    return sum;
+}
+
 double SOGForceImpl::calcKernelValue(double z, double beta) {
     if (fabs(z) >= 1.0)
         return 0.0;
-    return cyl_bessel_i(0.0, beta*sqrt(1.0 - z*z)) - 1.0;
+    return besselI0MinusOne(beta*sqrt(1.0 - z*z));
 }
 
 double SOGForceImpl::calcKernelDerivative(double z, double beta) {
     if (fabs(z) >= 1.0)
         return 0.0;
-    // d/dz I0(beta t) = beta I1(beta t) dt/dz with t = sqrt(1-z^2), dt/dz = -z/t; I1(x)/x -> 1/2 as x -> 0.
-    double x = beta*sqrt(1.0 - z*z);
-    double ratio = (x > 1e-6 ? cyl_bessel_i(1.0, x)/x : 0.5);
-    return -beta*beta*z*ratio;
+    // d/dz I0(beta t) = beta I1(beta t) dt/dz with t = sqrt(1-z^2), dt/dz = -z/t.
+    return -beta*beta*z*besselI1OverX(beta*sqrt(1.0 - z*z));
 }
 
 double SOGForceImpl::calcKernelTransform(double omega, double beta) {

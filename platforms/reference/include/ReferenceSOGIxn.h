@@ -62,7 +62,10 @@ private:
     SOGFFT3D fft;
     std::vector<std::vector<double> > channelWeights, channelWidths;
     std::vector<double> selfKernel; // g_c(0), kJ/mol/e^2
-    std::vector<std::vector<std::complex<double> > > grids;
+    // Work space kept between calls (allocating the grids each time costs page faults).
+    std::vector<std::vector<std::complex<double> > > grids, potentialGrids;
+    std::vector<int> firstIndex;              // first grid index of each particle's support, entry 3*i+d
+    std::vector<double> weights, derivWeights; // spreading weights and d/ds, entry (3*i+d)*w+t
     OpenMM::ThreadPool* threads = nullptr;
 };
 

@@ -10,7 +10,7 @@ using namespace std;
 
 ReferenceSOGIxn::ReferenceSOGIxn(int numChannels, const SOGGridParameters& grid) : numChannels(numChannels), grid(grid),
         fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]), channelWeights(numChannels), channelWidths(numChannels),
-        selfKernel(numChannels, 0.0), grids(numChannels) {
+        selfKernel(numChannels, 0.0), grids(numChannels), potentialGrids(numChannels) {
 }
 
 void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<double>& widths, const vector<int>& channels) {
@@ -81,8 +81,9 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     }
 
     // Spreading weights, shared by every channel and by both transforms.
-    vector<int> firstIndex(3*numParticles);
-    vector<double> weights(3*numParticles*w), derivWeights(needPotential ? 3*numParticles*w : 0);
+    firstIndex.resize(3*numParticles);
+    weights.resize(3*numParticles*w);
+    derivWeights.resize(needPotential ? 3*numParticles*w : 0);
     parallelFor(numParticles, [&](int begin, int end, int thread) {
         for (int i = begin; i < end; i++)
             for (int d = 0; d < 3; d++) {
@@ -100,24 +101,42 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
             }
     });
 
+    // Visit particles in grid order so that neighbouring particles touch the same cache lines.
+    vector<int> order(numParticles);
+    vector<long long> cellKey(numParticles);
+    for (int i = 0; i < numParticles; i++) {
+        order[i] = i;
+        cellKey[i] = ((long long) wrapIndex(firstIndex[3*i], n[0])*n[1] + wrapIndex(firstIndex[3*i + 1], n[1]))*n[2] +
+                wrapIndex(firstIndex[3*i + 2], n[2]);
+    }
+    stable_sort(order.begin(), order.end(), [&](int i, int j) { return cellKey[i] < cellKey[j]; });
+    // Wrapped grid indices of particle i along axis d: indices[d][t], t < w.
+    auto wrappedIndices = [&](int i, int indices[3][16]) {
+        for (int d = 0; d < 3; d++)
+            for (int t = 0; t < w; t++)
+                indices[d][t] = wrapIndex(firstIndex[3*i + d] + t, n[d]);
+    };
+
     // Type 1: spread all channels in one pass, then FFT. Each thread owns a slab of x planes and
     // adds only the contributions that fall in it, so no two threads write the same point.
     for (int ch = 0; ch < P; ch++)
         grids[ch].assign(gridPoints, complex<double>(0.0, 0.0));
     parallelFor(n[0], [&](int firstPlane, int endPlane, int thread) {
-        for (int i = 0; i < numParticles; i++) {
+        int indices[3][16];
+        for (int i : order) {
             const double* wx = &weights[(3*i)*w];
             const double* wy = &weights[(3*i + 1)*w];
             const double* wz = &weights[(3*i + 2)*w];
+            wrappedIndices(i, indices);
             for (int tx = 0; tx < w; tx++) {
-                int gx = wrapIndex(firstIndex[3*i] + tx, n[0]);
+                int gx = indices[0][tx];
                 if (gx < firstPlane || gx >= endPlane)
                     continue;
                 for (int ty = 0; ty < w; ty++) {
-                    int gy = wrapIndex(firstIndex[3*i + 1] + ty, n[1]);
+                    int gy = indices[1][ty];
                     double wxy = wx[tx]*wy[ty];
                     for (int tz = 0; tz < w; tz++) {
-                        int gz = wrapIndex(firstIndex[3*i + 2] + tz, n[2]);
+                        int gz = indices[2][tz];
                         double weight = wxy*wz[tz];
                         int index = (gx*n[1] + gy)*n[2] + gz;
                         for (int ch = 0; ch < P; ch++)
@@ -128,7 +147,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
         }
     });
     for (int ch = 0; ch < P; ch++)
-        fft.transform(grids[ch], true, threads);
+        fft.transform(grids[ch], true, threads, maxMode);
 
     // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d.
     vector<double> deconvolution[3];
@@ -140,9 +159,9 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
 
     // k-space: energy, and the type-2 input T_c(m) = ghat_c(k) S_c(m) / (V prod D) on kept modes.
     // Threads split the mx range; partial energies are summed in thread order (deterministic).
-    vector<vector<complex<double> > > potentialGrids(needPotential ? P : 0);
-    for (auto& potential : potentialGrids)
-        potential.assign(gridPoints, complex<double>(0.0, 0.0));
+    if (needPotential)
+        for (auto& potential : potentialGrids)
+            potential.assign(gridPoints, complex<double>(0.0, 0.0));
     vector<double> threadEnergy(numThreads, 0.0);
     parallelFor(2*maxMode[0] + 1, [&](int begin, int end, int thread) {
         double sum = 0.0;
@@ -176,13 +195,16 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
 
     // Type 2: inverse FFT, then interpolate phi_c and its fractional gradient with the same weights.
     for (int ch = 0; ch < P; ch++)
-        fft.transform(potentialGrids[ch], false, threads);
+        fft.transform(potentialGrids[ch], false, threads, maxMode);
     if (chargeDerivatives != nullptr)
         chargeDerivatives->resize(numParticles*P);
     parallelFor(numParticles, [&](int begin, int end, int thread) {
         vector<double> phi(P);
         vector<Vec3> fractionalGradient(P);
-        for (int i = begin; i < end; i++) {
+        int indices[3][16];
+        for (int sorted = begin; sorted < end; sorted++) {
+            const int i = order[sorted];
+            wrappedIndices(i, indices);
             const double* wx = &weights[(3*i)*w];
             const double* wy = &weights[(3*i + 1)*w];
             const double* wz = &weights[(3*i + 2)*w];
@@ -194,11 +216,11 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
                 fractionalGradient[ch] = Vec3();
             }
             for (int tx = 0; tx < w; tx++) {
-                int gx = wrapIndex(firstIndex[3*i] + tx, n[0]);
+                int gx = indices[0][tx];
                 for (int ty = 0; ty < w; ty++) {
-                    int gy = wrapIndex(firstIndex[3*i + 1] + ty, n[1]);
+                    int gy = indices[1][ty];
                     for (int tz = 0; tz < w; tz++) {
-                        int gz = wrapIndex(firstIndex[3*i + 2] + tz, n[2]);
+                        int gz = indices[2][tz];
                         int index = (gx*n[1] + gy)*n[2] + gz;
                         double value = wx[tx]*wy[ty]*wz[tz];
                         Vec3 gradient(dx[tx]*wy[ty]*wz[tz], wx[tx]*dy[ty]*wz[tz], wx[tx]*wy[ty]*dz[tz]);
