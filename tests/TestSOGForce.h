@@ -128,49 +128,59 @@ static void makeBox(bool triclinic, Vec3* box) {
 }
 
 /**
+ * A random test system and what the oracle needs to know about it. The System owns the force.
+ */
+struct TestSystem {
+    System system;
+    SOGForce* force;
+    vector<Vec3> positions;
+    vector<double> charges;           // entry i*P+c, proton charges
+    vector<TestGaussian> gaussians;
+};
+
+/**
  * Build a random test system: numParticles particles with P channels, two or three Gaussians
  * per channel with widths 0.25-0.6 nm. Neutral systems have zero total charge per channel.
  */
-static void makeSystem(int numParticles, int P, bool triclinic, bool neutral, System& system, SOGForce*& force,
-        vector<Vec3>& positions, vector<double>& charges, vector<TestGaussian>& gaussians, unsigned seed = 5) {
+static void makeSystem(TestSystem& t, int numParticles, int P, bool triclinic, bool neutral, unsigned seed = 5) {
     OpenMM_SFMT::SFMT sfmt;
     init_gen_rand(seed, sfmt);
     Vec3 box[3];
     makeBox(triclinic, box);
-    system.setDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-    force = new SOGForce(P);
-    force->setTolerance(requestedTolerance);
-    gaussians.clear();
+    t.system.setDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
+    t.force = new SOGForce(P);
+    t.force->setTolerance(requestedTolerance);
+    t.gaussians.clear();
     for (int c = 0; c < P; c++) {
-        gaussians.push_back({100.0*(1 + c), 0.25 + 0.05*c, c});
-        gaussians.push_back({-40.0, 0.6, c});
+        t.gaussians.push_back({100.0*(1 + c), 0.25 + 0.05*c, c});
+        t.gaussians.push_back({-40.0, 0.6, c});
         if (c == 0)
-            gaussians.push_back({30.0, 0.4, c});
+            t.gaussians.push_back({30.0, 0.4, c});
     }
-    for (const TestGaussian& g : gaussians)
-        force->addGaussian(g.weight, g.width, g.channel);
-    charges.assign(numParticles*P, 0.0);
+    for (const TestGaussian& g : t.gaussians)
+        t.force->addGaussian(g.weight, g.width, g.channel);
+    t.charges.assign(numParticles*P, 0.0);
     for (int i = 0; i < numParticles; i++)
         for (int c = 0; c < P; c++)
-            charges[i*P + c] = 2*genrand_real2(sfmt) - 1;
+            t.charges[i*P + c] = 2*genrand_real2(sfmt) - 1;
     if (neutral)
         for (int c = 0; c < P; c++) {
             double mean = 0.0;
             for (int i = 0; i < numParticles; i++)
-                mean += charges[i*P + c]/numParticles;
+                mean += t.charges[i*P + c]/numParticles;
             for (int i = 0; i < numParticles; i++)
-                charges[i*P + c] -= mean;
+                t.charges[i*P + c] -= mean;
         }
-    positions.resize(numParticles);
+    t.positions.resize(numParticles);
     for (int i = 0; i < numParticles; i++) {
-        system.addParticle(1.0);
-        vector<double> q(charges.begin() + i*P, charges.begin() + (i+1)*P);
-        force->addParticle(q);
+        t.system.addParticle(1.0);
+        vector<double> q(t.charges.begin() + i*P, t.charges.begin() + (i+1)*P);
+        t.force->addParticle(q);
         // Fractional coordinates in [-0.2, 1.2): some particles lie outside the home cell.
-        positions[i] = box[0]*(1.4*genrand_real2(sfmt) - 0.2) + box[1]*(1.4*genrand_real2(sfmt) - 0.2) +
+        t.positions[i] = box[0]*(1.4*genrand_real2(sfmt) - 0.2) + box[1]*(1.4*genrand_real2(sfmt) - 0.2) +
                 box[2]*(1.4*genrand_real2(sfmt) - 0.2);
     }
-    system.addForce(force);
+    t.system.addForce(t.force);
 }
 
 static double rmsNorm(const vector<Vec3>& v) {
@@ -181,49 +191,41 @@ static double rmsNorm(const vector<Vec3>& v) {
 }
 
 void testAgainstDirectSum(int P, bool triclinic, bool neutral) {
-    System system;
-    SOGForce* force;
-    vector<Vec3> positions;
-    vector<double> charges;
-    vector<TestGaussian> gaussians;
-    makeSystem(20, P, triclinic, neutral, system, force, positions, charges, gaussians);
+    TestSystem t;
+    makeSystem(t, 20, P, triclinic, neutral);
     VerletIntegrator integrator(0.001);
-    Context context(system, integrator, *platform);
-    context.setPositions(positions);
+    Context context(t.system, integrator, *platform);
+    context.setPositions(t.positions);
     State state = context.getState(State::Energy | State::Forces);
     Vec3 box[3];
     makeBox(triclinic, box);
     vector<Vec3> expectedForces;
-    double expectedEnergy = directLatticeSum(positions, box, charges, P, gaussians, expectedForces);
-    assertEnergy(expectedEnergy, state.getPotentialEnergy(), charges, P, gaussians);
+    double expectedEnergy = directLatticeSum(t.positions, box, t.charges, P, t.gaussians, expectedForces);
+    assertEnergy(expectedEnergy, state.getPotentialEnergy(), t.charges, P, t.gaussians);
     double scale = rmsNorm(expectedForces);
-    for (int i = 0; i < (int) positions.size(); i++)
+    for (int i = 0; i < (int) t.positions.size(); i++)
         ASSERT_EQUAL_VEC(expectedForces[i]/scale, state.getForces()[i]/scale, checkTolerance);
 }
 
 void testFiniteDifference() {
-    System system;
-    SOGForce* force;
-    vector<Vec3> positions;
-    vector<double> charges;
-    vector<TestGaussian> gaussians;
-    makeSystem(12, 2, true, false, system, force, positions, charges, gaussians, 11);
+    TestSystem t;
+    makeSystem(t, 12, 2, true, false, 11);
     VerletIntegrator integrator(0.001);
-    Context context(system, integrator, *platform);
-    context.setPositions(positions);
+    Context context(t.system, integrator, *platform);
+    context.setPositions(t.positions);
     State state = context.getState(State::Forces);
-    // Move all particles along the force direction; -dE/dx = |F|^2 along it.
+    // Move all particles along the t.force direction; -dE/dx = |F|^2 along it.
     double norm = 0.0;
     for (const Vec3& f : state.getForces())
         norm += f.dot(f);
     norm = sqrt(norm);
     const double step = 1e-4;
-    vector<Vec3> displaced(positions);
+    vector<Vec3> displaced(t.positions);
     double energies[2];
     for (int sign = 0; sign < 2; sign++) {
         double delta = (sign == 0 ? step : -step);
-        for (int i = 0; i < (int) positions.size(); i++)
-            displaced[i] = positions[i] + state.getForces()[i]*(delta/norm);
+        for (int i = 0; i < (int) t.positions.size(); i++)
+            displaced[i] = t.positions[i] + state.getForces()[i]*(delta/norm);
         context.setPositions(displaced);
         energies[sign] = context.getState(State::Energy).getPotentialEnergy();
     }
@@ -231,32 +233,28 @@ void testFiniteDifference() {
 }
 
 void testChargeScale() {
-    System system;
-    SOGForce* force;
-    vector<Vec3> positions;
-    vector<double> charges;
-    vector<TestGaussian> gaussians;
-    makeSystem(16, 2, false, false, system, force, positions, charges, gaussians, 17);
-    force->setChargeScaleParameterName("lambda_q");
-    force->setChargeScaleDefaultValue(0.7);
+    TestSystem t;
+    makeSystem(t, 16, 2, false, false, 17);
+    t.force->setChargeScaleParameterName("lambda_q");
+    t.force->setChargeScaleDefaultValue(0.7);
     vector<int> scaled = {1, 4, 5, 9};
-    force->setScaledParticles(scaled);
-    force->addEnergyParameterDerivative("lambda_q");
+    t.force->setScaledParticles(scaled);
+    t.force->addEnergyParameterDerivative("lambda_q");
     VerletIntegrator integrator(0.001);
-    Context context(system, integrator, *platform);
-    context.setPositions(positions);
+    Context context(t.system, integrator, *platform);
+    context.setPositions(t.positions);
     ASSERT_EQUAL(0.7, context.getParameter("lambda_q"));
-    // Energy with lambda = 0.7 equals the direct sum with the scaled charges.
-    vector<double> scaledCharges(charges);
+    // Energy with lambda = 0.7 equals the direct sum with the scaled t.charges.
+    vector<double> scaledCharges(t.charges);
     for (int i : scaled)
         for (int c = 0; c < 2; c++)
             scaledCharges[i*2 + c] *= 0.7;
     Vec3 box[3];
     makeBox(false, box);
     vector<Vec3> expectedForces;
-    double expected = directLatticeSum(positions, box, scaledCharges, 2, gaussians, expectedForces);
+    double expected = directLatticeSum(t.positions, box, scaledCharges, 2, t.gaussians, expectedForces);
     State state = context.getState(State::Energy | State::ParameterDerivatives);
-    assertEnergy(expected, state.getPotentialEnergy(), scaledCharges, 2, gaussians);
+    assertEnergy(expected, state.getPotentialEnergy(), scaledCharges, 2, t.gaussians);
     double derivative = state.getEnergyParameterDerivatives().at("lambda_q");
     const double h = 0.25; // E is quadratic in lambda: any step is exact up to round-off, a large one keeps that small
     context.setParameter("lambda_q", 0.7 + h);
@@ -267,27 +265,23 @@ void testChargeScale() {
 }
 
 void testUpdateParameters() {
-    System system;
-    SOGForce* force;
-    vector<Vec3> positions;
-    vector<double> charges;
-    vector<TestGaussian> gaussians;
-    makeSystem(10, 1, true, true, system, force, positions, charges, gaussians, 23);
+    TestSystem t;
+    makeSystem(t, 10, 1, true, true, 23);
     VerletIntegrator integrator(0.001);
-    Context context(system, integrator, *platform);
-    context.setPositions(positions);
+    Context context(t.system, integrator, *platform);
+    context.setPositions(t.positions);
     for (int i = 0; i < 10; i++) {
-        charges[i] *= -1.5 + 0.1*i;
-        force->setParticleCharges(i, {charges[i]});
+        t.charges[i] *= -1.5 + 0.1*i;
+        t.force->setParticleCharges(i, {t.charges[i]});
     }
-    gaussians[0].weight = 2.5;
-    force->setGaussianParameters(0, gaussians[0].weight, gaussians[0].width, gaussians[0].channel);
-    force->updateParametersInContext(context);
+    t.gaussians[0].weight = 2.5;
+    t.force->setGaussianParameters(0, t.gaussians[0].weight, t.gaussians[0].width, t.gaussians[0].channel);
+    t.force->updateParametersInContext(context);
     Vec3 box[3];
     makeBox(true, box);
     vector<Vec3> expectedForces;
-    double expected = directLatticeSum(positions, box, charges, 1, gaussians, expectedForces);
-    assertEnergy(expected, context.getState(State::Energy).getPotentialEnergy(), charges, 1, gaussians);
+    double expected = directLatticeSum(t.positions, box, t.charges, 1, t.gaussians, expectedForces);
+    assertEnergy(expected, context.getState(State::Energy).getPotentialEnergy(), t.charges, 1, t.gaussians);
 }
 
 /**
@@ -295,26 +289,22 @@ void testUpdateParameters() {
  * within the growth the grid allows, and a larger growth is reported.
  */
 void testBoxChange() {
-    System system;
-    SOGForce* force;
-    vector<Vec3> positions;
-    vector<double> charges;
-    vector<TestGaussian> gaussians;
-    makeSystem(12, 1, true, false, system, force, positions, charges, gaussians, 29);
+    TestSystem t;
+    makeSystem(t, 12, 1, true, false, 29);
     VerletIntegrator integrator(0.001);
-    Context context(system, integrator, *platform);
+    Context context(t.system, integrator, *platform);
     Vec3 box[3];
     makeBox(true, box);
     for (double factor : {0.93, 1.06}) {
         Vec3 scaledBox[3] = {box[0]*factor, box[1]*factor, box[2]*factor};
-        vector<Vec3> scaledPositions(positions);
+        vector<Vec3> scaledPositions(t.positions);
         for (Vec3& r : scaledPositions)
             r *= factor;
         context.setPeriodicBoxVectors(scaledBox[0], scaledBox[1], scaledBox[2]);
         context.setPositions(scaledPositions);
         vector<Vec3> expectedForces;
-        double expected = directLatticeSum(scaledPositions, scaledBox, charges, 1, gaussians, expectedForces);
-        assertEnergy(expected, context.getState(State::Energy).getPotentialEnergy(), charges, 1, gaussians);
+        double expected = directLatticeSum(scaledPositions, scaledBox, t.charges, 1, t.gaussians, expectedForces);
+        assertEnergy(expected, context.getState(State::Energy).getPotentialEnergy(), t.charges, 1, t.gaussians);
     }
     context.setPeriodicBoxVectors(box[0]*1.3, box[1]*1.3, box[2]*1.3);
     bool thrown = false;

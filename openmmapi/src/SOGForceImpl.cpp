@@ -140,6 +140,20 @@ void SOGForceImpl::calcMaxModes(const Vec3* boxVectors, double kCutoff, int maxM
         maxMode[d] = (int) floor(kCutoff*sqrt(boxVectors[d].dot(boxVectors[d]))/(2*M_PI));
 }
 
+void SOGForceImpl::calcReciprocalBox(const Vec3* boxVectors, double kCutoff, const int gridSize[3], Vec3 recip[3],
+        double& volume, int maxMode[3]) {
+    const Vec3 &a = boxVectors[0], &b = boxVectors[1], &c = boxVectors[2];
+    volume = a.dot(b.cross(c));
+    recip[0] = b.cross(c)/volume;
+    recip[1] = c.cross(a)/volume;
+    recip[2] = a.cross(b)/volume;
+    calcMaxModes(boxVectors, kCutoff, maxMode);
+    for (int d = 0; d < 3; d++)
+        if (2*(2*maxMode[d] + 1) > gridSize[d])
+            throw OpenMMException("SOGForce: the periodic box grew more than the grid chosen at Context creation allows; "
+                    "call Context.reinitialize(preserveState=True)");
+}
+
 int SOGForceImpl::findFFTSize(int minimum) {
     for (int size = max(2, minimum + (minimum % 2)); ; size += 2) {
         int remainder = size;

@@ -94,6 +94,20 @@ public:
      */
     static void calcMaxModes(const OpenMM::Vec3* boxVectors, double kCutoff, int maxMode[3]);
     /**
+     * The reciprocal-space quantities of a box for one evaluation, checking that the modes fit the
+     * grid chosen at Context creation (throws OpenMMException "SOGForce: the periodic box grew ..."
+     * otherwise).
+     *
+     * @param boxVectors    the periodic box vectors h (rows), measured in nm
+     * @param kCutoff       the largest |k| kept, measured in 1/nm
+     * @param gridSize      the grid in use along each box vector
+     * @param[out] recip    the columns of h^{-1}, measured in 1/nm: fractional coordinate s_d = r.recip[d]
+     * @param[out] volume   det h, measured in nm^3
+     * @param[out] maxMode  K_d for each box vector
+     */
+    static void calcReciprocalBox(const OpenMM::Vec3* boxVectors, double kCutoff, const int gridSize[3],
+            OpenMM::Vec3 recip[3], double& volume, int maxMode[3]);
+    /**
      * The smallest even integer >= minimum whose only prime factors are 2, 3 and 5.
      */
     static int findFFTSize(int minimum);

@@ -245,14 +245,9 @@ double CommonCalcSOGForceKernel::execute(ContextImpl& context, bool includeForce
         compileKernels();
     Vec3 box[3];
     cc.getPeriodicBoxVectors(box[0], box[1], box[2]);
-    volume = box[0].dot(box[1].cross(box[2]));
-    Vec3 recip[3] = {box[1].cross(box[2])/volume, box[2].cross(box[0])/volume, box[0].cross(box[1])/volume};
+    Vec3 recip[3];
     int maxMode[3];
-    SOGForceImpl::calcMaxModes(box, grid.kCutoff, maxMode);
-    for (int d = 0; d < 3; d++)
-        if (2*(2*maxMode[d] + 1) > gridSize[d])
-            throw OpenMMException("SOGForce: the periodic box grew more than the grid chosen at Context creation allows; "
-                    "call Context.reinitialize(preserveState=True)");
+    SOGForceImpl::calcReciprocalBox(box, grid.kCutoff, gridSize, recip, volume, maxMode);
     setBoxArguments(recip, maxMode);
     const double scale = context.getParameter(chargeScaleName);
     // Fixed-point scale for spreading: the largest |grid value| is at most sum_j |q_j| (weights <= 1).

@@ -64,16 +64,11 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     const bool needPotential = (forces != nullptr || chargeDerivatives != nullptr);
     const int numThreads = (threads == nullptr ? 1 : max(1, threads->getNumThreads()));
 
-    // Box inverse: s = r h^{-1}, with the box vectors as the rows of h.
-    const Vec3 &a = boxVectors[0], &b = boxVectors[1], &c = boxVectors[2];
-    double volume = a.dot(b.cross(c));
-    Vec3 recip[3] = {b.cross(c)/volume, c.cross(a)/volume, a.cross(b)/volume}; // recip[d] = column d of h^{-1}
+    // Box inverse: s = r h^{-1}, with the box vectors as the rows of h; recip[d] = column d of h^{-1}.
+    Vec3 recip[3];
+    double volume;
     int maxMode[3];
-    SOGForceImpl::calcMaxModes(boxVectors, grid.kCutoff, maxMode);
-    for (int d = 0; d < 3; d++)
-        if (2*(2*maxMode[d] + 1) > n[d])
-            throw OpenMMException("SOGForce: the periodic box grew more than the grid chosen at Context creation allows; "
-                    "call Context.reinitialize(preserveState=True)");
+    SOGForceImpl::calcReciprocalBox(boxVectors, grid.kCutoff, n, recip, volume, maxMode);
     for (int i = 0; i < numParticles; i++) {
         const Vec3& r = positions[i];
         if (!(isfinite(r[0]) && isfinite(r[1]) && isfinite(r[2])))
