@@ -125,46 +125,23 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
     val._sog_source = force
 %}
 
-namespace SOGPlugin {
-
-class SOGForce : public OpenMM::Force {
-public:
-    explicit SOGForce(int numChannels = 1);
-    int getNumChannels() const;
-    int getNumParticles() const;
-    int getNumGaussians() const;
-    int addParticle(const std::vector<double>& charges);
-    void getParticleCharges(int index, std::vector<double>& charges) const;
-    void setParticleCharges(int index, const std::vector<double>& charges);
-    int addGaussian(double weight, double width, int channel = 0);
-    void getGaussianParameters(int index, double& weight, double& width, int& channel) const;
-    void setGaussianParameters(int index, double weight, double width, int channel);
-    double getTolerance() const;
-    void setTolerance(double tol);
-    const std::string& getChargeScaleParameterName() const;
-    void setChargeScaleParameterName(const std::string& name);
-    double getChargeScaleDefaultValue() const;
-    void setChargeScaleDefaultValue(double value);
-    const std::vector<int>& getScaledParticles() const;
-    void setScaledParticles(const std::vector<int>& particles);
-    void addEnergyParameterDerivative(const std::string& name);
-    int getNumEnergyParameterDerivatives() const;
-    const std::string& getEnergyParameterDerivativeName(int index) const;
-    void updateParametersInContext(OpenMM::Context& context);
-    bool usesPeriodicBoundaryConditions() const;
-
-    %extend {
-        /* Recover a SOGForce from the openmm.Force that System.getForce() or XmlSerializer returns. */
-        static SOGPlugin::SOGForce& cast(OpenMM::Force& force) {
-            SOGPlugin::SOGForce* result = dynamic_cast<SOGPlugin::SOGForce*>(&force);
-            if (result == NULL)
-                throw OpenMM::OpenMMException("SOGForce: the force is not a SOGForce");
-            return *result;
-        }
-        static bool isinstance(OpenMM::Force& force) {
-            return dynamic_cast<SOGPlugin::SOGForce*>(&force) != NULL;
-        }
+/* Recover a SOGForce from the openmm.Force that System.getForce() or XmlSerializer returns. */
+%extend SOGPlugin::SOGForce {
+    static SOGPlugin::SOGForce& cast(OpenMM::Force& force) {
+        SOGPlugin::SOGForce* result = dynamic_cast<SOGPlugin::SOGForce*>(&force);
+        if (result == NULL)
+            throw OpenMM::OpenMMException("SOGForce: the force is not a SOGForce");
+        return *result;
     }
-};
-
+    static bool isinstance(OpenMM::Force& force) {
+        return dynamic_cast<SOGPlugin::SOGForce*>(&force) != NULL;
+    }
 }
+
+/*
+ * The class is wrapped from its header, so the Python API and its docstrings (units included,
+ * through -doxygen) cannot drift from the C++ one. The nested GaussianInfo struct is C++-only.
+ */
+#define OPENMM_EXPORT_SOG
+%ignore SOGPlugin::SOGForce::GaussianInfo;
+%include "SOGForce.h"
