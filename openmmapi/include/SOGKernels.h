@@ -1,0 +1,50 @@
+#ifndef OPENMM_SOGKERNELS_H_
+#define OPENMM_SOGKERNELS_H_
+
+#include "SOGForce.h"
+#include "openmm/KernelImpl.h"
+#include "openmm/Platform.h"
+#include "openmm/System.h"
+#include <string>
+
+namespace SOGPlugin {
+
+/**
+ * This kernel is invoked by SOGForce to calculate the forces acting on the system and the energy
+ * of the system.
+ */
+class CalcSOGForceKernel : public OpenMM::KernelImpl {
+public:
+    static std::string Name() {
+        return "CalcSOGForce";
+    }
+    CalcSOGForceKernel(std::string name, const OpenMM::Platform& platform) : OpenMM::KernelImpl(name, platform) {
+    }
+    /**
+     * Initialize the kernel. SOGForceImpl::initialize() has already validated the force.
+     *
+     * @param system  the System this kernel will be applied to
+     * @param force   the SOGForce this kernel will be used for
+     */
+    virtual void initialize(const OpenMM::System& system, const SOGForce& force) = 0;
+    /**
+     * Execute the kernel to calculate the forces and/or energy.
+     *
+     * @param context        the context in which to execute this kernel
+     * @param includeForces  true if forces (kJ/mol/nm) should be calculated
+     * @param includeEnergy  true if the energy (kJ/mol) should be calculated
+     * @return the potential energy due to the force, measured in kJ/mol
+     */
+    virtual double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) = 0;
+    /**
+     * Copy changed charges and Gaussian parameters over to a context.
+     *
+     * @param context  the context to copy parameters to
+     * @param force    the SOGForce to copy the parameters from
+     */
+    virtual void copyParametersToContext(OpenMM::ContextImpl& context, const SOGForce& force) = 0;
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_SOGKERNELS_H_*/

@@ -1,0 +1,158 @@
+#ifndef OPENMM_SOGFORCEIMPL_H_
+#define OPENMM_SOGFORCEIMPL_H_
+
+#include "SOGForce.h"
+#include "openmm/Kernel.h"
+#include "openmm/Vec3.h"
+#include "openmm/internal/ForceImpl.h"
+#include <map>
+#include <string>
+#include <vector>
+
+namespace SOGPlugin {
+
+/**
+ * The grid and kernel parameters of the non-uniform FFT, all derived from the tolerance, the
+ * smallest Gaussian width and the box. Every platform uses these same values.
+ */
+struct SOGGridParameters {
+    double kCutoff;     // largest |k| that is kept, measured in 1/nm
+    int spreadWidth;    // number of fine-grid points w the spreading kernel covers per dimension
+    double beta;        // Kaiser-Bessel shape parameter (dimensionless)
+    int gridSize[3];    // fine FFT grid n_d along the three box vectors
+};
+
+/**
+ * This is the internal implementation of SOGForce. It validates the force and owns the static
+ * helpers that choose the NUFFT parameters.
+ */
+class OPENMM_EXPORT_SOG SOGForceImpl : public OpenMM::ForceImpl {
+public:
+    SOGForceImpl(const SOGForce& owner);
+    ~SOGForceImpl();
+    void initialize(OpenMM::ContextImpl& context);
+    const SOGForce& getOwner() const {
+        return owner;
+    }
+    void updateContextState(OpenMM::ContextImpl& context, bool& forcesInvalid) {
+    }
+    double calcForcesAndEnergy(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy, int groups);
+    std::map<std::string, double> getDefaultParameters();
+    std::vector<std::string> getKernelNames();
+    void updateParametersInContext(OpenMM::ContextImpl& context);
+    /**
+     * Check that a force is usable with a System; throws OpenMMException with a message starting
+     * "SOGForce: " otherwise.
+     */
+    static void validate(const SOGForce& force, const OpenMM::System& system);
+    /**
+     * Check that updateParametersInContext() may copy a force into a Context whose kernel was
+     * built for the given sizes; throws OpenMMException with a message starting "SOGForce: ".
+     *
+     * @param force         the force with the new parameters
+     * @param system        the Context's System
+     * @param numParticles  the number of particles when the Context was created
+     * @param numGaussians  the number of Gaussians when the Context was created
+     * @param tolerance     the tolerance when the Context was created (dimensionless)
+     * @param minWidth      the smallest width when the Context was created, measured in nm
+     */
+    static void validateParameterUpdate(const SOGForce& force, const OpenMM::System& system, int numParticles,
+            int numGaussians, double tolerance, double minWidth);
+    /**
+     * For each particle, 1 if the charge scale parameter multiplies its charges, else 0.
+     */
+    static std::vector<int> findScaledParticles(const SOGForce& force);
+    /**
+     * Get the smallest Gaussian width of a force, measured in nm.
+     */
+    static double findMinimumWidth(const SOGForce& force);
+    /**
+     * The largest |k| (1/nm) that matters: beyond it exp(-sigma^2 k^2/4) < tol/10.
+     *
+     * @param tolerance  the relative error tolerance (dimensionless)
+     * @param minWidth   the smallest Gaussian width, measured in nm
+     */
+    static double calcKCutoff(double tolerance, double minWidth);
+    /**
+     * The number of fine-grid points the spreading kernel covers per dimension.
+     *
+     * @param tolerance  the relative error tolerance (dimensionless)
+     */
+    static int calcSpreadWidth(double tolerance);
+    /**
+     * The Kaiser-Bessel shape parameter beta for a spreading width.
+     *
+     * @param spreadWidth  the kernel width in fine-grid points
+     */
+    static double calcKaiserBesselBeta(int spreadWidth);
+    /**
+     * The largest mode index K_d kept along each box vector: |m_d| <= K_d.
+     *
+     * @param boxVectors   the periodic box vectors, measured in nm
+     * @param kCutoff      the largest |k| kept, measured in 1/nm
+     * @param[out] maxMode K_d for each box vector
+     */
+    static void calcMaxModes(const OpenMM::Vec3* boxVectors, double kCutoff, int maxMode[3]);
+    /**
+     * The reciprocal-space quantities of a box for one evaluation, checking that the modes fit the
+     * grid chosen at Context creation (throws OpenMMException "SOGForce: the periodic box grew ..."
+     * otherwise).
+     *
+     * @param boxVectors    the periodic box vectors h (rows), measured in nm
+     * @param kCutoff       the largest |k| kept, measured in 1/nm
+     * @param gridSize      the grid in use along each box vector
+     * @param[out] recip    the columns of h^{-1}, measured in 1/nm: fractional coordinate s_d = r.recip[d]
+     * @param[out] volume   det h, measured in nm^3
+     * @param[out] maxMode  K_d for each box vector
+     */
+    static void calcReciprocalBox(const OpenMM::Vec3* boxVectors, double kCutoff, const int gridSize[3],
+            OpenMM::Vec3 recip[3], double& volume, int maxMode[3]);
+    /**
+     * The smallest even integer >= minimum whose only prime factors are 2, 3 and 5.
+     */
+    static int findFFTSize(int minimum);
+    /**
+     * Choose all NUFFT parameters. The grid leaves room for each box vector to grow by
+     * boxGrowthAllowance (for example under a barostat) before the Context must be reinitialized.
+     *
+     * @param boxVectors  the periodic box vectors, measured in nm
+     * @param tolerance   the relative error tolerance (dimensionless)
+     * @param minWidth    the smallest Gaussian width, measured in nm
+     */
+    static SOGGridParameters calcGridParameters(const OpenMM::Vec3* boxVectors, double tolerance, double minWidth);
+    /**
+     * The Kaiser-Bessel spreading kernel phi(z) = I0(beta sqrt(1-z^2)) - 1 for |z| < 1, 0 otherwise.
+     *
+     * @param z     the distance from the kernel centre in units of its half-width (dimensionless)
+     * @param beta  the shape parameter (dimensionless)
+     */
+    static double calcKernelValue(double z, double beta);
+    /**
+     * The derivative d phi/dz of the spreading kernel.
+     *
+     * @param z     the distance from the kernel centre in units of its half-width (dimensionless)
+     * @param beta  the shape parameter (dimensionless)
+     */
+    static double calcKernelDerivative(double z, double beta);
+    /**
+     * The Fourier transform psihat(omega) = int_{-1}^{1} phi(z) exp(i omega z) dz of the spreading
+     * kernel, for |omega| < beta. The deconvolution factor of mode m along a grid of n points is
+     * alpha psihat(2 pi m alpha / n) with alpha = w/2.
+     *
+     * @param omega  the angular frequency (dimensionless)
+     * @param beta   the shape parameter (dimensionless)
+     */
+    static double calcKernelTransform(double omega, double beta);
+    /**
+     * Relative growth of each box vector's length that the grid chosen at Context creation
+     * accommodates (dimensionless).
+     */
+    static constexpr double boxGrowthAllowance = 0.1;
+private:
+    const SOGForce& owner;
+    OpenMM::Kernel kernel;
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_SOGFORCEIMPL_H_*/

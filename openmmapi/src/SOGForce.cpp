@@ -1,0 +1,96 @@
+#include "SOGForce.h"
+#include "internal/SOGForceImpl.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/internal/AssertionUtilities.h"
+#include "openmm/internal/ContextImpl.h"
+#include <algorithm>
+
+using namespace SOGPlugin;
+using namespace OpenMM;
+using namespace std;
+
+SOGForce::SOGForce(int numChannels) : numChannels(numChannels), tolerance(1e-5), chargeScaleName("sog_lambda"),
+        chargeScaleDefault(1.0) {
+    if (numChannels < 1)
+        throw OpenMMException("SOGForce: the number of channels must be at least 1");
+}
+
+int SOGForce::addParticle(const vector<double>& particleCharges) {
+    if ((int) particleCharges.size() != numChannels)
+        throw OpenMMException("SOGForce: addParticle() got " + to_string(particleCharges.size()) +
+                " charges but the force has " + to_string(numChannels) + " channels");
+    charges.push_back(particleCharges);
+    return charges.size() - 1;
+}
+
+void SOGForce::getParticleCharges(int index, vector<double>& particleCharges) const {
+    ASSERT_VALID_INDEX(index, charges);
+    particleCharges = charges[index];
+}
+
+void SOGForce::setParticleCharges(int index, const vector<double>& particleCharges) {
+    ASSERT_VALID_INDEX(index, charges);
+    if ((int) particleCharges.size() != numChannels)
+        throw OpenMMException("SOGForce: setParticleCharges() got " + to_string(particleCharges.size()) +
+                " charges but the force has " + to_string(numChannels) + " channels");
+    charges[index] = particleCharges;
+}
+
+int SOGForce::addGaussian(double weight, double width, int channel) {
+    gaussians.push_back(GaussianInfo{weight, width, channel});
+    return gaussians.size() - 1;
+}
+
+void SOGForce::getGaussianParameters(int index, double& weight, double& width, int& channel) const {
+    ASSERT_VALID_INDEX(index, gaussians);
+    weight = gaussians[index].weight;
+    width = gaussians[index].width;
+    channel = gaussians[index].channel;
+}
+
+void SOGForce::setGaussianParameters(int index, double weight, double width, int channel) {
+    ASSERT_VALID_INDEX(index, gaussians);
+    gaussians[index] = GaussianInfo{weight, width, channel};
+}
+
+void SOGForce::setTolerance(double tol) {
+    tolerance = tol;
+}
+
+void SOGForce::setChargeScaleParameterName(const string& name) {
+    if (name.empty())
+        throw OpenMMException("SOGForce: the charge scale parameter name must not be empty");
+    for (string& derivative : energyParameterDerivatives)
+        if (derivative == chargeScaleName)
+            derivative = name;
+    chargeScaleName = name;
+}
+
+void SOGForce::setChargeScaleDefaultValue(double value) {
+    chargeScaleDefault = value;
+}
+
+void SOGForce::setScaledParticles(const vector<int>& particles) {
+    scaledParticles = particles;
+}
+
+void SOGForce::addEnergyParameterDerivative(const string& name) {
+    if (name != chargeScaleName)
+        throw OpenMMException("SOGForce: cannot compute the derivative with respect to '" + name +
+                "': the only parameter of this force is its charge scale parameter '" + chargeScaleName + "'");
+    if (find(energyParameterDerivatives.begin(), energyParameterDerivatives.end(), name) == energyParameterDerivatives.end())
+        energyParameterDerivatives.push_back(name);
+}
+
+const string& SOGForce::getEnergyParameterDerivativeName(int index) const {
+    ASSERT_VALID_INDEX(index, energyParameterDerivatives);
+    return energyParameterDerivatives[index];
+}
+
+void SOGForce::updateParametersInContext(Context& context) {
+    dynamic_cast<SOGForceImpl&>(getImplInContext(context)).updateParametersInContext(getContextImpl(context));
+}
+
+ForceImpl* SOGForce::createImpl() const {
+    return new SOGForceImpl(*this);
+}

@@ -1,0 +1,225 @@
+/*
+ * Device code of the SOG long-range kernel (Common compute language, compiled by OpenMM for
+ * OpenCL and CUDA). Stages: spread -> (FFT) -> finishSpread -> convolve -> (inverse FFT) ->
+ * collectPotential -> gatherForces. The host defines:
+ *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, SPREAD_WIDTH, KB_BETA,
+ *   KB_INV_NORM (1/(I0(beta)-1): the kernel is scaled to 1 at its centre for single precision),
+ *   and HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dlambda is requested.
+ * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z.
+ */
+
+#define GRID_POINTS (GRID_SIZE_X*GRID_SIZE_Y*GRID_SIZE_Z)
+#define HALF_WIDTH ((real) (0.5*SPREAD_WIDTH))
+
+/* I0(x) - 1 from its power series; every term is positive, so there is no cancellation. */
+DEVICE real besselI0MinusOne(real x) {
+    const real y = x*x*(real) 0.25;
+    real term = 1, sum = 0;
+    for (int k = 1; k < 120; k++) {
+        term *= y/(real) (k*k);
+        sum += term;
+        if (term <= sum*(real) 1e-17)
+            break;
+    }
+    return sum;
+}
+
+/* I1(x)/x from its power series. */
+DEVICE real besselI1OverX(real x) {
+    const real y = x*x*(real) 0.25;
+    real term = (real) 0.5, sum = (real) 0.5;
+    for (int k = 1; k < 120; k++) {
+        term *= y/(real) (k*(k+1));
+        sum += term;
+        if (term <= sum*(real) 1e-17)
+            break;
+    }
+    return sum;
+}
+
+/*
+ * Spreading weights along one axis for a particle at fractional coordinate s: grid points
+ * first, first+1, ..., first+SPREAD_WIDTH-1 (before wrapping). deriv receives d weight/ds.
+ */
+DEVICE int computeWeights(real s, int gridSize, real* weight, real* deriv) {
+    s -= floor(s);
+    const real x = s*gridSize;
+    const int first = (int) ceil(x - HALF_WIDTH);
+    for (int t = 0; t < SPREAD_WIDTH; t++) {
+        real z = (x - (first + t))/HALF_WIDTH;
+        real w = 0, dw = 0;
+        if (z > -1 && z < 1) {
+            real arg = (real) KB_BETA*SQRT(1 - z*z);
+            w = besselI0MinusOne(arg)*(real) KB_INV_NORM;
+            dw = -(real) (KB_BETA*KB_BETA)*z*besselI1OverX(arg)*(real) KB_INV_NORM*gridSize/HALF_WIDTH;
+        }
+        weight[t] = w;
+        if (deriv != NULL)
+            deriv[t] = dw;
+    }
+    return first;
+}
+
+DEVICE int wrapIndex(int j, int size) {
+    j %= size;
+    return (j < 0 ? j + size : j);
+}
+
+DEVICE real effectiveScale(GLOBAL const int* RESTRICT isScaled, int atom, real chargeScale) {
+    return (isScaled[atom] ? chargeScale : (real) 1);
+}
+
+/*
+ * Type 1, step 1: spread every channel with one set of weights, accumulated in 64-bit fixed
+ * point (integer atomics are available everywhere). fixedScale is chosen on the host so that
+ * sum_j |q_j| fixedScale <= 2^62: since every weight is at most 1, no grid value can overflow,
+ * and the quantisation step is ~2^-62 of the largest possible value.
+ */
+KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT atomIndex,
+        GLOBAL const real* RESTRICT charges, GLOBAL const int* RESTRICT isScaled, real chargeScale,
+        GLOBAL mm_ulong* RESTRICT fixedGrid, real4 recipX, real4 recipY, real4 recipZ, real fixedScale) {
+    real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
+    for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
+        const real4 pos = posq[i];
+        const int atom = atomIndex[i];
+        const real scale = effectiveScale(isScaled, atom, chargeScale);
+        real q[NUM_CHANNELS];
+        for (int c = 0; c < NUM_CHANNELS; c++)
+            q[c] = charges[atom*NUM_CHANNELS + c]*scale*fixedScale;
+        const int fx = computeWeights(pos.x*recipX.x + pos.y*recipX.y + pos.z*recipX.z, GRID_SIZE_X, wx, NULL);
+        const int fy = computeWeights(pos.x*recipY.x + pos.y*recipY.y + pos.z*recipY.z, GRID_SIZE_Y, wy, NULL);
+        const int fz = computeWeights(pos.x*recipZ.x + pos.y*recipZ.y + pos.z*recipZ.z, GRID_SIZE_Z, wz, NULL);
+        for (int tx = 0; tx < SPREAD_WIDTH; tx++) {
+            const int gx = wrapIndex(fx + tx, GRID_SIZE_X);
+            for (int ty = 0; ty < SPREAD_WIDTH; ty++) {
+                const int gy = wrapIndex(fy + ty, GRID_SIZE_Y);
+                const real wxy = wx[tx]*wy[ty];
+                for (int tz = 0; tz < SPREAD_WIDTH; tz++) {
+                    const int index = (gx*GRID_SIZE_Y + gy)*GRID_SIZE_Z + wrapIndex(fz + tz, GRID_SIZE_Z);
+                    const real w = wxy*wz[tz];
+                    for (int c = 0; c < NUM_CHANNELS; c++)
+                        ATOMIC_ADD(&fixedGrid[c*GRID_POINTS + index], (mm_ulong) ((mm_long) (q[c]*w)));
+                }
+            }
+        }
+    }
+}
+
+/* Type 1, step 2: convert one channel of the fixed-point grid to a complex grid for the FFT. */
+KERNEL void finishSpread(GLOBAL const mm_long* RESTRICT fixedGrid, GLOBAL real2* RESTRICT grid, int channel, real inverseFixedScale) {
+    const real scale = inverseFixedScale;
+    for (int i = GLOBAL_ID; i < GRID_POINTS; i += GLOBAL_SIZE)
+        grid[i] = make_real2(scale*fixedGrid[channel*GRID_POINTS + i], 0);
+}
+
+/*
+ * k-space for one channel: S = Ghat/D on the kept modes |m_d| <= maxMode_d (m != 0), energy
+ * ghat |S|^2/(2V), and the type-2 input ghat S/(V D). gaussians holds, per term of this channel,
+ * the pair w pi^{3/2} sigma^3, sigma^2/4. deconvolution holds D_d(m) for the three axes, each of length
+ * 2*maxMode_d+1, one after the other.
+ */
+KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2* RESTRICT potential,
+        GLOBAL mixed* RESTRICT energyBuffer, GLOBAL const real* RESTRICT deconvolution,
+        GLOBAL const real* RESTRICT gaussians, int numGaussians, int4 maxMode,
+        real4 recipX, real4 recipY, real4 recipZ, real invVolume) {
+    const int nx = 2*maxMode.x + 1, ny = 2*maxMode.y + 1, nz = 2*maxMode.z + 1;
+    const int numModes = nx*ny*nz;
+    mixed energy = 0;
+    for (int mode = GLOBAL_ID; mode < numModes; mode += GLOBAL_SIZE) {
+        const int ix = mode/(ny*nz);
+        const int iy = (mode/nz) % ny;
+        const int iz = mode % nz;
+        const int mx = ix - maxMode.x, my = iy - maxMode.y, mz = iz - maxMode.z;
+        if (mx == 0 && my == 0 && mz == 0)
+            continue;
+        const real kx = 2*(real) M_PI*(mx*recipX.x + my*recipY.x + mz*recipZ.x);
+        const real ky = 2*(real) M_PI*(mx*recipX.y + my*recipY.y + mz*recipZ.y);
+        const real kz = 2*(real) M_PI*(mx*recipX.z + my*recipY.z + mz*recipZ.z);
+        const real k2 = kx*kx + ky*ky + kz*kz;
+        real ghat = 0;
+        for (int l = 0; l < numGaussians; l++)
+            ghat += gaussians[2*l]*EXP(-gaussians[2*l+1]*k2);
+        const real D = deconvolution[ix]*deconvolution[nx + iy]*deconvolution[nx + ny + iz];
+        const int index = (wrapIndex(mx, GRID_SIZE_X)*GRID_SIZE_Y + wrapIndex(my, GRID_SIZE_Y))*GRID_SIZE_Z + wrapIndex(mz, GRID_SIZE_Z);
+        const real2 S = structureFactor[index]/D;
+        energy += 0.5f*invVolume*ghat*(S.x*S.x + S.y*S.y);
+        potential[index] = S*(ghat*invVolume/D);
+    }
+    energyBuffer[GLOBAL_ID] += energy;
+}
+
+/* Type 2, step 1: keep the real part of one channel's potential grid. */
+KERNEL void collectPotential(GLOBAL const real2* RESTRICT grid, GLOBAL real* RESTRICT potential, int channel) {
+    for (int i = GLOBAL_ID; i < GRID_POINTS; i += GLOBAL_SIZE)
+        potential[channel*GRID_POINTS + i] = grid[i].x;
+}
+
+/*
+ * Type 2, step 2: interpolate phi_c and its fractional gradient with the spreading weights,
+ * add F = -sum_c q_c grad phi_c, and (optionally) dE/dlambda = sum_c (phi_c - g_c(0) q_c) q0_c
+ * over scaled particles, where q0 is the unscaled charge.
+ */
+KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT atomIndex,
+        GLOBAL const real* RESTRICT charges, GLOBAL const int* RESTRICT isScaled, real chargeScale,
+        GLOBAL const real* RESTRICT potential, GLOBAL const real* RESTRICT selfKernel,
+        GLOBAL mm_ulong* RESTRICT forceBuffers, GLOBAL mixed* RESTRICT energyParamDerivs,
+        real4 recipX, real4 recipY, real4 recipZ) {
+    real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
+    real dx[SPREAD_WIDTH], dy[SPREAD_WIDTH], dz[SPREAD_WIDTH];
+#ifdef HAS_DERIVATIVE
+    mixed derivative = 0;
+#endif
+    for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
+        const real4 pos = posq[i];
+        const int atom = atomIndex[i];
+        const real scale = effectiveScale(isScaled, atom, chargeScale);
+        const int fx = computeWeights(pos.x*recipX.x + pos.y*recipX.y + pos.z*recipX.z, GRID_SIZE_X, wx, dx);
+        const int fy = computeWeights(pos.x*recipY.x + pos.y*recipY.y + pos.z*recipY.z, GRID_SIZE_Y, wy, dy);
+        const int fz = computeWeights(pos.x*recipZ.x + pos.y*recipZ.y + pos.z*recipZ.z, GRID_SIZE_Z, wz, dz);
+        real phi[NUM_CHANNELS];
+        real3 gradient[NUM_CHANNELS];
+        for (int c = 0; c < NUM_CHANNELS; c++) {
+            phi[c] = 0;
+            gradient[c] = make_real3(0);
+        }
+        for (int tx = 0; tx < SPREAD_WIDTH; tx++) {
+            const int gx = wrapIndex(fx + tx, GRID_SIZE_X);
+            for (int ty = 0; ty < SPREAD_WIDTH; ty++) {
+                const int gy = wrapIndex(fy + ty, GRID_SIZE_Y);
+                for (int tz = 0; tz < SPREAD_WIDTH; tz++) {
+                    const int index = (gx*GRID_SIZE_Y + gy)*GRID_SIZE_Z + wrapIndex(fz + tz, GRID_SIZE_Z);
+                    const real value = wx[tx]*wy[ty]*wz[tz];
+                    const real3 d = make_real3(dx[tx]*wy[ty]*wz[tz], wx[tx]*dy[ty]*wz[tz], wx[tx]*wy[ty]*dz[tz]);
+                    for (int c = 0; c < NUM_CHANNELS; c++) {
+                        const real u = potential[c*GRID_POINTS + index];
+                        phi[c] += u*value;
+                        gradient[c] += d*u;
+                    }
+                }
+            }
+        }
+        real3 force = make_real3(0);
+#ifdef HAS_DERIVATIVE
+        const int scaled = isScaled[atom];
+#endif
+        for (int c = 0; c < NUM_CHANNELS; c++) {
+            const real q0 = charges[atom*NUM_CHANNELS + c];
+            const real q = q0*scale;
+            const real3 g = gradient[c];
+            // d phi/dr = sum_d (d phi/ds_d) recip_d
+            force -= make_real3(recipX.x*g.x + recipY.x*g.y + recipZ.x*g.z,
+                                recipX.y*g.x + recipY.y*g.y + recipZ.y*g.z,
+                                recipX.z*g.x + recipY.z*g.y + recipZ.z*g.z)*q;
+#ifdef HAS_DERIVATIVE
+            if (scaled)
+                derivative += (phi[c] - selfKernel[c]*q)*q0;
+#endif
+        }
+        forceBuffers[i] += (mm_ulong) realToFixedPoint(force.x);
+        forceBuffers[i + PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(force.y);
+        forceBuffers[i + 2*PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(force.z);
+    }
+#ifdef HAS_DERIVATIVE
+    energyParamDerivs[GLOBAL_ID*NUM_DERIVS + DERIV_INDEX] += derivative;
+#endif
+}

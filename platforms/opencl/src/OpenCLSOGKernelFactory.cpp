@@ -1,0 +1,31 @@
+#include "OpenCLSOGKernelFactory.h"
+#include "CommonSOGKernels.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/internal/ContextImpl.h"
+#include "openmm/internal/windowsExport.h"
+#include "openmm/opencl/OpenCLContext.h"
+
+using namespace SOGPlugin;
+using namespace OpenMM;
+
+extern "C" OPENMM_EXPORT void registerPlatforms() {
+}
+
+extern "C" OPENMM_EXPORT void registerKernelFactories() {
+    try {
+        Platform& platform = Platform::getPlatformByName("OpenCL");
+        platform.registerKernelFactory(CalcSOGForceKernel::Name(), new OpenCLSOGKernelFactory());
+    }
+    catch (const std::exception& e) {
+        // The OpenCL platform is not available in this process; nothing to register.
+    }
+}
+
+KernelImpl* OpenCLSOGKernelFactory::createKernelImpl(std::string name, const Platform& platform, ContextImpl& context) const {
+    OpenCLPlatform::PlatformData& data = *static_cast<OpenCLPlatform::PlatformData*>(context.getPlatformData());
+    if (data.contexts.size() != 1)
+        throw OpenMMException("SOGForce: the OpenCL kernel supports one device per Context");
+    if (name == CalcSOGForceKernel::Name())
+        return new CommonCalcSOGForceKernel(name, platform, *data.contexts[0]);
+    throw OpenMMException("SOGForce: the OpenCL kernel factory was asked for unknown kernel '" + name + "'");
+}

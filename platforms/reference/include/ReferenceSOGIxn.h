@@ -1,0 +1,74 @@
+#ifndef OPENMM_REFERENCESOGIXN_H_
+#define OPENMM_REFERENCESOGIXN_H_
+
+#include "SOGFFT3D.h"
+#include "internal/SOGForceImpl.h"
+#include "openmm/Vec3.h"
+#include <complex>
+#include <functional>
+#include <vector>
+
+namespace SOGPlugin {
+
+/**
+ * The SOG long-range energy, forces and charge derivatives in double precision, by a
+ * non-uniform FFT on a fine grid in fractional coordinates (see SOGForce for the energy). This
+ * is plain maths with no platform glue. Units: positions and box in nm, charges in proton
+ * charges, weights in kJ/mol/e^2, widths in nm, energy in kJ/mol, forces in kJ/mol/nm.
+ */
+class ReferenceSOGIxn {
+public:
+    /**
+     * @param numChannels  the number of charge channels P
+     * @param grid         the NUFFT parameters from SOGForceImpl::calcGridParameters()
+     */
+    ReferenceSOGIxn(int numChannels, const SOGGridParameters& grid);
+    /**
+     * Set the Gaussian terms. All three vectors have one entry per term.
+     *
+     * @param weights   amplitudes, measured in kJ/mol/e^2
+     * @param widths    widths, measured in nm
+     * @param channels  the channel of each term
+     */
+    void setGaussians(const std::vector<double>& weights, const std::vector<double>& widths, const std::vector<int>& channels);
+    /**
+     * Share the work among the threads of a pool (the CPU platform's); null means one thread.
+     * Results do not depend on the number of threads, up to round-off in the energy sum.
+     */
+    void setThreadPool(OpenMM::ThreadPool* pool) {
+        threads = pool;
+    }
+    /**
+     * Compute the energy and, if requested, forces and charge derivatives.
+     *
+     * @param positions               particle positions, measured in nm
+     * @param boxVectors              the three periodic box vectors, measured in nm
+     * @param charges                 charges, entry i*P+c for particle i and channel c, in proton charges
+     * @param[out] forces             if not null, the forces (kJ/mol/nm) are added to it
+     * @param[out] chargeDerivatives  if not null, resized and set to dE/dq (kJ/mol/e), same layout as charges
+     * @return the energy, measured in kJ/mol
+     */
+    double calculate(const std::vector<OpenMM::Vec3>& positions, const OpenMM::Vec3* boxVectors,
+            const std::vector<double>& charges, std::vector<OpenMM::Vec3>* forces,
+            std::vector<double>* chargeDerivatives);
+private:
+    /**
+     * Run body(begin, end, thread) on contiguous pieces of [0, count), one per thread.
+     */
+    void parallelFor(int count, const std::function<void (int, int, int)>& body) const;
+    double calcKernelTransform(int channel, double k2) const;
+    int numChannels;
+    SOGGridParameters grid;
+    SOGFFT3D fft;
+    std::vector<std::vector<double> > channelWeights, channelWidths;
+    std::vector<double> selfKernel; // g_c(0), kJ/mol/e^2
+    // Work space kept between calls (allocating the grids each time costs page faults).
+    std::vector<std::vector<std::complex<double> > > grids, potentialGrids;
+    std::vector<int> firstIndex;              // first grid index of each particle's support, entry 3*i+d
+    std::vector<double> weights, derivWeights; // spreading weights and d/ds, entry (3*i+d)*w+t
+    OpenMM::ThreadPool* threads = nullptr;
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_REFERENCESOGIXN_H_*/

@@ -1,0 +1,72 @@
+#include "ReferenceSOGKernels.h"
+#include "internal/SOGForceImpl.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/internal/ContextImpl.h"
+#include "openmm/reference/ReferencePlatform.h"
+
+using namespace SOGPlugin;
+using namespace OpenMM;
+using namespace std;
+
+static ReferencePlatform::PlatformData& getPlatformData(ContextImpl& context) {
+    return *reinterpret_cast<ReferencePlatform::PlatformData*>(context.getPlatformData());
+}
+
+void ReferenceCalcSOGForceKernel::initialize(const System& system, const SOGForce& force) {
+    numParticles = force.getNumParticles();
+    numChannels = force.getNumChannels();
+    numGaussians = force.getNumGaussians();
+    minWidth = SOGForceImpl::findMinimumWidth(force);
+    tolerance = force.getTolerance();
+    Vec3 box[3];
+    system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
+    ixn.reset(new ReferenceSOGIxn(numChannels, SOGForceImpl::calcGridParameters(box, force.getTolerance(), minWidth)));
+    chargeScaleName = force.getChargeScaleParameterName();
+    computeChargeScaleDerivative = (force.getNumEnergyParameterDerivatives() > 0);
+    isScaled = SOGForceImpl::findScaledParticles(force);
+    setParameters(force);
+}
+
+void ReferenceCalcSOGForceKernel::setParameters(const SOGForce& force) {
+    charges.resize(numParticles*numChannels);
+    vector<double> particleCharges;
+    for (int i = 0; i < numParticles; i++) {
+        force.getParticleCharges(i, particleCharges);
+        for (int c = 0; c < numChannels; c++)
+            charges[i*numChannels + c] = particleCharges[c];
+    }
+    vector<double> weights(numGaussians), widths(numGaussians);
+    vector<int> channels(numGaussians);
+    for (int l = 0; l < numGaussians; l++)
+        force.getGaussianParameters(l, weights[l], widths[l], channels[l]);
+    ixn->setGaussians(weights, widths, channels);
+}
+
+double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
+    ReferencePlatform::PlatformData& data = getPlatformData(context);
+    double scale = context.getParameter(chargeScaleName);
+    vector<double> scaledCharges(charges);
+    for (int i = 0; i < numParticles; i++)
+        if (isScaled[i])
+            for (int c = 0; c < numChannels; c++)
+                scaledCharges[i*numChannels + c] *= scale;
+    vector<double> chargeDerivatives;
+    ixn->setThreadPool(&data.threads);
+    double energy = ixn->calculate(*data.positions, data.periodicBoxVectors, scaledCharges,
+            includeForces ? data.forces : nullptr, computeChargeScaleDerivative ? &chargeDerivatives : nullptr);
+    if (computeChargeScaleDerivative) {
+        // dE/dlambda = sum over scaled particles and channels of dE/dq_eff * q.
+        double derivative = 0.0;
+        for (int i = 0; i < numParticles; i++)
+            if (isScaled[i])
+                for (int c = 0; c < numChannels; c++)
+                    derivative += chargeDerivatives[i*numChannels + c]*charges[i*numChannels + c];
+        (*data.energyParameterDerivatives)[chargeScaleName] += derivative;
+    }
+    return energy;
+}
+
+void ReferenceCalcSOGForceKernel::copyParametersToContext(ContextImpl& context, const SOGForce& force) {
+    SOGForceImpl::validateParameterUpdate(force, context.getSystem(), numParticles, numGaussians, tolerance, minWidth);
+    setParameters(force);
+}

@@ -1,0 +1,147 @@
+/*
+ * SWIG interface of the SOG plugin. OpenMM's own interface (shipped in the openmm wheel under
+ * OpenMM.libs/include/swig) is %imported, so SOGForce derives from the real openmm.Force.
+ * Units are those of the C++ API: nm, kJ/mol, proton charges; plain floats in and out.
+ */
+%module(package="openmm_sog") openmmsog
+
+%import(module="openmm") "swig/OpenMMSwigHeaders.i"
+%include "swig/typemaps.i"
+%include "typemaps.i"
+%include <std_string.i>
+
+%{
+#include "SOGForce.h"
+#include "OpenMM.h"
+#include "OpenMMAmoeba.h"
+#include "OpenMMDrude.h"
+#include "openmm/RPMDIntegrator.h"
+#include "openmm/RPMDMonteCarloBarostat.h"
+#include <vector>
+
+/* Raise openmm.OpenMMException (a subclass of Exception) so users catch one type for both packages. */
+static void sogSetPythonException(const char* message) {
+    PyObject* openmmModule = PyImport_ImportModule("openmm");
+    PyObject* exceptionType = (openmmModule != NULL ? PyObject_GetAttrString(openmmModule, "OpenMMException") : NULL);
+    PyErr_Clear();
+    PyErr_SetString(exceptionType != NULL ? exceptionType : PyExc_Exception, message);
+    Py_XDECREF(exceptionType);
+    Py_XDECREF(openmmModule);
+}
+
+/* Convert a float or a sequence of floats (units stripped) to a vector. Returns 0 and sets a Python error on failure. */
+static int sogToDoubleVector(PyObject* input, std::vector<double>& result) {
+    PyObject* stripped = Py_StripOpenMMUnits(input);
+    if (stripped == NULL)
+        return 0;
+    result.clear();
+    if (PyNumber_Check(stripped) && !PySequence_Check(stripped)) {
+        double value = PyFloat_AsDouble(stripped);
+        Py_DECREF(stripped);
+        if (PyErr_Occurred())
+            return 0;
+        result.push_back(value);
+        return 1;
+    }
+    PyObject* sequence = PySequence_Fast(stripped, "SOGForce: expected a float or a sequence of floats");
+    Py_DECREF(stripped);
+    if (sequence == NULL)
+        return 0;
+    Py_ssize_t size = PySequence_Fast_GET_SIZE(sequence);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        double value = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(sequence, i));
+        if (PyErr_Occurred()) {
+            Py_DECREF(sequence);
+            return 0;
+        }
+        result.push_back(value);
+    }
+    Py_DECREF(sequence);
+    return 1;
+}
+
+static int sogToIntVector(PyObject* input, std::vector<int>& result) {
+    PyObject* sequence = PySequence_Fast(input, "SOGForce: expected a sequence of particle indices");
+    if (sequence == NULL)
+        return 0;
+    result.clear();
+    Py_ssize_t size = PySequence_Fast_GET_SIZE(sequence);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject* item = PyNumber_Index(PySequence_Fast_GET_ITEM(sequence, i));
+        if (item == NULL) {
+            Py_DECREF(sequence);
+            return 0;
+        }
+        result.push_back((int) PyLong_AsLong(item));
+        Py_DECREF(item);
+    }
+    Py_DECREF(sequence);
+    return 1;
+}
+%}
+
+%exception {
+    try {
+        $action
+    } catch (std::exception& e) {
+        sogSetPythonException(e.what());
+        SWIG_fail;
+    }
+}
+
+/* charges in: a float (P = 1) or a sequence of P floats. */
+%typemap(in) const std::vector<double>& charges (std::vector<double> temp) {
+    if (!sogToDoubleVector($input, temp))
+        SWIG_fail;
+    $1 = &temp;
+}
+/* charges out: returned as a tuple of floats. */
+%typemap(in, numinputs=0) std::vector<double>& charges (std::vector<double> temp) {
+    $1 = &temp;
+}
+%typemap(argout) std::vector<double>& charges {
+    PyObject* tuple = PyTuple_New($1->size());
+    for (size_t i = 0; i < $1->size(); i++)
+        PyTuple_SET_ITEM(tuple, i, PyFloat_FromDouble((*$1)[i]));
+    %append_output(tuple);
+}
+/* Without this, the argout typemap above would also match the const (input) form. */
+%typemap(argout) const std::vector<double>& charges ""
+%typemap(in) const std::vector<int>& particles (std::vector<int> temp) {
+    if (!sogToIntVector($input, temp))
+        SWIG_fail;
+    $1 = &temp;
+}
+%typemap(out) const std::vector<int>& {
+    $result = PyList_New($1->size());
+    for (size_t i = 0; i < $1->size(); i++)
+        PyList_SET_ITEM($result, i, PyLong_FromLong((*$1)[i]));
+}
+%apply double& OUTPUT { double& weight, double& width };
+%apply int& OUTPUT { int& channel };
+
+/* The object cast() returns must keep the proxy it came from alive (for example a temporary from XmlSerializer.deserialize). */
+%pythonappend SOGPlugin::SOGForce::cast %{
+    val._sog_source = force
+%}
+
+/* Recover a SOGForce from the openmm.Force that System.getForce() or XmlSerializer returns. */
+%extend SOGPlugin::SOGForce {
+    static SOGPlugin::SOGForce& cast(OpenMM::Force& force) {
+        SOGPlugin::SOGForce* result = dynamic_cast<SOGPlugin::SOGForce*>(&force);
+        if (result == NULL)
+            throw OpenMM::OpenMMException("SOGForce: the force is not a SOGForce");
+        return *result;
+    }
+    static bool isinstance(OpenMM::Force& force) {
+        return dynamic_cast<SOGPlugin::SOGForce*>(&force) != NULL;
+    }
+}
+
+/*
+ * The class is wrapped from its header, so the Python API and its docstrings (units included,
+ * through -doxygen) cannot drift from the C++ one. The nested GaussianInfo struct is C++-only.
+ */
+#define OPENMM_EXPORT_SOG
+%ignore SOGPlugin::SOGForce::GaussianInfo;
+%include "SOGForce.h"

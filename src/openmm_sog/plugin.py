@@ -1,0 +1,82 @@
+"""Load the native OpenMM plugin of openmm-sog and expose :class:`SOGForce`.
+
+Importing this module
+
+1. checks that the installed ``openmm`` is the version the plugin was compiled against
+   (recorded at build time in ``_build_info.py``),
+2. imports the SWIG wrapper, which loads ``lib/libOpenMMSOG.so`` (the API library), and
+3. loads the platform plugins from ``lib/plugins`` with
+   ``openmm.Platform.loadPluginsFromDirectory`` and reports any of them that failed to load,
+   since OpenMM itself records such failures silently.
+
+Units follow OpenMM: nm, kJ/mol, proton charges.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import openmm
+
+__all__ = ["SOGForce", "PLUGIN_DIR", "LIBRARY_DIR", "plugin_load_failures"]
+
+#: folder holding libOpenMMSOG.so
+LIBRARY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
+#: folder holding the platform plugins (libOpenMMSOG<Platform>.so)
+PLUGIN_DIR = os.path.join(LIBRARY_DIR, "plugins")
+
+#: platform plugins without which the package is unusable
+_REQUIRED_PLUGINS = ("libOpenMMSOGReference",)
+#: optional platform plugins and the OpenMM platform each extends: a failure warns only when that
+#: platform is available (without OpenMM's own OpenCL platform, ours cannot load either)
+_OPTIONAL_PLUGINS = {"libOpenMMSOGOpenCL": "OpenCL"}
+
+try:
+    from . import _build_info
+except ImportError as error:  # the package was installed without its CMake build
+    raise ImportError(
+        "openmm_sog: the native OpenMM plugin is not built; install the package with "
+        "`pip install --no-build-isolation .` from the source tree"
+    ) from error
+
+if _build_info.openmm_version != openmm.__version__:
+    raise ImportError(
+        f"openmm_sog: the plugin was built against openmm {_build_info.openmm_version} but "
+        f"openmm {openmm.__version__} is installed; rebuild openmm-sog against this openmm"
+    )
+
+from .openmmsog import SOGForce  # noqa: E402  (after the version check, which guards the ABI)
+
+
+def plugin_load_failures() -> list[str]:
+    """Return OpenMM's plugin load failure messages that concern this package's plugins."""
+    return [
+        message
+        for message in openmm.Platform.getPluginLoadFailures()
+        if "libOpenMMSOG" in message or PLUGIN_DIR in message
+    ]
+
+
+def _load_plugins() -> None:
+    if not os.path.isdir(PLUGIN_DIR):
+        raise ImportError(
+            f"openmm_sog: plugin folder {PLUGIN_DIR} is missing; reinstall the package"
+        )
+    openmm.Platform.loadPluginsFromDirectory(PLUGIN_DIR)
+    failures = plugin_load_failures()
+    required = [m for m in failures if any(name in m for name in _REQUIRED_PLUGINS)]
+    if required:
+        raise ImportError("openmm_sog: failed to load the OpenMM plugin:\n" + "\n".join(required))
+    platforms = {
+        openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
+    }
+    for message in failures:
+        if any(lib in message and name not in platforms for lib, name in _OPTIONAL_PLUGINS.items()):
+            continue
+        warnings.warn(
+            f"openmm_sog: an optional platform plugin did not load: {message}", stacklevel=2
+        )
+
+
+_load_plugins()
