@@ -126,7 +126,9 @@ double SOGForceImpl::calcKCutoff(double tolerance, double minWidth) {
 }
 
 int SOGForceImpl::calcSpreadWidth(double tolerance) {
-    int width = (int) ceil(-log10(tolerance)) + 2;
+    // Forces use the kernel's derivative, which is less accurate than the kernel itself: the
+    // NUFFT aims at 0.03 tol (the same rule as the torch layer, openmm_sog.SOGLongRange).
+    int width = (int) ceil(-log10(0.03*tolerance)) + 2;
     return max(4, min(16, width));
 }
 

@@ -2,14 +2,40 @@
 
 * :class:`SOGKernel` / :class:`CoulombSOGKernel`: sum-of-Gaussians kernels.
 * :class:`SOGLongRange`: the NUFFT-based long-range layer (energy, potentials dE/dq).
+* :class:`SOGForce`: the OpenMM force with native Reference/CPU/OpenCL kernels (the plugin's
+  libraries are loaded on import; a failure is reported with its reason).
+* :func:`use_sog_coulomb`: switch a System's PME electrostatics to SOG Coulomb.
 * :mod:`openmm_sog.reference`: exact direct lattice sum and dense k-space sum (oracles).
 * :mod:`openmm_sog.units`: constants and unit conversions.
 """
 
+import warnings
+
+from .coulomb import use_sog_coulomb
 from .kernel import CoulombSOGKernel, SOGKernel
 from .long_range import SOGLongRange
 from .nufft import PeriodicNUFFT
 
 __version__ = "0.1.0"
 
-__all__ = ["CoulombSOGKernel", "PeriodicNUFFT", "SOGKernel", "SOGLongRange", "__version__"]
+try:
+    from .plugin import SOGForce
+except ImportError as _error:  # the torch layer stays usable; SOGForce reports why it is missing
+    _PLUGIN_ERROR = str(_error)
+    warnings.warn(f"openmm_sog: the OpenMM plugin is unavailable: {_PLUGIN_ERROR}", stacklevel=2)
+
+    def __getattr__(name: str):
+        if name == "SOGForce":
+            raise ImportError(f"openmm_sog.SOGForce is unavailable: {_PLUGIN_ERROR}")
+        raise AttributeError(f"module 'openmm_sog' has no attribute {name!r}")
+
+
+__all__ = [
+    "CoulombSOGKernel",
+    "PeriodicNUFFT",
+    "SOGForce",
+    "SOGKernel",
+    "SOGLongRange",
+    "__version__",
+    "use_sog_coulomb",
+]

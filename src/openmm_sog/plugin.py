@@ -19,7 +19,7 @@ import warnings
 
 import openmm
 
-__all__ = ["SOGForce", "PLUGIN_DIR", "LIBRARY_DIR", "plugin_load_failures"]
+__all__ = ["LIBRARY_DIR", "PLUGIN_DIR", "SOGForce", "plugin_load_failures"]
 
 #: folder holding libOpenMMSOG.so
 LIBRARY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
@@ -80,3 +80,28 @@ def _load_plugins() -> None:
 
 
 _load_plugins()
+
+
+def _from_kernel(kernel, tolerance: float | None = None) -> SOGForce:
+    """A :class:`SOGForce` with the Gaussians of a torch :class:`~openmm_sog.SOGKernel`.
+
+    The kernel is in the torch side's units (weights eV/e^2, widths Angstrom); the force gets
+    kJ/mol/e^2 and nm. Add the particles' charges afterwards.
+
+    :param kernel: a ``SOGKernel`` with P channels.
+    :param tolerance: the force's tolerance (its default when ``None``).
+    """
+    from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
+
+    weights = kernel.weights.detach().double().cpu()
+    widths = kernel.widths().detach().double().cpu()
+    force = SOGForce(kernel.num_channels)
+    for channel in range(kernel.num_channels):
+        for weight, width in zip(weights[channel].tolist(), widths[channel].tolist(), strict=True):
+            force.addGaussian(weight * KJ_PER_MOL_PER_EV, width * NM_PER_ANGSTROM, channel)
+    if tolerance is not None:
+        force.setTolerance(tolerance)
+    return force
+
+
+SOGForce.fromKernel = staticmethod(_from_kernel)
