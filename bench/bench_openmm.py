@@ -1,0 +1,156 @@
+"""Benchmark: SOGForce (SOG Coulomb k-space) against OpenMM's PME reciprocal part.
+
+Both run on the same platform, in their own force group, at matched force accuracy: PME at the
+requested ``ewaldErrorTolerance`` (OpenMM's default 5e-4) and SOGForce at the SOG tolerance
+whose total Coulomb force error (real space + k-space, against tight PME) is no worse. The
+systems are the molten-NaCl toy system (DESIGN.md section 8) with 3k, 24k and 192k ions.
+Prints the ratios and appends them with the date and the machine to ``bench/RESULTS.md``.
+
+    python bench/bench_openmm.py --platforms CPU OpenCL
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import openmm
+from openmm import unit
+
+from openmm_sog import use_sog_coulomb
+from openmm_sog.systems import molten_nacl
+
+KJ_NM = unit.kilojoule_per_mole / unit.nanometer
+CUTOFF_NM = 0.9
+
+
+def pme_system(num_ions: int, tolerance: float) -> tuple[openmm.System, np.ndarray]:
+    system, positions, _ = molten_nacl(
+        num_ions, seed=7, ewald_error_tolerance=tolerance, coulomb_cutoff_nm=CUTOFF_NM
+    )
+    nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
+    nb.setReciprocalSpaceForceGroup(1)
+    return system, positions
+
+
+def sog_system(num_ions: int, tolerance: float) -> openmm.System:
+    system, _, _ = molten_nacl(num_ions, seed=7, coulomb_cutoff_nm=CUTOFF_NM)
+    forces = use_sog_coulomb(system, tolerance=tolerance)
+    forces.sog.setForceGroup(1)
+    return system
+
+
+def context(system: openmm.System, platform: str, positions: np.ndarray) -> openmm.Context:
+    properties = {"Precision": "mixed"} if platform in ("OpenCL", "CUDA") else {}
+    ctx = openmm.Context(
+        system,
+        openmm.VerletIntegrator(1e-3),
+        openmm.Platform.getPlatformByName(platform),
+        properties,
+    )
+    ctx.setPositions(positions)
+    return ctx
+
+
+def forces(ctx: openmm.Context, groups: int = -1) -> np.ndarray:
+    state = ctx.getState(getForces=True, groups=groups)
+    return state.getForces(asNumpy=True).value_in_unit(KJ_NM)
+
+
+def time_group(ctx: openmm.Context, group: int, repeats: int) -> float:
+    """Median wall time of a force evaluation of one force group, seconds."""
+    ctx.getState(getForces=True, groups={group})  # warm-up (and kernel compilation)
+    times = []
+    for _ in range(repeats):
+        # Moving the atoms invalidates any cached forces.
+        ctx.setPositions(ctx.getState(getPositions=True).getPositions())
+        t0 = time.perf_counter()
+        ctx.getState(getForces=True, groups={group})
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matched_sog_tolerance(pme_tolerance: float, num_ions: int) -> tuple[float, float, float]:
+    """SOG tolerance whose total force error is at most PME's; returns (tol, err_pme, err_sog)."""
+    system, positions = pme_system(num_ions, 1e-8)
+    reference = forces(context(system, "Reference", positions))
+    system, _ = pme_system(num_ions, pme_tolerance)
+    f = forces(context(system, "CPU", positions))
+    err_pme = np.linalg.norm(f - reference) / np.linalg.norm(reference)
+    tol = 1e-1
+    while True:
+        tol /= 2.0
+        f = forces(context(sog_system(num_ions, tol), "CPU", positions))
+        err_sog = np.linalg.norm(f - reference) / np.linalg.norm(reference)
+        if err_sog <= err_pme or tol < 1e-9:
+            return tol, err_pme, err_sog
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{cpu}, {os.cpu_count()} cores, OpenMM {openmm.__version__}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3000, 24000, 192000])
+    parser.add_argument("--platforms", nargs="+", default=["CPU", "OpenCL"])
+    parser.add_argument("--pme-tolerance", type=float, default=5e-4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+
+    tol, err_pme, err_sog = matched_sog_tolerance(args.pme_tolerance, 3000)
+    print(f"machine: {machine()}")
+    print(
+        f"matched accuracy on 3,000 ions: PME ewaldErrorTolerance {args.pme_tolerance:g} -> "
+        f"force error {err_pme:.1e}; SOG tolerance {tol:.2e} -> {err_sog:.1e}",
+        flush=True,
+    )
+    rows = []
+    for platform in args.platforms:
+        for n in args.sizes:
+            system, positions = pme_system(n, args.pme_tolerance)
+            t_pme = time_group(context(system, platform, positions), 1, args.repeats)
+            t_sog = time_group(context(sog_system(n, tol), platform, positions), 1, args.repeats)
+            rows.append((platform, n, t_pme, t_sog))
+            print(
+                f"{platform:7s} N = {n:7d}: PME reciprocal {1e3 * t_pme:9.2f} ms | SOGForce "
+                f"{1e3 * t_sog:9.2f} ms | SOG / PME = {t_sog / t_pme:6.2f}",
+                flush=True,
+            )
+    if args.no_append:
+        return
+    lines = [
+        f"\n## SOGForce vs OpenMM PME reciprocal part, {datetime.date.today().isoformat()}\n",
+        f"Machine: {machine()}. Molten NaCl (0.032 ions/A^3), Coulomb cutoff {CUTOFF_NM} nm; "
+        f"PME ewaldErrorTolerance {args.pme_tolerance:g} (total force error {err_pme:.1e}) vs "
+        f"SOGForce tolerance {tol:.2e} (total force error {err_sog:.1e}), each in its own force "
+        "group, median of repeated evaluations (wall time; OpenCL runs on PoCL, i.e. on the "
+        "CPU, mixed precision).\n",
+        "| platform | N | PME reciprocal (ms) | SOGForce (ms) | SOG / PME |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for platform, n, t_pme, t_sog in rows:
+        lines.append(
+            f"| {platform} | {n} | {1e3 * t_pme:.2f} | {1e3 * t_sog:.2f} | {t_sog / t_pme:.2f} |"
+        )
+    path = Path(__file__).with_name("RESULTS.md")
+    if not path.exists():
+        path.write_text("# Benchmark results\n\nAppended by the scripts in bench/.\n")
+    with path.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"appended to {path}")
+
+
+if __name__ == "__main__":
+    main()
