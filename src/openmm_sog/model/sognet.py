@@ -98,7 +98,11 @@ class SOGNet(nn.Module):
             config.neighbor_normalization,
         )
         width = self.descriptor.output_size + num_species
-        self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.1)
+        # Standardisation of the descriptor (DeepMD's davg/dstd), set from data by
+        # ``set_descriptor_statistics``; unitless.
+        self.register_buffer("descriptor_mean", torch.zeros(self.descriptor.output_size))
+        self.register_buffer("descriptor_std", torch.ones(self.descriptor.output_size))
+        self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)
         if energy_shifts is None:
             energy_shifts = torch.zeros(num_species)
         self.register_buffer("energy_shifts", energy_shifts.to(torch.float64).clone())
@@ -151,6 +155,7 @@ class SOGNet(nn.Module):
         i, j, shifts = self.neighbors(positions, cell, pbc, batch)
         vectors = pair_vectors(positions, cell, batch, i, j, shifts)
         descriptor = self.descriptor(vectors, i, j, species)
+        descriptor = (descriptor - self.descriptor_mean) / self.descriptor_std
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
         features = torch.cat([descriptor, onehot], -1)
         local = self.fitting(features).squeeze(-1) * self.energy_scale
@@ -171,6 +176,19 @@ class SOGNet(nn.Module):
             result["energy_lr"] = zeros
             result["energy"] = energy_sr
         return result
+
+    @torch.jit.unused
+    def set_descriptor_statistics(
+        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> None:
+        """Set the descriptor's mean and standard deviation from sample structures."""
+        with torch.no_grad():
+            species = self.species_index(atomic_numbers)
+            i, j, shifts = self.neighbors(positions, cell, pbc, batch)
+            vectors = pair_vectors(positions, cell, batch, i, j, shifts)
+            descriptor = self.descriptor(vectors, i, j, species)
+            self.descriptor_mean.copy_(descriptor.mean(0))
+            self.descriptor_std.copy_(descriptor.std(0).clamp_min(1e-2 * float(descriptor.std())))
 
     @staticmethod
     def _neutralize(
