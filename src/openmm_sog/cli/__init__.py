@@ -1,0 +1,1 @@
+"""``sognet`` command line: thin wrappers over :mod:`openmm_sog.training`."""

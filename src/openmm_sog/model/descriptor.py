@@ -1,0 +1,116 @@
+"""A smooth DeepPot-SE-like local descriptor (lengths in Angstrom, the output is unitless).
+
+Why this descriptor: it is the one the SOG-Net paper used, it is cheap (one small embedding
+network per pair, one matrix product per atom), it is invariant to translations (only pair
+vectors enter), rotations (it is a Gram matrix of rotation-covariant features) and permutations
+of like atoms (sums over neighbours), it is species-aware (the embedding sees the species of both
+atoms), and with the C^2 switching function below every neighbour enters and leaves the cutoff
+sphere smoothly, so energies, forces and their first derivatives are continuous.
+
+For atom i with neighbours j (r_ij = r_j - r_i, r = |r_ij| < r_c):
+
+    s(r)    = f_c(r) / r,          f_c: 1 below r_on, 0 beyond r_c, C^2 quintic in between
+    R_ij    = s(r) [1, x/r, y/r, z/r]                      (4-vector, rotation-covariant)
+    G_ij    = MLP(radial basis(r), species_i, species_j)   (M1 features, invariant)
+    T_i     = 1/n_norm sum_j G_ij^T R_ij                   ([M1, 4])
+    D_i     = T_i T_i[:M2]^T                               ([M1, M2], invariant)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["DeepPotSEDescriptor", "mlp", "smooth_cutoff"]
+
+
+def smooth_cutoff(distances: Tensor, inner: float, cutoff: float) -> Tensor:
+    """C^2 switching function: 1 for r <= inner, 0 for r >= cutoff (both Angstrom).
+
+    f = 1 - 10 x^3 + 15 x^4 - 6 x^5 with x = (r - inner) / (cutoff - inner); value, first and
+    second derivative vanish at r = cutoff.
+    """
+    x = ((distances - inner) / (cutoff - inner)).clamp(0.0, 1.0)
+    return 1.0 - x * x * x * (10.0 - 15.0 * x + 6.0 * x * x)
+
+
+def mlp(sizes: list[int], final_scale: float = 1.0) -> nn.Sequential:
+    """Fully connected network with SiLU activations (smooth: forces need 2nd derivatives)."""
+    layers: list[nn.Module] = []
+    for k in range(len(sizes) - 1):
+        linear = nn.Linear(sizes[k], sizes[k + 1])
+        if k == len(sizes) - 2:
+            with torch.no_grad():
+                linear.weight.mul_(final_scale)
+                linear.bias.zero_()
+        layers.append(linear)
+        if k < len(sizes) - 2:
+            layers.append(nn.SiLU())
+    return nn.Sequential(*layers)
+
+
+class DeepPotSEDescriptor(nn.Module):
+    """Per-atom invariant descriptor ``[N, M1 * M2]`` from pair vectors.
+
+    :param num_species: number of species S (inputs are species indices 0..S-1).
+    :param cutoff: r_c; Angstrom.
+    :param inner_cutoff: r_on where switching starts; Angstrom.
+    :param num_radial: Gaussian radial basis functions fed to the embedding network.
+    :param embedding_sizes: hidden sizes of the embedding network; its output is M1.
+    :param axis_features: M2 <= M1.
+    :param neighbor_normalization: n_norm, a typical neighbour count (keeps T_i O(1)).
+    """
+
+    def __init__(
+        self,
+        num_species: int,
+        cutoff: float,
+        inner_cutoff: float,
+        num_radial: int = 8,
+        embedding_sizes: tuple[int, ...] = (16, 16),
+        axis_features: int = 4,
+        neighbor_normalization: float = 10.0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= inner_cutoff < cutoff:
+            raise ValueError(f"need 0 <= inner_cutoff < cutoff, got {inner_cutoff}, {cutoff}")
+        if axis_features > embedding_sizes[-1]:
+            raise ValueError("axis_features must not exceed the embedding width")
+        self.num_species = int(num_species)
+        self.cutoff = float(cutoff)
+        self.inner_cutoff = float(inner_cutoff)
+        self.num_features = int(embedding_sizes[-1])
+        self.axis_features = int(axis_features)
+        self.neighbor_normalization = float(neighbor_normalization)
+        self.register_buffer("radial_centers", torch.linspace(0.0, cutoff, num_radial))
+        self.radial_width = float(cutoff / max(num_radial - 1, 1))
+        self.embedding = mlp([num_radial + 2 * num_species, *embedding_sizes])
+
+    @property
+    def output_size(self) -> int:
+        """M1 * M2."""
+        return self.num_features * self.axis_features
+
+    def forward(self, vectors: Tensor, i: Tensor, j: Tensor, species: Tensor) -> Tensor:
+        """Descriptor ``[N, M1 * M2]``.
+
+        :param vectors: pair vectors r_j - r_i ``[E, 3]``; Angstrom. Pairs with r >= r_c may
+            be present and contribute exactly zero.
+        :param i: ``[E]`` centre atom of each pair; :param j: ``[E]`` neighbour.
+        :param species: ``[N]`` species index of every atom.
+        """
+        n = species.shape[0]
+        distance = torch.linalg.norm(vectors, dim=-1)  # pairs never coincide
+        switch = smooth_cutoff(distance, self.inner_cutoff, self.cutoff)
+        s = switch / distance
+        generalized = torch.cat([s.unsqueeze(-1), (s / distance).unsqueeze(-1) * vectors], -1)
+        onehot = nn.functional.one_hot(species, self.num_species).to(vectors.dtype)
+        radial = torch.exp(
+            -(((distance.unsqueeze(-1) - self.radial_centers) / self.radial_width) ** 2)
+        )
+        features = self.embedding(torch.cat([radial, onehot[i], onehot[j]], -1))  # [E, M1]
+        outer = features.unsqueeze(-1) * generalized.unsqueeze(-2)  # [E, M1, 4]
+        summed = torch.zeros(n, self.num_features, 4, dtype=vectors.dtype, device=vectors.device)
+        summed = summed.index_add(0, i, outer) / self.neighbor_normalization
+        gram = torch.einsum("nak,nbk->nab", summed, summed[:, : self.axis_features])
+        return gram.reshape(n, -1)

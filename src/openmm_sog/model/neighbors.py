@@ -1,0 +1,140 @@
+"""Neighbour lists for batched structures, periodic or not (Angstrom).
+
+Pairs are found on detached coordinates (the list is a discrete object); the pair vectors are
+then rebuilt with plain torch operations, ``r_j - r_i + S h``, so that they are differentiable
+in positions *and* in the cell (needed for stress). Two back ends return the same pairs:
+
+* :class:`VesinNeighborList` (default): vesin-torch's cell list, O(N) at fixed density.
+  TorchScript-able, but a TorchScript file that uses it needs ``libvesin_torch`` loaded.
+* :class:`BruteForceNeighborList`: pure torch, O(N^2) memory; the test oracle for the former,
+  and the back end for exports that must not depend on vesin (small systems only).
+
+Non-periodic structures (``pbc = False``) pass their cell as zeros; shifts are then zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["BruteForceNeighborList", "VesinNeighborList", "pair_vectors"]
+
+
+def pair_vectors(
+    positions: Tensor, cell: Tensor, batch: Tensor, i: Tensor, j: Tensor, shifts: Tensor
+) -> Tensor:
+    """Pair vectors ``r_j - r_i + S h_b`` ``[E, 3]``; length. ``cell`` is ``[B, 3, 3]``."""
+    shift_vectors = torch.einsum("ed,edk->ek", shifts.to(positions.dtype), cell[batch[i]])
+    return positions[j] - positions[i] + shift_vectors
+
+
+def _structure_slices(batch: Tensor, num_structures: int) -> list[int]:
+    """Start offsets of each structure (atoms must be grouped by structure), ``B + 1`` ints."""
+    counts = torch.bincount(batch, minlength=num_structures)
+    offsets = torch.zeros(num_structures + 1, dtype=torch.long)
+    offsets[1:] = torch.cumsum(counts, 0)
+    values: list[int] = offsets.tolist()
+    return values
+
+
+class VesinNeighborList(nn.Module):
+    """Full neighbour list (each pair as i->j and j->i) within ``cutoff`` (Angstrom), via vesin.
+
+    :param cutoff: pair cutoff; Angstrom.
+    """
+
+    def __init__(self, cutoff: float) -> None:
+        super().__init__()
+        import vesin_torch
+
+        self.cutoff = float(cutoff)
+        self.calculator = vesin_torch.NeighborList(cutoff=self.cutoff, full_list=True)
+
+    def forward(
+        self, positions: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Pairs ``(i, j, shifts)``: indices ``[E]`` into the batch and integer shifts ``[E, 3]``.
+
+        :param positions: ``[N, 3]``; Angstrom. Atoms grouped by structure.
+        :param cell: ``[B, 3, 3]``, rows are cell vectors; Angstrom (zeros where not periodic).
+        :param pbc: ``[B]`` bool, whether each structure is periodic.
+        :param batch: ``[N]`` structure index.
+        """
+        offsets = _structure_slices(batch.detach().cpu(), cell.shape[0])
+        all_i: list[Tensor] = []
+        all_j: list[Tensor] = []
+        all_s: list[Tensor] = []
+        detached = positions.detach()
+        for b in range(cell.shape[0]):
+            start, stop = offsets[b], offsets[b + 1]
+            periodic = bool(pbc[b])
+            box = cell[b].detach() if periodic else torch.zeros_like(cell[b])
+            result = self.calculator.compute(detached[start:stop], box, periodic, "ijS", True)
+            all_i.append(result[0].to(torch.long) + start)
+            all_j.append(result[1].to(torch.long) + start)
+            all_s.append(result[2].to(torch.long))
+        return torch.cat(all_i), torch.cat(all_j), torch.cat(all_s)
+
+
+class BruteForceNeighborList(nn.Module):
+    """Same contract as :class:`VesinNeighborList`, all pairs and all needed images in torch.
+
+    :param cutoff: pair cutoff; Angstrom.
+    """
+
+    def __init__(self, cutoff: float) -> None:
+        super().__init__()
+        self.cutoff = float(cutoff)
+
+    def forward(
+        self, positions: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """See :meth:`VesinNeighborList.forward`."""
+        offsets = _structure_slices(batch.detach().cpu(), cell.shape[0])
+        all_i: list[Tensor] = []
+        all_j: list[Tensor] = []
+        all_s: list[Tensor] = []
+        device = positions.device
+        for b in range(cell.shape[0]):
+            start, stop = offsets[b], offsets[b + 1]
+            pos = positions[start:stop].detach()
+            n = stop - start
+            if bool(pbc[b]):
+                h = cell[b].detach()
+                volume = torch.linalg.det(h).abs()
+                reach: list[int] = []
+                for d in range(3):
+                    normal = torch.linalg.cross(h[(d + 1) % 3], h[(d + 2) % 3])
+                    spacing = float(volume / torch.linalg.norm(normal))
+                    # Wrapped atoms differ by < 1 cell; images up to cutoff beyond that.
+                    reach.append(int(math.ceil(self.cutoff / spacing)) + 1)
+                ranges = [torch.arange(-r, r + 1, device=device) for r in reach]
+                grid = torch.meshgrid(ranges[0], ranges[1], ranges[2], indexing="ij")
+                images = torch.stack([grid[0], grid[1], grid[2]], -1).reshape(-1, 3)
+                frac = pos @ torch.linalg.inv(h)
+                wrap = torch.floor(frac)
+                wrapped = pos - wrap @ h
+                # vector = r_j - r_i + S h with S = image + wrap_i - wrap_j (unwrapped coords).
+                diff = wrapped[None, :, None, :] - wrapped[:, None, None, :]
+                vec = diff + (images.to(pos.dtype) @ h)[None, None, :, :]
+                dist = torch.linalg.norm(vec, dim=-1)  # [n, n, I]
+                same = (
+                    torch.eye(n, dtype=torch.bool, device=device)[:, :, None]
+                    & (images == 0).all(-1)[None, None, :]
+                )
+                keep = (dist < self.cutoff) & ~same
+                idx = torch.nonzero(keep)
+                ii, jj, kk = idx[:, 0], idx[:, 1], idx[:, 2]
+                shift = images[kk] + wrap[ii].to(torch.long) - wrap[jj].to(torch.long)
+            else:
+                dist = torch.linalg.norm(pos[None, :, :] - pos[:, None, :], dim=-1)
+                keep = (dist < self.cutoff) & ~torch.eye(n, dtype=torch.bool, device=device)
+                idx = torch.nonzero(keep)
+                ii, jj = idx[:, 0], idx[:, 1]
+                shift = torch.zeros(ii.shape[0], 3, dtype=torch.long, device=device)
+            all_i.append(ii + start)
+            all_j.append(jj + start)
+            all_s.append(shift)
+        return torch.cat(all_i), torch.cat(all_j), torch.cat(all_s)

@@ -1,0 +1,262 @@
+"""SOG-Net: a local short-range model plus latent charges with a learnable SOG long-range layer.
+
+E = sum_i eps_i + E_lr(q),  forces F = -dE/dr by autograd (through the charge network, so the
+chain-rule term -sum_j dE/dq_j dq_j/dr_i is included), stress = 1/V dE/d(strain) by autograd
+through a symmetric strain applied to positions and cell. Units: Angstrom, eV, e; stress in
+eV/Angstrom^3 (ASE sign convention: positive when the system pulls inwards).
+
+``SOGNet(long_range=False)`` is the short-range-only baseline with the same local model.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from .descriptor import DeepPotSEDescriptor, mlp
+from .long_range import LatentLongRange, coulomb_initial_kernel
+from .neighbors import BruteForceNeighborList, VesinNeighborList, pair_vectors
+
+__all__ = ["SOGNet", "SOGNetConfig"]
+
+
+@dataclass
+class SOGNetConfig:
+    """Hyper-parameters of :class:`SOGNet` (lengths in Angstrom)."""
+
+    atomic_numbers: list[int] = field(default_factory=list)
+    cutoff: float = 5.0
+    inner_cutoff: float = 3.5
+    num_radial: int = 8
+    embedding_sizes: list[int] = field(default_factory=lambda: [16, 32])
+    axis_features: int = 4
+    fitting_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    charge_sizes: list[int] = field(default_factory=lambda: [32])
+    neighbor_normalization: float = 10.0
+    long_range: bool = True
+    num_channels: int = 1
+    num_gaussians: int = 12
+    width_ratio: float = 2.0
+    min_width: float | None = None  # default: cutoff / 2
+    tolerance: float = 1e-4
+    neutralize: bool = False
+    neighbor_list: str = "vesin"  # or "brute_force"
+
+    def to_dict(self) -> dict:
+        """Plain dict (for checkpoints and export metadata)."""
+        return asdict(self)
+
+
+class SOGNet(nn.Module):
+    """SOG-Net (or its short-range-only baseline). TorchScript-able.
+
+    :param config: hyper-parameters.
+    :param energy_shifts: per-species reference energies ``[S]``; eV (default zeros).
+    :param energy_scale: scale of the local energies (e.g. the RMS force times 1 A); eV.
+    :param dtype: parameter dtype.
+    """
+
+    atomic_numbers: list[int]
+
+    def __init__(
+        self,
+        config: SOGNetConfig,
+        energy_shifts: Tensor | None = None,
+        energy_scale: float = 1.0,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        if not config.atomic_numbers:
+            raise ValueError("SOGNetConfig.atomic_numbers must list the species")
+        numbers = list(config.atomic_numbers)
+        if len(set(numbers)) != len(numbers) or min(numbers) < 1 or max(numbers) > 118:
+            raise ValueError(f"atomic_numbers must be distinct in 1..118, got {numbers}")
+        num_species = len(numbers)
+        self.atomic_numbers = numbers
+        self.cutoff = float(config.cutoff)
+        self.long_range = bool(config.long_range)
+        self.neutralize = bool(config.neutralize)
+        self.num_channels = int(config.num_channels) if config.long_range else 0
+        table = torch.full((119,), -1, dtype=torch.long)
+        table[torch.tensor(numbers)] = torch.arange(num_species)
+        self.register_buffer("species_table", table)
+        if config.neighbor_list == "vesin":
+            self.neighbors = VesinNeighborList(self.cutoff)
+        elif config.neighbor_list == "brute_force":
+            self.neighbors = BruteForceNeighborList(self.cutoff)
+        else:
+            raise ValueError(
+                f"neighbor_list must be 'vesin' or 'brute_force', got {config.neighbor_list!r}"
+            )
+        self.descriptor = DeepPotSEDescriptor(
+            num_species,
+            self.cutoff,
+            config.inner_cutoff,
+            config.num_radial,
+            tuple(config.embedding_sizes),
+            config.axis_features,
+            config.neighbor_normalization,
+        )
+        width = self.descriptor.output_size + num_species
+        # Standardisation of the descriptor (DeepMD's davg/dstd), set from data by
+        # ``set_descriptor_statistics``; unitless.
+        self.register_buffer("descriptor_mean", torch.zeros(self.descriptor.output_size))
+        self.register_buffer("descriptor_std", torch.ones(self.descriptor.output_size))
+        self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)
+        if energy_shifts is None:
+            energy_shifts = torch.zeros(num_species)
+        self.register_buffer("energy_shifts", energy_shifts.to(torch.float64).clone())
+        self.energy_scale = float(energy_scale)
+        if self.long_range:
+            self.charge_head = mlp([width, *config.charge_sizes, self.num_channels], 0.1)
+            min_width = config.min_width if config.min_width is not None else 0.5 * self.cutoff
+            kernel = coulomb_initial_kernel(
+                self.num_channels, min_width, config.num_gaussians, config.width_ratio, dtype=dtype
+            )
+            self.lr = LatentLongRange(kernel, config.tolerance)
+        else:
+            self.charge_head = nn.Identity()
+            self.lr = None
+        self.to(dtype)
+        self.energy_shifts = self.energy_shifts.to(dtype)
+
+    def species_index(self, atomic_numbers: Tensor) -> Tensor:
+        """Species indices ``[N]``; raises on atomic numbers the model was not trained on."""
+        if bool((atomic_numbers < 1).any()) or bool((atomic_numbers > 118).any()):
+            raise ValueError("atomic numbers must lie in 1..118")
+        species = self.species_table[atomic_numbers]
+        if bool((species < 0).any()):
+            unknown: list[int] = torch.unique(atomic_numbers[species < 0]).tolist()
+            raise ValueError(
+                f"unknown species (atomic numbers) {unknown}; model knows {self.atomic_numbers}"
+            )
+        return species
+
+    def energy_components(
+        self,
+        positions: Tensor,
+        atomic_numbers: Tensor,
+        cell: Tensor,
+        pbc: Tensor,
+        batch: Tensor,
+        total_charge: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """Per-structure short/long-range energies ``[B]`` (eV), local energies and charges.
+
+        :param positions: ``[N, 3]`` Angstrom, atoms grouped by structure.
+        :param atomic_numbers: ``[N]`` int64.
+        :param cell: ``[B, 3, 3]`` rows are cell vectors; Angstrom (zeros if not periodic).
+        :param pbc: ``[B]`` bool.
+        :param batch: ``[N]`` int64 structure index.
+        :param total_charge: ``[B]`` net charge per structure (e), used when ``neutralize``.
+        """
+        num_structures = cell.shape[0]
+        species = self.species_index(atomic_numbers)
+        i, j, shifts = self.neighbors(positions, cell, pbc, batch)
+        vectors = pair_vectors(positions, cell, batch, i, j, shifts)
+        descriptor = self.descriptor(vectors, i, j, species)
+        descriptor = (descriptor - self.descriptor_mean) / self.descriptor_std
+        onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
+        features = torch.cat([descriptor, onehot], -1)
+        local = self.fitting(features).squeeze(-1) * self.energy_scale
+        local = local + self.energy_shifts[species]
+        zeros = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
+        energy_sr = zeros.index_add(0, batch, local)
+        result: dict[str, Tensor] = {"atomic_energies": local, "energy_sr": energy_sr}
+        lr = self.lr
+        if lr is not None:
+            charges = self.charge_head(features)
+            if self.neutralize:
+                charges = self._neutralize(charges, batch, num_structures, total_charge)
+            result["charges"] = charges
+            energy_lr = lr(positions, charges, cell, pbc, batch)
+            result["energy_lr"] = energy_lr
+            result["energy"] = energy_sr + energy_lr
+        else:
+            result["energy_lr"] = zeros
+            result["energy"] = energy_sr
+        return result
+
+    @torch.jit.unused
+    def set_descriptor_statistics(
+        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> None:
+        """Set the descriptor's mean and standard deviation from sample structures."""
+        with torch.no_grad():
+            species = self.species_index(atomic_numbers)
+            i, j, shifts = self.neighbors(positions, cell, pbc, batch)
+            vectors = pair_vectors(positions, cell, batch, i, j, shifts)
+            descriptor = self.descriptor(vectors, i, j, species)
+            self.descriptor_mean.copy_(descriptor.mean(0))
+            self.descriptor_std.copy_(descriptor.std(0).clamp_min(1e-2 * float(descriptor.std())))
+
+    @staticmethod
+    def _neutralize(
+        charges: Tensor, batch: Tensor, num_structures: int, total_charge: Tensor | None
+    ) -> Tensor:
+        """Shift every channel so that it sums to the structure's total charge (0 if None)."""
+        counts = torch.bincount(batch, minlength=num_structures).to(charges.dtype)
+        sums = torch.zeros(
+            num_structures, charges.shape[1], dtype=charges.dtype, device=charges.device
+        ).index_add(0, batch, charges)
+        if total_charge is not None:
+            sums = sums - total_charge.to(charges.dtype).unsqueeze(-1)
+        return charges - (sums / counts.unsqueeze(-1))[batch]
+
+    def forward(
+        self,
+        positions: Tensor,
+        atomic_numbers: Tensor,
+        cell: Tensor,
+        pbc: Tensor,
+        batch: Tensor,
+        total_charge: Tensor | None = None,
+        compute_forces: bool = True,
+        compute_stress: bool = False,
+        create_graph: bool = False,
+    ) -> dict[str, Tensor]:
+        """Energies ``[B]`` (eV), forces ``[N, 3]`` (eV/A), stress ``[B, 3, 3]`` (eV/A^3).
+
+        Arguments as in :meth:`energy_components`. ``create_graph`` keeps the graph of the
+        derivatives (for training on forces). Stress is zero for non-periodic structures.
+        """
+        num_structures = cell.shape[0]
+        strain = torch.zeros(num_structures, 3, 3, dtype=positions.dtype, device=positions.device)
+        if compute_forces and not positions.requires_grad:
+            positions = positions.detach().requires_grad_(True)
+        leaf = positions
+        volume = torch.linalg.det(cell).abs()  # at zero strain
+        if compute_stress:
+            strain.requires_grad_(True)
+            symmetric = 0.5 * (strain + strain.transpose(1, 2))
+            deformation = torch.eye(3, dtype=positions.dtype, device=positions.device) + symmetric
+            positions = torch.einsum("ni,nij->nj", positions, deformation[batch])
+            cell = torch.bmm(cell, deformation)
+        result = self.energy_components(positions, atomic_numbers, cell, pbc, batch, total_charge)
+        if compute_forces or compute_stress:
+            inputs: list[Tensor] = []
+            if compute_forces:
+                inputs.append(leaf)
+            if compute_stress:
+                inputs.append(strain)
+            grad_outputs: list[torch.Tensor | None] = [torch.ones_like(result["energy"])]
+            grads = torch.autograd.grad(
+                [result["energy"]],
+                inputs,
+                grad_outputs=grad_outputs,
+                create_graph=create_graph,
+                retain_graph=create_graph,
+                allow_unused=True,
+            )
+            k = 0
+            if compute_forces:
+                g = grads[k]
+                result["forces"] = -g if g is not None else torch.zeros_like(leaf)
+                k += 1
+            if compute_stress:
+                g = grads[k]
+                volume = torch.where(pbc, volume, torch.ones_like(volume))
+                stress = g if g is not None else torch.zeros_like(strain)
+                mask = pbc.to(stress.dtype)[:, None, None]
+                result["stress"] = stress / volume[:, None, None] * mask
+        return result

@@ -1,0 +1,1 @@
+"""Training tools: data readers, configuration, loop, checkpoints, metrics, export, plots."""

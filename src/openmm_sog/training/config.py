@@ -1,0 +1,113 @@
+"""Training configuration: YAML -> typed dataclasses; unknown keys are errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..model import SOGNetConfig
+
+__all__ = ["DataConfig", "OutputConfig", "TrainConfig", "TrainingConfig", "load_config"]
+
+
+@dataclass
+class DataConfig:
+    """Where the data is. Paths are relative to the config file's folder."""
+
+    train: str = ""
+    format: str = "auto"
+    validation: str | None = None
+    validation_fraction: float = 0.1
+    max_structures: int | None = None
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation. Loss = w_E MSE(E/atom, eV) + w_F MSE(F, eV/A) + w_S MSE(stress, eV/A^3)."""
+
+    epochs: int = 100
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    energy_weight: float = 1.0
+    force_weight: float = 10.0
+    stress_weight: float = 0.0
+    scheduler: str = "plateau"  # "plateau", "exponential" or "none"
+    scheduler_factor: float = 0.5  # plateau: LR factor; exponential: gamma per epoch
+    scheduler_patience: int = 5
+    early_stopping_patience: int = 20
+    max_time_s: float | None = None
+    dtype: str = "float32"
+    num_threads: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class OutputConfig:
+    """Where results go (relative to the config file's folder)."""
+
+    directory: str = "run"
+    resume: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Top-level configuration of ``sognet train``."""
+
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: SOGNetConfig = field(default_factory=SOGNetConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    base_dir: str = "."
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ValueError(f"config section '{where}' must be a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known) - {"base_dir"})
+    if unknown:
+        raise ValueError(f"unknown config key(s) in '{where}': {unknown}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        nested = {
+            "data": DataConfig,
+            "model": SOGNetConfig,
+            "training": TrainingConfig,
+            "output": OutputConfig,
+        }
+        if cls is TrainConfig and name in nested:
+            value = _build(nested[name], value, name)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML training configuration."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    values = yaml.safe_load(path.read_text()) or {}
+    config = _build(TrainConfig, values, "top level")
+    config.base_dir = str(path.parent)
+    if not config.data.train:
+        raise ValueError("config: data.train (the training data file) is required")
+    if config.training.dtype not in ("float32", "float64"):
+        raise ValueError(f"training.dtype must be float32 or float64, got {config.training.dtype}")
+    if config.training.scheduler not in ("plateau", "exponential", "none"):
+        raise ValueError("training.scheduler must be plateau, exponential or none")
+    if not 0.0 <= config.data.validation_fraction < 1.0:
+        raise ValueError("data.validation_fraction must lie in [0, 1)")
+    return config

@@ -1,0 +1,298 @@
+"""Labelled structures and readers for the project's data formats (converted to eV, Angstrom).
+
+Every reader declares the units of its file and converts to the torch-side units once, here:
+positions and cells in Angstrom, energies in eV, forces in eV/Angstrom, stress in eV/Angstrom^3.
+
+* extxyz (ASE): eV and Angstrom (ASE convention), e.g. ``nacl_shortrange_only_test.xyz`` and
+  the output of ``sognet generate electrolyte``.
+* ``spice``: SPICE HDF5 groups ``c*`` (Bohr, Hartree, Hartree/Bohr); the total charge is the
+  rounded sum of the MBIS charges.
+* ``dimer``: BFDb dimer HDF5 (eV, Angstrom); species labels 1=C, 2=N, 3=H, 4=O, 0 = padding.
+* ``pointcharge``: reduced units, cubic box L = 10, taken as Angstrom/eV without conversion;
+  '+' charges become species 11 (Na) and '-' charges 17 (Cl) as labels only. Its energies
+  do not match its forces, so energies are dropped (train on forces only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "BOHR_ANGSTROM",
+    "HARTREE_EV",
+    "Batch",
+    "Structure",
+    "collate",
+    "read_dataset",
+]
+
+#: Hartree in eV (CODATA 2018).
+HARTREE_EV = 27.211386245988
+#: Bohr radius in Angstrom (CODATA 2018).
+BOHR_ANGSTROM = 0.529177210903
+
+_DIMER_SPECIES = {1: 6, 2: 7, 3: 1, 4: 8}
+
+
+@dataclass
+class Structure:
+    """One labelled structure (float64; Angstrom, eV, e).
+
+    :param positions: ``[n, 3]``; Angstrom.
+    :param atomic_numbers: ``[n]`` int64.
+    :param cell: ``[3, 3]`` rows are cell vectors; Angstrom (zeros if not periodic).
+    :param pbc: periodic in all three directions (partial periodicity is not supported).
+    :param energy: total energy; eV (``None`` if unlabelled).
+    :param forces: ``[n, 3]``; eV/Angstrom (``None`` if unlabelled).
+    :param stress: ``[3, 3]``; eV/Angstrom^3, ASE sign convention (``None`` if unlabelled).
+    :param total_charge: net charge; e.
+    """
+
+    positions: Tensor
+    atomic_numbers: Tensor
+    cell: Tensor
+    pbc: bool
+    energy: float | None = None
+    forces: Tensor | None = None
+    stress: Tensor | None = None
+    total_charge: float = 0.0
+
+    @property
+    def num_atoms(self) -> int:
+        """Number of atoms n."""
+        return int(self.positions.shape[0])
+
+
+@dataclass
+class Batch:
+    """Structures concatenated along the atom axis, as :class:`~openmm_sog.model.SOGNet` takes.
+
+    Labels are NaN where a structure has none (``energy`` ``[B]`` eV, ``forces`` ``[N, 3]``
+    eV/A, ``stress`` ``[B, 3, 3]`` eV/A^3).
+    """
+
+    positions: Tensor
+    atomic_numbers: Tensor
+    cell: Tensor
+    pbc: Tensor
+    batch: Tensor
+    total_charge: Tensor
+    num_atoms: Tensor
+    energy: Tensor
+    forces: Tensor
+    stress: Tensor
+
+    def model_inputs(self) -> dict[str, Tensor]:
+        """Keyword arguments for ``SOGNet.forward``."""
+        return {
+            "positions": self.positions,
+            "atomic_numbers": self.atomic_numbers,
+            "cell": self.cell,
+            "pbc": self.pbc,
+            "batch": self.batch,
+            "total_charge": self.total_charge,
+        }
+
+    def to(self, dtype: torch.dtype) -> Batch:
+        """Floating-point fields in ``dtype``."""
+        return Batch(
+            self.positions.to(dtype),
+            self.atomic_numbers,
+            self.cell.to(dtype),
+            self.pbc,
+            self.batch,
+            self.total_charge.to(dtype),
+            self.num_atoms,
+            self.energy.to(dtype),
+            self.forces.to(dtype),
+            self.stress.to(dtype),
+        )
+
+
+def collate(structures: list[Structure]) -> Batch:
+    """Concatenate structures into a :class:`Batch`."""
+    nan3 = torch.full((3, 3), math.nan, dtype=torch.float64)
+    return Batch(
+        positions=torch.cat([s.positions for s in structures]),
+        atomic_numbers=torch.cat([s.atomic_numbers for s in structures]),
+        cell=torch.stack([s.cell for s in structures]),
+        pbc=torch.tensor([s.pbc for s in structures]),
+        batch=torch.cat(
+            [torch.full((s.num_atoms,), k, dtype=torch.long) for k, s in enumerate(structures)]
+        ),
+        total_charge=torch.tensor([s.total_charge for s in structures], dtype=torch.float64),
+        num_atoms=torch.tensor([s.num_atoms for s in structures]),
+        energy=torch.tensor(
+            [math.nan if s.energy is None else s.energy for s in structures], dtype=torch.float64
+        ),
+        forces=torch.cat(
+            [
+                s.forces if s.forces is not None else torch.full((s.num_atoms, 3), math.nan)
+                for s in structures
+            ]
+        ).to(torch.float64),
+        stress=torch.stack([s.stress if s.stress is not None else nan3 for s in structures]),
+    )
+
+
+def _t(array: np.ndarray, dtype: torch.dtype = torch.float64) -> Tensor:
+    return torch.as_tensor(np.asarray(array), dtype=dtype)
+
+
+def read_extxyz(path: Path) -> list[Structure]:
+    """extxyz via ASE (energies eV, forces eV/A, stress eV/A^3 — ASE's units)."""
+    import ase.io
+
+    structures = []
+    for atoms in ase.io.read(str(path), index=":"):
+        calc = atoms.calc
+        results = calc.results if calc is not None else {}
+        energy = results.get("energy", atoms.info.get("energy"))
+        forces = results.get("forces", atoms.arrays.get("forces"))
+        stress = results.get("stress", atoms.info.get("stress"))
+        pbc = atoms.pbc
+        if pbc.any() and not pbc.all():
+            raise ValueError(f"{path}: partially periodic structures are not supported")
+        if stress is not None:
+            stress = np.asarray(stress)
+            if stress.shape == (6,):  # Voigt xx yy zz yz xz xy
+                xx, yy, zz, yz, xz, xy = stress
+                stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+        periodic = bool(pbc.all())
+        structures.append(
+            Structure(
+                positions=_t(atoms.positions),
+                atomic_numbers=_t(atoms.numbers, torch.long),
+                cell=_t(atoms.cell.array) if periodic else torch.zeros(3, 3, dtype=torch.float64),
+                pbc=periodic,
+                energy=None if energy is None else float(energy),
+                forces=None if forces is None else _t(forces),
+                stress=None if stress is None else _t(stress).reshape(3, 3),
+                total_charge=float(atoms.info.get("total_charge", 0.0)),
+            )
+        )
+    return structures
+
+
+def read_spice(path: Path) -> list[Structure]:
+    """SPICE dipeptide HDF5 (Bohr, Hartree, Hartree/Bohr -> Angstrom, eV, eV/A)."""
+    import h5py
+
+    structures = []
+    with h5py.File(path, "r") as f:
+        names = sorted(f.keys(), key=lambda name: int(name[1:]) if name[1:].isdigit() else 0)
+        for name in names:
+            g = f[name]
+            structures.append(
+                Structure(
+                    positions=_t(g["positions"][()]) * BOHR_ANGSTROM,
+                    atomic_numbers=_t(g["atomic_numbers"][()], torch.long),
+                    cell=torch.zeros(3, 3, dtype=torch.float64),
+                    pbc=False,
+                    energy=float(g["energy"][0]) * HARTREE_EV,
+                    forces=_t(g["force"][()]) * (HARTREE_EV / BOHR_ANGSTROM),
+                    total_charge=float(round(float(np.sum(g["mbis_charges"][()])))),
+                )
+            )
+    return structures
+
+
+def read_dimer(path: Path) -> list[Structure]:
+    """BFDb dimer binding curves (eV, Angstrom); padding atoms (label 0) are dropped."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        points, forces = f["points"][()], f["forces"][()]
+        energy, labels = f["energy"][()], f["charges"][()][..., 0].astype(int)
+    structures = []
+    for k in range(points.shape[0]):
+        keep = labels[k] != 0
+        numbers = [_DIMER_SPECIES[int(v)] for v in labels[k][keep]]
+        structures.append(
+            Structure(
+                positions=_t(points[k][keep]),
+                atomic_numbers=torch.tensor(numbers, dtype=torch.long),
+                cell=torch.zeros(3, 3, dtype=torch.float64),
+                pbc=False,
+                energy=float(energy[k, 0]),
+                forces=_t(forces[k][keep]),
+            )
+        )
+    return structures
+
+
+def read_pointcharge(path: Path) -> list[Structure]:
+    """Point-charge set (reduced units, box 10): forces only, see the module docstring."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        points, forces, charges = f["points"][()], f["forces"][()], f["charges"][()]
+    cell = torch.eye(3, dtype=torch.float64) * 10.0
+    structures = []
+    for k in range(points.shape[2]):
+        numbers = np.where(charges[:, k] > 0, 11, 17)
+        structures.append(
+            Structure(
+                positions=_t(points[:, :, k].T),
+                atomic_numbers=_t(numbers, torch.long),
+                cell=cell.clone(),
+                pbc=True,
+                energy=None,
+                forces=_t(forces[:, :, k].T),
+            )
+        )
+    return structures
+
+
+_READERS = {
+    "extxyz": read_extxyz,
+    "spice": read_spice,
+    "dimer": read_dimer,
+    "pointcharge": read_pointcharge,
+}
+
+
+def detect_format(path: Path) -> str:
+    """Guess the format from the extension and, for HDF5, the layout."""
+    suffix = path.suffix.lower()
+    if suffix in (".xyz", ".extxyz"):
+        return "extxyz"
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            keys = set(f.keys())
+            if {"points", "forces", "charges"} <= keys:
+                return (
+                    "dimer"
+                    if f["points"].ndim == 3 and f["points"].shape[2] == 3
+                    else ("pointcharge")
+                )
+            if keys and all(k.startswith("c") for k in keys):
+                return "spice"
+        raise ValueError(f"{path}: unrecognised HDF5 layout (keys {sorted(keys)[:5]})")
+    raise ValueError(f"{path}: unknown data format (use .xyz/.extxyz or .h5)")
+
+
+def read_dataset(path: str | Path, data_format: str = "auto") -> list[Structure]:
+    """Read all structures of a file, converted to Angstrom and eV.
+
+    :param data_format: ``auto``, ``extxyz``, ``spice``, ``dimer`` or ``pointcharge``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    if data_format == "auto":
+        data_format = detect_format(path)
+    if data_format not in _READERS:
+        raise ValueError(f"unknown data format {data_format!r}; choose from {sorted(_READERS)}")
+    structures = _READERS[data_format](path)
+    if not structures:
+        raise ValueError(f"{path}: no structures")
+    return structures

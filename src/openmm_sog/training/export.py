@@ -1,0 +1,115 @@
+"""Export a trained SOG-Net to a TorchScript file with metadata.
+
+The file holds :class:`ExportedSOGNet` (torch-side units: Angstrom, eV, e) and an extra file
+``metadata.json``. For OpenMM (nm, kJ/mol, e) convert at the boundary, once:
+
+* positions/cell: multiply nm by 10 to get Angstrom before calling the model;
+* energies: multiply eV by ``KJ_PER_MOL_PER_EV`` (96.485...) to get kJ/mol;
+* forces: multiply eV/Angstrom by 964.85... (96.485 * 10) to get kJ/mol/nm;
+* SOG kernel: weights eV/e^2 * 96.485 -> kJ/mol/e^2; widths Angstrom * 0.1 -> nm.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..model import SOGNet
+from ..units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
+
+__all__ = ["ExportedSOGNet", "export_model", "load_exported"]
+
+
+class ExportedSOGNet(nn.Module):
+    """One periodic (or non-periodic) structure in, energies/forces or (E_sr, q) out.
+
+    ``forward(positions [N,3] A, atomic_numbers [N], cell [3,3] A, pbc)`` returns
+    ``(energy [1] eV, forces [N,3] eV/A)``, long range included (torch NUFFT layer).
+    ``short_range_and_charges`` returns ``(E_sr [1] eV, charges [N,P] e)``: what a native
+    long-range engine (the OpenMM TorchSOGForce) needs; back-propagate dE/dq through it.
+    """
+
+    def __init__(self, model: SOGNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def _inputs(self, positions: Tensor, cell: Tensor, pbc: bool) -> tuple[Tensor, Tensor, Tensor]:
+        dtype = self.model.descriptor_mean.dtype
+        batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+        cells = cell.to(dtype).reshape(1, 3, 3)
+        if not pbc:
+            cells = torch.zeros_like(cells)
+        periodic = torch.tensor([pbc], device=positions.device)
+        return batch, cells, periodic
+
+    def forward(
+        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """Energy ``[1]`` (eV) and forces ``[N, 3]`` (eV/A) of one structure."""
+        batch, cells, periodic = self._inputs(positions, cell, pbc)
+        dtype = self.model.descriptor_mean.dtype
+        out = self.model(positions.to(dtype), atomic_numbers, cells, periodic, batch)
+        return out["energy"].detach(), out["forces"]
+
+    @torch.jit.export
+    def short_range_and_charges(
+        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """Short-range energy ``[1]`` (eV) and latent charges ``[N, P]`` (e), differentiable."""
+        batch, cells, periodic = self._inputs(positions, cell, pbc)
+        out = self.model.energy_components(positions, atomic_numbers, cells, periodic, batch)
+        return out["energy_sr"], out["charges"]
+
+
+def export_metadata(model: SOGNet) -> dict:
+    """Units, cutoff, species and SOG parameters (torch-side and OpenMM-side units)."""
+    meta: dict = {
+        "format": "openmm-sog SOG-Net TorchScript v1",
+        "units": {"length": "Angstrom", "energy": "eV", "charge": "e", "forces": "eV/Angstrom"},
+        "openmm_conversion": {
+            "nm_per_angstrom": NM_PER_ANGSTROM,
+            "kj_per_mol_per_ev": KJ_PER_MOL_PER_EV,
+            "note": "positions_A = 10 * positions_nm; E_kJmol = 96.485 * E_eV; "
+            "F_kJmol_nm = 964.85 * F_eV_A",
+        },
+        "cutoff_angstrom": model.cutoff,
+        "atomic_numbers": list(model.atomic_numbers),
+        "long_range": model.long_range,
+        "num_channels": model.num_channels,
+    }
+    if model.lr is not None:
+        kernel = model.lr.kernel
+        weights = kernel.weights.detach().double()
+        widths = kernel.widths().detach().double()
+        meta["sog"] = {
+            "formula": "g_c(r) = sum_l w_{c,l} exp(-r^2 / sigma_{c,l}^2)",
+            "weights_ev_per_e2": weights.tolist(),
+            "widths_angstrom": widths.tolist(),
+            "weights_kj_per_mol_per_e2": (weights * KJ_PER_MOL_PER_EV).tolist(),
+            "widths_nm": (widths * NM_PER_ANGSTROM).tolist(),
+            "tolerance": model.lr.periodic.tolerance,
+        }
+    return meta
+
+
+def export_model(model: SOGNet, path: str | Path) -> dict:
+    """Script and save ``model`` with ``metadata.json``; returns the metadata."""
+    model = model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    scripted = torch.jit.script(ExportedSOGNet(model))
+    meta = export_metadata(model)
+    torch.jit.save(scripted, str(path), _extra_files={"metadata.json": json.dumps(meta)})
+    return meta
+
+
+def load_exported(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
+    """Load an exported file and its metadata (needs ``import vesin_torch`` if it uses vesin)."""
+    import vesin_torch  # noqa: F401  (registers the neighbour-list TorchScript class)
+
+    extra = {"metadata.json": ""}
+    module = torch.jit.load(str(path), _extra_files=extra)
+    return module, json.loads(extra["metadata.json"])

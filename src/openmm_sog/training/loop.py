@@ -1,0 +1,206 @@
+"""The training loop: Adam, LR scheduler, early stopping, checkpoints, CSV log, progress bar."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+
+import torch
+
+from ..model import SOGNet
+from .checkpoint import CheckpointIO, TrainingState
+from .config import TrainConfig
+from .data import Structure, collate, read_dataset
+from .metrics import evaluate, loss_terms
+from .model_io import build_model, model_metadata
+
+__all__ = ["load_training_data", "train"]
+
+
+def load_training_data(config: TrainConfig) -> tuple[list[Structure], list[Structure]]:
+    """Training and validation structures (seeded random split unless a file is given)."""
+    data = config.data
+    structures = read_dataset(config.resolve(data.train), data.format)
+    gen = torch.Generator().manual_seed(config.seed)
+    if data.validation:
+        validation = read_dataset(config.resolve(data.validation), data.format)
+        train = structures
+    else:
+        order = torch.randperm(len(structures), generator=gen).tolist()
+        num_val = int(round(data.validation_fraction * len(structures)))
+        if data.validation_fraction > 0 and num_val == 0 and len(structures) > 1:
+            num_val = 1
+        validation = [structures[k] for k in order[:num_val]]
+        train = [structures[k] for k in order[num_val:]]
+    if data.max_structures is not None:
+        train = train[: data.max_structures]
+    t = config.training
+    for name, group in (("training", train), ("validation", validation)):
+        if t.force_weight > 0 and any(s.forces is None for s in group):
+            raise ValueError(f"force_weight > 0 but some {name} structures have no forces")
+        if t.energy_weight > 0 and any(s.energy is None for s in group):
+            raise ValueError(
+                f"energy_weight > 0 but some {name} structures have no energy "
+                "(set training.energy_weight: 0 to train on forces only)"
+            )
+        if t.stress_weight > 0 and any(s.stress is None for s in group):
+            raise ValueError(f"stress_weight > 0 but some {name} structures have no stress")
+    if not train:
+        raise ValueError("no training structures")
+    return train, validation
+
+
+def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    t = config.training
+    if t.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=t.scheduler_factor, patience=t.scheduler_patience
+        )
+    if t.scheduler == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=t.scheduler_factor)
+    return None
+
+
+def _epoch_loss(
+    model: SOGNet,
+    structures: list[Structure],
+    config: TrainConfig,
+    optimizer: torch.optim.Optimizer | None,
+    order: list[int],
+    bar,
+) -> float:
+    """One pass; trains if ``optimizer`` is given. Returns the mean weighted loss."""
+    t = config.training
+    dtype = next(model.parameters()).dtype
+    weights = {"energy": t.energy_weight, "forces": t.force_weight, "stress": t.stress_weight}
+    total, count = 0.0, 0
+    for start in range(0, len(order), t.batch_size):
+        batch = collate([structures[k] for k in order[start : start + t.batch_size]]).to(dtype)
+        out = model(
+            **batch.model_inputs(),
+            compute_forces=True,
+            compute_stress=t.stress_weight > 0,
+            create_graph=optimizer is not None,
+        )
+        terms = loss_terms(out, batch)
+        loss = sum(weights[k] * v for k, v in terms.items())
+        if optimizer is not None:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        total += float(loss.detach()) * len(batch.num_atoms)
+        count += len(batch.num_atoms)
+        if bar is not None:
+            bar.update(len(batch.num_atoms))
+            bar.set_postfix(loss=f"{float(loss.detach()):.3e}")
+    return total / max(count, 1)
+
+
+def train(config: TrainConfig) -> dict:
+    """Train per ``config``; writes checkpoints, ``model_best.pt`` and ``log.csv``.
+
+    :return: summary with the best validation loss, epochs run and validation metrics.
+    """
+    t = config.training
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    torch.manual_seed(config.seed)
+    train_set, validation = load_training_data(config)
+    model = build_model(config.model, train_set, t.dtype)
+    model_config = config.model
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
+    )
+    scheduler = _scheduler(config, optimizer)
+    io = CheckpointIO(config.resolve(config.output.directory))
+    state = io.load() if config.output.resume else None
+    if state is not None:
+        model.load_state_dict(state.model["state_dict"])
+        optimizer.load_state_dict(state.optimizer)
+        if scheduler is not None and state.scheduler is not None:
+            scheduler.load_state_dict(state.scheduler)
+        torch.set_rng_state(state.rng_state)
+    else:
+        state = TrainingState({}, {}, None, 0, math.inf, 0, 0.0, torch.get_rng_state())
+    log_path = io.directory / "log.csv"
+    fields = ["epoch", "train_loss", "validation_loss", "learning_rate", "elapsed_s"]
+    if state.epoch == 0 or not log_path.exists():
+        with log_path.open("w", newline="") as f:
+            csv.writer(f).writerow(fields)
+    started = time.monotonic() - state.elapsed_s
+    from tqdm import tqdm
+
+    for epoch in range(state.epoch + 1, t.epochs + 1):
+        gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
+        order = torch.randperm(len(train_set), generator=gen).tolist()
+        with tqdm(
+            total=len(train_set),
+            desc=f"epoch {epoch}/{t.epochs}",
+            disable=not t.progress,
+            leave=False,
+        ) as bar:
+            model.train()
+            train_loss = _epoch_loss(model, train_set, config, optimizer, order, bar)
+        eval_set = validation if validation else train_set
+        val_loss = _epoch_loss(model, eval_set, config, None, list(range(len(eval_set))), None)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(val_loss)
+        elif scheduler is not None:
+            scheduler.step()
+        elapsed = time.monotonic() - started
+        lr = optimizer.param_groups[0]["lr"]
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "validation_loss": val_loss,
+            "learning_rate": lr,
+            "elapsed_s": elapsed,
+        }
+        with log_path.open("a", newline="") as f:
+            csv.writer(f).writerow([row[k] for k in fields])
+        if t.progress:
+            tqdm.write(
+                f"epoch {epoch}: train {train_loss:.4e}  validation {val_loss:.4e}  lr {lr:.2e}"
+            )
+        improved = val_loss < state.best_validation
+        payload = model_metadata(model, _final_config(model, model_config), t.dtype)
+        payload["state_dict"] = model.state_dict()
+        if improved:
+            state.best_validation = val_loss
+            state.epochs_without_improvement = 0
+            torch.save(payload, io.best)
+        else:
+            state.epochs_without_improvement += 1
+        state.model = payload
+        state.optimizer = optimizer.state_dict()
+        state.scheduler = scheduler.state_dict() if scheduler is not None else None
+        state.epoch = epoch
+        state.elapsed_s = elapsed
+        state.rng_state = torch.get_rng_state()
+        state.history.append(row)
+        io.save(state)
+        if state.epochs_without_improvement >= t.early_stopping_patience:
+            break
+        if t.max_time_s is not None and elapsed > t.max_time_s:
+            break
+    from .model_io import load_model
+
+    best = load_model(io.best)
+    metrics = evaluate(best, validation) if validation else {}
+    return {
+        "best_validation_loss": state.best_validation,
+        "epochs": state.epoch,
+        "validation_metrics": metrics,
+        "model": str(io.best),
+    }
+
+
+def _final_config(model: SOGNet, config):
+    import dataclasses
+
+    return dataclasses.replace(
+        config,
+        atomic_numbers=list(model.atomic_numbers),
+        neighbor_normalization=model.descriptor.neighbor_normalization,
+    )

@@ -1,0 +1,108 @@
+"""Model factory (initial statistics from the training data) and model files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from ..model import SOGNet, SOGNetConfig
+from ..model.neighbors import VesinNeighborList
+from .data import Structure, collate
+
+__all__ = ["build_model", "load_model", "save_model"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def build_model(
+    config: SOGNetConfig, structures: list[Structure], dtype: str = "float32"
+) -> SOGNet:
+    """SOG-Net whose species, energy shifts, energy scale and neighbour count fit the data.
+
+    * species: ``config.atomic_numbers`` or, if empty, every species in ``structures``;
+    * per-species energy shifts (eV): least squares of energies on composition;
+    * energy scale (eV): RMS force component times 1 Angstrom (1 eV if no forces);
+    * neighbour normalisation: mean neighbour count within the cutoff (first 20 structures).
+    """
+    config = dataclasses.replace(config)
+    present = sorted({int(z) for s in structures for z in s.atomic_numbers.tolist()})
+    if not config.atomic_numbers:
+        config.atomic_numbers = present
+    unknown = sorted(set(present) - set(config.atomic_numbers))
+    if unknown:
+        raise ValueError(
+            f"unknown species {unknown} in the data; model has {config.atomic_numbers}"
+        )
+    species = {z: k for k, z in enumerate(config.atomic_numbers)}
+    labelled = [s for s in structures if s.energy is not None]
+    shifts = torch.zeros(len(species), dtype=torch.float64)
+    if labelled:
+        counts = torch.zeros(len(labelled), len(species), dtype=torch.float64)
+        for row, s in enumerate(labelled):
+            for z in s.atomic_numbers.tolist():
+                counts[row, species[int(z)]] += 1
+        energies = torch.tensor([s.energy for s in labelled], dtype=torch.float64)
+        shifts = torch.linalg.lstsq(counts, energies[:, None], driver="gelsd").solution[:, 0]
+    forces = [s.forces for s in structures if s.forces is not None]
+    scale = float(torch.cat(forces).pow(2).mean().sqrt()) if forces else 1.0
+    neighbors = VesinNeighborList(config.cutoff)
+    total, atoms = 0, 0
+    for s in structures[:20]:
+        i, _, _ = neighbors(
+            s.positions,
+            s.cell[None],
+            torch.tensor([s.pbc]),
+            torch.zeros(s.num_atoms, dtype=torch.long),
+        )
+        total += int(i.shape[0])
+        atoms += s.num_atoms
+    config.neighbor_normalization = max(1.0, total / max(atoms, 1))
+    model = SOGNet(config, shifts, scale if scale > 0 else 1.0, dtype=_DTYPES[dtype])
+    sample = collate(structures[:20]).to(_DTYPES[dtype])
+    model.set_descriptor_statistics(
+        sample.positions, sample.atomic_numbers, sample.cell, sample.pbc, sample.batch
+    )
+    return model
+
+
+def model_metadata(model: SOGNet, config: SOGNetConfig, dtype: str) -> dict:
+    """Everything needed to rebuild ``model`` apart from its state dict."""
+    return {
+        "config": config.to_dict(),
+        "energy_scale": model.energy_scale,
+        "dtype": dtype,
+        "units": {"length": "Angstrom", "energy": "eV", "charge": "e"},
+    }
+
+
+def save_model(model: SOGNet, config: SOGNetConfig, dtype: str, path: str | Path) -> None:
+    """Write a model file (metadata + state dict) readable by :func:`load_model`."""
+    config = dataclasses.replace(
+        config,
+        atomic_numbers=list(model.atomic_numbers),
+        neighbor_normalization=model.descriptor.neighbor_normalization,
+    )
+    payload = model_metadata(model, config, dtype)
+    payload["state_dict"] = model.state_dict()
+    torch.save(payload, Path(path))
+
+
+def load_model(path: str | Path, dtype: str | None = None) -> SOGNet:
+    """Rebuild a model from :func:`save_model`'s file (or a training checkpoint)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    if "model" in payload:  # a training checkpoint
+        payload = payload["model"]
+    config = SOGNetConfig(**payload["config"])
+    dtype = dtype or payload["dtype"]
+    model = SOGNet(config, energy_scale=payload["energy_scale"], dtype=_DTYPES[dtype])
+    state = {
+        k: v.to(_DTYPES[dtype]) if v.is_floating_point() else v
+        for k, v in payload["state_dict"].items()
+    }
+    model.load_state_dict(state)
+    return model

@@ -1,0 +1,195 @@
+"""End-to-end ``sognet`` commands in tmp_path, data readers and configuration errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from openmm_sog.training.config import load_config
+from openmm_sog.training.data import read_dataset
+from openmm_sog.training.loop import load_training_data
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sognet"
+
+
+def sognet(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m openmm_sog.cli.main ARGS`` with this checkout on the path."""
+    env = {"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "openmm_sog.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def write_toy_data(path: Path, frames: int = 8, seed: int = 0) -> None:
+    """Periodic +-1 ions with Coulomb-free Born-Mayer-like labels (eV, A): a smooth pair sum."""
+    import ase
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(seed)
+    box = 8.0
+    out = []
+    for _ in range(frames):
+        grid = np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+        pos = (grid + 0.5) * box / 2 + 0.3 * rng.standard_normal(grid.shape)
+        energy, forces = 0.0, np.zeros_like(pos)
+        for i in range(len(pos)):
+            for j in range(i + 1, len(pos)):
+                d = pos[j] - pos[i]
+                d -= box * np.round(d / box)
+                r = float(np.linalg.norm(d))
+                if r < 3.9:
+                    energy += 2.0 * math.exp(-r)
+                    f = 2.0 * math.exp(-r) * d / r  # -dE/dr_j along d
+                    forces[j] += f
+                    forces[i] -= f
+        atoms = ase.Atoms("NaCl" * 4, positions=pos, cell=np.eye(3) * box, pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        out.append(atoms)
+    ase.io.write(str(path), out, format="extxyz")
+
+
+def write_config(tmp_path: Path, **training: object) -> Path:
+    config = {
+        "seed": 3,
+        "data": {"train": "toy.xyz", "validation_fraction": 0.25},
+        "model": {
+            "cutoff": 3.5,
+            "inner_cutoff": 2.5,
+            "embedding_sizes": [8, 8],
+            "axis_features": 2,
+            "fitting_sizes": [8],
+            "charge_sizes": [8],
+            "num_gaussians": 4,
+        },
+        "training": {"epochs": 2, "batch_size": 2, "progress": True, "num_threads": 1, **training},
+        "output": {"directory": "run"},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_train_eval_export_end_to_end(tmp_path):
+    write_toy_data(tmp_path / "toy.xyz")
+    config = write_config(tmp_path)
+    sognet("train", "--config", str(config))
+    run = tmp_path / "run"
+    rows = (run / "log.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,train_loss") and len(rows) == 3
+    metrics = json.loads(
+        sognet(
+            "eval",
+            "--model",
+            str(run / "model_best.pt"),
+            "--data",
+            str(tmp_path / "toy.xyz"),
+            "--json",
+        ).stdout
+    )
+    assert metrics["num_structures"] == 8 and math.isfinite(metrics["forces_rmse_meV_per_A"])
+    exported = tmp_path / "model.ts"
+    sognet(
+        "export", "--model", str(run / "model_best.pt"), "-o", str(exported), "--dtype", "float64"
+    )
+    sognet(
+        "plot",
+        "--model",
+        str(run / "model_best.pt"),
+        "--data",
+        str(tmp_path / "toy.xyz"),
+        "--log",
+        str(run / "log.csv"),
+        "-o",
+        str(tmp_path / "fig"),
+    )
+    assert (tmp_path / "fig" / "kernel.png").stat().st_size > 1000
+
+    # The export reloads and reproduces energies and forces of the eager model.
+    from openmm_sog.training.export import load_exported
+    from openmm_sog.training.model_io import load_model
+
+    module, meta = load_exported(exported)
+    assert meta["units"]["energy"] == "eV" and meta["atomic_numbers"] == [11, 17]
+    assert len(meta["sog"]["widths_nm"][0]) == 4
+    model = load_model(run / "model_best.pt", "float64")
+    s = read_dataset(tmp_path / "toy.xyz")[0]
+    energy, forces = module(s.positions, s.atomic_numbers, s.cell, True)
+    ref = model(
+        s.positions,
+        s.atomic_numbers,
+        s.cell[None],
+        torch.tensor([True]),
+        torch.zeros(s.num_atoms, dtype=torch.long),
+    )
+    torch.testing.assert_close(energy, ref["energy"].detach())
+    torch.testing.assert_close(forces, ref["forces"])
+    e_sr, charges = module.short_range_and_charges(s.positions, s.atomic_numbers, s.cell, True)
+    assert charges.shape == (8, 1)
+
+
+def test_resume_continues_from_checkpoint(tmp_path):
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    from openmm_sog.training.loop import train
+
+    config = load_config(write_config(tmp_path, epochs=1, progress=False))
+    train(config)
+    config.training.epochs = 2
+    summary = train(config)
+    rows = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
+    assert summary["epochs"] == 2 and [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+
+
+def test_unknown_config_key_is_an_error(tmp_path):
+    path = write_config(tmp_path)
+    values = yaml.safe_load(path.read_text())
+    values["training"]["learning_rat"] = 0.1
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(ValueError, match="unknown config key.*learning_rat"):
+        load_config(path)
+
+
+def test_missing_files_are_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(FileNotFoundError, match="data file not found"):
+        read_dataset(tmp_path / "nope.xyz")
+
+
+def test_force_loss_without_forces_is_an_error(tmp_path):
+    import ase
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    atoms = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.5, 0, 0]])
+    atoms.calc = SinglePointCalculator(atoms, energy=-1.0)
+    ase.io.write(str(tmp_path / "toy.xyz"), [atoms, atoms], format="extxyz")
+    with pytest.raises(ValueError, match="force_weight > 0 but some"):
+        load_training_data(load_config(write_config(tmp_path)))
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared SOG-Net data not present (../shared)")
+def test_readers_convert_units():
+    spice = read_dataset(SHARED / "spice-dipep-dipolar.h5")
+    assert len(spice) == 550 and not spice[0].pbc
+    # Hartree/Bohr -> eV/A: forces of SPICE dipeptides are a few eV/A at most.
+    assert 0.5 < float(spice[0].forces.abs().max()) < 20.0
+    dimer = read_dataset(SHARED / "dimer0_CC_data.h5")
+    assert len(dimer) == 13 and set(dimer[0].atomic_numbers.tolist()) <= {1, 6, 7, 8}
+    point = read_dataset(SHARED / "pointcharge_data_test.h5")
+    assert point[0].energy is None and point[0].pbc and point[0].num_atoms == 200
