@@ -5,7 +5,8 @@
    P = 4 kernel against the exact lattice sum; a mixed batch; timing against system size.
 2. OpenMM MD of the NaCl melt with SOG Coulomb (the native SOGForce plugin) with a Langevin
    thermostat at 1300 K on the CPU platform.
-3. MD of a shipped SOG-Net model (when a model is shipped).
+3. OpenMM MD of the shipped SOG-Net model (models/electrolyte_sognet.pt, exported with
+   ``sognet export``) through an OpenMM PythonForce.
 
 Run: ``python3 examples/main_job.py`` (after ``bash scripts/setup.sh``).
 """
@@ -39,6 +40,17 @@ def minimised_melt(num_ions: int, seed: int) -> tuple[openmm.System, np.ndarray]
     )
     context.setPositions(positions)
     openmm.LocalEnergyMinimizer.minimize(context, 10.0, 300)
+    return system, context.getState(getPositions=True).getPositions(asNumpy=True)._value
+
+
+def thermal_melt(num_ions: int, seed: int) -> tuple[openmm.System, np.ndarray]:
+    """The melt (PME 1e-7) after minimisation and 2,000 Langevin steps at 1300 K; nm."""
+    system, positions = minimised_melt(num_ions, seed)
+    integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context.setPositions(positions)
+    context.setVelocitiesToTemperature(1300, seed)
+    integrator.step(2000)
     return system, context.getState(getPositions=True).getPositions(asNumpy=True)._value
 
 
@@ -148,7 +160,7 @@ def layer_demo(summary: list[str]) -> None:
 def openmm_md_with_sog_coulomb(summary: list[str]) -> None:
     stage("2. OpenMM MD of the 1,000-ion NaCl melt with SOG Coulomb (SOGForce, CPU platform)")
     platform = openmm.Platform.getPlatformByName("CPU")
-    system, positions = minimised_melt(1000, seed=3)
+    system, positions = thermal_melt(1000, seed=3)
     reference = openmm.Context(system, openmm.VerletIntegrator(1e-3), platform)
     reference.setPositions(positions)
     ref_forces = reference.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
@@ -167,7 +179,7 @@ def openmm_md_with_sog_coulomb(summary: list[str]) -> None:
         f"{error:.1e}"
     )
     context.setVelocitiesToTemperature(1300 * unit.kelvin, 1)
-    steps, report = 2000, 250
+    steps, report = 1000, 125
     dof = 3 * sog_system.getNumParticles() - 3
     t0 = time.perf_counter()
     for done in range(report, steps + 1, report):
@@ -189,14 +201,68 @@ def openmm_md_with_sog_coulomb(summary: list[str]) -> None:
     )
 
 
+def openmm_md_with_sognet(summary: list[str]) -> None:
+    stage("3. OpenMM MD of the shipped SOG-Net model (128-ion NaCl melt, PythonForce)")
+    import tempfile
+    from pathlib import Path
+
+    from openmm_sog.openmm_model import create_sognet_force
+    from openmm_sog.training.export import export_model
+    from openmm_sog.training.model_io import load_model
+
+    checkpoint = Path(__file__).resolve().parent.parent / "models" / "electrolyte_sognet.pt"
+    exported = Path(tempfile.mkdtemp()) / "electrolyte_sognet_export.pt"
+    export_model(load_model(checkpoint), exported)
+    print(f"  exported {checkpoint.name} -> {exported} (TorchScript + metadata)")
+
+    system, positions = thermal_melt(128, seed=4)
+    species = molten_nacl(128, seed=4)[2]
+    reference = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("CPU")
+    )
+    reference.setPositions(positions)
+    ref_forces = reference.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
+
+    ml_system = openmm.System()
+    ml_system.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
+    for i in range(system.getNumParticles()):
+        ml_system.addParticle(system.getParticleMass(i))
+    numbers = [11 if name == "Na" else 17 for name in species]
+    ml_system.addForce(create_sognet_force(exported, numbers))
+    integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
+    context = openmm.Context(ml_system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context.setPositions(positions)
+    forces = context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
+    rmse = np.sqrt(np.mean((forces - ref_forces) ** 2)) / 964.853  # kJ/mol/nm -> eV/A
+    print(f"  force RMSE vs the PME reference at a 1300 K state: {1e3 * rmse:.1f} meV/A")
+    context.setVelocitiesToTemperature(1300, 3)
+    steps, report = 200, 50
+    dof = 3 * ml_system.getNumParticles() - 3
+    t0 = time.perf_counter()
+    for done in range(report, steps + 1, report):
+        integrator.step(report)
+        st = context.getState(getEnergy=True)
+        temperature = 2 * st.getKineticEnergy() / (dof * unit.MOLAR_GAS_CONSTANT_R)
+        print(
+            f"  step {done:4d}: potential "
+            f"{st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole):10.1f} kJ/mol, "
+            f"T {temperature.value_in_unit(unit.kelvin):7.1f} K",
+            flush=True,
+        )
+    elapsed = time.perf_counter() - t0
+    print(f"  {steps} steps in {elapsed:.1f} s ({1e3 * elapsed / steps:.0f} ms/step)")
+    summary.append(
+        f"SOG-Net MD in OpenMM, 128 ions: force RMSE vs PME {1e3 * rmse:.1f} meV/A, "
+        f"{1e3 * elapsed / steps:.0f} ms/step"
+    )
+
+
 def main() -> None:
     t_start = time.perf_counter()
     summary: list[str] = []
     layer_demo(summary)
     openmm_md_with_sog_coulomb(summary)
-    stage("3. MD of a shipped SOG-Net model")
-    print("  not available yet: no trained model is shipped (issue 4)")
-    summary.append("SOG-Net model MD: not available yet")
+    openmm_md_with_sognet(summary)
     stage("summary")
     for line in summary:
         print(" -", line)

@@ -92,15 +92,24 @@ void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
         }
     }
     charges.upload(chargeValues, true);
-    vector<vector<double> > terms(numChannels);
+    // Per channel, (w pi^{3/2} sigma^3, sigma^2/4) pairs by increasing width: the convolve kernel
+    // stops at the first term whose exponent exceeds the cut-off (all wider ones do too).
+    vector<vector<pair<double, double> > > sorted(numChannels);
     selfKernelHost.assign(numChannels, 0.0);
     for (int l = 0; l < numGaussians; l++) {
         double weight, width;
         int channel;
         force.getGaussianParameters(l, weight, width, channel);
-        terms[channel].push_back(weight*pow(M_PI, 1.5)*width*width*width);
-        terms[channel].push_back(0.25*width*width);
+        sorted[channel].push_back(make_pair(0.25*width*width, weight*pow(M_PI, 1.5)*width*width*width));
         selfKernelHost[channel] += weight;
+    }
+    vector<vector<double> > terms(numChannels);
+    for (int c = 0; c < numChannels; c++) {
+        sort(sorted[c].begin(), sorted[c].end());
+        for (auto& term : sorted[c]) {
+            terms[c].push_back(term.second);
+            terms[c].push_back(term.first);
+        }
     }
     const int realSize = (cc.getUseDoublePrecision() ? sizeof(double) : sizeof(float));
     for (int c = 0; c < numChannels; c++) {

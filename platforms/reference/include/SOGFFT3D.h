@@ -40,6 +40,7 @@ private:
         int size;
         std::vector<int> factors;                              // radices, outermost first
         std::vector<std::vector<std::complex<double> > > twiddles; // per stage: exp(-2 pi i r k/length), (r-1)*m + k
+        std::vector<std::vector<std::complex<double> > > roots;    // per stage: exp(-2 pi i j/p), j < p
     };
     static Plan1D createPlan(int size);
     static void transform1D(const Plan1D& plan, int stage, const std::complex<double>* in, int inStride,

@@ -19,7 +19,12 @@ void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<d
         channelWidths[c].clear();
         selfKernel[c] = 0.0;
     }
-    for (int l = 0; l < (int) weights.size(); l++) {
+    // By increasing width, so that calcKernelTransform can stop at the first negligible term.
+    vector<int> order(weights.size());
+    for (int l = 0; l < (int) order.size(); l++)
+        order[l] = l;
+    sort(order.begin(), order.end(), [&](int a, int b) { return widths[a] < widths[b]; });
+    for (int l : order) {
         channelWeights[channels[l]].push_back(weights[l]);
         channelWidths[channels[l]].push_back(widths[l]);
         selfKernel[channels[l]] += weights[l];
@@ -31,7 +36,10 @@ double ReferenceSOGIxn::calcKernelTransform(int channel, double k2) const {
     double sum = 0.0;
     for (int l = 0; l < (int) channelWeights[channel].size(); l++) {
         double sigma = channelWidths[channel][l];
-        sum += channelWeights[channel][l]*piFactor*sigma*sigma*sigma*exp(-0.25*sigma*sigma*k2);
+        double x = 0.25*sigma*sigma*k2;
+        if (x > 50)
+            break; // this term is below exp(-50) of its weight, and so is every wider one
+        sum += channelWeights[channel][l]*piFactor*sigma*sigma*sigma*exp(-x);
     }
     return sum;
 }

@@ -1,4 +1,5 @@
 #include "SOGFFT3D.h"
+#include "openmm/OpenMMException.h"
 #include "openmm/internal/ThreadPool.h"
 #include <cmath>
 
@@ -36,6 +37,10 @@ SOGFFT3D::Plan1D SOGFFT3D::createPlan(int n) {
             for (int k = 0; k < m; k++)
                 twiddle[(r-1)*m + k] = polar(1.0, -2*M_PI*((long long) r*k % length)/length);
         plan.twiddles.push_back(twiddle);
+        vector<cd> roots(p);
+        for (int j = 0; j < p; j++)
+            roots[j] = polar(1.0, -2*M_PI*j/p);
+        plan.roots.push_back(roots);
         length = m;
     }
     return plan;
@@ -95,10 +100,13 @@ void SOGFFT3D::transform1D(const Plan1D& plan, int stage, const cd* in, int inSt
         }
     }
     else {
-        // Any other radix: a direct DFT of size p.
-        vector<cd> t(p), roots(p);
+        // Any other radix: a direct DFT of size p, with the plan's p-th roots of unity.
+        const int maxRadix = 16;
+        if (p > maxRadix)
+            throw OpenMM::OpenMMException("SOGForce: unsupported FFT radix " + to_string(p));
+        cd t[maxRadix], roots[maxRadix];
         for (int j = 0; j < p; j++)
-            roots[j] = polar(1.0, (forward ? -2 : 2)*M_PI*j/p);
+            roots[j] = (forward ? plan.roots[stage][j] : conj(plan.roots[stage][j]));
         for (int k = 0; k < m; k++) {
             t[0] = out[k];
             for (int r = 1; r < p; r++)

@@ -137,8 +137,13 @@ KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2*
         const real kz = 2*(real) M_PI*(mx*recipX.z + my*recipY.z + mz*recipZ.z);
         const real k2 = kx*kx + ky*ky + kz*kz;
         real ghat = 0;
-        for (int l = 0; l < numGaussians; l++)
-            ghat += gaussians[2*l]*EXP(-gaussians[2*l+1]*k2);
+        for (int l = 0; l < numGaussians; l++) {
+            // Terms come by increasing width: past exp(-50) this and all wider ones vanish.
+            const real x = gaussians[2*l+1]*k2;
+            if (x > 50)
+                break;
+            ghat += gaussians[2*l]*EXP(-x);
+        }
         const real D = deconvolution[ix]*deconvolution[nx + iy]*deconvolution[nx + ny + iz];
         const int index = (wrapIndex(mx, GRID_SIZE_X)*GRID_SIZE_Y + wrapIndex(my, GRID_SIZE_Y))*GRID_SIZE_Z + wrapIndex(mz, GRID_SIZE_Z);
         const real2 S = structureFactor[index]/D;
