@@ -7,7 +7,7 @@ sum (DESIGN.md section 6, oracle 1), which is exact to round-off for Gaussian ke
 
 import pytest
 import torch
-from conftest import CUBIC, TRICLINIC, random_kernel, random_system
+from layer_helpers import CUBIC, TRICLINIC, random_kernel, random_system
 
 from openmm_sog import SOGKernel, SOGLongRange
 from openmm_sog.reference import kspace_sum_energy, lattice_sum_energy
