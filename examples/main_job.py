@@ -74,6 +74,23 @@ def coulomb_forces_pme(system: openmm.System, positions_nm: np.ndarray) -> np.nd
     return context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
 
 
+def run_md(context: openmm.Context, integrator, steps: int, report: int) -> float:
+    """Run ``steps`` steps, printing potential energy and temperature; returns wall seconds."""
+    dof = 3 * context.getSystem().getNumParticles() - 3
+    t0 = time.perf_counter()
+    for done in range(report, steps + 1, report):
+        integrator.step(report)
+        state = context.getState(getEnergy=True)
+        temperature = 2 * state.getKineticEnergy() / (dof * unit.MOLAR_GAS_CONSTANT_R)
+        potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        print(
+            f"  step {done:5d}: potential {potential:12.1f} kJ/mol, "
+            f"T {temperature.value_in_unit(unit.kelvin):7.1f} K",
+            flush=True,
+        )
+    return time.perf_counter() - t0
+
+
 def layer_demo(summary: list[str]) -> None:
     stage("1a. SOG Coulomb in PyTorch vs OpenMM PME (1,000-ion NaCl melt)")
     system, positions_nm = minimised_melt(1000, seed=1)
@@ -175,24 +192,13 @@ def openmm_md_with_sog_coulomb(summary: list[str]) -> None:
     forces = context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
     error = np.linalg.norm(forces - ref_forces) / np.linalg.norm(ref_forces)
     print(
-        f"  SOG Coulomb (tolerance 1e-5) + LJ vs PME (1e-7) + LJ: relative force RMS error "
+        f"  SOG Coulomb (tolerance 1e-5) + LJ vs PME (1e-7) + LJ at a 1300 K state: "
+        f"relative force RMS error "
         f"{error:.1e}"
     )
     context.setVelocitiesToTemperature(1300 * unit.kelvin, 1)
-    steps, report = 1000, 125
-    dof = 3 * sog_system.getNumParticles() - 3
-    t0 = time.perf_counter()
-    for done in range(report, steps + 1, report):
-        integrator.step(report)
-        state = context.getState(getEnergy=True)
-        temperature = 2 * state.getKineticEnergy() / (dof * unit.MOLAR_GAS_CONSTANT_R)
-        potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-        print(
-            f"  step {done:5d}: potential {potential:12.1f} kJ/mol, "
-            f"T {temperature.value_in_unit(unit.kelvin):7.1f} K",
-            flush=True,
-        )
-    elapsed = time.perf_counter() - t0
+    steps = 1000
+    elapsed = run_md(context, integrator, steps, report=125)
     ns_per_day = steps * 2e-6 / elapsed * 86400
     print(f"  {steps} steps of 2 fs in {elapsed:.1f} s: {ns_per_day:.2f} ns/day")
     summary.append(
@@ -236,20 +242,8 @@ def openmm_md_with_sognet(summary: list[str]) -> None:
     rmse = np.sqrt(np.mean((forces - ref_forces) ** 2)) / 964.853  # kJ/mol/nm -> eV/A
     print(f"  force RMSE vs the PME reference at a 1300 K state: {1e3 * rmse:.1f} meV/A")
     context.setVelocitiesToTemperature(1300, 3)
-    steps, report = 200, 50
-    dof = 3 * ml_system.getNumParticles() - 3
-    t0 = time.perf_counter()
-    for done in range(report, steps + 1, report):
-        integrator.step(report)
-        st = context.getState(getEnergy=True)
-        temperature = 2 * st.getKineticEnergy() / (dof * unit.MOLAR_GAS_CONSTANT_R)
-        print(
-            f"  step {done:4d}: potential "
-            f"{st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole):10.1f} kJ/mol, "
-            f"T {temperature.value_in_unit(unit.kelvin):7.1f} K",
-            flush=True,
-        )
-    elapsed = time.perf_counter() - t0
+    steps = 200
+    elapsed = run_md(context, integrator, steps, report=50)
     print(f"  {steps} steps in {elapsed:.1f} s ({1e3 * elapsed / steps:.0f} ms/step)")
     summary.append(
         f"SOG-Net MD in OpenMM, 128 ions: force RMSE vs PME {1e3 * rmse:.1f} meV/A, "
