@@ -14,10 +14,12 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from openmm_sog.training.config import load_config
+    from openmm_sog.training.distributed import is_main_process
     from openmm_sog.training.loop import train
 
     summary = train(load_config(args.config))
-    print(json.dumps(summary, indent=2))
+    if is_main_process():
+        print(json.dumps(summary, indent=2))
     return 0
 
 

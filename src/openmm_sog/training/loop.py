@@ -12,6 +12,7 @@ from ..model import SOGNet
 from .checkpoint import CheckpointIO, TrainingState
 from .config import TrainConfig
 from .data import Structure, collate, read_dataset
+from .distributed import Context, distributed_context
 from .metrics import evaluate, loss_terms
 from .model_io import build_model, model_metadata
 
@@ -62,46 +63,68 @@ def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
     return None
 
 
+def _batch_loss(
+    model: torch.nn.Module,
+    chosen: list[Structure],
+    config: TrainConfig,
+    ctx: Context,
+    create_graph: bool,
+) -> torch.Tensor:
+    """Weighted loss of this rank's share of the (global) batch ``chosen``."""
+    t = config.training
+    dtype = next(model.parameters()).dtype
+    weights = {"energy": t.energy_weight, "forces": t.force_weight, "stress": t.stress_weight}
+    local = ctx.shard(chosen)
+    batch = collate(local or chosen[:1]).to(dtype)
+    out = model(
+        **batch.model_inputs(),
+        compute_forces=True,
+        compute_stress=t.stress_weight > 0,
+        create_graph=create_graph,
+    )
+    terms = ctx.share_terms(loss_terms(out, batch), local, chosen)
+    return sum(weights[k] * v for k, v in terms.items())
+
+
 def _epoch_loss(
-    model: SOGNet,
+    model: torch.nn.Module,
     structures: list[Structure],
     config: TrainConfig,
     optimizer: torch.optim.Optimizer | None,
     order: list[int],
     bar,
+    ctx: Context,
 ) -> float:
     """One pass; trains if ``optimizer`` is given. Returns the mean weighted loss."""
     t = config.training
-    dtype = next(model.parameters()).dtype
-    weights = {"energy": t.energy_weight, "forces": t.force_weight, "stress": t.stress_weight}
     total, count = 0.0, 0
     for start in range(0, len(order), t.batch_size):
-        batch = collate([structures[k] for k in order[start : start + t.batch_size]]).to(dtype)
-        out = model(
-            **batch.model_inputs(),
-            compute_forces=True,
-            compute_stress=t.stress_weight > 0,
-            create_graph=optimizer is not None,
-        )
-        terms = loss_terms(out, batch)
-        loss = sum(weights[k] * v for k, v in terms.items())
+        chosen = [structures[k] for k in order[start : start + t.batch_size]]
+        loss = _batch_loss(model, chosen, config, ctx, optimizer is not None)
         if optimizer is not None:
             optimizer.zero_grad()
-            loss.backward()
+            ctx.gradient_loss(loss).backward()
             optimizer.step()
-        total += float(loss.detach()) * len(batch.num_atoms)
-        count += len(batch.num_atoms)
+        total += float(loss.detach()) * len(chosen)
+        count += len(chosen)
         if bar is not None:
-            bar.update(len(batch.num_atoms))
+            bar.update(len(chosen))
             bar.set_postfix(loss=f"{float(loss.detach()):.3e}")
-    return total / max(count, 1)
+    return ctx.sum(total) / max(count, 1)
 
 
 def train(config: TrainConfig) -> dict:
     """Train per ``config``; writes checkpoints, ``model_best.pt`` and ``log.csv``.
 
+    Under ``torchrun`` this runs data-parallel (see :mod:`.distributed`); only rank 0 writes.
+
     :return: summary with the best validation loss, epochs run and validation metrics.
     """
+    with distributed_context() as ctx:
+        return _train(config, ctx)
+
+
+def _train(config: TrainConfig, ctx: Context) -> dict:
     t = config.training
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
@@ -125,10 +148,11 @@ def train(config: TrainConfig) -> dict:
         state = TrainingState({}, {}, None, 0, math.inf, 0, 0.0, torch.get_rng_state())
     log_path = io.directory / "log.csv"
     fields = ["epoch", "train_loss", "validation_loss", "learning_rate", "elapsed_s"]
-    if state.epoch == 0 or not log_path.exists():
+    if ctx.is_main and (state.epoch == 0 or not log_path.exists()):
         with log_path.open("w", newline="") as f:
             csv.writer(f).writerow(fields)
     started = time.monotonic() - state.elapsed_s
+    wrapped = ctx.wrap(model)
     from tqdm import tqdm
 
     for epoch in range(state.epoch + 1, t.epochs + 1):
@@ -137,13 +161,13 @@ def train(config: TrainConfig) -> dict:
         with tqdm(
             total=len(train_set),
             desc=f"epoch {epoch}/{t.epochs}",
-            disable=not t.progress,
+            disable=not (t.progress and ctx.is_main),
             leave=False,
         ) as bar:
-            model.train()
-            train_loss = _epoch_loss(model, train_set, config, optimizer, order, bar)
+            wrapped.train()
+            train_loss = _epoch_loss(wrapped, train_set, config, optimizer, order, bar, ctx)
         eval_set = validation if validation else train_set
-        val_loss = _epoch_loss(model, eval_set, config, None, list(range(len(eval_set))), None)
+        val_loss = _epoch_loss(model, eval_set, config, None, list(range(len(eval_set))), None, ctx)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
         elif scheduler is not None:
@@ -157,9 +181,10 @@ def train(config: TrainConfig) -> dict:
             "learning_rate": lr,
             "elapsed_s": elapsed,
         }
-        with log_path.open("a", newline="") as f:
-            csv.writer(f).writerow([row[k] for k in fields])
-        if t.progress:
+        if ctx.is_main:
+            with log_path.open("a", newline="") as f:
+                csv.writer(f).writerow([row[k] for k in fields])
+        if t.progress and ctx.is_main:
             tqdm.write(
                 f"epoch {epoch}: train {train_loss:.4e}  validation {val_loss:.4e}  lr {lr:.2e}"
             )
@@ -169,7 +194,8 @@ def train(config: TrainConfig) -> dict:
         if improved:
             state.best_validation = val_loss
             state.epochs_without_improvement = 0
-            torch.save(payload, io.best)
+            if ctx.is_main:
+                torch.save(payload, io.best)
         else:
             state.epochs_without_improvement += 1
         state.model = payload
@@ -179,19 +205,23 @@ def train(config: TrainConfig) -> dict:
         state.elapsed_s = elapsed
         state.rng_state = torch.get_rng_state()
         state.history.append(row)
-        io.save(state)
+        if ctx.is_main:
+            io.save(state)
         if state.epochs_without_improvement >= t.early_stopping_patience:
             break
-        if t.max_time_s is not None and elapsed > t.max_time_s:
+        if ctx.agree(t.max_time_s is not None and elapsed > t.max_time_s):
             break
+    ctx.barrier()  # model_best.pt is written
     from .model_io import load_model
 
-    best = load_model(io.best)
-    metrics = evaluate(best, validation) if validation else {}
+    metrics = None
+    if ctx.is_main:
+        best = load_model(io.best)
+        metrics = evaluate(best, validation) if validation else {}
     return {
         "best_validation_loss": state.best_validation,
         "epochs": state.epoch,
-        "validation_metrics": metrics,
+        "validation_metrics": ctx.broadcast(metrics),
         "model": str(io.best),
     }
 

@@ -1,0 +1,149 @@
+"""Data-parallel training under ``torchrun``: process group, DDP wrapper, shards, reductions.
+
+``sognet train`` launched by ``torchrun --nproc_per_node=N`` (which sets ``RANK``,
+``WORLD_SIZE`` and ``LOCAL_RANK``) runs N CPU processes with the gloo backend. Every rank
+reads the whole data set and builds the same model (same seed, same statistics); each step's
+*global* batch (``training.batch_size`` structures, in the same seeded order as a single
+process) is split round-robin over the ranks, so each rank sees distinct structures.
+
+Each rank's loss is its share of the global batch loss: every MSE term is weighted by the
+fraction of the global batch's labelled entries (energies, force components, stress
+components) that the rank holds. The shares sum to the single-process batch loss, so after
+DDP averages the gradients (and the loss is scaled by the world size to undo the averaging)
+each step equals the single-process step up to the round-off of a different summation order.
+A rank left without structures (last batch smaller than the world) runs one structure with
+zero weight, so that every rank takes part in every gradient reduction.
+
+Only rank 0 writes files and prints; validation losses are summed over ranks in rank order,
+so every rank sees the same value and takes the same scheduler and early-stopping decisions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from ..model import SOGNet
+from .data import Structure
+
+__all__ = [
+    "Context",
+    "distributed_context",
+    "is_main_process",
+    "label_counts",
+    "launched_by_torchrun",
+]
+
+T = TypeVar("T")
+_TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+def launched_by_torchrun() -> bool:
+    """Whether the environment of ``torchrun`` (``RANK``, ``WORLD_SIZE``, ...) is present."""
+    return all(name in os.environ for name in _TORCHRUN_VARIABLES)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a ``torchrun`` launch, or a single process: the one that prints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@dataclass(frozen=True)
+class Context:
+    """Rank and world size of this process; ``Context()`` is a single process."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        """More than one process takes part."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes files and prints."""
+        return self.rank == 0
+
+    def wrap(self, model: SOGNet) -> torch.nn.Module:
+        """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` if distributed."""
+        if not self.enabled:
+            return model
+        return torch.nn.parallel.DistributedDataParallel(model)
+
+    def shard(self, items: list[T]) -> list[T]:
+        """This rank's round-robin part of ``items`` (all of them in a single process)."""
+        return items[self.rank :: self.world_size] if self.enabled else items
+
+    def share_terms(
+        self, terms: dict[str, Tensor], local: list[Structure], chosen: list[Structure]
+    ) -> dict[str, Tensor]:
+        """Terms of the shard ``local``, weighted to sum over the ranks to those of ``chosen``."""
+        if not self.enabled:
+            return terms
+        mine, total = label_counts(local), label_counts(chosen)
+        return {k: v * (mine[k] / total[k] if total[k] else 0.0) for k, v in terms.items()}
+
+    def gradient_loss(self, loss: Tensor) -> Tensor:
+        """The loss to differentiate: DDP averages gradients, the shares must be summed."""
+        return loss * self.world_size if self.enabled else loss
+
+    def sum(self, value: float) -> float:
+        """Sum over ranks, in rank order (the same float on every rank)."""
+        if not self.enabled:
+            return value
+        gathered = [torch.zeros(1, dtype=torch.float64) for _ in range(self.world_size)]
+        dist.all_gather(gathered, torch.tensor([value], dtype=torch.float64))
+        return math.fsum(float(g) for g in gathered)
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (decisions that depend on the clock)."""
+        return bool(self.broadcast(flag))
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` (picklable) on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        """Wait for every rank (e.g. until rank 0 has written a file)."""
+        if self.enabled:
+            dist.barrier()
+
+
+def label_counts(structures: list[Structure]) -> dict[str, int]:
+    """Labelled entries per loss term, as :func:`~openmm_sog.training.metrics.loss_terms` counts."""
+
+    def count(values: list[Tensor | None]) -> int:
+        return sum(int((~torch.isnan(v)).sum()) for v in values if v is not None)
+
+    energies = [torch.tensor(s.energy) if s.energy is not None else None for s in structures]
+    return {
+        "energy": count(energies),
+        "forces": count([s.forces for s in structures]),
+        "stress": count([s.stress for s in structures]),
+    }
+
+
+@contextmanager
+def distributed_context() -> Iterator[Context]:
+    """A gloo process group for the lifetime of the block under ``torchrun``; else one process."""
+    if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) < 2:
+        yield Context()
+        return
+    dist.init_process_group("gloo")
+    try:
+        yield Context(dist.get_rank(), dist.get_world_size())
+    finally:
+        dist.destroy_process_group()
