@@ -14,6 +14,14 @@ each step equals the single-process step up to the round-off of a different summ
 A rank left without structures (last batch smaller than the world) runs one structure with
 zero weight, so that every rank takes part in every gradient reduction.
 
+Forces are autograd derivatives taken inside ``forward`` with ``create_graph=True``; DDP
+handles this double backward (``torch.autograd.grad`` w.r.t. positions does not fire the
+parameters' gradient hooks, only ``loss.backward()`` does). ``find_unused_parameters=True``
+is needed because which parameters get a gradient depends on the labels: without energy
+labels the energy term is a constant zero, and parameters that only shift the energy (final
+biases) get none, which plain DDP reports as an unfinished reduction. Their gradients stay
+``None`` on every rank, as in a single process.
+
 Only rank 0 writes files and prints; validation losses are summed over ranks in rank order,
 so every rank sees the same value and takes the same scheduler and early-stopping decisions.
 """
@@ -77,7 +85,8 @@ class Context:
         """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` if distributed."""
         if not self.enabled:
             return model
-        return torch.nn.parallel.DistributedDataParallel(model)
+        ddp = torch.nn.parallel.DistributedDataParallel
+        return ddp(model, find_unused_parameters=True)  # see the module docstring
 
     def shard(self, items: list[T]) -> list[T]:
         """This rank's round-robin part of ``items`` (all of them in a single process)."""

@@ -1,0 +1,142 @@
+"""``sognet train`` under ``torchrun``: two gloo CPU ranks reproduce single-process training."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from test_cli import SRC, write_config, write_toy_data
+
+from openmm_sog.training.config import load_config
+from openmm_sog.training.data import read_dataset
+from openmm_sog.training.distributed import Context, label_counts
+from openmm_sog.training.loop import train
+
+#: Float64 training; the ranks sum their loss shares and DDP averages gradients in another
+#: order than one process sums a batch, so results differ by round-off (~1e-16 relative per
+#: step, seen ~1e-15 after three Adam steps); 1e-9 leaves room and still fails on any real
+#: difference (a wrong shard weight or a lost structure changes losses at the 1e-2 level).
+RTOL = 1e-9
+
+
+def _setup(folder: Path, energies: bool) -> Path:
+    """6 structures: 5 train (global batches 3 + 2, split 2/1 and 1/1), 1 validation."""
+    folder.mkdir()
+    write_toy_data(folder / "toy.xyz", frames=6)
+    if not energies:
+        _drop_energies(folder / "toy.xyz")
+    config = write_config(
+        folder,
+        epochs=3,
+        batch_size=3,
+        progress=True,
+        dtype="float64",
+        energy_weight=1.0 if energies else 0.0,
+    )
+    values = yaml.safe_load(config.read_text())
+    values["data"]["validation_fraction"] = 0.2  # one structure: rank 1 holds none
+    config.write_text(yaml.safe_dump(values))
+    return config
+
+
+def _drop_energies(path: Path) -> None:
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = ase.io.read(str(path), ":")
+    for atoms in frames:
+        atoms.calc = SinglePointCalculator(atoms, forces=atoms.get_forces())
+    ase.io.write(str(path), frames, format="extxyz")
+
+
+def _torchrun(config: Path) -> subprocess.CompletedProcess:
+    env = {
+        "PYTHONPATH": str(SRC),
+        "OMP_NUM_THREADS": "1",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]
+    result = subprocess.run(
+        [*torchrun, "--standalone", "--nproc_per_node=2", "-m", "openmm_sog.cli.main"]
+        + ["train", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _log(run: Path) -> list[list[float]]:
+    rows = (run / "log.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,train_loss") and rows.count(rows[0]) == 1
+    return [[float(x) for x in row.split(",")[:4]] for row in rows[1:]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("energies", [True, False], ids=["energy+forces", "forces-only"])
+def test_two_ranks_match_single_process(tmp_path, energies):
+    single = train(load_config(_setup(tmp_path / "single", energies)))
+    config = _setup(tmp_path / "ddp", energies)
+    result = _torchrun(config)
+
+    # Rank-0-only outputs: one summary on stdout, one log, one set of files, one progress bar.
+    assert result.stdout.count('"best_validation_loss"') == 1
+    assert result.stdout.count("epoch 1: train") == 1
+    run = tmp_path / "ddp" / "run"
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoint_last.pt",
+        "log.csv",
+        "model_best.pt",
+    ]
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+
+    # Same losses per epoch, same best model, same validation metrics.
+    expected, got = _log(tmp_path / "single" / "run"), _log(run)
+    assert len(got) == len(expected) == 3
+    torch.testing.assert_close(torch.tensor(got), torch.tensor(expected), rtol=RTOL, atol=0.0)
+    assert summary["epochs"] == single["epochs"]
+    for key, value in single["validation_metrics"].items():
+        assert summary["validation_metrics"][key] == pytest.approx(value, rel=RTOL, nan_ok=True)
+    reference = torch.load(tmp_path / "single" / "run" / "model_best.pt", weights_only=False)
+    trained = torch.load(run / "model_best.pt", weights_only=False)
+    assert trained["config"] == reference["config"]
+    for name, value in reference["state_dict"].items():
+        torch.testing.assert_close(trained["state_dict"][name], value, rtol=RTOL, atol=1e-12)
+
+
+def test_single_process_context_is_the_identity(tmp_path):
+    write_toy_data(tmp_path / "toy.xyz", frames=3)
+    structures = read_dataset(tmp_path / "toy.xyz")
+    ctx = Context()
+    assert not ctx.enabled and ctx.is_main and ctx.shard(structures) is structures
+    terms = {"energy": torch.tensor(2.0)}
+    assert ctx.share_terms(terms, structures[:1], structures) is terms
+    assert ctx.sum(1.5) == 1.5 and ctx.broadcast({"a": 1}) == {"a": 1}
+
+
+def test_shard_weights_sum_to_one(tmp_path):
+    write_toy_data(tmp_path / "toy.xyz", frames=5)
+    structures = read_dataset(tmp_path / "toy.xyz")
+    ranks = [Context(rank, 3) for rank in range(3)]
+    shards = [ctx.shard(structures) for ctx in ranks]
+    assert sorted(len(s) for s in shards) == [1, 2, 2]
+    assert sorted(id(s) for shard in shards for s in shard) == sorted(map(id, structures))
+    assert label_counts(structures) == {"energy": 5, "forces": 5 * 8 * 3, "stress": 0}
+    one = {k: torch.tensor(1.0, dtype=torch.float64) for k in ("energy", "forces")}
+    total = {
+        k: sum(
+            float(c.share_terms(one, s, structures)[k]) for c, s in zip(ranks, shards, strict=True)
+        )
+        for k in one
+    }
+    assert total == pytest.approx({"energy": 1.0, "forces": 1.0}, rel=1e-15)
+    empty = Context(4, 5).share_terms(one, [], structures[:3])
+    assert all(float(v) == 0.0 for v in empty.values())
