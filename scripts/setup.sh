@@ -22,6 +22,12 @@ fi
 # SWIG must be 4.5 (the version openmm 8.6.1's wheel was built with), hence PyPI's, not apt's.
 "$PYTHON" -m pip install --quiet "torch==2.13.0" "openmm==8.6.1" "scikit-build-core>=0.10" \
     "swig==4.5.1" numpy
+# The CUDA plugin is built where the CUDA toolkit's headers are: OpenMM's CUDA platform library
+# comes from openmm-cuda-13. Its CUDA runtime dependencies matter only on a GPU machine, where
+# `pip install openmm-cuda-13==8.6.1` (with dependencies) provides them.
+if [ -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda.h" ]; then
+    "$PYTHON" -m pip install --quiet --no-deps "openmm-cuda-13==8.6.1"
+fi
 "$PYTHON" -m pip install --quiet --no-build-isolation ".[test,bench]"
 "$PYTHON" - <<'PY'
 import openmm, torch

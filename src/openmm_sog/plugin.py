@@ -29,8 +29,8 @@ PLUGIN_DIR = os.path.join(LIBRARY_DIR, "plugins")
 #: platform plugins without which the package is unusable
 _REQUIRED_PLUGINS = ("libOpenMMSOGReference",)
 #: optional platform plugins and the OpenMM platform each extends: a failure warns only when that
-#: platform is available (without OpenMM's own OpenCL platform, ours cannot load either)
-_OPTIONAL_PLUGINS = {"libOpenMMSOGOpenCL": "OpenCL"}
+#: platform is available (without OpenMM's own OpenCL or CUDA platform, ours cannot load either)
+_OPTIONAL_PLUGINS = {"libOpenMMSOGOpenCL": "OpenCL", "libOpenMMSOGCUDA": "CUDA"}
 
 try:
     from . import _build_info

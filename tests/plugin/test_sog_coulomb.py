@@ -19,12 +19,12 @@ def _platforms():
     names = [
         openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
     ]
-    return [n for n in ("Reference", "CPU", "OpenCL") if n in names]
+    return [n for n in ("Reference", "CPU", "OpenCL", "CUDA") if n in names]
 
 
 def _context(system, platform_name, positions):
     platform = openmm.Platform.getPlatformByName(platform_name)
-    properties = {"Precision": "double"} if platform_name == "OpenCL" else {}
+    properties = {"Precision": "double"} if platform_name in ("OpenCL", "CUDA") else {}
     context = openmm.Context(system, openmm.VerletIntegrator(1e-3), platform, properties)
     context.setPositions(positions)
     return context

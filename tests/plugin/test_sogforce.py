@@ -4,8 +4,9 @@ Oracle: the direct lattice sum 1/2 sum'_{i,j,n} q_i q_j g(|r_i - r_j + n h|) - Q
 evaluated with numpy. The force runs at tolerance 1e-8. In double precision it is compared at
 1e-6 relative (energy against max(|E|, 1 kJ/mol); forces against the RMS force): the NUFFT error
 is well below the request, while a wrong term gives errors above 1e-3. Single and mixed precision
-(OpenCL) are compared at 1e-4, with the energy on the scale of the self term, since the energy is
-the small difference of the k-space sum and the self term and float round-off acts on those.
+(OpenCL, CUDA) are compared at 1e-4, with the energy on the scale of the self term, since the
+energy is the small difference of the k-space sum and the self term and float round-off acts on
+those.
 """
 
 import subprocess
@@ -31,7 +32,7 @@ def _platforms():
     names = [
         openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
     ]
-    return [name for name in names if name in ("Reference", "CPU", "OpenCL")]
+    return [name for name in names if name in ("Reference", "CPU", "OpenCL", "CUDA")]
 
 
 def _double_precision_cases():
@@ -40,7 +41,12 @@ def _double_precision_cases():
 
 
 def _single_precision_cases():
-    return [("OpenCL", p) for p in ("single", "mixed") if "OpenCL" in _platforms()]
+    return [
+        (name, p)
+        for name in ("OpenCL", "CUDA")
+        for p in ("single", "mixed")
+        if name in _platforms()
+    ]
 
 
 def _gaussians(num_channels):
@@ -373,3 +379,19 @@ def test_cpu_threads_give_the_same_result():
         # cancellation between the k-space sum and the self term.
         assert np.array_equal(forces, results[0][1])
         assert energy == pytest.approx(results[0][0], rel=1e-11)
+
+
+def test_cuda_platform_is_tested_when_present():
+    """CUDA runs every test above when OpenMM's CUDA platform is usable; say so when it is not."""
+    if "CUDA" not in _platforms():
+        pytest.skip(
+            "no CUDA platform here (no GPU, or openmm-cuda-13 not installed): CUDA untested"
+        )
+    system, _, positions, charges, gaussians = make_system(20, 2, TRICLINIC_BOX, neutral=False)
+    energy, forces = energy_and_forces(make_context(system, "CUDA", positions, "double"))
+    expected_energy, expected_forces = direct_lattice_sum(
+        positions, TRICLINIC_BOX, charges, gaussians
+    )
+    assert_energy(energy, expected_energy, charges, gaussians, "double")
+    scale = np.sqrt(np.mean(np.sum(expected_forces**2, axis=1)))
+    assert np.max(np.abs(forces - expected_forces)) <= CHECK_TOLERANCE["double"] * scale

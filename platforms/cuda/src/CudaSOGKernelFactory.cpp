@@ -1,0 +1,32 @@
+#include "CudaSOGKernelFactory.h"
+#include "CommonSOGKernels.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/cuda/CudaContext.h"
+#include "openmm/cuda/CudaPlatform.h"
+#include "openmm/internal/ContextImpl.h"
+#include "openmm/internal/windowsExport.h"
+
+using namespace SOGPlugin;
+using namespace OpenMM;
+
+extern "C" OPENMM_EXPORT void registerPlatforms() {
+}
+
+extern "C" OPENMM_EXPORT void registerKernelFactories() {
+    try {
+        Platform& platform = Platform::getPlatformByName("CUDA");
+        platform.registerKernelFactory(CalcSOGForceKernel::Name(), new CudaSOGKernelFactory());
+    }
+    catch (const std::exception& e) {
+        // The CUDA platform is not available in this process; nothing to register.
+    }
+}
+
+KernelImpl* CudaSOGKernelFactory::createKernelImpl(std::string name, const Platform& platform, ContextImpl& context) const {
+    CudaPlatform::PlatformData& data = *static_cast<CudaPlatform::PlatformData*>(context.getPlatformData());
+    if (data.contexts.size() != 1)
+        throw OpenMMException("SOGForce: the CUDA kernel supports one device per Context");
+    if (name == CalcSOGForceKernel::Name())
+        return new CommonCalcSOGForceKernel(name, platform, *data.contexts[0]);
+    throw OpenMMException("SOGForce: the CUDA kernel factory was asked for unknown kernel '" + name + "'");
+}

@@ -1,0 +1,35 @@
+/*
+ * Runs the shared SOGForce tests (tests/TestSOGForce.h) on the CUDA platform in the precision
+ * given as the first argument (single, mixed or double), and compares with the Reference platform.
+ */
+#include "TestSOGForce.h"
+
+void initializeTests(int argc, char* argv[]) {
+    try {
+        Platform::loadPluginLibrary(OPENMM_CUDA_PLUGIN);
+        Platform::loadPluginLibrary(SOG_CUDA_PLUGIN);
+        platform = &Platform::getPlatformByName("CUDA");
+        System system;
+        system.addParticle(1.0);
+        VerletIntegrator integrator(0.001);
+        Context context(system, integrator, *platform); // fails without a CUDA device
+    }
+    catch (const exception& e) {
+        cout << "SKIPPED: the CUDA platform is not usable here: " << e.what() << endl;
+        exit(77);
+    }
+    string precision = (argc > 1 ? argv[1] : "single");
+    platform->setPropertyDefaultValue("Precision", precision);
+    if (precision != "double") {
+        // Single-precision positions, weights and FFTs: the achievable relative error is set by
+        // float round-off (~1e-7) amplified by the sums over grid points and modes, not by the
+        // requested tolerance.
+        checkTolerance = 1e-4;
+        compareEnergyOnSelfScale = true;
+        finiteDifferenceTolerance = 2e-2;
+        derivativeTolerance = 2e-3;
+    }
+}
+
+void runPlatformTests() {
+}
