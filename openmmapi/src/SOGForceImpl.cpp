@@ -1,5 +1,7 @@
 #include "internal/SOGForceImpl.h"
 #include "SOGKernels.h"
+#include "openmm/CustomNonbondedForce.h"
+#include "openmm/NonbondedForce.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 #include <algorithm>
@@ -25,6 +27,18 @@ void SOGForceImpl::validate(const SOGForce& force, const System& system) {
     double volume = box[0][0]*box[1][1]*box[2][2];
     if (!(volume > 0) || !isfinite(volume))
         throw OpenMMException("SOGForce: the System needs a periodic box with positive volume");
+    // A System whose nonbonded forces are explicitly non-periodic is a cluster: a lattice sum
+    // would silently add interactions with periodic images it does not have.
+    for (int i = 0; i < system.getNumForces(); i++) {
+        const Force& other = system.getForce(i);
+        const NonbondedForce* nonbonded = dynamic_cast<const NonbondedForce*>(&other);
+        const CustomNonbondedForce* custom = dynamic_cast<const CustomNonbondedForce*>(&other);
+        bool nonPeriodic = (nonbonded != nullptr && !nonbonded->usesPeriodicBoundaryConditions()) ||
+                           (custom != nullptr && !custom->usesPeriodicBoundaryConditions());
+        if (nonPeriodic)
+            throw OpenMMException("SOGForce: the System is not periodic (force " + to_string(i) + ", " +
+                    other.getName() + ", uses a non-periodic method); SOGForce needs periodic boundary conditions");
+    }
     if (force.getNumGaussians() == 0)
         throw OpenMMException("SOGForce: no Gaussians were added; call addGaussian() at least once");
     int numChannels = force.getNumChannels();

@@ -62,6 +62,23 @@ def _long_range_expression(weights: list[float], widths: list[float], cutoff: fl
     return "(" + "+".join(terms) + ")"
 
 
+def _smallest_plane_spacing_nm(system: openmm.System) -> float:
+    """Smallest distance between opposite faces of the default periodic box, nm."""
+    box = [v.value_in_unit(openmm.unit.nanometer) for v in system.getDefaultPeriodicBoxVectors()]
+    a, b, c = (openmm.Vec3(*v) for v in box)
+
+    def cross(u, v):
+        return openmm.Vec3(
+            u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]
+        )
+
+    def norm(u):
+        return math.sqrt(u[0] ** 2 + u[1] ** 2 + u[2] ** 2)
+
+    volume = abs(a[0] * b[1] * c[2])  # OpenMM boxes are lower triangular
+    return min(volume / norm(cross(b, c)), volume / norm(cross(c, a)), volume / norm(cross(a, b)))
+
+
 def use_sog_coulomb(
     system: openmm.System, tolerance: float = 1e-5, cutoff: float | None = None
 ) -> SOGCoulombForces:
@@ -96,6 +113,13 @@ def use_sog_coulomb(
     )
     if not 0.0 < cutoff:
         raise ValueError(f"cutoff must be > 0 nm, got {cutoff}")
+    spacing = _smallest_plane_spacing_nm(system)
+    if 2.0 * cutoff > spacing:
+        raise ValueError(
+            f"the periodic box (smallest plane spacing {spacing:.4g} nm) is smaller than twice the "
+            f"real-space cutoff {cutoff:.4g} nm that SOG Coulomb needs; use a larger box or a "
+            "smaller cutoff"
+        )
     prefactor = COULOMB_KJ_PER_MOL_NM_PER_E2
     weights, widths = coulomb_sog_parameters(prefactor, cutoff, 0.1 * tolerance)
     long_range = _long_range_expression(weights, widths, cutoff)

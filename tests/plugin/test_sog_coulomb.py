@@ -135,3 +135,9 @@ def test_use_sog_coulomb_rejects_non_pme_systems():
         use_sog_coulomb(system)
     with pytest.raises(ValueError, match="exactly one NonbondedForce"):
         use_sog_coulomb(openmm.System())
+
+
+def test_use_sog_coulomb_rejects_a_box_smaller_than_twice_the_cutoff():
+    system, _ = _molecular_system(openmm.NonbondedForce.PME)  # 2.6 nm box
+    with pytest.raises(ValueError, match="smaller than twice the real-space cutoff 1.4 nm"):
+        use_sog_coulomb(system, cutoff=1.4)

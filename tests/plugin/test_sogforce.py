@@ -395,3 +395,16 @@ def test_cuda_platform_is_tested_when_present():
     assert_energy(energy, expected_energy, charges, gaussians, "double")
     scale = np.sqrt(np.mean(np.sum(expected_forces**2, axis=1)))
     assert np.max(np.abs(forces - expected_forces)) <= CHECK_TOLERANCE["double"] * scale
+
+
+def test_non_periodic_system_is_reported():
+    system, force = _valid_system()
+    system.addForce(force)
+    cluster = openmm.NonbondedForce()  # NoCutoff: the System describes a cluster
+    for _ in range(system.getNumParticles()):
+        cluster.addParticle(0.0, 0.3, 0.1)
+    system.addForce(cluster)
+    with pytest.raises(openmm.OpenMMException, match="SOGForce: the System is not periodic"):
+        openmm.Context(
+            system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference")
+        )
