@@ -12,12 +12,14 @@ import math
 import numpy as np
 import openmm
 
-__all__ = ["MOLTEN_NACL_DENSITY_PER_NM3", "NACL_LJ_CUTOFF_NM", "molten_nacl"]
+__all__ = ["LJ_FORCE_GROUP", "MOLTEN_NACL_DENSITY_PER_NM3", "NACL_LJ_CUTOFF_NM", "molten_nacl"]
 
 #: ions per nm^3 (0.032 per A^3)
 MOLTEN_NACL_DENSITY_PER_NM3 = 32.0
 #: Lennard-Jones cutoff, nm
 NACL_LJ_CUTOFF_NM = 0.7
+#: force group of the separate Lennard-Jones force used when the Coulomb cutoff is not 0.7 nm
+LJ_FORCE_GROUP = 2
 #: (charge e, mass u, sigma nm, epsilon kJ/mol)
 _ION_PARAMETERS = {
     "Na": (1.0, 22.99, 0.2160, 1.4755),
@@ -40,7 +42,8 @@ def molten_nacl(
     :param ewald_error_tolerance: PME accuracy (DESIGN.md labels use <= 1e-6).
     :param coulomb_cutoff_nm: PME real-space cutoff, nm; also the LJ cutoff of the NonbondedForce
         when it equals 0.7 nm. A different Coulomb cutoff moves LJ to a CustomNonbondedForce
-        truncated at 0.7 nm so that the potential stays the same.
+        truncated at 0.7 nm (in force group ``LJ_FORCE_GROUP``) so that the potential stays the
+        same.
     :return: ``(system, positions_nm [N, 3], species)``.
     """
     if num_ions < 2 or num_ions % 2:
@@ -82,6 +85,8 @@ def molten_nacl(
         lj.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
         lj.setCutoffDistance(NACL_LJ_CUTOFF_NM)
         lj.setUseLongRangeCorrection(False)
+        # GPU platforms need one cutoff per force group.
+        lj.setForceGroup(LJ_FORCE_GROUP)
     for name in species:
         charge, mass, sigma, epsilon = _ION_PARAMETERS[name]
         system.addParticle(mass)
