@@ -43,6 +43,24 @@ static double derivativeTolerance = 1e-6;
 // (each ~100x larger here), and round-off acts on those: compare on the scale of the self term.
 static bool compareEnergyOnSelfScale = false;
 
+/**
+ * Sets the GPU platform's precision (single, mixed or double, from the first argument) and the
+ * check tolerances that go with it.
+ */
+static void setPrecision(Platform& gpuPlatform, int argc, char* argv[]) {
+    string precision = (argc > 1 ? argv[1] : "single");
+    gpuPlatform.setPropertyDefaultValue("Precision", precision);
+    if (precision != "double") {
+        // Single-precision positions, weights and FFTs: the achievable relative error is set by
+        // float round-off (~1e-7) amplified by the sums over grid points and modes, not by the
+        // requested tolerance.
+        checkTolerance = 1e-4;
+        compareEnergyOnSelfScale = true;
+        finiteDifferenceTolerance = 2e-2;
+        derivativeTolerance = 2e-3;
+    }
+}
+
 struct TestGaussian {
     double weight, width;
     int channel;

@@ -18,17 +18,7 @@ void initializeTests(int argc, char* argv[]) {
         cout << "SKIPPED: the CUDA platform is not usable here: " << e.what() << endl;
         exit(77);
     }
-    string precision = (argc > 1 ? argv[1] : "single");
-    platform->setPropertyDefaultValue("Precision", precision);
-    if (precision != "double") {
-        // Single-precision positions, weights and FFTs: the achievable relative error is set by
-        // float round-off (~1e-7) amplified by the sums over grid points and modes, not by the
-        // requested tolerance.
-        checkTolerance = 1e-4;
-        compareEnergyOnSelfScale = true;
-        finiteDifferenceTolerance = 2e-2;
-        derivativeTolerance = 2e-3;
-    }
+    setPrecision(*platform, argc, argv);
 }
 
 void runPlatformTests() {

@@ -8,17 +8,7 @@ void initializeTests(int argc, char* argv[]) {
     Platform::loadPluginLibrary(OPENMM_OPENCL_PLUGIN);
     Platform::loadPluginLibrary(SOG_OPENCL_PLUGIN);
     platform = &Platform::getPlatformByName("OpenCL");
-    string precision = (argc > 1 ? argv[1] : "single");
-    platform->setPropertyDefaultValue("Precision", precision);
-    if (precision != "double") {
-        // Single-precision positions, weights and FFTs: the achievable relative error is set by
-        // float round-off (~1e-7) amplified by the sums over grid points and modes, not by the
-        // requested tolerance.
-        checkTolerance = 1e-4;
-        compareEnergyOnSelfScale = true;
-        finiteDifferenceTolerance = 2e-2;
-        derivativeTolerance = 2e-3;
-    }
+    setPrecision(*platform, argc, argv);
 }
 
 void runPlatformTests() {
