@@ -32,30 +32,43 @@ def stage(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
-def minimised_melt(num_ions: int, seed: int) -> tuple[openmm.System, np.ndarray]:
-    """The molten-NaCl System (PME 1e-7) and minimised positions, nm."""
-    system, positions, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=1e-7)
+def minimised_melt(num_ions: int, seed: int) -> np.ndarray:
+    """Minimised positions of the molten-NaCl System (PME 1e-5 suffices for this), nm."""
+    system, positions, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=1e-5)
     context = openmm.Context(
         system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("CPU")
     )
     context.setPositions(positions)
     openmm.LocalEnergyMinimizer.minimize(context, 10.0, 300)
-    return system, context.getState(getPositions=True).getPositions(asNumpy=True)._value
+    return context.getState(getPositions=True).getPositions(asNumpy=True)._value
 
 
-def thermal_melt(num_ions: int, seed: int) -> tuple[openmm.System, np.ndarray]:
-    """The melt (PME 1e-7) after minimisation and 2,000 Langevin steps at 1300 K; nm."""
-    system, positions = minimised_melt(num_ions, seed)
+def thermal_melt(num_ions: int, seed: int, steps: int = 1000) -> np.ndarray:
+    """Positions of the melt after minimisation and Langevin MD at 1300 K (PME 1e-5), nm."""
+    system, _, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=1e-5)
     integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"))
-    context.setPositions(positions)
+    context.setPositions(minimised_melt(num_ions, seed))
     context.setVelocitiesToTemperature(1300, seed)
-    integrator.step(2000)
-    return system, context.getState(getPositions=True).getPositions(asNumpy=True)._value
+    integrator.step(steps)
+    return context.getState(getPositions=True).getPositions(asNumpy=True)._value
+
+
+def reference_forces(num_ions: int, seed: int, positions_nm: np.ndarray, tolerance: float):
+    """Forces (kJ/mol/nm) of the melt with PME at ``tolerance``: one evaluation, Reference platform (double)."""
+    system, _, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=tolerance)
+    context = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
+    )
+    context.setPositions(positions_nm)
+    return context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
 
 
 def coulomb_forces_pme(system: openmm.System, positions_nm: np.ndarray) -> np.ndarray:
-    """PME Coulomb forces alone (Lennard-Jones switched off), kJ/mol/nm, Reference platform."""
+    """PME Coulomb forces alone (Lennard-Jones switched off), kJ/mol/nm, Reference platform.
+
+    Reference, not CPU: the CPU platform's single-precision PME is only good to ~1e-5.
+    """
     nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
     coulomb = openmm.System()
     coulomb.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
@@ -93,7 +106,8 @@ def run_md(context: openmm.Context, integrator, steps: int, report: int) -> floa
 
 def layer_demo(summary: list[str]) -> None:
     stage("1a. SOG Coulomb in PyTorch vs OpenMM PME (1,000-ion NaCl melt)")
-    system, positions_nm = minimised_melt(1000, seed=1)
+    positions_nm = minimised_melt(1000, seed=1)
+    system, _, _ = molten_nacl(1000, seed=1, ewald_error_tolerance=1e-7)
     ref = coulomb_forces_pme(system, positions_nm)
     nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
     charges = torch.tensor(
@@ -177,10 +191,8 @@ def layer_demo(summary: list[str]) -> None:
 def openmm_md_with_sog_coulomb(summary: list[str]) -> None:
     stage("2. OpenMM MD of the 1,000-ion NaCl melt with SOG Coulomb (SOGForce, CPU platform)")
     platform = openmm.Platform.getPlatformByName("CPU")
-    system, positions = thermal_melt(1000, seed=3)
-    reference = openmm.Context(system, openmm.VerletIntegrator(1e-3), platform)
-    reference.setPositions(positions)
-    ref_forces = reference.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
+    positions = thermal_melt(1000, seed=3)
+    ref_forces = reference_forces(1000, 3, positions, tolerance=1e-7)
 
     sog_system, _, _ = molten_nacl(1000, seed=3)
     use_sog_coulomb(sog_system, tolerance=1e-5)
@@ -221,13 +233,9 @@ def openmm_md_with_sognet(summary: list[str]) -> None:
     export_model(load_model(checkpoint), exported)
     print(f"  exported {checkpoint.name} -> {exported} (TorchScript + metadata)")
 
-    system, positions = thermal_melt(128, seed=4)
-    species = molten_nacl(128, seed=4)[2]
-    reference = openmm.Context(
-        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("CPU")
-    )
-    reference.setPositions(positions)
-    ref_forces = reference.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
+    positions = thermal_melt(128, seed=4)
+    system, _, species = molten_nacl(128, seed=4)
+    ref_forces = reference_forces(128, 4, positions, tolerance=1e-6)
 
     ml_system = openmm.System()
     ml_system.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())

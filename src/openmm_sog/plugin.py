@@ -46,6 +46,15 @@ if _build_info.openmm_version != openmm.__version__:
         f"openmm {openmm.__version__} is installed; rebuild openmm-sog against this openmm"
     )
 
+import torch  # noqa: E402  (a dependency; its C++ ABI must match the plugin's)
+
+if int(torch._C._GLIBCXX_USE_CXX11_ABI) != int(_build_info.cxx11_abi):
+    raise ImportError(
+        f"openmm_sog: the plugin was built with _GLIBCXX_USE_CXX11_ABI={_build_info.cxx11_abi} "
+        f"but torch {torch.__version__} uses {int(torch._C._GLIBCXX_USE_CXX11_ABI)}; rebuild "
+        "openmm-sog in this environment"
+    )
+
 from .openmmsog import SOGForce  # noqa: E402  (after the version check, which guards the ABI)
 
 

@@ -359,6 +359,16 @@ def test_openmm_version_mismatch_is_reported():
     assert "built against openmm" in result.stderr and "0.0.1" in result.stderr
 
 
+def test_torch_abi_mismatch_is_reported():
+    code = (
+        "import torch; flag = int(torch._C._GLIBCXX_USE_CXX11_ABI); "
+        "torch._C._GLIBCXX_USE_CXX11_ABI = not flag; import openmm_sog.plugin"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "_GLIBCXX_USE_CXX11_ABI" in result.stderr and "rebuild" in result.stderr
+
+
 def test_cpu_threads_give_the_same_result():
     if "CPU" not in _platforms():
         pytest.skip("no CPU platform")
