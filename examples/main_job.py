@@ -55,7 +55,7 @@ def thermal_melt(num_ions: int, seed: int, steps: int = 1000) -> np.ndarray:
 
 
 def reference_forces(num_ions: int, seed: int, positions_nm: np.ndarray, tolerance: float):
-    """Forces (kJ/mol/nm) of the melt with PME at ``tolerance``: one evaluation, Reference platform (double)."""
+    """Forces (kJ/mol/nm) of the melt with PME at ``tolerance``, Reference platform (double)."""
     system, _, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=tolerance)
     context = openmm.Context(
         system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
