@@ -47,6 +47,7 @@ def thermal_melt(num_ions: int, seed: int, steps: int = 1000) -> np.ndarray:
     """Positions of the melt after minimisation and Langevin MD at 1300 K (PME 1e-5), nm."""
     system, _, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=1e-5)
     integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
+    integrator.setRandomNumberSeed(seed)  # a reproducible state to compare forces on
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"))
     context.setPositions(minimised_melt(num_ions, seed))
     context.setVelocitiesToTemperature(1300, seed)
