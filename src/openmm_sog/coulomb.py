@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 
 import openmm
+import torch
 
 from .kernel import coulomb_sog_parameters
+from .real_space import plane_spacings
 from .units import COULOMB_KJ_PER_MOL_NM_PER_E2
 
 __all__ = ["SOGCoulombForces", "use_sog_coulomb"]
@@ -65,18 +67,7 @@ def _long_range_expression(weights: list[float], widths: list[float], cutoff: fl
 def _smallest_plane_spacing_nm(system: openmm.System) -> float:
     """Smallest distance between opposite faces of the default periodic box, nm."""
     box = [v.value_in_unit(openmm.unit.nanometer) for v in system.getDefaultPeriodicBoxVectors()]
-    a, b, c = (openmm.Vec3(*v) for v in box)
-
-    def cross(u, v):
-        return openmm.Vec3(
-            u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]
-        )
-
-    def norm(u):
-        return math.sqrt(u[0] ** 2 + u[1] ** 2 + u[2] ** 2)
-
-    volume = abs(a[0] * b[1] * c[2])  # OpenMM boxes are lower triangular
-    return min(volume / norm(cross(b, c)), volume / norm(cross(c, a)), volume / norm(cross(a, b)))
+    return min(plane_spacings(torch.tensor(box, dtype=torch.float64)))
 
 
 def use_sog_coulomb(
@@ -137,13 +128,13 @@ def use_sog_coulomb(
     complement.setUseLongRangeCorrection(False)
     complement.setName("SOGCoulombComplement")
 
-    charges = []
-    for i in range(nb.getNumParticles()):
-        q, sigma, epsilon = nb.getParticleParameters(i)
-        q = q.value_in_unit(openmm.unit.elementary_charge)
+    # Validate every charge before the System is touched, so that an error leaves it intact.
+    parameters = [nb.getParticleParameters(i) for i in range(nb.getNumParticles())]
+    charges = [q.value_in_unit(openmm.unit.elementary_charge) for q, _, _ in parameters]
+    for i, q in enumerate(charges):
         if not math.isfinite(q):
             raise ValueError(f"particle {i} has a non-finite charge {q}")
-        charges.append(q)
+    for i, (q, (_, sigma, epsilon)) in enumerate(zip(charges, parameters, strict=True)):
         sog.addParticle(q)
         complement.addParticle([q])
         nb.setParticleParameters(i, 0.0, sigma, epsilon)

@@ -11,7 +11,17 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["minimum_image_pairs", "real_space_energy"]
+__all__ = ["minimum_image_pairs", "plane_spacings", "real_space_energy"]
+
+
+def plane_spacings(cell: Tensor) -> list[float]:
+    """Distances between opposite faces of the cell ``[3, 3]`` (rows are cell vectors); length."""
+    cell = cell.detach()
+    volume = float(torch.linalg.det(cell).abs())
+    return [
+        volume / float(torch.linalg.norm(torch.linalg.cross(cell[(d + 1) % 3], cell[(d + 2) % 3])))
+        for d in range(3)
+    ]
 
 
 def minimum_image_pairs(
@@ -24,14 +34,7 @@ def minimum_image_pairs(
     :param cutoff: pair cutoff; length. Must be at most half the smallest plane spacing.
     :return: ``(i, j, distance)`` with distances differentiable in positions and cell.
     """
-    volume = torch.linalg.det(cell.detach()).abs()
-    spacing = min(
-        float(
-            volume
-            / torch.linalg.norm(torch.linalg.cross(cell[(d + 1) % 3], cell[(d + 2) % 3])).detach()
-        )
-        for d in range(3)
-    )
+    spacing = min(plane_spacings(cell))
     if cutoff > 0.5 * spacing:
         raise ValueError(
             f"cutoff {cutoff} exceeds half the cell's smallest plane spacing {spacing:.4g}; "

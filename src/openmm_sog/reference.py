@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .kernel import SOGKernel
+from .real_space import plane_spacings
 
 __all__ = ["kspace_sum_energy", "lattice_sum_energy"]
 
@@ -40,7 +41,7 @@ def lattice_sum_energy(
     sigma_max = float(kernel.widths().detach().max())
     radius = sigma_max * math.sqrt(math.log(1.0 / accuracy))
     # Images n with |n h| possibly < radius + diameter of the wrapped cell.
-    heights = _plane_spacings(cell.detach())
+    heights = plane_spacings(cell)
     reach = [int(math.ceil(radius / float(h))) + 1 for h in heights]
     fractional = positions @ torch.linalg.inv(cell)
     wrapped = (fractional - torch.floor(fractional.detach())) @ cell
@@ -86,13 +87,3 @@ def kspace_sum_energy(
     kspace = (ghat * (cos_sum * cos_sum + sin_sum * sin_sum)).sum() / (2.0 * volume)
     self_term = 0.5 * (kernel.value_at_zero() * (charges * charges).sum(0)).sum()
     return kspace - self_term
-
-
-def _plane_spacings(cell: Tensor) -> list[float]:
-    """Distances between lattice planes spanned by pairs of cell vectors; length."""
-    volume = float(torch.linalg.det(cell).abs())
-    spacings = []
-    for d in range(3):
-        a, b = cell[(d + 1) % 3], cell[(d + 2) % 3]
-        spacings.append(volume / float(torch.linalg.norm(torch.linalg.cross(a, b))))
-    return spacings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +22,27 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sognet"
 
 
-def sognet(*args: str) -> subprocess.CompletedProcess:
-    """Run ``python -m openmm_sog.cli.main ARGS`` with this checkout on the path."""
-    env = {"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+def run_cli(launcher: list[str], args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Run ``python [LAUNCHER] -m openmm_sog.cli.main ARGS`` with this checkout on the path."""
+    env = {
+        "PYTHONPATH": str(SRC),
+        "OMP_NUM_THREADS": "1",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "openmm_sog.cli.main", *args],
+        [sys.executable, *launcher, "-m", "openmm_sog.cli.main", *args],
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def sognet(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m openmm_sog.cli.main ARGS`` with this checkout on the path."""
+    return run_cli([], list(args), timeout=300)
 
 
 def write_toy_data(path: Path, frames: int = 8, seed: int = 0) -> None:

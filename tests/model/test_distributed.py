@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from test_cli import SRC, write_config, write_toy_data
+from test_cli import run_cli, write_config, write_toy_data
 
 from openmm_sog.training.config import load_config
 from openmm_sog.training.data import read_dataset
@@ -56,22 +54,8 @@ def _drop_energies(path: Path) -> None:
 
 
 def _torchrun(config: Path) -> subprocess.CompletedProcess:
-    env = {
-        "PYTHONPATH": str(SRC),
-        "OMP_NUM_THREADS": "1",
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    }
-    torchrun = [sys.executable, "-m", "torch.distributed.run"]
-    result = subprocess.run(
-        [*torchrun, "--standalone", "--nproc_per_node=2", "-m", "openmm_sog.cli.main"]
-        + ["train", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    return run_cli(launcher, ["train", "--config", str(config)], timeout=240)
 
 
 def _log(run: Path) -> list[list[float]]:
