@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from openmm_sog.training.config import load_config
-from openmm_sog.training.data import read_dataset
+from openmm_sog.training.data import read_dataset, select_structures
 from openmm_sog.training.loop import load_training_data
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -113,6 +113,14 @@ def test_train_eval_export_end_to_end(tmp_path):
         ).stdout
     )
     assert metrics["num_structures"] == 8 and math.isfinite(metrics["forces_rmse_meV_per_A"])
+    assert math.isfinite(metrics["energy_rmse_meV"])
+    picked = json.loads(
+        sognet(
+            "eval", "--model", str(run / "model_best.pt"), "--data", str(tmp_path / "toy.xyz"),
+            "--select", "1::2", "--json",
+        ).stdout
+    )  # fmt: skip
+    assert picked["num_structures"] == 4
     exported = tmp_path / "model.ts"
     sognet(
         "export", "--model", str(run / "model_best.pt"), "-o", str(exported), "--dtype", "float64"
@@ -179,6 +187,29 @@ def test_missing_files_are_errors(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(FileNotFoundError, match="data file not found"):
         read_dataset(tmp_path / "nope.xyz")
+
+
+def test_structure_selection(tmp_path):
+    write_toy_data(tmp_path / "toy.xyz", frames=6)
+    structures = read_dataset(tmp_path / "toy.xyz")
+    pick = select_structures
+    assert pick(structures, None) is structures and pick(structures, " ") is structures
+    assert pick(structures, "1::2") == [structures[1], structures[3], structures[5]]
+    assert pick(structures, "4:") == structures[4:]
+    assert pick(structures, "0,5,-1") == [structures[0], structures[5], structures[5]]
+    with pytest.raises(IndexError, match="index 6 out of range for 6"):
+        pick(structures, "0,6")
+    with pytest.raises(ValueError, match="bad structure selection 'a:b'"):
+        pick(structures, "a:b")
+    with pytest.raises(ValueError, match="picks none"):
+        pick(structures, "10:")
+    # The training file's selection is applied before the validation split.
+    config = load_config(write_config(tmp_path))
+    config.data.select, config.data.validation_fraction = "0:4", 0.25
+    train, validation = load_training_data(config)
+    assert len(train) == 3 and len(validation) == 1
+    chosen = {float(s.positions.sum()) for s in train + validation}
+    assert chosen == {float(s.positions.sum()) for s in structures[:4]}
 
 
 def test_force_loss_without_forces_is_an_error(tmp_path):

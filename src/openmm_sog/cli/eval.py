@@ -11,19 +11,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model file (model_best.pt) or checkpoint")
     p.add_argument("--data", required=True, help="data file (extxyz or HDF5)")
     p.add_argument("--format", default="auto", help="data format (default: from the file)")
+    p.add_argument(
+        "--select", default=None, help="structures to use, e.g. '80:100' or '1::2' (default: all)"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--json", action="store_true", help="print JSON only")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from openmm_sog.training.data import read_dataset
+    from openmm_sog.training.data import read_dataset, select_structures
     from openmm_sog.training.metrics import evaluate
     from openmm_sog.training.model_io import load_model
 
-    metrics = evaluate(
-        load_model(args.model), read_dataset(args.data, args.format), args.batch_size
-    )
+    structures = select_structures(read_dataset(args.data, args.format), args.select)
+    metrics = evaluate(load_model(args.model), structures, args.batch_size)
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -10,6 +10,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sognet plot", description="Make figures.")
     p.add_argument("--model", help="model file; with --data: parity plot; always: kernel plot")
     p.add_argument("--data", help="data file for the parity plot")
+    p.add_argument("--select", default=None, help="structures of --data to plot, e.g. '80:100'")
     p.add_argument("--log", help="log.csv of a training run: learning curve")
     p.add_argument("-o", "--output-dir", default=".", help="folder for the PNG files")
     return p
@@ -17,7 +18,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from openmm_sog.training import plotting
-    from openmm_sog.training.data import read_dataset
+    from openmm_sog.training.data import read_dataset, select_structures
     from openmm_sog.training.model_io import load_model
 
     out = Path(args.output_dir)
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         model = load_model(args.model)
         if args.data:
-            written.append(plotting.plot_parity(model, read_dataset(args.data), out / "parity.png"))
+            structures = select_structures(read_dataset(args.data), args.select)
+            written.append(plotting.plot_parity(model, structures, out / "parity.png"))
         if model.lr is not None:
             written.append(plotting.plot_kernel(model, out / "kernel.png"))
     for path in written:

@@ -22,6 +22,10 @@ class DataConfig:
     format: str = "auto"
     validation: str | None = None
     validation_fraction: float = 0.1
+    # Structure selection within a file (see ``data.select_structures``): e.g. "0:80",
+    # "0::2" or "0,3,7"; applied before the validation split.
+    select: str | None = None
+    validation_select: str | None = None
     max_structures: int | None = None
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "Structure",
     "collate",
     "read_dataset",
+    "select_structures",
 ]
 
 #: Hartree in eV (CODATA 2018).
@@ -296,3 +297,35 @@ def read_dataset(path: str | Path, data_format: str = "auto") -> list[Structure]
     if not structures:
         raise ValueError(f"{path}: no structures")
     return structures
+
+
+def select_structures(structures: list[Structure], spec: str | None) -> list[Structure]:
+    """The structures picked by ``spec``: a Python slice ``"start:stop[:step]"`` (``"0:80"``,
+    ``"1::2"``) or comma-separated indices (``"0,3,7"``; negative ones count from the end).
+    ``None`` or ``""`` keeps all of them.
+    """
+    if spec is None or not str(spec).strip():
+        return structures
+    spec = str(spec).strip()
+    try:
+        if ":" in spec:
+            parts = [int(p) if p.strip() else None for p in spec.split(":")]
+            if len(parts) > 3:
+                raise ValueError
+            picked = structures[slice(*parts)]
+        else:
+            indices = [int(p) for p in spec.split(",")]
+            for k in indices:
+                if not -len(structures) <= k < len(structures):
+                    raise IndexError(
+                        f"selection {spec!r}: index {k} out of range for {len(structures)} "
+                        "structures"
+                    )
+            picked = [structures[k] for k in indices]
+    except ValueError:
+        raise ValueError(
+            f"bad structure selection {spec!r}: use 'start:stop[:step]' or 'i,j,k'"
+        ) from None
+    if not picked:
+        raise ValueError(f"selection {spec!r} picks none of the {len(structures)} structures")
+    return picked

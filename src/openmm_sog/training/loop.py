@@ -11,7 +11,7 @@ import torch
 from ..model import SOGNet
 from .checkpoint import CheckpointIO, TrainingState
 from .config import TrainConfig
-from .data import Structure, collate, read_dataset
+from .data import Structure, collate, read_dataset, select_structures
 from .distributed import Context, distributed_context
 from .metrics import evaluate, loss_terms
 from .model_io import build_model, model_metadata
@@ -22,10 +22,14 @@ __all__ = ["load_training_data", "train"]
 def load_training_data(config: TrainConfig) -> tuple[list[Structure], list[Structure]]:
     """Training and validation structures (seeded random split unless a file is given)."""
     data = config.data
-    structures = read_dataset(config.resolve(data.train), data.format)
+    structures = select_structures(
+        read_dataset(config.resolve(data.train), data.format), data.select
+    )
     gen = torch.Generator().manual_seed(config.seed)
     if data.validation:
-        validation = read_dataset(config.resolve(data.validation), data.format)
+        validation = select_structures(
+            read_dataset(config.resolve(data.validation), data.format), data.validation_select
+        )
         train = structures
     else:
         order = torch.randperm(len(structures), generator=gen).tolist()
