@@ -306,8 +306,8 @@ def table(results: dict) -> str:
             continue
         sets = list(sog["tests"]) or ["validation"]
         for label in sets:
-            a = sr["tests"].get(label, sr["validation"]) if label != "validation" else sr["validation"]
-            b = sog["tests"].get(label, sog["validation"]) if label != "validation" else sog["validation"]
+            a = sr["tests"].get(label) or sr["validation"]
+            b = sog["tests"].get(label) or sog["validation"]
             fa, fb = a.get("forces_rmse_meV_per_A"), b.get("forces_rmse_meV_per_A")
             ea, eb = a.get("energy_rmse_meV_per_atom"), b.get("energy_rmse_meV_per_atom")
             paper = ""
