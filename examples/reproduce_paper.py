@@ -343,12 +343,19 @@ def main(argv: list[str] | None = None) -> int:
         runs += make(out, minutes * args.minutes)
     print(f"training {len(runs)} models, {args.jobs} at a time", flush=True)
     results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {run.name: pool.submit(_train_and_evaluate, run, out) for run in runs}
         for name, future in futures.items():
-            results[name] = future.result()
+            try:
+                result = future.result()
+            except (subprocess.CalledProcessError, ValueError) as error:
+                print(f"  {name} failed: {error}; see {out / (name + '.log')}", flush=True)
+                continue
+            # Re-read before writing: other invocations may share the output folder.
+            results = json.loads(results_path.read_text()) if results_path.exists() else {}
+            results[name] = result
             results_path.write_text(json.dumps(results, indent=2))
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     print(table(results))
     return 0
 

@@ -16,6 +16,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--equilibration", type=float, default=10.0, help="ps")
     e.add_argument("--interval", type=float, default=0.5, help="ps between frames")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         args.equilibration,
         args.interval,
         seed=args.seed,
+        progress=not args.no_progress,
     )
     print(path)
     return 0

@@ -73,13 +73,18 @@ def generate_electrolyte(
     interval_ps: float = 0.5,
     timestep_fs: float = 2.0,
     seed: int = 0,
+    progress: bool = False,
 ) -> Path:
-    """Run MD and write ``num_frames`` labelled frames (eV, Angstrom) to extxyz ``output``."""
+    """Run MD and write ``num_frames`` labelled frames (eV, Angstrom) to extxyz ``output``.
+
+    :param progress: show a progress bar (equilibration, then one tick per frame) on stderr.
+    """
     import ase
     import ase.io
     import openmm
     import openmm.unit as u
     from ase.calculators.singlepoint import SinglePointCalculator
+    from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
     system, box_nm, names = build_system(num_ions)
@@ -92,7 +97,10 @@ def generate_electrolyte(
     openmm.LocalEnergyMinimizer.minimize(md, 10.0, 200)
     md.setVelocitiesToTemperature(temperature_k * u.kelvin, seed + 2)
     steps_per_frame = max(1, round(interval_ps * 1000.0 / timestep_fs))
+    bar = tqdm(total=num_frames + 1, desc="equilibration", unit="step", disable=not progress)
     integrator.step(max(0, round(equilibration_ps * 1000.0 / timestep_fs)))
+    bar.update()
+    bar.set_description("frames")
     label = openmm.Context(
         system, openmm.VerletIntegrator(1.0), openmm.Platform.getPlatformByName("Reference")
     )
@@ -118,5 +126,7 @@ def generate_electrolyte(
         atoms.wrap()
         atoms.calc = SinglePointCalculator(atoms, energy=energy_ev, forces=forces_ev_a)
         frames.append(atoms)
+        bar.update()
+    bar.close()
     ase.io.write(str(output), frames, format="extxyz")
     return output

@@ -1,0 +1,37 @@
+"""The paper-reproduction driver (examples/reproduce_paper.py) on one dimer, tiny budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reproduce_paper.py"
+
+
+def load_driver():
+    spec = importlib.util.spec_from_file_location("reproduce_paper", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+driver = load_driver()
+
+
+@pytest.mark.skipif(not driver.SHARED.is_dir(), reason="shared SOG-Net data not present (../shared)")
+@pytest.mark.skipif(shutil.which("sognet") is None, reason="the sognet command is not installed")
+def test_dimer_pair_trains_and_reports(tmp_path):
+    runs = driver.dimer_runs(tmp_path, minutes=0.1)
+    assert len(runs) == 12 and runs[0].config["data"]["select"] == "0::2"
+    results = {run.name: driver._train_and_evaluate(run, tmp_path) for run in runs[:2]}
+    for result in results.values():
+        held_out = result["tests"]["odd separations"]
+        # 13 separations: 7 even ones train, the 6 odd ones are held out.
+        assert held_out["num_structures"] == 6
+        assert math.isfinite(held_out["forces_rmse_meV_per_A"])
+    table = driver.table(results)
+    assert "| dimer_CC | odd separations |" in table and "64.3 -> 3.8" in table
