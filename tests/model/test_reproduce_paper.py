@@ -22,7 +22,7 @@ def load_driver():
 driver = load_driver()
 
 
-@pytest.mark.skipif(not driver.SHARED.is_dir(), reason="shared SOG-Net data not present (../shared)")
+@pytest.mark.skipif(not driver.SHARED.is_dir(), reason="shared data not present (../shared)")
 @pytest.mark.skipif(shutil.which("sognet") is None, reason="the sognet command is not installed")
 def test_dimer_pair_trains_and_reports(tmp_path):
     runs = driver.dimer_runs(tmp_path, minutes=0.1)
