@@ -212,6 +212,25 @@ def test_structure_selection(tmp_path):
     assert chosen == {float(s.positions.sum()) for s in structures[:4]}
 
 
+def test_inconsistent_cell_and_pbc_are_errors(tmp_path):
+    import ase
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    good = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[6, 6, 6], pbc=True)
+    empty = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.5, 0, 0]], pbc=True)  # no cell
+    for atoms in (good, empty):
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((2, 3)))
+    ase.io.write(str(tmp_path / "bad.xyz"), [good, empty], format="extxyz")
+    with pytest.raises(ValueError, match=r"bad.xyz, frame 1: inconsistent cell and pbc"):
+        read_dataset(tmp_path / "bad.xyz")
+    partial = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[6, 6, 6])
+    partial.pbc = [True, True, False]
+    ase.io.write(str(tmp_path / "slab.xyz"), [partial], format="extxyz")
+    with pytest.raises(ValueError, match="partially periodic"):
+        read_dataset(tmp_path / "slab.xyz")
+
+
 def test_force_loss_without_forces_is_an_error(tmp_path):
     import ase
     import ase.io

@@ -64,6 +64,30 @@ class Structure:
     stress: Tensor | None = None
     total_charge: float = 0.0
 
+    def __post_init__(self) -> None:
+        n = self.positions.shape[0]
+        if self.positions.shape != (n, 3) or self.atomic_numbers.shape != (n,):
+            raise ValueError(
+                f"positions must be [n, 3] and atomic_numbers [n], got "
+                f"{tuple(self.positions.shape)} and {tuple(self.atomic_numbers.shape)}"
+            )
+        if not bool(torch.isfinite(self.positions).all()):
+            raise ValueError("positions contain NaN or infinite values")
+        if self.forces is not None and self.forces.shape != (n, 3):
+            raise ValueError(f"forces must be [{n}, 3], got {tuple(self.forces.shape)}")
+        if self.cell.shape != (3, 3):
+            raise ValueError(f"cell must be [3, 3], got {tuple(self.cell.shape)}")
+        volume = abs(float(torch.linalg.det(self.cell)))
+        if self.pbc and not volume > 1e-6:
+            raise ValueError(
+                "inconsistent cell and pbc: the structure is periodic but its cell is empty "
+                f"or singular (volume {volume:.3g} A^3)"
+            )
+        if not self.pbc and bool(self.cell.ne(0).any()):
+            raise ValueError(
+                "inconsistent cell and pbc: a non-periodic structure must have a zero cell"
+            )
+
     @property
     def num_atoms(self) -> int:
         """Number of atoms n."""
@@ -151,7 +175,7 @@ def read_extxyz(path: Path) -> list[Structure]:
     import ase.io
 
     structures = []
-    for atoms in ase.io.read(str(path), index=":"):
+    for k, atoms in enumerate(ase.io.read(str(path), index=":")):
         calc = atoms.calc
         results = calc.results if calc is not None else {}
         energy = results.get("energy", atoms.info.get("energy"))
@@ -166,8 +190,8 @@ def read_extxyz(path: Path) -> list[Structure]:
                 xx, yy, zz, yz, xz, xy = stress
                 stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
         periodic = bool(pbc.all())
-        structures.append(
-            Structure(
+        try:
+            structure = Structure(
                 positions=_t(atoms.positions),
                 atomic_numbers=_t(atoms.numbers, torch.long),
                 cell=_t(atoms.cell.array) if periodic else torch.zeros(3, 3, dtype=torch.float64),
@@ -177,7 +201,9 @@ def read_extxyz(path: Path) -> list[Structure]:
                 stress=None if stress is None else _t(stress).reshape(3, 3),
                 total_charge=float(atoms.info.get("total_charge", 0.0)),
             )
-        )
+        except ValueError as error:
+            raise ValueError(f"{path}, frame {k}: {error}") from None
+        structures.append(structure)
     return structures
 
 
