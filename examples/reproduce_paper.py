@@ -330,9 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default="reproduction", help="folder for runs and results.json")
     p.add_argument("--minutes", type=float, default=1.0, help="scale of the per-model time caps")
     p.add_argument("--jobs", type=int, default=2, help="models trained at the same time")
+    p.add_argument("--report", action="store_true", help="only print the table of results.json")
     args = p.parse_args(argv)
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    if args.report:
+        print(table(json.loads(results_path.read_text()) if results_path.exists() else {}))
+        return 0
     needs_shared = [t for t in args.tasks if t != "electrolyte"]
     if needs_shared and not SHARED.is_dir():
         print(f"error: {SHARED} not found (tasks {needs_shared} need ../shared/data)")
@@ -342,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
         make, minutes = TASKS[task]
         runs += make(out, minutes * args.minutes)
     print(f"training {len(runs)} models, {args.jobs} at a time", flush=True)
-    results_path = out / "results.json"
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {run.name: pool.submit(_train_and_evaluate, run, out) for run in runs}
         for name, future in futures.items():

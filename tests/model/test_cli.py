@@ -173,6 +173,33 @@ def test_resume_continues_from_checkpoint(tmp_path):
     assert summary["epochs"] == 2 and [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
 
 
+def test_lbfgs_reduces_the_loss_and_checkpoints_are_written_at_the_end(tmp_path):
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    from openmm_sog.training.loop import train
+
+    path = write_config(
+        tmp_path, epochs=4, optimizer="lbfgs", learning_rate=1.0, dtype="float64", progress=False
+    )
+    values = yaml.safe_load(path.read_text())
+    values["output"]["checkpoint_interval_s"] = 1e9  # only the final write
+    path.write_text(yaml.safe_dump(values))
+    summary = train(load_config(path))
+    rows = [r.split(",") for r in (tmp_path / "run" / "log.csv").read_text().split()[1:]]
+    train_losses = [float(r[1]) for r in rows]
+    assert summary["epochs"] == 4 and train_losses[-1] < 0.5 * train_losses[0]
+    state = torch.load(tmp_path / "run" / "checkpoint_last.pt", weights_only=False)
+    assert state["epoch"] == 4 and "state" in state["optimizer"]
+    best = torch.load(tmp_path / "run" / "model_best.pt", weights_only=False)
+    best_epoch = 1 + min(range(4), key=lambda k: float(rows[k][2]))
+    # model_best.pt holds the weights of the best epoch, not those of the last one.
+    if best_epoch != 4:
+        last = state["model"]["state_dict"]
+        assert any(not torch.equal(best["state_dict"][k], last[k]) for k in last)
+    bad = write_config(tmp_path, optimizer="sgd")
+    with pytest.raises(ValueError, match="optimizer must be adam or lbfgs"):
+        load_config(bad)
+
+
 def test_unknown_config_key_is_an_error(tmp_path):
     path = write_config(tmp_path)
     values = yaml.safe_load(path.read_text())

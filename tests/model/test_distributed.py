@@ -23,7 +23,7 @@ from openmm_sog.training.loop import train
 RTOL = 1e-9
 
 
-def _setup(folder: Path, energies: bool) -> Path:
+def _setup(folder: Path, energies: bool, optimizer: str = "adam") -> Path:
     """6 structures: 5 train (global batches 3 + 2, split 2/1 and 1/1), 1 validation."""
     folder.mkdir()
     write_toy_data(folder / "toy.xyz", frames=6)
@@ -36,6 +36,9 @@ def _setup(folder: Path, energies: bool) -> Path:
         progress=True,
         dtype="float64",
         energy_weight=1.0 if energies else 0.0,
+        optimizer=optimizer,
+        learning_rate=1.0 if optimizer == "lbfgs" else 1e-3,
+        lbfgs_iterations=4,
     )
     values = yaml.safe_load(config.read_text())
     values["data"]["validation_fraction"] = 0.2  # one structure: rank 1 holds none
@@ -65,10 +68,14 @@ def _log(run: Path) -> list[list[float]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("energies", [True, False], ids=["energy+forces", "forces-only"])
-def test_two_ranks_match_single_process(tmp_path, energies):
-    single = train(load_config(_setup(tmp_path / "single", energies)))
-    config = _setup(tmp_path / "ddp", energies)
+@pytest.mark.parametrize(
+    ("energies", "optimizer"),
+    [(True, "adam"), (False, "adam"), (True, "lbfgs")],
+    ids=["energy+forces", "forces-only", "lbfgs"],
+)
+def test_two_ranks_match_single_process(tmp_path, energies, optimizer):
+    single = train(load_config(_setup(tmp_path / "single", energies, optimizer)))
+    config = _setup(tmp_path / "ddp", energies, optimizer)
     result = _torchrun(config)
 
     # Rank-0-only outputs: one summary on stdout, one log, one set of files, one progress bar.

@@ -35,6 +35,11 @@ class TrainingConfig:
 
     epochs: int = 100
     batch_size: int = 4
+    # "adam" (mini-batches) or "lbfgs": one L-BFGS step (``lbfgs_iterations`` iterations with
+    # a strong-Wolfe line search) per epoch on the full training set, for small data sets;
+    # gradients are accumulated over batches of ``batch_size`` structures. Use learning_rate 1.
+    optimizer: str = "adam"
+    lbfgs_iterations: int = 20
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     energy_weight: float = 1.0
@@ -56,6 +61,9 @@ class OutputConfig:
 
     directory: str = "run"
     resume: bool = True
+    # Seconds between writes of checkpoint_last.pt and model_best.pt (both are also written
+    # when training stops): epochs of small data sets take milliseconds.
+    checkpoint_interval_s: float = 30.0
 
 
 @dataclass
@@ -112,6 +120,12 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ValueError(f"training.dtype must be float32 or float64, got {config.training.dtype}")
     if config.training.scheduler not in ("plateau", "exponential", "none"):
         raise ValueError("training.scheduler must be plateau, exponential or none")
+    if config.training.optimizer not in ("adam", "lbfgs"):
+        raise ValueError(
+            f"training.optimizer must be adam or lbfgs, got {config.training.optimizer!r}"
+        )
+    if config.training.optimizer == "lbfgs" and config.training.weight_decay:
+        raise ValueError("training.weight_decay is not supported with the lbfgs optimizer")
     if not 0.0 <= config.data.validation_fraction < 1.0:
         raise ValueError("data.validation_fraction must lie in [0, 1)")
     return config

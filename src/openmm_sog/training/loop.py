@@ -1,7 +1,8 @@
-"""The training loop: Adam, LR scheduler, early stopping, checkpoints, CSV log, progress bar."""
+"""The training loop: Adam or L-BFGS, LR scheduler, early stopping, checkpoints, CSV log."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import time
@@ -117,6 +118,44 @@ def _epoch_loss(
     return ctx.sum(total) / max(count, 1)
 
 
+def _lbfgs_epoch(
+    model: torch.nn.Module,
+    structures: list[Structure],
+    config: TrainConfig,
+    optimizer: torch.optim.LBFGS,
+    order: list[int],
+    ctx: Context,
+) -> float:
+    """One L-BFGS step on the full training set; returns the loss before the step."""
+    t = config.training
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        total = 0.0
+        for start in range(0, len(order), t.batch_size):
+            chosen = [structures[k] for k in order[start : start + t.batch_size]]
+            loss = _batch_loss(model, chosen, config, ctx, True) * (len(chosen) / len(order))
+            ctx.gradient_loss(loss).backward()
+            total += float(loss.detach())
+        # The line search must see the same (global) loss on every rank.
+        return torch.tensor(ctx.sum(total), dtype=torch.float64)
+
+    return float(optimizer.step(closure))
+
+
+def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    t = config.training
+    if t.optimizer == "lbfgs":
+        return torch.optim.LBFGS(
+            model.parameters(),
+            lr=t.learning_rate,
+            max_iter=t.lbfgs_iterations,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+        )
+    return torch.optim.Adam(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+
+
 def train(config: TrainConfig) -> dict:
     """Train per ``config``; writes checkpoints, ``model_best.pt`` and ``log.csv``.
 
@@ -136,9 +175,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     train_set, validation = load_training_data(config)
     model = build_model(config.model, train_set, t.dtype)
     model_config = config.model
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
-    )
+    optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     io = CheckpointIO(config.resolve(config.output.directory))
     state = io.load() if config.output.resume else None
@@ -156,6 +193,8 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         with log_path.open("w", newline="") as f:
             csv.writer(f).writerow(fields)
     started = time.monotonic() - state.elapsed_s
+    last_write = time.monotonic()
+    best_payload: dict | None = None  # best model not yet written to model_best.pt
     wrapped = ctx.wrap(model)
     from tqdm import tqdm
 
@@ -169,7 +208,10 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             leave=False,
         ) as bar:
             wrapped.train()
-            train_loss = _epoch_loss(wrapped, train_set, config, optimizer, order, bar, ctx)
+            if isinstance(optimizer, torch.optim.LBFGS):
+                train_loss = _lbfgs_epoch(wrapped, train_set, config, optimizer, order, ctx)
+            else:
+                train_loss = _epoch_loss(wrapped, train_set, config, optimizer, order, bar, ctx)
         eval_set = validation if validation else train_set
         val_loss = _epoch_loss(model, eval_set, config, None, list(range(len(eval_set))), None, ctx)
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -198,8 +240,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         if improved:
             state.best_validation = val_loss
             state.epochs_without_improvement = 0
-            if ctx.is_main:
-                torch.save(payload, io.best)
+            best_payload = dict(payload, state_dict=copy.deepcopy(payload["state_dict"]))
         else:
             state.epochs_without_improvement += 1
         state.model = payload
@@ -209,11 +250,18 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         state.elapsed_s = elapsed
         state.rng_state = torch.get_rng_state()
         state.history.append(row)
-        if ctx.is_main:
-            io.save(state)
-        if state.epochs_without_improvement >= t.early_stopping_patience:
-            break
-        if ctx.agree(t.max_time_s is not None and elapsed > t.max_time_s):
+        stop = state.epochs_without_improvement >= t.early_stopping_patience
+        stop = stop or ctx.agree(t.max_time_s is not None and elapsed > t.max_time_s)
+        due = time.monotonic() - last_write >= config.output.checkpoint_interval_s
+        if ctx.agree(stop or due or epoch == t.epochs):
+            # The best model first, so that a checkpoint never points past an unwritten best.
+            if ctx.is_main:
+                if best_payload is not None:
+                    torch.save(best_payload, io.best)
+                io.save(state)
+            best_payload = None
+            last_write = time.monotonic()
+        if stop:
             break
     ctx.barrier()  # model_best.pt is written
     from .model_io import load_model
