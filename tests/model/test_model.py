@@ -10,9 +10,14 @@ import math
 
 import pytest
 import torch
-from model_helpers import TRICLINIC, make_model, random_structure
+from model_helpers import TRICLINIC, make_model, random_structure, small_config
 
-from openmm_sog.model import BruteForceNeighborList, VesinNeighborList, coulomb_initial_kernel
+from openmm_sog.model import (
+    BruteForceNeighborList,
+    SOGNet,
+    VesinNeighborList,
+    coulomb_initial_kernel,
+)
 from openmm_sog.units import COULOMB_EV_ANGSTROM_PER_E2
 
 
@@ -191,3 +196,22 @@ def test_torchscript_matches_eager():
     b = scripted(**s, compute_stress=True)
     for key in ("energy", "forces", "stress"):
         torch.testing.assert_close(a[key], b[key])
+
+
+def test_initial_charges_are_learnable_per_species_offsets():
+    model = make_model(initial_charges={11: 1.0, 17: -1.0}, neutralize=True)
+    with torch.no_grad():
+        model.charge_head[-1].weight.zero_()
+        model.charge_head[-1].bias.zero_()
+        model.charge_offsets.copy_(torch.tensor([[1.0, 1.0], [-1.0, -1.0]]))
+    s = random_structure(8, TRICLINIC, seed=12)
+    out = model.energy_components(**s)
+    formal = torch.where(s["atomic_numbers"] == 11, 1.0, -1.0).to(torch.float64)
+    torch.testing.assert_close(out["charges"], formal[:, None].expand(8, 2))
+    expected = model.lr(s["positions"], out["charges"], s["cell"], s["pbc"], s["batch"])
+    torch.testing.assert_close(out["energy_lr"], expected)
+    fresh = SOGNet(small_config(initial_charges={17: -0.5}), dtype=torch.float64)
+    assert fresh.charge_offsets.tolist() == [[0.0, 0.0], [-0.5, -0.5]]
+    assert fresh.charge_offsets.requires_grad
+    with pytest.raises(ValueError, match=r"initial_charges names species \[8\]"):
+        SOGNet(small_config(initial_charges={8: -2.0}))

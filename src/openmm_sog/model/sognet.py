@@ -40,6 +40,10 @@ class SOGNetConfig:
     min_width: float | None = None  # default: cutoff / 2
     tolerance: float = 1e-4
     neutralize: bool = False
+    # Starting latent charge per atomic number (e), e.g. formal charges {11: 1.0, 17: -1.0}:
+    # learnable per-species offsets added to the charge network's output in every channel
+    # (species not listed start at 0).
+    initial_charges: dict[int, float] = field(default_factory=dict)
     neighbor_list: str = "vesin"  # or "brute_force"
 
     def to_dict(self) -> dict:
@@ -109,6 +113,13 @@ class SOGNet(nn.Module):
         self.energy_scale = float(energy_scale)
         if self.long_range:
             self.charge_head = mlp([width, *config.charge_sizes, self.num_channels], 0.1)
+            unknown = sorted(set(map(int, config.initial_charges)) - set(numbers))
+            if unknown:
+                raise ValueError(f"initial_charges names species {unknown} not in {numbers}")
+            offsets = torch.zeros(num_species, self.num_channels)
+            for number, charge in config.initial_charges.items():
+                offsets[numbers.index(int(number))] = float(charge)
+            self.charge_offsets = nn.Parameter(offsets)
             min_width = config.min_width if config.min_width is not None else 0.5 * self.cutoff
             kernel = coulomb_initial_kernel(
                 self.num_channels, min_width, config.num_gaussians, config.width_ratio, dtype=dtype
@@ -116,6 +127,7 @@ class SOGNet(nn.Module):
             self.lr = LatentLongRange(kernel, config.tolerance)
         else:
             self.charge_head = nn.Identity()
+            self.charge_offsets = nn.Parameter(torch.zeros(num_species, 0))
             self.lr = None
         self.to(dtype)
         self.energy_shifts = self.energy_shifts.to(dtype)
@@ -165,7 +177,7 @@ class SOGNet(nn.Module):
         result: dict[str, Tensor] = {"atomic_energies": local, "energy_sr": energy_sr}
         lr = self.lr
         if lr is not None:
-            charges = self.charge_head(features)
+            charges = self.charge_head(features) + self.charge_offsets[species]
             if self.neutralize:
                 charges = self._neutralize(charges, batch, num_structures, total_charge)
             result["charges"] = charges

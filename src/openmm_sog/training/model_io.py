@@ -104,5 +104,7 @@ def load_model(path: str | Path, dtype: str | None = None) -> SOGNet:
         k: v.to(_DTYPES[dtype]) if v.is_floating_point() else v
         for k, v in payload["state_dict"].items()
     }
+    # Files from before the per-species charge offsets existed: zero offsets.
+    state.setdefault("charge_offsets", torch.zeros_like(model.charge_offsets))
     model.load_state_dict(state)
     return model
