@@ -213,5 +213,7 @@ def test_initial_charges_are_learnable_per_species_offsets():
     fresh = SOGNet(small_config(initial_charges={17: -0.5}), dtype=torch.float64)
     assert fresh.charge_offsets.tolist() == [[0.0, 0.0], [-0.5, -0.5]]
     assert fresh.charge_offsets.requires_grad
+    plain = SOGNet(small_config(), dtype=torch.float64)
+    assert "charge_offsets" not in dict(plain.named_parameters())
     with pytest.raises(ValueError, match=r"initial_charges names species \[8\]"):
         SOGNet(small_config(initial_charges={8: -2.0}))

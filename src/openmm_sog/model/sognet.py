@@ -42,7 +42,7 @@ class SOGNetConfig:
     neutralize: bool = False
     # Starting latent charge per atomic number (e), e.g. formal charges {11: 1.0, 17: -1.0}:
     # learnable per-species offsets added to the charge network's output in every channel
-    # (species not listed start at 0).
+    # (species not listed start at 0). Empty: no offsets (a constant zero, not learnt).
     initial_charges: dict[int, float] = field(default_factory=dict)
     neighbor_list: str = "vesin"  # or "brute_force"
 
@@ -119,7 +119,10 @@ class SOGNet(nn.Module):
             offsets = torch.zeros(num_species, self.num_channels)
             for number, charge in config.initial_charges.items():
                 offsets[numbers.index(int(number))] = float(charge)
-            self.charge_offsets = nn.Parameter(offsets)
+            if config.initial_charges:
+                self.charge_offsets = nn.Parameter(offsets)
+            else:  # a constant zero: training without offsets is unchanged
+                self.register_buffer("charge_offsets", offsets)
             min_width = config.min_width if config.min_width is not None else 0.5 * self.cutoff
             kernel = coulomb_initial_kernel(
                 self.num_channels, min_width, config.num_gaussians, config.width_ratio, dtype=dtype
@@ -127,7 +130,7 @@ class SOGNet(nn.Module):
             self.lr = LatentLongRange(kernel, config.tolerance)
         else:
             self.charge_head = nn.Identity()
-            self.charge_offsets = nn.Parameter(torch.zeros(num_species, 0))
+            self.register_buffer("charge_offsets", torch.zeros(num_species, 0))
             self.lr = None
         self.to(dtype)
         self.energy_shifts = self.energy_shifts.to(dtype)
