@@ -200,6 +200,32 @@ def test_lbfgs_reduces_the_loss_and_checkpoints_are_written_at_the_end(tmp_path)
         load_config(bad)
 
 
+def test_training_is_deterministic_for_a_seed(tmp_path):
+    from openmm_sog.training.loop import train
+
+    states, logs = [], []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_toy_data(folder / "toy.xyz", frames=4)
+        path = write_config(folder, epochs=2, progress=False)
+        values = yaml.safe_load(path.read_text())
+        values["seed"] = seed
+        path.write_text(yaml.safe_dump(values))
+        train(load_config(path))
+        states.append(torch.load(folder / "run" / "model_best.pt", weights_only=False))
+        rows = (folder / "run" / "log.csv").read_text().split()
+        logs.append([row.split(",")[:3] for row in rows])
+    assert logs[0] == logs[1] and logs[0] != logs[2]
+    for key, value in states[0]["state_dict"].items():
+        assert torch.equal(value, states[1]["state_dict"][key]), key
+    assert any(
+        not torch.equal(v, states[2]["state_dict"][k])
+        for k, v in states[0]["state_dict"].items()
+        if v.is_floating_point() and v.numel()
+    )
+
+
 def test_unknown_config_key_is_an_error(tmp_path):
     path = write_config(tmp_path)
     values = yaml.safe_load(path.read_text())
