@@ -217,3 +217,22 @@ def test_initial_charges_are_learnable_per_species_offsets():
     assert "charge_offsets" not in dict(plain.named_parameters())
     with pytest.raises(ValueError, match=r"initial_charges names species \[8\]"):
         SOGNet(small_config(initial_charges={8: -2.0}))
+
+
+def test_refit_energy_shifts_recovers_per_species_constants():
+    from openmm_sog.training.data import Structure
+    from openmm_sog.training.model_io import refit_energy_shifts
+
+    model = make_model()
+    structures = []
+    for k, n in enumerate((6, 7, 9, 8, 11)):  # varying Na/Cl composition
+        s = random_structure(n, TRICLINIC, seed=20 + k)
+        energy = float(model(**s, compute_forces=False)["energy"])
+        numbers = s["atomic_numbers"]
+        energy += 0.3 * int((numbers == 11).sum()) - 0.2 * int((numbers == 17).sum())
+        structures.append(Structure(s["positions"], numbers, s["cell"][0], True, energy=energy))
+    before = model.energy_shifts.clone()
+    correction = refit_energy_shifts(model, structures)
+    torch.testing.assert_close(model.energy_shifts - before, torch.tensor([0.3, -0.2]).double())
+    assert 0.04 < correction < 0.1  # per atom: about (0.3 - 0.2) / 2 at ~1:1 Na:Cl
+    assert refit_energy_shifts(model, structures) < 1e-10  # already optimal

@@ -50,6 +50,9 @@ class TrainingConfig:
     scheduler_patience: int = 5
     early_stopping_patience: int = 20
     max_time_s: float | None = None
+    # After training, refit the per-species energy shifts of the best model to the training
+    # energies by least squares (see ``model_io.refit_energy_shifts``).
+    refit_energy_shifts: bool = True
     dtype: str = "float32"
     num_threads: int | None = None
     progress: bool = True

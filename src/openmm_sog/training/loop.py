@@ -15,7 +15,7 @@ from .config import TrainConfig
 from .data import Structure, collate, read_dataset, select_structures
 from .distributed import Context, distributed_context
 from .metrics import evaluate, loss_terms
-from .model_io import build_model, model_metadata
+from .model_io import build_model, model_metadata, refit_energy_shifts
 
 __all__ = ["load_training_data", "train"]
 
@@ -269,6 +269,11 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     metrics = None
     if ctx.is_main:
         best = load_model(io.best)
+        if t.refit_energy_shifts:
+            refit_energy_shifts(best, train_set)
+            payload = torch.load(io.best, map_location="cpu", weights_only=False)
+            payload["state_dict"]["energy_shifts"] = best.energy_shifts.detach().clone()
+            torch.save(payload, io.best)
         metrics = evaluate(best, validation) if validation else {}
     return {
         "best_validation_loss": state.best_validation,
