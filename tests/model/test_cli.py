@@ -226,6 +226,19 @@ def test_training_is_deterministic_for_a_seed(tmp_path):
     )
 
 
+@pytest.mark.parametrize("factor", [0.0, 1.0])
+def test_kernel_learning_rate_factor(tmp_path, factor):
+    from openmm_sog.model.long_range import coulomb_initial_kernel
+    from openmm_sog.training.loop import train
+
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    train(load_config(write_config(tmp_path, epochs=2, progress=False, kernel_lr_factor=factor)))
+    state = torch.load(tmp_path / "run" / "model_best.pt", weights_only=False)["state_dict"]
+    initial = coulomb_initial_kernel(1, 3.5 / 2, 4, dtype=torch.float32)
+    weights = state["lr.periodic.kernel.weights"]
+    assert torch.equal(weights, initial.weights.detach()) == (factor == 0.0)
+
+
 def test_unknown_config_key_is_an_error(tmp_path):
     path = write_config(tmp_path)
     values = yaml.safe_load(path.read_text())

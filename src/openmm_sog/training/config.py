@@ -41,6 +41,12 @@ class TrainingConfig:
     optimizer: str = "adam"
     lbfgs_iterations: int = 20
     learning_rate: float = 1e-3
+    # Learning-rate factor of the SOG kernel's weights and widths (Adam only; 0 freezes them).
+    # Adam moves every parameter by about the learning rate per step however weak its
+    # gradient, and the Gaussians much wider than the training cells barely enter the loss
+    # (their ghat(k) at the cells' k-vectors is ~0): a small factor keeps them near their
+    # Coulomb initialisation, which matters for larger cells than those trained on.
+    kernel_lr_factor: float = 1.0
     weight_decay: float = 0.0
     energy_weight: float = 1.0
     force_weight: float = 10.0
@@ -129,6 +135,10 @@ def load_config(path: str | Path) -> TrainConfig:
         )
     if config.training.optimizer == "lbfgs" and config.training.weight_decay:
         raise ValueError("training.weight_decay is not supported with the lbfgs optimizer")
+    if config.training.optimizer == "lbfgs" and config.training.kernel_lr_factor != 1.0:
+        raise ValueError("training.kernel_lr_factor is not supported with the lbfgs optimizer")
+    if config.training.kernel_lr_factor < 0:
+        raise ValueError("training.kernel_lr_factor must be >= 0")
     if not 0.0 <= config.data.validation_fraction < 1.0:
         raise ValueError("data.validation_fraction must lie in [0, 1)")
     return config

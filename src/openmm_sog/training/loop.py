@@ -143,7 +143,7 @@ def _lbfgs_epoch(
     return float(optimizer.step(closure))
 
 
-def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def _optimizer(config: TrainConfig, model: SOGNet) -> torch.optim.Optimizer:
     t = config.training
     if t.optimizer == "lbfgs":
         return torch.optim.LBFGS(
@@ -153,7 +153,16 @@ def _optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optim
             history_size=50,
             line_search_fn="strong_wolfe",
         )
-    return torch.optim.Adam(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+    kernel = [] if model.lr is None else list(model.lr.parameters())
+    chosen = {id(p) for p in kernel}
+    others = [p for p in model.parameters() if id(p) not in chosen]
+    groups = [{"params": others}]
+    if kernel:
+        for p in kernel:
+            p.requires_grad_(t.kernel_lr_factor > 0)
+        if t.kernel_lr_factor > 0:
+            groups.append({"params": kernel, "lr": t.learning_rate * t.kernel_lr_factor})
+    return torch.optim.Adam(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
 
 
 def train(config: TrainConfig) -> dict:
