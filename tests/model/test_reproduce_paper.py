@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reproduce_paper.py
 def load_driver():
     spec = importlib.util.spec_from_file_location("reproduce_paper", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["reproduce_paper"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
