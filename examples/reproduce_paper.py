@@ -328,6 +328,8 @@ def table(results: dict) -> str:
             key = task.removeprefix("dimer_far_").removeprefix("dimer_")
             if key in PAPER_DIMERS:
                 paper = f"{PAPER_DIMERS[key][0]} -> {PAPER_DIMERS[key][1]}"
+            elif task == "electrolyte":
+                paper = "ratio 10-100"
             elif task == "spice":
                 paper = "SOG-Net 49.5 (E 0.79 meV)"
             ratio = fa / fb if fa and fb else float("nan")
