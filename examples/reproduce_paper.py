@@ -65,11 +65,11 @@ class Run:
 
     name: str
     config: dict
-    max_time_s: float
     tests: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # label: (file, select)
 
 
-def _training(max_time_s: float, epochs: int, **overrides) -> dict:
+def _training(epochs: int, **overrides) -> dict:
+    """Adam settings shared by the tasks; ``_pair`` adds the time cap."""
     training = {
         "epochs": epochs,
         "batch_size": 4,
@@ -80,7 +80,6 @@ def _training(max_time_s: float, epochs: int, **overrides) -> dict:
         "scheduler_factor": 0.5,
         "scheduler_patience": 10,
         "early_stopping_patience": 40,
-        "max_time_s": max_time_s,
         "dtype": "float32",
         "num_threads": 1,
         "progress": False,
@@ -89,29 +88,34 @@ def _training(max_time_s: float, epochs: int, **overrides) -> dict:
     return training
 
 
+def _local_model(**overrides) -> dict:
+    """The small local model most tasks use (cutoff 5 A), with the kernel's Gaussian count."""
+    model = {
+        "cutoff": 5.0,
+        "inner_cutoff": 3.5,
+        "embedding_sizes": [16, 16],
+        "fitting_sizes": [32, 32],
+        "charge_sizes": [16],
+        "num_gaussians": 12,
+    }
+    model.update(overrides)
+    return model
+
+
 def _pair(
-    task: str,
-    data: dict,
-    model: dict,
-    training: dict,
-    max_time_s: float,
-    tests: dict,
-    long_range_model: dict | None = None,
+    task: str, data: dict, model: dict, training: dict, max_time_s: float, tests: dict
 ) -> list[Run]:
     """SOG-Net and its short-range-only baseline with the same local model and budget."""
     runs = []
     for kind, long_range in (("sognet", True), ("shortrange", False)):
-        m = dict(model, long_range=long_range)
-        if long_range and long_range_model:
-            m.update(long_range_model)
         config = {
             "seed": 0,
             "data": data,
-            "model": m,
+            "model": dict(model, long_range=long_range),
             "training": dict(training, max_time_s=max_time_s),
             "output": {"directory": f"{task}_{kind}", "resume": False},
         }
-        runs.append(Run(f"{task}_{kind}", config, max_time_s, tests))
+        runs.append(Run(f"{task}_{kind}", config, tests))
     return runs
 
 
@@ -127,22 +131,16 @@ def electrolyte_runs(out: Path, minutes: float) -> list[Run]:
             check=True,
         )  # fmt: skip
     data_dir = REPO / "data" / "electrolyte"
-    model = {
-        "cutoff": 5.0,
-        "inner_cutoff": 3.5,
-        "embedding_sizes": [16, 32],
-        "axis_features": 4,
-        "fitting_sizes": [64, 64],
-        "charge_sizes": [32],
-        "num_channels": 1,
-        "num_gaussians": 14,
-        "width_ratio": 2.0,
-        # Gaussians down to 1 A carry Coulomb at ionic contact distances, so the local model
-        # learns Lennard-Jones and a small remainder instead of most of 1/r below 5 A.
-        "min_width": 1.0,
-        "neutralize": True,
-        "tolerance": 1.0e-4,
-    }
+    # Gaussians down to 1 A carry Coulomb at ionic contact distances, so the local model
+    # learns Lennard-Jones and a small remainder instead of most of 1/r below 5 A.
+    model = _local_model(
+        embedding_sizes=[16, 32],
+        fitting_sizes=[64, 64],
+        charge_sizes=[32],
+        num_gaussians=14,
+        min_width=1.0,
+        neutralize=True,
+    )
     tests = {
         "test (128 ions)": (str(data_dir / "test.xyz"), None),
         "1024 ions": (str(transfer), None),
@@ -151,8 +149,13 @@ def electrolyte_runs(out: Path, minutes: float) -> list[Run]:
     # made the plateau scheduler cut the rate too early. A small learning-rate factor keeps
     # the kernel's wide Gaussians, which the 16 A training box barely sees, near Coulomb for
     # the 32 A test box.
-    training = _training(0, 5000, scheduler="exponential", scheduler_factor=0.993)
-    training.update(kernel_lr_factor=0.03, early_stopping_patience=100)
+    training = _training(
+        5000,
+        scheduler="exponential",
+        scheduler_factor=0.993,
+        kernel_lr_factor=0.03,
+        early_stopping_patience=100,
+    )
     return _pair(
         "electrolyte",
         {"train": str(data_dir / "train.xyz"), "validation_fraction": 0.2},
@@ -165,21 +168,12 @@ def electrolyte_runs(out: Path, minutes: float) -> list[Run]:
 
 def pointcharge_runs(out: Path, minutes: float) -> list[Run]:
     path = str(SHARED / "pointcharge_data_test.h5")
-    model = {
-        "cutoff": 3.0,
-        "inner_cutoff": 2.0,
-        "embedding_sizes": [16, 16],
-        "fitting_sizes": [32, 32],
-        "charge_sizes": [16],
-        "num_gaussians": 12,
-        "min_width": 0.5,
-        "neutralize": True,
-    }
+    model = _local_model(cutoff=3.0, inner_cutoff=2.0, min_width=0.5, neutralize=True)
     return _pair(
         "pointcharge",
         {"train": path, "select": "0:80", "validation_fraction": 0.2},
         model,
-        _training(0, 5000, energy_weight=0.0, force_weight=1.0),
+        _training(5000, energy_weight=0.0, force_weight=1.0),
         60 * minutes,
         {"last 20 configurations": (path, "80:100")},
     )
@@ -193,15 +187,7 @@ def dimer_runs(out: Path, minutes: float, far: bool = False) -> list[Run]:
     train_select, test_select = ("0:8", "8:13") if far else ("0::2", "1::2")
     label_test = "5 farthest separations" if far else "odd separations"
     runs = []
-    model = {
-        "cutoff": 5.0,
-        "inner_cutoff": 3.5,
-        "embedding_sizes": [16, 16],
-        "fitting_sizes": [32, 32],
-        "charge_sizes": [16],
-        "num_gaussians": 12,
-        "min_width": 1.0,
-    }
+    model = _local_model(min_width=1.0)
     for label, name in DIMER_FILES.items():
         path = str(SHARED / name)
         # 7 or 8 of 13 separations train (all of them: too few to split off a validation set).
@@ -209,7 +195,7 @@ def dimer_runs(out: Path, minutes: float, far: bool = False) -> list[Run]:
             f"dimer{'_far' if far else ''}_{label}",
             {"train": path, "select": train_select, "validation_fraction": 0.0},
             model,
-            _training(0, 3000, batch_size=8, scheduler_patience=50, early_stopping_patience=200),
+            _training(3000, batch_size=8, scheduler_patience=50, early_stopping_patience=200),
             60 * minutes,
             {label_test: (path, test_select)},
         )
@@ -218,21 +204,18 @@ def dimer_runs(out: Path, minutes: float, far: bool = False) -> list[Run]:
 
 def spice_runs(out: Path, minutes: float) -> list[Run]:
     path = str(SHARED / "spice-dipep-dipolar.h5")
-    model = {
-        "cutoff": 5.0,
-        "inner_cutoff": 3.5,
-        "embedding_sizes": [16, 32],
-        "fitting_sizes": [64, 64],
-        "charge_sizes": [32],
-        "num_gaussians": 12,
-        "min_width": 1.0,
-        "neutralize": True,
-    }
+    model = _local_model(
+        embedding_sizes=[16, 32],
+        fitting_sizes=[64, 64],
+        charge_sizes=[32],
+        min_width=1.0,
+        neutralize=True,
+    )
     return _pair(
         "spice",
         {"train": path, "validation_fraction": 0.1},
         model,
-        _training(0, 5000, force_weight=100.0),
+        _training(5000, force_weight=100.0),
         60 * minutes,
         {},  # reported on the seeded 10 % validation split, as in the paper
     )
@@ -240,20 +223,12 @@ def spice_runs(out: Path, minutes: float) -> list[Run]:
 
 def nacl_runs(out: Path, minutes: float) -> list[Run]:
     path = str(SHARED / "nacl_shortrange_only_test.xyz")
-    model = {
-        "cutoff": 5.0,
-        "inner_cutoff": 3.5,
-        "embedding_sizes": [16, 16],
-        "fitting_sizes": [32, 32],
-        "charge_sizes": [16],
-        "num_gaussians": 12,
-        "neutralize": True,
-    }
+    model = _local_model(neutralize=True)
     return _pair(
         "nacl",
         {"train": path, "select": "0:120", "validation_fraction": 0.2},
         model,
-        _training(0, 5000),
+        _training(5000),
         60 * minutes,
         {"last 31 frames": (path, "120:151")},
     )
@@ -264,7 +239,7 @@ TASKS = {
     "pointcharge": (pointcharge_runs, 8.0),
     "dimers": (dimer_runs, 1.5),
     "dimers_far": (lambda out, minutes: dimer_runs(out, minutes, far=True), 1.5),
-    "spice": (spice_runs, 25.0),
+    "spice": (spice_runs, 15.0),
     "nacl": (nacl_runs, 8.0),
 }
 
