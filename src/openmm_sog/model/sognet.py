@@ -166,10 +166,7 @@ class SOGNet(nn.Module):
         :param total_charge: ``[B]`` net charge per structure (e), used when ``neutralize``.
         """
         num_structures = cell.shape[0]
-        species = self.species_index(atomic_numbers)
-        i, j, shifts = self.neighbors(positions, cell, pbc, batch)
-        vectors = pair_vectors(positions, cell, batch, i, j, shifts)
-        descriptor = self.descriptor(vectors, i, j, species)
+        species, descriptor = self._raw_descriptor(positions, atomic_numbers, cell, pbc, batch)
         descriptor = (descriptor - self.descriptor_mean) / self.descriptor_std
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
         features = torch.cat([descriptor, onehot], -1)
@@ -192,16 +189,22 @@ class SOGNet(nn.Module):
             result["energy"] = energy_sr
         return result
 
+    def _raw_descriptor(
+        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Species indices ``[N]`` and the unstandardised descriptor ``[N, D]``."""
+        species = self.species_index(atomic_numbers)
+        i, j, shifts = self.neighbors(positions, cell, pbc, batch)
+        vectors = pair_vectors(positions, cell, batch, i, j, shifts)
+        return species, self.descriptor(vectors, i, j, species)
+
     @torch.jit.unused
     def set_descriptor_statistics(
         self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
     ) -> None:
         """Set the descriptor's mean and standard deviation from sample structures."""
         with torch.no_grad():
-            species = self.species_index(atomic_numbers)
-            i, j, shifts = self.neighbors(positions, cell, pbc, batch)
-            vectors = pair_vectors(positions, cell, batch, i, j, shifts)
-            descriptor = self.descriptor(vectors, i, j, species)
+            _, descriptor = self._raw_descriptor(positions, atomic_numbers, cell, pbc, batch)
             self.descriptor_mean.copy_(descriptor.mean(0))
             self.descriptor_std.copy_(descriptor.std(0).clamp_min(1e-2 * float(descriptor.std())))
 

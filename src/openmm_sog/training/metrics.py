@@ -42,29 +42,31 @@ def evaluate(
     RMSE/MAE per component (meV/A)."""
     dtype = next(model.parameters()).dtype
     e_err: list[Tensor] = []
-    e_total_err: list[Tensor] = []
+    atom_counts: list[Tensor] = []
     f_err: list[Tensor] = []
     for start in range(0, len(structures), batch_size):
         batch = collate(structures[start : start + batch_size]).to(dtype)
         out = model(**batch.model_inputs(), compute_stress=compute_stress)
-        atoms = batch.num_atoms.to(dtype)
-        e_err.append(((out["energy"].detach() - batch.energy) / atoms).double())
-        e_total_err.append((out["energy"].detach() - batch.energy).double())
+        e_err.append((out["energy"].detach() - batch.energy).double())
+        atom_counts.append(batch.num_atoms.double())
         f_err.append((out["forces"].detach() - batch.forces).reshape(-1).double())
-    metrics: dict[str, float] = {"num_structures": float(len(structures))}
-    for name, errors in (("energy", torch.cat(e_err)), ("forces", torch.cat(f_err))):
-        errors = errors[~torch.isnan(errors)]
-        unit = "meV_per_atom" if name == "energy" else "meV_per_A"
-        if errors.numel() == 0:
-            metrics[f"{name}_rmse_{unit}"] = math.nan
-            metrics[f"{name}_mae_{unit}"] = math.nan
-        else:
-            metrics[f"{name}_rmse_{unit}"] = 1000.0 * float(errors.pow(2).mean().sqrt())
-            metrics[f"{name}_mae_{unit}"] = 1000.0 * float(errors.abs().mean())
-    # Whole-structure energy error (meV), as gas-phase benchmarks such as SPICE quote it.
-    total = torch.cat(e_total_err)
-    total = total[~torch.isnan(total)]
-    metrics["energy_rmse_meV"] = (
-        1000.0 * float(total.pow(2).mean().sqrt()) if total.numel() else math.nan
-    )
-    return metrics
+    energy = torch.cat(e_err)
+    e_rmse, e_mae = _rmse_mae_milli(energy / torch.cat(atom_counts))
+    f_rmse, f_mae = _rmse_mae_milli(torch.cat(f_err))
+    return {
+        "num_structures": float(len(structures)),
+        "energy_rmse_meV_per_atom": e_rmse,
+        "energy_mae_meV_per_atom": e_mae,
+        "forces_rmse_meV_per_A": f_rmse,
+        "forces_mae_meV_per_A": f_mae,
+        # Whole-structure energy error, as gas-phase benchmarks such as SPICE quote it.
+        "energy_rmse_meV": _rmse_mae_milli(energy)[0],
+    }
+
+
+def _rmse_mae_milli(errors: Tensor) -> tuple[float, float]:
+    """RMSE and MAE of the labelled (non-NaN) errors, times 1000 (eV -> meV); NaN if none."""
+    errors = errors[~torch.isnan(errors)]
+    if errors.numel() == 0:
+        return math.nan, math.nan
+    return 1e3 * float(errors.pow(2).mean().sqrt()), 1e3 * float(errors.abs().mean())

@@ -35,15 +35,11 @@ def build_model(
         raise ValueError(
             f"unknown species {unknown} in the data; model has {config.atomic_numbers}"
         )
-    species = {z: k for k, z in enumerate(config.atomic_numbers)}
     labelled = [s for s in structures if s.energy is not None]
-    shifts = torch.zeros(len(species), dtype=torch.float64)
+    shifts = torch.zeros(len(config.atomic_numbers), dtype=torch.float64)
     if labelled:
-        counts = torch.zeros(len(labelled), len(species), dtype=torch.float64)
-        for row, s in enumerate(labelled):
-            for z in s.atomic_numbers.tolist():
-                counts[row, species[int(z)]] += 1
         energies = torch.tensor([s.energy for s in labelled], dtype=torch.float64)
+        counts = _composition(labelled, config.atomic_numbers)
         shifts = torch.linalg.lstsq(counts, energies[:, None], driver="gelsd").solution[:, 0]
     forces = [s.forces for s in structures if s.forces is not None]
     scale = float(torch.cat(forces).pow(2).mean().sqrt()) if forces else 1.0
@@ -85,17 +81,22 @@ def refit_energy_shifts(model: SOGNet, structures: list[Structure], batch_size: 
         with torch.no_grad():
             out = model(**batch.model_inputs(), compute_forces=False)
         residuals.append((batch.energy - out["energy"]).double())
-    residual = torch.cat(residuals)
-    counts = torch.zeros(len(labelled), len(model.atomic_numbers), dtype=torch.float64)
-    index = {z: k for k, z in enumerate(model.atomic_numbers)}
-    for row, s in enumerate(labelled):
-        for z in s.atomic_numbers.tolist():
-            counts[row, index[int(z)]] += 1
-    delta = torch.linalg.lstsq(counts, residual[:, None], driver="gelsd").solution[:, 0]
+    counts = _composition(labelled, model.atomic_numbers)
+    residual = torch.cat(residuals)[:, None]
+    delta = torch.linalg.lstsq(counts, residual, driver="gelsd").solution[:, 0]
     with torch.no_grad():
         model.energy_shifts.add_(delta.to(dtype))
-    atoms = counts.sum(1)
-    return float(((counts @ delta) / atoms).pow(2).mean().sqrt())
+    return float(((counts @ delta) / counts.sum(1)).pow(2).mean().sqrt())
+
+
+def _composition(structures: list[Structure], atomic_numbers: list[int]) -> torch.Tensor:
+    """Atom counts per structure and species ``[S, len(atomic_numbers)]`` (float64)."""
+    index = {z: k for k, z in enumerate(atomic_numbers)}
+    counts = torch.zeros(len(structures), len(atomic_numbers), dtype=torch.float64)
+    for row, s in enumerate(structures):
+        for z in s.atomic_numbers.tolist():
+            counts[row, index[int(z)]] += 1
+    return counts
 
 
 def model_metadata(model: SOGNet, config: SOGNetConfig, dtype: str) -> dict:
