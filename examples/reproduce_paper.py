@@ -96,7 +96,6 @@ def _local_model(**overrides) -> dict:
         "embedding_sizes": [16, 16],
         "fitting_sizes": [32, 32],
         "charge_sizes": [16],
-        "num_gaussians": 12,
     }
     model.update(overrides)
     return model
@@ -321,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default="reproduction", help="folder for runs and results.json")
     p.add_argument("--minutes", type=float, default=1.0, help="scale of the per-model time caps")
     p.add_argument("--jobs", type=int, default=2, help="models trained at the same time")
+    p.add_argument(
+        "--models",
+        choices=["both", "sognet", "shortrange"],
+        default="both",
+        help="train only one side of each pair (the other's results.json entry is kept)",
+    )
     p.add_argument("--report", action="store_true", help="only print the table of results.json")
     args = p.parse_args(argv)
     out = Path(args.output).resolve()
@@ -337,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks:
         make, minutes = TASKS[task]
         runs += make(out, minutes * args.minutes)
+    if args.models != "both":
+        runs = [run for run in runs if run.name.endswith(f"_{args.models}")]
     print(f"training {len(runs)} models, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {run.name: pool.submit(_train_and_evaluate, run, out) for run in runs}

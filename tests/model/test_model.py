@@ -168,7 +168,9 @@ def test_free_space_long_range_is_pair_sum():
 
 
 def test_coulomb_initial_kernel_is_coulomb_in_ev():
-    kernel = coulomb_initial_kernel(1, min_width=2.0, num_gaussians=14, dtype=torch.float64)
+    kernel = coulomb_initial_kernel(
+        1, min_width=2.0, num_gaussians=14, ratio=2.0, dtype=torch.float64
+    )
     sigma_max = 2.0 * 2.0**13
     r = torch.linspace(8.0, 200.0, 300, dtype=torch.float64)
     ratio = kernel.value(r).detach()[:, 0] * r / COULOMB_EV_ANGSTROM_PER_E2
