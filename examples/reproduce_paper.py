@@ -136,7 +136,7 @@ def electrolyte_runs(out: Path, minutes: float) -> list[Run]:
         embedding_sizes=[16, 32],
         fitting_sizes=[64, 64],
         charge_sizes=[32],
-        num_gaussians=14,
+        num_gaussians=28,  # widths 1 A to 1.2e4 A, ratio sqrt(2)
         min_width=1.0,
         neutralize=True,
     )

@@ -238,3 +238,26 @@ def test_refit_energy_shifts_recovers_per_species_constants():
     torch.testing.assert_close(model.energy_shifts - before, torch.tensor([0.3, -0.2]).double())
     assert 0.04 < correction < 0.1  # per atom: about (0.3 - 0.2) / 2 at ~1:1 Na:Cl
     assert refit_energy_shifts(model, structures) < 1e-10  # already optimal
+
+
+def test_evaluate_reports_latent_charges_per_species():
+    from openmm_sog.training.data import Structure
+    from openmm_sog.training.metrics import evaluate
+
+    # Neutral structures with equal Na and Cl counts: neutralised charges of the two species
+    # must average to opposite values (channel 0 and 1 separately).
+    model = make_model(neutralize=True)
+    structures = []
+    for k in range(3):
+        s = random_structure(8, TRICLINIC, seed=40 + k)
+        structures.append(
+            Structure(s["positions"], s["atomic_numbers"], s["cell"][0], True, energy=0.0)
+        )
+    metrics = evaluate(model, structures, batch_size=2)
+    for channel in (0, 1):
+        na = metrics[f"latent_charge_mean_e[Na,{channel}]"]
+        cl = metrics[f"latent_charge_mean_e[Cl,{channel}]"]
+        assert abs(na) > 1e-3 and na == pytest.approx(-cl, abs=1e-12)
+        assert metrics[f"latent_charge_std_e[Na,{channel}]"] > 0.0
+    short_range = evaluate(make_model(long_range=False), structures)
+    assert not any(key.startswith("latent_charge") for key in short_range)

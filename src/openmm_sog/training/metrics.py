@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from ase.data import chemical_symbols
 from torch import Tensor
 
 from ..model import SOGNet
@@ -38,22 +39,28 @@ def evaluate(
     batch_size: int = 8,
     compute_stress: bool = False,
 ) -> dict[str, float]:
-    """Energy RMSE/MAE per atom (meV/atom), energy RMSE per structure (meV) and force
-    RMSE/MAE per component (meV/A)."""
+    """Energy RMSE/MAE per atom (meV/atom), energy RMSE per structure (meV), force
+    RMSE/MAE per component (meV/A) and, for SOG-Net, the mean and standard deviation of
+    the latent charges per species and channel (e), e.g. ``latent_charge_mean_e[Na]``."""
     dtype = next(model.parameters()).dtype
     e_err: list[Tensor] = []
     atom_counts: list[Tensor] = []
     f_err: list[Tensor] = []
+    charges: list[Tensor] = []
+    numbers: list[Tensor] = []
     for start in range(0, len(structures), batch_size):
         batch = collate(structures[start : start + batch_size]).to(dtype)
         out = model(**batch.model_inputs(), compute_stress=compute_stress)
         e_err.append((out["energy"].detach() - batch.energy).double())
         atom_counts.append(batch.num_atoms.double())
         f_err.append((out["forces"].detach() - batch.forces).reshape(-1).double())
+        if "charges" in out:
+            charges.append(out["charges"].detach().double())
+            numbers.append(batch.atomic_numbers)
     energy = torch.cat(e_err)
     e_rmse, e_mae = _rmse_mae_milli(energy / torch.cat(atom_counts))
     f_rmse, f_mae = _rmse_mae_milli(torch.cat(f_err))
-    return {
+    metrics = {
         "num_structures": float(len(structures)),
         "energy_rmse_meV_per_atom": e_rmse,
         "energy_mae_meV_per_atom": e_mae,
@@ -62,6 +69,22 @@ def evaluate(
         # Whole-structure energy error, as gas-phase benchmarks such as SPICE quote it.
         "energy_rmse_meV": _rmse_mae_milli(energy)[0],
     }
+    if charges:
+        metrics.update(_charge_statistics(torch.cat(charges), torch.cat(numbers)))
+    return metrics
+
+
+def _charge_statistics(charges: Tensor, atomic_numbers: Tensor) -> dict[str, float]:
+    """Mean and standard deviation of the latent charges ``[N, P]`` per species and channel."""
+    stats: dict[str, float] = {}
+    for number in torch.unique(atomic_numbers).tolist():
+        selected = charges[atomic_numbers == number]
+        for channel in range(charges.shape[1]):
+            label = chemical_symbols[number] + (f",{channel}" if charges.shape[1] > 1 else "")
+            values = selected[:, channel]
+            stats[f"latent_charge_mean_e[{label}]"] = float(values.mean())
+            stats[f"latent_charge_std_e[{label}]"] = float(values.std()) if len(values) > 1 else 0.0
+    return stats
 
 
 def _rmse_mae_milli(errors: Tensor) -> tuple[float, float]:
