@@ -17,6 +17,7 @@ from openmm_sog.model import (
     SOGNet,
     VesinNeighborList,
     coulomb_initial_kernel,
+    smooth_cutoff,
 )
 from openmm_sog.units import COULOMB_EV_ANGSTROM_PER_E2
 
@@ -37,9 +38,10 @@ def test_vesin_matches_brute_force(periodic):
     assert len(pairs[0]) > 30
 
 
+@pytest.mark.parametrize("radial", [False, True])
 @pytest.mark.parametrize("periodic", [True, False])
-def test_invariances(periodic):
-    model = make_model(neutralize=True)
+def test_invariances(periodic, radial):
+    model = make_model(neutralize=True, radial_features=radial)
     s = random_structure(16, TRICLINIC if periodic else None, seed=2)
     ref = model(**s)
     # Rotation of positions and cell; forces rotate with them.
@@ -61,9 +63,10 @@ def test_invariances(periodic):
     torch.testing.assert_close(out["forces"], ref["forces"][perm], rtol=1e-8, atol=1e-9)
 
 
+@pytest.mark.parametrize("radial", [False, True])
 @pytest.mark.parametrize("periodic", [True, False])
-def test_forces_are_minus_gradient_including_charge_chain_rule(periodic):
-    model = make_model(neutralize=periodic)
+def test_forces_are_minus_gradient_including_charge_chain_rule(periodic, radial):
+    model = make_model(neutralize=periodic, radial_features=radial)
     s = random_structure(12, TRICLINIC if periodic else None, seed=5)
     out = model(**s)
     step = 1e-5
@@ -90,8 +93,9 @@ def _forces_at_frozen_charges(model, s) -> torch.Tensor:
     return -torch.autograd.grad(total.sum(), positions)[0]
 
 
-def test_smooth_at_cutoff():
-    model = make_model(long_range=False)
+@pytest.mark.parametrize("radial", [False, True])
+def test_smooth_at_cutoff(radial):
+    model = make_model(long_range=False, radial_features=radial)
     cutoff = model.cutoff
 
     def pair(r: float) -> dict:
@@ -190,8 +194,9 @@ def test_unknown_species_is_an_error():
         model(**s)
 
 
-def test_torchscript_matches_eager():
-    model = make_model(neutralize=True)
+@pytest.mark.parametrize("radial", [False, True])
+def test_torchscript_matches_eager(radial):
+    model = make_model(neutralize=True, radial_features=radial)
     scripted = torch.jit.script(model)
     s = random_structure(10, TRICLINIC, seed=11)
     a = model(**s, compute_stress=True)
@@ -261,3 +266,35 @@ def test_evaluate_reports_latent_charges_per_species():
         assert metrics[f"latent_charge_std_e[Na,{channel}]"] > 0.0
     short_range = evaluate(make_model(long_range=False), structures)
     assert not any(key.startswith("latent_charge") for key in short_range)
+
+
+def test_radial_features_give_an_exact_pair_sum():
+    # With the fitting network silenced, the local energy is the linear readout of the radial
+    # sums: sum_i sum_j phi(r_ij) with phi = u . G(r) s(r) / n_norm (standardisation folded in).
+    model = make_model(long_range=False, radial_features=True)
+    with torch.no_grad():
+        model.fitting[-1].weight.zero_()
+        model.fitting[-1].bias.zero_()
+        model.energy_shifts.zero_()
+    s = random_structure(10, None, seed=8)
+    total = float(energy(model, s))
+    d = model.descriptor
+    expected = 0.0
+    m1 = d.num_features
+    mean = model.descriptor_mean[-m1:]
+    std = model.descriptor_std[-m1:]
+    u = model.pair_readout.weight[0].detach() / std
+    species = model.species_index(s["atomic_numbers"])
+    onehot = torch.nn.functional.one_hot(species, 2).double()
+    x = s["positions"]
+    for i in range(10):
+        expected -= float((u * mean).sum())  # the standardisation's constant per atom
+        for j in range(10):
+            r = torch.linalg.norm(x[j] - x[i])
+            if i == j or r >= d.cutoff:
+                continue
+            radial = torch.exp(-(((r - d.radial_centers) / d.radial_width) ** 2))
+            g = d.embedding(torch.cat([radial, onehot[i], onehot[j]]))
+            switch = smooth_cutoff(r, d.inner_cutoff, d.cutoff)
+            expected += float((u * g).sum() * switch / r) / d.neighbor_normalization
+    assert total == pytest.approx(expected * model.energy_scale, rel=1e-10, abs=1e-12)

@@ -14,6 +14,13 @@ For atom i with neighbours j (r_ij = r_j - r_i, r = |r_ij| < r_c):
     G_ij    = MLP(radial basis(r), species_i, species_j)   (M1 features, invariant)
     T_i     = 1/n_norm sum_j G_ij^T R_ij                   ([M1, 4])
     D_i     = T_i T_i[:M2]^T                               ([M1, M2], invariant)
+    D'_i    = T_i[:, 0]                    ([M1], invariant; only with radial_features)
+
+Why the optional radial part D'_i = 1/n_norm sum_j G_ij s(r_ij): the Gram matrix D_i holds
+only products of neighbour sums, so a plain pair sum sum_j phi(r_ij) (the steep Lennard-Jones
+or Born-Mayer repulsion of ionic systems) is out of its linear reach and the fitting network
+can only approximate it. The radial sums give it that term directly (DeePMD's se_e2_r part of
+a hybrid se_e2_a + se_e2_r descriptor plays the same role).
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ def mlp(sizes: list[int], final_scale: float = 1.0) -> nn.Sequential:
 
 
 class DeepPotSEDescriptor(nn.Module):
-    """Per-atom invariant descriptor ``[N, M1 * M2]`` from pair vectors.
+    """Per-atom invariant descriptor ``[N, M1 * M2 (+ M1)]`` from pair vectors.
 
     :param num_species: number of species S (inputs are species indices 0..S-1).
     :param cutoff: r_c; Angstrom.
@@ -59,6 +66,7 @@ class DeepPotSEDescriptor(nn.Module):
     :param embedding_sizes: hidden sizes of the embedding network; its output is M1.
     :param axis_features: M2 <= M1.
     :param neighbor_normalization: n_norm, a typical neighbour count (keeps T_i O(1)).
+    :param radial_features: append the M1 radial sums T_i[:, 0] to the output.
     """
 
     def __init__(
@@ -70,6 +78,7 @@ class DeepPotSEDescriptor(nn.Module):
         embedding_sizes: tuple[int, ...] = (16, 16),
         axis_features: int = 4,
         neighbor_normalization: float = 10.0,
+        radial_features: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= inner_cutoff < cutoff:
@@ -82,17 +91,19 @@ class DeepPotSEDescriptor(nn.Module):
         self.num_features = int(embedding_sizes[-1])
         self.axis_features = int(axis_features)
         self.neighbor_normalization = float(neighbor_normalization)
+        self.radial_features = bool(radial_features)
         self.register_buffer("radial_centers", torch.linspace(0.0, cutoff, num_radial))
         self.radial_width = float(cutoff / max(num_radial - 1, 1))
         self.embedding = mlp([num_radial + 2 * num_species, *embedding_sizes])
 
     @property
     def output_size(self) -> int:
-        """M1 * M2."""
-        return self.num_features * self.axis_features
+        """M1 * M2, plus M1 with ``radial_features`` (those come last)."""
+        radial = self.num_features if self.radial_features else 0
+        return self.num_features * self.axis_features + radial
 
     def forward(self, vectors: Tensor, i: Tensor, j: Tensor, species: Tensor) -> Tensor:
-        """Descriptor ``[N, M1 * M2]``.
+        """Descriptor ``[N, output_size]``.
 
         :param vectors: pair vectors r_j - r_i ``[E, 3]``; Angstrom. Pairs with r >= r_c may
             be present and contribute exactly zero.
@@ -113,4 +124,6 @@ class DeepPotSEDescriptor(nn.Module):
         summed = torch.zeros(n, self.num_features, 4, dtype=vectors.dtype, device=vectors.device)
         summed = summed.index_add(0, i, outer) / self.neighbor_normalization
         gram = torch.einsum("nak,nbk->nab", summed, summed[:, : self.axis_features])
+        if self.radial_features:
+            return torch.cat([gram.reshape(n, -1), summed[:, :, 0]], -1)
         return gram.reshape(n, -1)

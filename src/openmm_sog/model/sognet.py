@@ -33,6 +33,9 @@ class SOGNetConfig:
     fitting_sizes: list[int] = field(default_factory=lambda: [64, 64])
     charge_sizes: list[int] = field(default_factory=lambda: [32])
     neighbor_normalization: float = 10.0
+    # Radial neighbour sums as extra descriptor features, with a linear path to the energy:
+    # pair-additive short-range physics (ionic repulsion) within direct reach of the model.
+    radial_features: bool = False
     long_range: bool = True
     num_channels: int = 1
     # Width ratio sqrt(2): the series is then accurate to ~1e-6 of 1/r; with ratio 2 its
@@ -103,6 +106,7 @@ class SOGNet(nn.Module):
             tuple(config.embedding_sizes),
             config.axis_features,
             config.neighbor_normalization,
+            config.radial_features,
         )
         width = self.descriptor.output_size + num_species
         # Standardisation of the descriptor (DeepMD's davg/dstd), set from data by
@@ -110,6 +114,15 @@ class SOGNet(nn.Module):
         self.register_buffer("descriptor_mean", torch.zeros(self.descriptor.output_size))
         self.register_buffer("descriptor_std", torch.ones(self.descriptor.output_size))
         self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)
+        # Linear readout of the (standardised) radial sums: an exact learnable pair sum
+        # sum_j phi(r_ij, Z_i, Z_j) with phi spanned by the embedding network's features.
+        self.radial_features = bool(config.radial_features)
+        self.num_radial_features = self.descriptor.num_features if self.radial_features else 0
+        if self.radial_features:
+            self.pair_readout = nn.Linear(self.num_radial_features, 1, bias=False)
+            nn.init.zeros_(self.pair_readout.weight)
+        else:
+            self.pair_readout = nn.Identity()
         if energy_shifts is None:
             energy_shifts = torch.zeros(num_species)
         self.register_buffer("energy_shifts", energy_shifts.to(torch.float64).clone())
@@ -173,7 +186,11 @@ class SOGNet(nn.Module):
         descriptor = (descriptor - self.descriptor_mean) / self.descriptor_std
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
         features = torch.cat([descriptor, onehot], -1)
-        local = self.fitting(features).squeeze(-1) * self.energy_scale
+        local = self.fitting(features).squeeze(-1)
+        if self.radial_features:
+            radial = descriptor[:, descriptor.shape[1] - self.num_radial_features :]
+            local = local + self.pair_readout(radial).squeeze(-1)
+        local = local * self.energy_scale
         local = local + self.energy_shifts[species]
         zeros = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
         energy_sr = zeros.index_add(0, batch, local)

@@ -1,0 +1,106 @@
+"""Benchmark: cost of SOG-Net's long-range part over its short-range-only baseline.
+
+The shipped models of the ionic toy system (``models/electrolyte_sognet.pt`` and
+``models/electrolyte_shortrange.pt``: the same local network, with and without latent charges
+and the SOG layer) evaluate energies and forces of molten NaCl boxes (DESIGN.md section 8
+density) side by side in one run. The ratio SOG-Net / short-range is what the paper quotes as
+the long-range overhead (10-40 % on CPU). Results are printed and appended with the date and
+the machine to ``bench/RESULTS.md``.
+
+    python bench/bench_model.py                      # 128 .. 32768 ions
+    python bench/bench_model.py --sizes 128 1024     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+
+import torch
+from bench_long_range import machine, timed
+
+from openmm_sog.systems import molten_nacl
+from openmm_sog.training.model_io import load_model
+
+REPO = Path(__file__).resolve().parent.parent
+ATOMIC_NUMBERS = {"Na": 11, "Cl": 17}
+
+
+def molten_salt_inputs(num_ions: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Model inputs for one molten-NaCl box (Angstrom; jittered lattice, fine for timing)."""
+    system, positions_nm, species = molten_nacl(num_ions, seed=1)
+    box_nm = system.getDefaultPeriodicBoxVectors()[0][0]
+    box_a = 10.0 * float(getattr(box_nm, "_value", box_nm))
+    return {
+        "positions": torch.tensor(10.0 * positions_nm, dtype=dtype),
+        "atomic_numbers": torch.tensor([ATOMIC_NUMBERS[s] for s in species]),
+        "cell": torch.eye(3, dtype=dtype).unsqueeze(0) * box_a,
+        "pbc": torch.tensor([True]),
+        "batch": torch.zeros(num_ions, dtype=torch.long),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 1024, 8192, 32768])
+    parser.add_argument("--sognet", default=str(REPO / "models" / "electrolyte_sognet.pt"))
+    parser.add_argument("--shortrange", default=str(REPO / "models" / "electrolyte_shortrange.pt"))
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    sognet = load_model(args.sognet, args.dtype)
+    shortrange = load_model(args.shortrange, args.dtype)
+    assert sognet.lr is not None and shortrange.lr is None
+    kernel = sognet.lr.kernel
+    print(f"machine: {machine()}")
+    print(
+        f"SOG-Net: cutoff {sognet.cutoff} A, {kernel.num_gaussians} Gaussians from "
+        f"{kernel.min_width():.2f} A, NUFFT tolerance {sognet.lr.periodic.tolerance:g}; "
+        f"{args.dtype}"
+    )
+
+    rows = []
+    for n in args.sizes:
+        inputs = molten_salt_inputs(n, dtype)
+        times = {}
+        for name, model in (("shortrange", shortrange), ("sognet", sognet)):
+            times[name] = timed(lambda model=model, inputs=inputs: model(**inputs), args.repeats)
+        ratio = times["sognet"] / times["shortrange"]
+        rows.append((n, times["shortrange"], times["sognet"], ratio))
+        print(
+            f"N={n:6d}: short-range {1e3 * times['shortrange']:9.1f} ms, SOG-Net "
+            f"{1e3 * times['sognet']:9.1f} ms, SOG-Net / short-range {ratio:.3f}",
+            flush=True,
+        )
+
+    lines = [
+        f"\n## SOG-Net vs its short-range-only baseline, {datetime.date.today().isoformat()}\n",
+        f"Machine: {machine()}. Shipped models of the ionic toy system (local cutoff "
+        f"{sognet.cutoff} A; SOG-Net adds one latent-charge channel and {kernel.num_gaussians} "
+        f"Gaussians from {kernel.min_width():.2f} A, NUFFT tolerance "
+        f"{sognet.lr.periodic.tolerance:g}), {args.dtype}, energy + forces (autograd) of molten "
+        "NaCl boxes at 0.032 ions/A^3; median CPU time of a single-threaded process over "
+        f"{args.repeats} evaluations. Overhead = SOG-Net / short-range - 1 (paper: 10-40 % on "
+        "CPU).\n",
+        "| ions | short-range (ms) | SOG-Net (ms) | SOG-Net / short-range | overhead |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for n, t_sr, t_sog, ratio in rows:
+        lines.append(
+            f"| {n} | {1e3 * t_sr:.1f} | {1e3 * t_sog:.1f} | {ratio:.3f} | "
+            f"{100 * (ratio - 1):.0f} % |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_append:
+        with (REPO / "bench" / "RESULTS.md").open("a") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
