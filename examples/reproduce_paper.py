@@ -231,7 +231,9 @@ def nacl_runs(out: Path, minutes: float) -> list[Run]:
         "nacl",
         {"train": path, "select": "0:120", "validation_fraction": 0.2},
         model,
-        _training(5000),
+        # Patience 100: the 24-frame validation loss is noisy, and patience 40 stopped the
+        # SOG-Net after a third of its budget.
+        _training(5000, early_stopping_patience=100),
         60 * minutes,
         {"last 31 frames": (path, "120:151")},
     )
@@ -243,7 +245,7 @@ TASKS = {
     "dimers": (dimer_runs, 1.5),
     "dimers_far": (lambda out, minutes: dimer_runs(out, minutes, far=True), 1.5),
     "spice": (spice_runs, 15.0),
-    "nacl": (nacl_runs, 8.0),
+    "nacl": (nacl_runs, 16.0),
 }
 
 
