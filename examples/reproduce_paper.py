@@ -231,9 +231,11 @@ def nacl_runs(out: Path, minutes: float) -> list[Run]:
         "nacl",
         {"train": path, "select": "0:120", "validation_fraction": 0.2},
         model,
-        # Patience 100: the 24-frame validation loss is noisy, and patience 40 stopped the
-        # SOG-Net after a third of its budget.
-        _training(5000, early_stopping_patience=100),
+        # Exponential decay and patience 100: the 24-frame validation loss is noisy; spikes made
+        # the plateau scheduler cut the SOG-Net's rate early and patience 40 stop it early.
+        _training(
+            5000, scheduler="exponential", scheduler_factor=0.99, early_stopping_patience=100
+        ),
         60 * minutes,
         {"last 31 frames": (path, "120:151")},
     )
