@@ -18,23 +18,24 @@ import datetime
 from pathlib import Path
 
 import torch
+from ase.data import atomic_numbers
 from bench_long_range import machine, timed
+from openmm.unit import angstrom
 
 from openmm_sog.systems import molten_nacl
 from openmm_sog.training.model_io import load_model
+from openmm_sog.units import NM_PER_ANGSTROM
 
 REPO = Path(__file__).resolve().parent.parent
-ATOMIC_NUMBERS = {"Na": 11, "Cl": 17}
 
 
 def molten_salt_inputs(num_ions: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """Model inputs for one molten-NaCl box (Angstrom; jittered lattice, fine for timing)."""
     system, positions_nm, species = molten_nacl(num_ions, seed=1)
-    box_nm = system.getDefaultPeriodicBoxVectors()[0][0]
-    box_a = 10.0 * float(getattr(box_nm, "_value", box_nm))
+    box_a = system.getDefaultPeriodicBoxVectors()[0][0].value_in_unit(angstrom)
     return {
-        "positions": torch.tensor(10.0 * positions_nm, dtype=dtype),
-        "atomic_numbers": torch.tensor([ATOMIC_NUMBERS[s] for s in species]),
+        "positions": torch.tensor(positions_nm / NM_PER_ANGSTROM, dtype=dtype),
+        "atomic_numbers": torch.tensor([atomic_numbers[s] for s in species]),
         "cell": torch.eye(3, dtype=dtype).unsqueeze(0) * box_a,
         "pbc": torch.tensor([True]),
         "batch": torch.zeros(num_ions, dtype=torch.long),

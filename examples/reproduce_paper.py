@@ -90,7 +90,7 @@ def _training(epochs: int, **overrides) -> dict:
 
 
 def _local_model(**overrides) -> dict:
-    """The small local model most tasks use (cutoff 5 A), with the kernel's Gaussian count."""
+    """The small local model most tasks use (cutoff 5 A); the kernel keeps the model defaults."""
     model = {
         "cutoff": 5.0,
         "inner_cutoff": 3.5,

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from openmm_sog.model import SOGNet, SOGNetConfig
+from openmm_sog.real_space import real_space_energy
 from openmm_sog.systems import molten_nacl
 from openmm_sog.units import COULOMB_EV_ANGSTROM_PER_E2, KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 
@@ -46,7 +47,12 @@ def pme_coulomb_forces() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     box = np.array(
         [v.value_in_unit(openmm.unit.nanometer) for v in system.getDefaultPeriodicBoxVectors()]
     )
-    return 10.0 * positions_nm, charges, forces * KJ_PER_MOL_NM_IN_EV_PER_A, 10.0 * box
+    return (
+        positions_nm / NM_PER_ANGSTROM,
+        charges,
+        forces * KJ_PER_MOL_NM_IN_EV_PER_A,
+        box / NM_PER_ANGSTROM,
+    )
 
 
 def model_coulomb_forces(
@@ -59,15 +65,11 @@ def model_coulomb_forces(
     box = torch.tensor(cell)
     zero = torch.zeros(len(charges), dtype=torch.long)
     assert model.lr is not None
+    kernel = model.lr.kernel
     energy = model.lr(x, q, box.unsqueeze(0), torch.tensor([True]), zero).sum()
-    i, j = torch.triu_indices(len(charges), len(charges), 1)
-    d = x[j] - x[i]
-    d = d - torch.round(d.detach() / box.diagonal()) * box.diagonal()  # cubic minimum image
-    r = d.norm(dim=-1)
-    inside = r < LOCAL_CUTOFF_A
-    g = model.lr.kernel.value(r[inside])[:, 0]
-    complement = q[i[inside], 0] * q[j[inside], 0] * (COULOMB_EV_ANGSTROM_PER_E2 / r[inside] - g)
-    energy = energy + complement.sum()
+    energy = energy + real_space_energy(
+        x, q, box, lambda r: COULOMB_EV_ANGSTROM_PER_E2 / r - kernel.value(r)[:, 0], LOCAL_CUTOFF_A
+    )
     return -torch.autograd.grad(energy, x)[0].numpy()
 
 

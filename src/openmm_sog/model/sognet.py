@@ -39,7 +39,7 @@ class SOGNetConfig:
     long_range: bool = True
     num_channels: int = 1
     # Width ratio sqrt(2): the series is then accurate to ~1e-6 of 1/r; with ratio 2 its
-    # 0.2 % ripple in ln r costs ~3 % of the Coulomb forces of a molten salt (see
+    # 0.2 % ripple in ln r costs ~7 % of the Coulomb forces of a molten salt (see
     # ``coulomb_initial_kernel``). 24 Gaussians span 2^11.5 times the narrowest width.
     num_gaussians: int = 24
     width_ratio: float = 2.0**0.5
@@ -116,9 +116,8 @@ class SOGNet(nn.Module):
         self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)
         # Linear readout of the (standardised) radial sums: an exact learnable pair sum
         # sum_j phi(r_ij, Z_i, Z_j) with phi spanned by the embedding network's features.
-        self.radial_features = bool(config.radial_features)
-        self.num_radial_features = self.descriptor.num_features if self.radial_features else 0
-        if self.radial_features:
+        self.num_radial_features = self.descriptor.num_features if config.radial_features else 0
+        if self.num_radial_features:
             self.pair_readout = nn.Linear(self.num_radial_features, 1, bias=False)
             nn.init.zeros_(self.pair_readout.weight)
         else:
@@ -187,7 +186,7 @@ class SOGNet(nn.Module):
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
         features = torch.cat([descriptor, onehot], -1)
         local = self.fitting(features).squeeze(-1)
-        if self.radial_features:
+        if self.num_radial_features > 0:
             radial = descriptor[:, descriptor.shape[1] - self.num_radial_features :]
             local = local + self.pair_readout(radial).squeeze(-1)
         local = local * self.energy_scale
