@@ -77,21 +77,41 @@ class SOGKernel(nn.Module):
         """Real-space kernel g(r), ``[...] -> [..., P]``."""
         return self.value(distances)
 
-    def value(self, distances: Tensor) -> Tensor:
-        """Real-space kernel g(r), ``[...] -> [..., P]``; energy/charge^2."""
-        inv_sq = (-2.0 * self.log_widths).exp()  # 1/sigma^2, [P, M]
-        r_sq = (distances * distances).unsqueeze(-1).unsqueeze(-1)  # [..., 1, 1]
-        return (self.weights * torch.exp(-r_sq * inv_sq)).sum(-1)
+    def masked_weights(self, mask: Tensor | None = None) -> Tensor:
+        """Amplitudes ``[P, M]`` with the Gaussians outside ``mask`` (bool ``[P, M]``) zeroed."""
+        if mask is None:
+            return self.weights
+        return self.weights * mask.to(self.weights.dtype)
 
-    def fourier(self, k_sq: Tensor, k_sq_min: float = 0.0) -> Tensor:
+    def value(self, distances: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Real-space kernel g(r), ``[...] -> [..., P]``; energy/charge^2.
+
+        :param mask: bool ``[P, M]``: sum only these Gaussians (all by default).
+        """
+        weights = self.masked_weights(mask)
+        log_widths = self.log_widths
+        if mask is not None:  # only the Gaussians some channel uses
+            used = mask.any(0)
+            weights = weights[:, used]
+            log_widths = log_widths[:, used]
+        inv_sq = (-2.0 * log_widths).exp()  # 1/sigma^2, [P, M]
+        r_sq = (distances * distances).unsqueeze(-1).unsqueeze(-1)  # [..., 1, 1]
+        return (weights * torch.exp(-r_sq * inv_sq)).sum(-1)
+
+    def fourier(self, k_sq: Tensor, k_sq_min: float = 0.0, mask: Tensor | None = None) -> Tensor:
         """Fourier transform ghat(k) from |k|^2, ``[...] -> [..., P]``; energy*length^3/charge^2.
 
         :param k_sq_min: a lower bound on the |k|^2 asked for; Gaussians so wide that
             sigma^2 k_sq_min / 4 > 50 everywhere (contributing below e^-50 of their weight
             sigma^3 w) are skipped, which matters for very wide Coulomb tails.
+        :param mask: bool ``[P, M]``: sum only these Gaussians (all by default).
         """
         sigma = self.widths()
-        weights = self.weights
+        weights = self.masked_weights(mask)
+        if mask is not None:  # only the Gaussians some channel uses
+            used = mask.any(0)
+            sigma = sigma[:, used]
+            weights = weights[:, used]
         if k_sq_min > 0.0:
             keep = (0.25 * k_sq_min * sigma.detach() ** 2 <= 50.0).any(0)
             sigma = sigma[:, keep]
@@ -100,21 +120,21 @@ class SOGKernel(nn.Module):
         exponent = -0.25 * k_sq.unsqueeze(-1).unsqueeze(-1) * (sigma * sigma)
         return (amplitude * torch.exp(exponent)).sum(-1)
 
-    def value_at_zero(self) -> Tensor:
-        """g(0) = sum_l w_l per channel, ``[P]``."""
-        return self.weights.sum(-1)
+    def value_at_zero(self, mask: Tensor | None = None) -> Tensor:
+        """g(0) = sum_l w_l per channel, ``[P]``; over the Gaussians in ``mask`` if given."""
+        return self.masked_weights(mask).sum(-1)
 
-    def fourier_at_zero(self) -> Tensor:
-        """ghat(0) = sum_l w_l pi^{3/2} sigma_l^3 per channel, ``[P]``."""
-        return (self.weights * (math.pi**1.5) * self.widths() ** 3).sum(-1)
+    def fourier_at_zero(self, mask: Tensor | None = None) -> Tensor:
+        """ghat(0) = sum_l w_l pi^{3/2} sigma_l^3 per channel, ``[P]``; ``mask`` as above."""
+        return (self.masked_weights(mask) * (math.pi**1.5) * self.widths() ** 3).sum(-1)
 
-    def min_width(self) -> float:
-        """Smallest width among Gaussians with a non-zero weight; length."""
+    def min_width(self, mask: Tensor | None = None) -> float:
+        """Smallest width among Gaussians with a non-zero weight (in ``mask``); length."""
         sigma = self.widths().detach()
-        mask = self.weights.detach() != 0
-        if not bool(mask.any()):
+        used = self.masked_weights(mask).detach() != 0
+        if not bool(used.any()):
             return float(sigma.min())
-        return float(sigma[mask].min())
+        return float(sigma[used].min())
 
     @staticmethod
     def coulomb(

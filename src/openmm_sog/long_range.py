@@ -35,14 +35,23 @@ class SOGLongRange(nn.Module):
     :param kernel: the sum-of-Gaussians kernel (P channels).
     :param tolerance: requested relative accuracy of energies and forces against the exact
         lattice sum, in (1e-10, 1e-1). Sets the NUFFT kernel width and the k-space cutoff.
+    :param real_space_width: Gaussians no wider than this (length) are left out: the caller
+        sums them in real space (:class:`~openmm_sog.model.long_range.LatentLongRange` does,
+        over its neighbour list), so that the narrowest width in k-space, which sets the
+        grid spacing, is larger. 0 (default): every Gaussian is summed here.
     """
 
-    def __init__(self, kernel: SOGKernel, tolerance: float = 1e-5) -> None:
+    def __init__(
+        self, kernel: SOGKernel, tolerance: float = 1e-5, real_space_width: float = 0.0
+    ) -> None:
         super().__init__()
         if not 1e-10 < tolerance < 1e-1:
             raise ValueError(f"tolerance must lie in (1e-10, 1e-1), got {tolerance}")
+        if not real_space_width >= 0.0:
+            raise ValueError(f"real_space_width must be >= 0, got {real_space_width}")
         self.kernel = kernel
         self.tolerance = float(tolerance)
+        self.real_space_width = float(real_space_width)
         # Forces amplify the spreading error (derivative weights), hence the margin.
         self.nufft = PeriodicNUFFT(0.03 * tolerance)
         # ghat(k) ~ exp(-sigma^2 k^2 / 4) must fall below tolerance / 10 at the k-space cutoff.
@@ -100,7 +109,11 @@ class SOGLongRange(nn.Module):
         volume = torch.linalg.det(cells)  # [B]
         fractional = torch.einsum("ni,nij->nj", positions, inverse[batch])
 
-        half, grid = self._grid(cells)
+        mask = self.kspace_mask()
+        if mask is not None and not bool(mask.any()):  # everything is in real space
+            zero = torch.zeros(num_batches, dtype=dtype, device=device)
+            return zero, (torch.zeros_like(charges) if want_potentials else None)
+        half, grid = self._grid(cells, mask)
         stencil = self.nufft.weights(fractional, batch, grid)
         structure = self.nufft.type1(stencil, charges, num_batches, grid, half)  # [B,.,.,.,P]
 
@@ -118,7 +131,7 @@ class SOGLongRange(nn.Module):
         # Every k != 0 has |k| >= 2 pi / max_d |a_d| (k.a_d = 2 pi m_d).
         longest = float(torch.linalg.norm(cells.detach(), dim=-1).max())
         k_sq_min = (2.0 * math.pi / longest) ** 2
-        ghat = self.kernel.fourier((kvec * kvec).sum(-1), k_sq_min)  # [B, K1', K2', K3', P]
+        ghat = self.kernel.fourier((kvec * kvec).sum(-1), k_sq_min, mask)  # [B, K1', K2', K3', P]
         # Half spectrum: a mode with m3 > 0 stands for its conjugate too; k = 0 is excluded.
         multiplicity = torch.full(
             (modes[0].shape[0], modes[1].shape[0], modes[2].shape[0]),
@@ -134,7 +147,8 @@ class SOGLongRange(nn.Module):
         kspace = (multiplicity * ghat * power).sum((1, 2, 3)) / (
             2.0 * volume.unsqueeze(-1)
         )  # [B, P]
-        self_term = 0.5 * self.kernel.value_at_zero() * charges * charges  # [N, P]
+        g_zero = self.kernel.value_at_zero(mask)  # [P]
+        self_term = 0.5 * g_zero * charges * charges  # [N, P]
         self_per_structure = torch.zeros(
             num_batches, charges.shape[1], dtype=dtype, device=device
         ).index_add(0, batch, self_term)
@@ -147,15 +161,21 @@ class SOGLongRange(nn.Module):
         coefficients = structure * (ghat * (multiplicity > 0))
         coefficients = coefficients / volume[:, None, None, None, None]
         phi = self.nufft.type2(stencil, coefficients, grid, half)
-        potentials = phi - self.kernel.value_at_zero() * charges
+        potentials = phi - g_zero * charges
         return energy, potentials
 
-    def _grid(self, cells: Tensor) -> tuple[list[int], list[int]]:
+    def kspace_mask(self) -> Tensor | None:
+        """Bool ``[P, M]``: the Gaussians summed here (None: all of them)."""
+        if self.real_space_width <= 0.0:
+            return None
+        return self.kernel.widths().detach() > self.real_space_width
+
+    def _grid(self, cells: Tensor, mask: Tensor | None = None) -> tuple[list[int], list[int]]:
         """Modes kept per dimension (K_d) and fine grid sizes, shared by the whole batch.
 
         Since k.a_d = 2 pi m_d, every mode with |m_d| > k_cut |a_d| / (2 pi) has |k| > k_cut.
         """
-        k_cutoff = self.k_cutoff_times_width / self.kernel.min_width()
+        k_cutoff = self.k_cutoff_times_width / self.kernel.min_width(mask)
         lengths = torch.linalg.norm(cells.detach(), dim=-1).amax(0)  # [3]
         half: list[int] = []
         grid: list[int] = []

@@ -22,7 +22,7 @@ def small_config(**overrides: object) -> SOGNetConfig:
         charge_sizes=[8],
         num_channels=2,
         num_gaussians=6,
-        min_width=1.5,
+        min_width=0.6,  # the two narrowest Gaussians are summed in real space
         tolerance=1e-7,
     )
     values.update(overrides)

@@ -66,7 +66,7 @@ def model_coulomb_forces(
     zero = torch.zeros(len(charges), dtype=torch.long)
     assert model.lr is not None
     kernel = model.lr.kernel
-    energy = model.lr(x, q, box.unsqueeze(0), torch.tensor([True]), zero).sum()
+    energy = model.long_range_energy(x, q, box.unsqueeze(0), torch.tensor([True]), zero).sum()
     energy = energy + real_space_energy(
         x, q, box, lambda r: COULOMB_EV_ANGSTROM_PER_E2 / r - kernel.value(r)[:, 0], LOCAL_CUTOFF_A
     )

@@ -88,7 +88,7 @@ def _forces_at_frozen_charges(model, s) -> torch.Tensor:
     positions = s["positions"].clone().requires_grad_(True)
     parts = model.energy_components(**dict(s, positions=positions))
     charges = parts["charges"].detach()
-    e_lr = model.lr(positions, charges, s["cell"], s["pbc"], s["batch"])
+    e_lr = model.long_range_energy(positions, charges, s["cell"], s["pbc"], s["batch"])
     total = parts["energy_sr"] + e_lr
     return -torch.autograd.grad(total.sum(), positions)[0]
 
@@ -215,7 +215,9 @@ def test_initial_charges_are_learnable_per_species_offsets():
     out = model.energy_components(**s)
     formal = torch.where(s["atomic_numbers"] == 11, 1.0, -1.0).to(torch.float64)
     torch.testing.assert_close(out["charges"], formal[:, None].expand(8, 2))
-    expected = model.lr(s["positions"], out["charges"], s["cell"], s["pbc"], s["batch"])
+    expected = model.long_range_energy(
+        s["positions"], out["charges"], s["cell"], s["pbc"], s["batch"]
+    )
     torch.testing.assert_close(out["energy_lr"], expected)
     fresh = SOGNet(small_config(initial_charges={17: -0.5}), dtype=torch.float64)
     assert fresh.charge_offsets.tolist() == [[0.0, 0.0], [-0.5, -0.5]]

@@ -71,17 +71,43 @@ def coulomb_initial_kernel(
 class LatentLongRange(nn.Module):
     """Long-range energy ``[B]`` (eV) of latent charges, periodic or free-space per structure.
 
+    For periodic structures the Gaussians narrow enough to vanish (to ``tolerance`` of their
+    amplitude) beyond ``cutoff`` are summed in real space over the model's neighbour list, the
+    others with the NUFFT, whose grid spacing is set by the narrowest width it has to resolve:
+    splitting off the 1 A and 1.4 A Gaussians of a molten-salt model coarsens the grid by 2 per
+    dimension. The sum is the same kernel's lattice sum either way (an Ewald-like split of g,
+    exact up to the truncation); which Gaussians go where is decided from the current widths
+    at every call, so it follows the widths during training.
+
     :param kernel: learnable SOG kernel, P channels (weights eV/e^2, widths Angstrom).
-    :param tolerance: NUFFT accuracy for periodic structures.
+    :param tolerance: NUFFT accuracy for periodic structures, and the truncation error of the
+        real-space Gaussians at ``cutoff`` relative to their amplitude.
+    :param cutoff: reach of the neighbour pairs passed to :meth:`forward`; Angstrom. 0 sums
+        every Gaussian in k-space.
     """
 
-    def __init__(self, kernel: SOGKernel, tolerance: float = 1e-4) -> None:
+    def __init__(self, kernel: SOGKernel, tolerance: float = 1e-4, cutoff: float = 0.0) -> None:
         super().__init__()
-        self.periodic = SOGLongRange(kernel, tolerance)
+        if not cutoff >= 0.0:
+            raise ValueError(f"cutoff must be >= 0, got {cutoff}")
+        self.cutoff = float(cutoff)
+        # exp(-r_c^2 / sigma^2) <= tolerance for every Gaussian summed in real space.
+        self.real_space_width = (
+            self.cutoff / math.sqrt(math.log(1.0 / tolerance)) if cutoff > 0.0 else 0.0
+        )
+        self.periodic = SOGLongRange(kernel, tolerance, self.real_space_width)
         self.kernel = kernel
 
     def forward(
-        self, positions: Tensor, charges: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+        self,
+        positions: Tensor,
+        charges: Tensor,
+        cell: Tensor,
+        pbc: Tensor,
+        batch: Tensor,
+        pair_i: Tensor | None = None,
+        pair_j: Tensor | None = None,
+        pair_distances: Tensor | None = None,
     ) -> Tensor:
         """Energy per structure ``[B]``; eV.
 
@@ -90,9 +116,23 @@ class LatentLongRange(nn.Module):
         :param cell: ``[B, 3, 3]`` rows are cell vectors; Angstrom (ignored where not periodic).
         :param pbc: ``[B]`` bool.
         :param batch: ``[N]`` structure index.
+        :param pair_i: ``[E]`` first atom of every pair within ``cutoff``, periodic images
+            included, each pair listed both ways (a full neighbour list); required when
+            ``cutoff > 0`` and a structure is periodic. :param pair_j: ``[E]`` second atom.
+        :param pair_distances: ``[E]`` their distances (differentiable); Angstrom. Pairs
+            farther than ``cutoff`` may be present and are ignored.
         """
         num_structures = cell.shape[0]
         energy = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
+        if bool(pbc.any()) and self.real_space_width > 0.0:
+            if pair_i is None or pair_j is None or pair_distances is None:
+                raise ValueError(
+                    "LatentLongRange with a cutoff needs the neighbour pairs of periodic "
+                    "structures (pair_i, pair_j, pair_distances)"
+                )
+            energy = energy + self.real_space(
+                charges, cell, pbc, batch, pair_i, pair_j, pair_distances, num_structures
+            )
         if bool(pbc.any()):
             atom_mask = pbc[batch]
             structures = torch.nonzero(pbc).squeeze(-1)
@@ -107,6 +147,40 @@ class LatentLongRange(nn.Module):
         if not bool(pbc.all()):
             energy = energy + self.free_space(positions, charges, pbc, batch, num_structures)
         return energy
+
+    def real_space(
+        self,
+        charges: Tensor,
+        cell: Tensor,
+        pbc: Tensor,
+        batch: Tensor,
+        pair_i: Tensor,
+        pair_j: Tensor,
+        pair_distances: Tensor,
+        num_structures: int,
+    ) -> Tensor:
+        """Lattice sum of the narrow Gaussians for the periodic structures ``[B]``; eV.
+
+        ``1/2 sum'_{i,j,n} q_i q_j g_narrow(r)`` minus its neutralising background
+        ``Q^2 ghat_narrow(0) / (2V)``: what the k-space sum over these Gaussians would give.
+        """
+        energy = torch.zeros(num_structures, dtype=charges.dtype, device=charges.device)
+        narrow = self.kernel.widths().detach() <= self.real_space_width  # [P, M]
+        if not bool(narrow.any()):
+            return energy
+        structure = batch[pair_i]
+        keep = pbc[structure] & (pair_distances.detach() < self.cutoff)
+        i = pair_i[keep]
+        j = pair_j[keep]
+        g = self.kernel.value(pair_distances[keep], narrow)  # [E', P]
+        pair_energy = 0.5 * (charges[i] * charges[j] * g).sum(-1)
+        energy = energy.index_add(0, structure[keep], pair_energy)
+        totals = torch.zeros(
+            num_structures, charges.shape[1], dtype=charges.dtype, device=charges.device
+        ).index_add(0, batch, charges)  # Q per structure and channel
+        volume = torch.where(pbc, torch.linalg.det(cell).abs(), torch.ones_like(energy))
+        background = (totals * totals * self.kernel.fourier_at_zero(narrow)).sum(-1)
+        return energy - torch.where(pbc, background / (2.0 * volume), torch.zeros_like(energy))
 
     def free_space(
         self, positions: Tensor, charges: Tensor, pbc: Tensor, batch: Tensor, num_structures: int

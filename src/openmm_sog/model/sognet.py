@@ -142,7 +142,8 @@ class SOGNet(nn.Module):
             kernel = coulomb_initial_kernel(
                 self.num_channels, min_width, config.num_gaussians, config.width_ratio, dtype=dtype
             )
-            self.lr = LatentLongRange(kernel, config.tolerance)
+            # The narrowest Gaussians are summed over the neighbour list (see LatentLongRange).
+            self.lr = LatentLongRange(kernel, config.tolerance, self.cutoff)
         else:
             self.charge_head = nn.Identity()
             self.register_buffer("charge_offsets", torch.zeros(num_species, 0))
@@ -181,7 +182,9 @@ class SOGNet(nn.Module):
         :param total_charge: ``[B]`` net charge per structure (e), used when ``neutralize``.
         """
         num_structures = cell.shape[0]
-        species, descriptor = self._raw_descriptor(positions, atomic_numbers, cell, pbc, batch)
+        species = self.species_index(atomic_numbers)
+        i, j, vectors = self._pairs(positions, cell, pbc, batch)
+        descriptor = self.descriptor(vectors, i, j, species)
         descriptor = (descriptor - self.descriptor_mean) / self.descriptor_std
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
         features = torch.cat([descriptor, onehot], -1)
@@ -200,7 +203,8 @@ class SOGNet(nn.Module):
             if self.neutralize:
                 charges = self._neutralize(charges, batch, num_structures, total_charge)
             result["charges"] = charges
-            energy_lr = lr(positions, charges, cell, pbc, batch)
+            distances = torch.linalg.norm(vectors, dim=-1)
+            energy_lr = lr(positions, charges, cell, pbc, batch, i, j, distances)
             result["energy_lr"] = energy_lr
             result["energy"] = energy_sr + energy_lr
         else:
@@ -208,14 +212,25 @@ class SOGNet(nn.Module):
             result["energy"] = energy_sr
         return result
 
-    def _raw_descriptor(
-        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Species indices ``[N]`` and the unstandardised descriptor ``[N, D]``."""
-        species = self.species_index(atomic_numbers)
+    @torch.jit.unused
+    def long_range_energy(
+        self, positions: Tensor, charges: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> Tensor:
+        """Long-range energy ``[B]`` (eV) of given charges ``[N, P]`` (e); other arguments as in
+        :meth:`energy_components`, which adds exactly this for the model's own charges."""
+        lr = self.lr
+        if lr is None:
+            raise ValueError("a short-range-only model has no long-range energy")
+        i, j, vectors = self._pairs(positions, cell, pbc, batch)
+        distances = torch.linalg.norm(vectors, dim=-1)
+        return lr(positions, charges, cell, pbc, batch, i, j, distances)
+
+    def _pairs(
+        self, positions: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Full neighbour list within the cutoff: ``(i [E], j [E], r_j - r_i [E, 3])``."""
         i, j, shifts = self.neighbors(positions, cell, pbc, batch)
-        vectors = pair_vectors(positions, cell, batch, i, j, shifts)
-        return species, self.descriptor(vectors, i, j, species)
+        return i, j, pair_vectors(positions, cell, batch, i, j, shifts)
 
     @torch.jit.unused
     def set_descriptor_statistics(
@@ -223,7 +238,9 @@ class SOGNet(nn.Module):
     ) -> None:
         """Set the descriptor's mean and standard deviation from sample structures."""
         with torch.no_grad():
-            _, descriptor = self._raw_descriptor(positions, atomic_numbers, cell, pbc, batch)
+            species = self.species_index(atomic_numbers)
+            i, j, vectors = self._pairs(positions, cell, pbc, batch)
+            descriptor = self.descriptor(vectors, i, j, species)
             self.descriptor_mean.copy_(descriptor.mean(0))
             self.descriptor_std.copy_(descriptor.std(0).clamp_min(1e-2 * float(descriptor.std())))
 
