@@ -25,14 +25,16 @@ def test_frames():
 
 def test_shipped_sognet_matches_pme_labels_and_formal_charges(test_frames):
     metrics = evaluate(load_model(REPO / "models" / "electrolyte_sognet.pt"), test_frames)
-    assert metrics["forces_rmse_meV_per_A"] < 14.0  # 10.5 on all 20 frames
-    assert metrics["energy_rmse_meV_per_atom"] < 0.5
-    assert metrics["latent_charge_mean_e[Na]"] == pytest.approx(1.0, abs=0.01)
-    assert metrics["latent_charge_mean_e[Cl]"] == pytest.approx(-1.0, abs=0.01)
+    assert metrics["forces_rmse_meV_per_A"] < 8.0  # 5.9 on all 20 frames
+    assert metrics["energy_rmse_meV_per_atom"] < 0.15
+    # Latent charges are defined up to a common sign (E depends on q_i q_j only).
+    na, cl = metrics["latent_charge_mean_e[Na]"], metrics["latent_charge_mean_e[Cl]"]
+    assert abs(na) == pytest.approx(1.0, abs=0.01) and na * cl < 0
+    assert abs(cl) == pytest.approx(1.0, abs=0.01)
     assert metrics["latent_charge_std_e[Na]"] < 0.01
 
 
 def test_long_range_beats_the_short_range_baseline(test_frames):
     sognet = evaluate(load_model(REPO / "models" / "electrolyte_sognet.pt"), test_frames)
     short = evaluate(load_model(REPO / "models" / "electrolyte_shortrange.pt"), test_frames)
-    assert short["forces_rmse_meV_per_A"] > 6.0 * sognet["forces_rmse_meV_per_A"]
+    assert short["forces_rmse_meV_per_A"] > 10.0 * sognet["forces_rmse_meV_per_A"]
