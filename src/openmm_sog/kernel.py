@@ -83,17 +83,22 @@ class SOGKernel(nn.Module):
             return self.weights
         return self.weights * mask.to(self.weights.dtype)
 
+    def _selected(self, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Masked amplitudes and log-widths ``[P, M']`` of the Gaussians some channel uses."""
+        weights = self.masked_weights(mask)
+        log_widths = self.log_widths
+        if mask is not None:
+            used = mask.any(0)
+            weights = weights[:, used]
+            log_widths = log_widths[:, used]
+        return weights, log_widths
+
     def value(self, distances: Tensor, mask: Tensor | None = None) -> Tensor:
         """Real-space kernel g(r), ``[...] -> [..., P]``; energy/charge^2.
 
         :param mask: bool ``[P, M]``: sum only these Gaussians (all by default).
         """
-        weights = self.masked_weights(mask)
-        log_widths = self.log_widths
-        if mask is not None:  # only the Gaussians some channel uses
-            used = mask.any(0)
-            weights = weights[:, used]
-            log_widths = log_widths[:, used]
+        weights, log_widths = self._selected(mask)
         inv_sq = (-2.0 * log_widths).exp()  # 1/sigma^2, [P, M]
         r_sq = (distances * distances).unsqueeze(-1).unsqueeze(-1)  # [..., 1, 1]
         return (weights * torch.exp(-r_sq * inv_sq)).sum(-1)
@@ -106,12 +111,8 @@ class SOGKernel(nn.Module):
             sigma^3 w) are skipped, which matters for very wide Coulomb tails.
         :param mask: bool ``[P, M]``: sum only these Gaussians (all by default).
         """
-        sigma = self.widths()
-        weights = self.masked_weights(mask)
-        if mask is not None:  # only the Gaussians some channel uses
-            used = mask.any(0)
-            sigma = sigma[:, used]
-            weights = weights[:, used]
+        weights, log_widths = self._selected(mask)
+        sigma = log_widths.exp()
         if k_sq_min > 0.0:
             keep = (0.25 * k_sq_min * sigma.detach() ** 2 <= 50.0).any(0)
             sigma = sigma[:, keep]

@@ -124,16 +124,16 @@ class LatentLongRange(nn.Module):
         """
         num_structures = cell.shape[0]
         energy = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
-        if bool(pbc.any()) and self.real_space_width > 0.0:
-            if pair_i is None or pair_j is None or pair_distances is None:
-                raise ValueError(
-                    "LatentLongRange with a cutoff needs the neighbour pairs of periodic "
-                    "structures (pair_i, pair_j, pair_distances)"
-                )
-            energy = energy + self.real_space(
-                charges, cell, pbc, batch, pair_i, pair_j, pair_distances, num_structures
-            )
         if bool(pbc.any()):
+            if self.real_space_width > 0.0:
+                if pair_i is None or pair_j is None or pair_distances is None:
+                    raise ValueError(
+                        "LatentLongRange with a cutoff needs the neighbour pairs of periodic "
+                        "structures (pair_i, pair_j, pair_distances)"
+                    )
+                energy = energy + self.real_space(
+                    charges, cell, pbc, batch, pair_i, pair_j, pair_distances, num_structures
+                )
             atom_mask = pbc[batch]
             structures = torch.nonzero(pbc).squeeze(-1)
             new_index = torch.cumsum(pbc.to(torch.long), 0) - 1
@@ -165,7 +165,10 @@ class LatentLongRange(nn.Module):
         ``Q^2 ghat_narrow(0) / (2V)``: what the k-space sum over these Gaussians would give.
         """
         energy = torch.zeros(num_structures, dtype=charges.dtype, device=charges.device)
-        narrow = self.kernel.widths().detach() <= self.real_space_width  # [P, M]
+        kspace = self.periodic.kspace_mask()
+        if kspace is None:
+            return energy
+        narrow = ~kspace  # [P, M]: the Gaussians the NUFFT leaves out
         if not bool(narrow.any()):
             return energy
         structure = batch[pair_i]

@@ -182,9 +182,9 @@ class SOGNet(nn.Module):
         :param total_charge: ``[B]`` net charge per structure (e), used when ``neutralize``.
         """
         num_structures = cell.shape[0]
-        species = self.species_index(atomic_numbers)
-        i, j, vectors = self._pairs(positions, cell, pbc, batch)
-        descriptor = self.descriptor(vectors, i, j, species)
+        species, descriptor, i, j, vectors = self._raw_descriptor(
+            positions, atomic_numbers, cell, pbc, batch
+        )
         descriptor = (descriptor - self.descriptor_mean) / self.descriptor_std
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
         features = torch.cat([descriptor, onehot], -1)
@@ -232,15 +232,22 @@ class SOGNet(nn.Module):
         i, j, shifts = self.neighbors(positions, cell, pbc, batch)
         return i, j, pair_vectors(positions, cell, batch, i, j, shifts)
 
+    def _raw_descriptor(
+        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Species ``[N]``, unstandardised descriptor ``[N, D]`` and the full neighbour list
+        ``(i [E], j [E], r_j - r_i [E, 3])`` it was computed from."""
+        species = self.species_index(atomic_numbers)
+        i, j, vectors = self._pairs(positions, cell, pbc, batch)
+        return species, self.descriptor(vectors, i, j, species), i, j, vectors
+
     @torch.jit.unused
     def set_descriptor_statistics(
         self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
     ) -> None:
         """Set the descriptor's mean and standard deviation from sample structures."""
         with torch.no_grad():
-            species = self.species_index(atomic_numbers)
-            i, j, vectors = self._pairs(positions, cell, pbc, batch)
-            descriptor = self.descriptor(vectors, i, j, species)
+            descriptor = self._raw_descriptor(positions, atomic_numbers, cell, pbc, batch)[1]
             self.descriptor_mean.copy_(descriptor.mean(0))
             self.descriptor_std.copy_(descriptor.std(0).clamp_min(1e-2 * float(descriptor.std())))
 
