@@ -75,6 +75,24 @@ def time_group(ctx: openmm.Context, group: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def md_ns_per_day(system: openmm.System, platform: str, positions: np.ndarray, steps: int) -> float:
+    """MD throughput of the whole system (LJ + Coulomb), Langevin at 1300 K with 2 fs steps."""
+    properties = {"Precision": "mixed"} if platform in ("OpenCL", "CUDA") else {}
+    integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
+    ctx = openmm.Context(
+        system, integrator, openmm.Platform.getPlatformByName(platform), properties
+    )
+    ctx.setPositions(positions)
+    ctx.setVelocitiesToTemperature(1300, 1)
+    integrator.step(20)  # warm-up: kernel compilation, neighbour list sizing
+    ctx.getState(getEnergy=True)
+    t0 = time.perf_counter()
+    integrator.step(steps)
+    ctx.getState(getEnergy=True)  # waits for the device to finish
+    elapsed = time.perf_counter() - t0
+    return steps * 0.002e-3 / elapsed * 86400.0
+
+
 def matched_sog_tolerance(pme_tolerance: float, num_ions: int) -> tuple[float, float, float]:
     """SOG tolerance whose total force error is at most PME's; returns (tol, err_pme, err_sog)."""
     system, positions = pme_system(num_ions, 1e-8)
@@ -89,6 +107,14 @@ def matched_sog_tolerance(pme_tolerance: float, num_ions: int) -> tuple[float, f
         err_sog = np.linalg.norm(f - reference) / np.linalg.norm(reference)
         if err_sog <= err_pme or tol < 1e-9:
             return tol, err_pme, err_sog
+
+
+def device_name(ctx: openmm.Context) -> str:
+    """The accelerator an OpenCL or CUDA context runs on (PoCL's OpenCL runs on the CPU)."""
+    platform = ctx.getPlatform()
+    if platform.getName() not in ("OpenCL", "CUDA"):
+        return "CPU"
+    return platform.getPropertyValue(ctx, "DeviceName").strip()
 
 
 def machine() -> str:
@@ -106,6 +132,9 @@ def main() -> None:
     parser.add_argument("--platforms", nargs="+", default=["CPU", "OpenCL"])
     parser.add_argument("--pme-tolerance", type=float, default=5e-4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--md-steps", type=int, default=0, help="also time this many MD steps of each system"
+    )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
 
@@ -117,15 +146,25 @@ def main() -> None:
         flush=True,
     )
     rows = []
+    devices = {}
     for platform in args.platforms:
         for n in args.sizes:
             system, positions = pme_system(n, args.pme_tolerance)
-            t_pme = time_group(context(system, platform, positions), 1, args.repeats)
+            pme_context = context(system, platform, positions)
+            devices[platform] = device_name(pme_context)
+            t_pme = time_group(pme_context, 1, args.repeats)
             t_sog = time_group(context(sog_system(n, tol), platform, positions), 1, args.repeats)
-            rows.append((platform, n, t_pme, t_sog))
+            md = (float("nan"), float("nan"))
+            if args.md_steps:
+                md = (
+                    md_ns_per_day(system, platform, positions, args.md_steps),
+                    md_ns_per_day(sog_system(n, tol), platform, positions, args.md_steps),
+                )
+            rows.append((platform, n, t_pme, t_sog, md))
             print(
                 f"{platform:7s} N = {n:7d}: PME reciprocal {1e3 * t_pme:9.2f} ms | SOGForce "
-                f"{1e3 * t_sog:9.2f} ms | SOG / PME = {t_sog / t_pme:6.2f}",
+                f"{1e3 * t_sog:9.2f} ms | SOG / PME = {t_sog / t_pme:6.2f}"
+                + (f" | MD ns/day PME {md[0]:.1f}, SOG {md[1]:.1f}" if args.md_steps else ""),
                 flush=True,
             )
     if args.no_append:
@@ -135,14 +174,23 @@ def main() -> None:
         f"Machine: {machine()}. Molten NaCl (0.032 ions/A^3), Coulomb cutoff {CUTOFF_NM} nm; "
         f"PME ewaldErrorTolerance {args.pme_tolerance:g} (total force error {err_pme:.1e}) vs "
         f"SOGForce tolerance {tol:.2e} (total force error {err_sog:.1e}), each in its own force "
-        "group, median of repeated evaluations (wall time; OpenCL runs on PoCL, i.e. on the "
-        "CPU, mixed precision).\n",
-        "| platform | N | PME reciprocal (ms) | SOGForce (ms) | SOG / PME |",
-        "|---|---:|---:|---:|---:|",
+        "group, median of repeated evaluations (wall time, including OpenMM's force download; "
+        "OpenCL and CUDA in mixed precision). Devices: "
+        + "; ".join(f"{p} on {d}" for p, d in devices.items())
+        + ".\n",
+        "| platform | N | PME reciprocal (ms) | SOGForce (ms) | SOG / PME |"
+        + (" MD PME (ns/day) | MD SOG (ns/day) | SOG / PME throughput |" if args.md_steps else ""),
+        "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if args.md_steps else ""),
     ]
-    for platform, n, t_pme, t_sog in rows:
+    for platform, n, t_pme, t_sog, md in rows:
+        line = f"| {platform} | {n} | {1e3 * t_pme:.2f} | {1e3 * t_sog:.2f} | {t_sog / t_pme:.2f} |"
+        if args.md_steps:
+            line += f" {md[0]:.1f} | {md[1]:.1f} | {md[1] / md[0]:.2f} |"
+        lines.append(line)
+    if args.md_steps:
         lines.append(
-            f"| {platform} | {n} | {1e3 * t_pme:.2f} | {1e3 * t_sog:.2f} | {t_sog / t_pme:.2f} |"
+            f"\nMD: whole system (LJ, real-space Coulomb, k-space), LangevinMiddleIntegrator "
+            f"1300 K, 2 fs, {args.md_steps} steps after 20 warm-up steps."
         )
     path = Path(__file__).with_name("RESULTS.md")
     if not path.exists():

@@ -136,6 +136,8 @@ void CommonCalcSOGForceKernel::compileKernels() {
     defines["GRID_SIZE_Z"] = cc.intToString(gridSize[2]);
     defines["SPREAD_WIDTH"] = cc.intToString(grid.spreadWidth);
     defines["KB_BETA"] = cc.doubleToString(grid.beta);
+    // OpenCL C defines M_PI, CUDA's run-time compiler does not.
+    defines["TWO_PI"] = cc.doubleToString(2*M_PI);
     defines["KB_INV_NORM"] = cc.doubleToString(1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta));
     int derivIndex = -1;
     const vector<string>& derivNames = cc.getEnergyParamDerivNames();

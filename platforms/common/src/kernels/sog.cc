@@ -132,9 +132,9 @@ KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2*
         const int mx = ix - maxMode.x, my = iy - maxMode.y, mz = iz - maxMode.z;
         if (mx == 0 && my == 0 && mz == 0)
             continue;
-        const real kx = 2*(real) M_PI*(mx*recipX.x + my*recipY.x + mz*recipZ.x);
-        const real ky = 2*(real) M_PI*(mx*recipX.y + my*recipY.y + mz*recipZ.y);
-        const real kz = 2*(real) M_PI*(mx*recipX.z + my*recipY.z + mz*recipZ.z);
+        const real kx = (real) TWO_PI*(mx*recipX.x + my*recipY.x + mz*recipZ.x);
+        const real ky = (real) TWO_PI*(mx*recipX.y + my*recipY.y + mz*recipZ.y);
+        const real kz = (real) TWO_PI*(mx*recipX.z + my*recipY.z + mz*recipZ.z);
         const real k2 = kx*kx + ky*ky + kz*kz;
         real ghat = 0;
         for (int l = 0; l < numGaussians; l++) {
