@@ -6,6 +6,7 @@
 #
 #   bash scripts/gpu_check.sh test    # build, CTest (CUDA in three precisions), pytest tests/plugin
 #   bash scripts/gpu_check.sh bench   # build, bench/bench_openmm.py on CUDA, bench_model on cuda
+#   bash scripts/gpu_check.sh profile # build, per-kernel GPU times of MD steps (Nsight Compute)
 #   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda" bash scripts/gpu_check.sh test bench   # CUDA only
 #
 # Logs go to $OUT (or build/gpu-logs). It builds into a venv that sees the system site-packages,
@@ -84,6 +85,17 @@ if [[ "$MODES" == *" bench "* ]]; then
     "$PY" bench/bench_model.py --device cuda --sizes 1024 8192 32768 --repeats 20 --profile 2>&1 \
         | tee "$LOGS/bench_model.log"
     cp bench/RESULTS.md "$LOGS/RESULTS.md"
+fi
+
+if [[ "$MODES" == *" profile "* ]]; then
+    # Per-kernel GPU time of MD steps (Nsight Compute; kernels are serialised while profiled).
+    for method in pme sog; do
+        step "profile: $method, ${PROFILE_IONS:-192000} ions, per-kernel time of MD steps"
+        ncu --csv --metrics gpu__time_duration.sum --launch-skip 1500 --launch-count 400 \
+            "$PY" bench/md_steps.py "$method" "${PROFILE_IONS:-192000}" --steps 120 \
+            >"$LOGS/ncu_$method.csv" 2>"$LOGS/ncu_$method.err"
+        "$PY" bench/kernel_times.py "$LOGS/ncu_$method.csv" | head -25
+    done
 fi
 step "done (status $status)"
 exit $status

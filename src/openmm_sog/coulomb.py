@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import openmm
 import torch
 
@@ -28,9 +29,13 @@ from .units import COULOMB_KJ_PER_MOL_NM_PER_E2
 
 __all__ = ["SOGCoulombForces", "use_sog_coulomb"]
 
-#: Gaussians wider than this many cutoffs enter the real-space expressions as a Taylor
-#: polynomial in r^2 (exact to ~(cutoff / width)^8 / 24 < 1e-13 of their weight).
-_WIDE_FACTOR = 40.0
+#: Accuracy of the polynomial that replaces the wide Gaussians, as a fraction of the SOG
+#: tolerance (in units of prefactor/cutoff for values, prefactor/cutoff^2 for slopes).
+_POLYNOMIAL_ERROR_FRACTION = 0.01
+_MAX_POLYNOMIAL_DEGREE = 20
+#: Largest sum |c_k| (r/cutoff)^2k over the largest value: bounds the round-off of the
+#: polynomial in single precision (mixed-precision GPU kernels) to that of a few exponentials.
+_MAX_CANCELLATION = 4.0
 
 
 class SOGCoulombForces:
@@ -47,21 +52,71 @@ class SOGCoulombForces:
         self.nonbonded = nonbonded
 
 
-def _long_range_expression(weights: list[float], widths: list[float], cutoff: float) -> str:
-    """Lepton expression of g(r) (kJ/mol/e^2, r in nm), wide Gaussians as a polynomial."""
-    terms = []
-    c0 = c2 = c4 = c6 = 0.0
-    for w, s in zip(weights, widths, strict=True):
-        if s > _WIDE_FACTOR * cutoff:
-            a = 1.0 / (s * s)
-            c0 += w
-            c2 -= w * a
-            c4 += w * a * a / 2.0
-            c6 -= w * a * a * a / 6.0
-        else:
-            terms.append(f"{w!r}*exp(-(r/{s!r})^2)")
-    terms.append(f"({c0!r}+r^2*({c2!r}+r^2*({c4!r}+r^2*{c6!r})))")
-    return "(" + "+".join(terms) + ")"
+def _wide_polynomial(
+    weights: list[float], widths: list[float], cutoff: float, value_error: float
+) -> list[float] | None:
+    """Coefficients c_k of sum_k c_k r^(2k) within ``value_error`` of sum w exp(-(r/s)^2).
+
+    The error bound is checked on [0, cutoff] for the values and, scaled by 1/cutoff, for the
+    slopes (forces); ``None`` if no polynomial of degree <= 20 meets it without cancellation
+    between its terms. Fitting in x = (r/rc)^2
+    at Chebyshev nodes keeps the fit well conditioned; the sum is entire in x, so the error
+    falls factorially with the degree once the widths exceed the cutoff.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    a = (cutoff / np.asarray(widths, dtype=np.float64)) ** 2
+
+    def exact(x: np.ndarray) -> np.ndarray:
+        return np.exp(-np.multiply.outer(x, a)) @ w
+
+    r = np.linspace(0.0, cutoff, 2001)
+    x = (r / cutoff) ** 2
+    target = exact(x)
+    slope = -(2.0 * r / cutoff**2) * (np.exp(-np.multiply.outer(x, a)) @ (w * a))
+    for degree in range(1, _MAX_POLYNOMIAL_DEGREE + 1):
+        fit = np.polynomial.Chebyshev.interpolate(exact, degree, domain=[0.0, 1.0])
+        power = fit.convert(kind=np.polynomial.Polynomial, domain=[0.0, 1.0], window=[0.0, 1.0])
+        c = power.coef
+        value = np.polynomial.polynomial.polyval(x, c)
+        dvalue = (2.0 * r / cutoff**2) * np.polynomial.polynomial.polyval(
+            x, np.polynomial.polynomial.polyder(c)
+        )
+        if (
+            np.max(np.abs(value - target)) <= value_error
+            and np.max(np.abs(dvalue - slope)) * cutoff <= value_error
+            # Little cancellation between the terms: single precision stays accurate.
+            and np.sum(np.abs(c)) <= _MAX_CANCELLATION * np.max(np.abs(target))
+        ):
+            return [float(ck / cutoff ** (2 * k)) for k, ck in enumerate(c)]
+    return None
+
+
+def _long_range_expression(
+    weights: list[float], widths: list[float], cutoff: float, max_error: float
+) -> str:
+    """Lepton expression of g(r) (kJ/mol/e^2, r in nm) for r <= ``cutoff``.
+
+    Per pair in real space, every exp costs: the Gaussians that are smooth on [0, cutoff] (the
+    widest first, as many as a polynomial of degree <= 20 in r^2 reproduces within
+    ``max_error`` kJ/mol/e^2, slopes within ``max_error``/cutoff) become one polynomial, the
+    rest stay exponentials.
+    """
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    # Fold as many Gaussians as possible, the widest ones, into the polynomial.
+    for first_wide in range(len(order) + 1):
+        wide = order[first_wide:]
+        coefficients = _wide_polynomial(
+            [weights[i] for i in wide], [widths[i] for i in wide], cutoff, max_error
+        )
+        if coefficients is not None or not wide:
+            break
+    terms = [f"{weights[i]!r}*exp(-(r/{widths[i]!r})^2)" for i in order[:first_wide]]
+    if wide and coefficients is not None:
+        horner = repr(coefficients[-1])
+        for ck in reversed(coefficients[:-1]):
+            horner = f"{ck!r}+r^2*({horner})"
+        terms.append(f"({horner})")
+    return "(" + "+".join(terms or ["0"]) + ")"
 
 
 def _smallest_plane_spacing_nm(system: openmm.System) -> float:
@@ -113,7 +168,8 @@ def use_sog_coulomb(
         )
     prefactor = COULOMB_KJ_PER_MOL_NM_PER_E2
     weights, widths = coulomb_sog_parameters(prefactor, cutoff, 0.1 * tolerance)
-    long_range = _long_range_expression(weights, widths, cutoff)
+    max_error = _POLYNOMIAL_ERROR_FRACTION * tolerance * prefactor / cutoff
+    long_range = _long_range_expression(weights, widths, cutoff, max_error)
 
     sog = SOGForce()
     for w, s in zip(weights, widths, strict=True):

@@ -141,3 +141,21 @@ def test_use_sog_coulomb_rejects_a_box_smaller_than_twice_the_cutoff():
     system, _ = _molecular_system(openmm.NonbondedForce.PME)  # 2.6 nm box
     with pytest.raises(ValueError, match="smaller than twice the real-space cutoff 1.4 nm"):
         use_sog_coulomb(system, cutoff=1.4)
+
+
+@pytest.mark.parametrize("tolerance", [3e-3, 1e-5, 1e-7])
+@pytest.mark.parametrize("cutoff", [0.8, 1.2])
+def test_real_space_expression_matches_gaussian_sum(tolerance, cutoff):
+    """The complement's g(r) (exponentials + one polynomial) against the plain Gaussian sum."""
+    from openmm_sog.coulomb import _long_range_expression
+    from openmm_sog.kernel import coulomb_sog_parameters
+
+    prefactor = units.COULOMB_KJ_PER_MOL_NM_PER_E2
+    weights, widths = coulomb_sog_parameters(prefactor, cutoff, 0.1 * tolerance)
+    max_error = 0.01 * tolerance * prefactor / cutoff
+    expression = _long_range_expression(weights, widths, cutoff, max_error)
+    assert expression.count("exp") < len(weights) / 3  # the reason for the polynomial
+    r = np.linspace(0.0, cutoff, 997)
+    evaluate = eval(f"lambda r: {expression.replace('^', '**')}", {"exp": np.exp})  # noqa: S307
+    exact = np.exp(-((r[:, None] / np.asarray(widths)) ** 2)) @ np.asarray(weights)
+    assert np.max(np.abs(evaluate(r) - exact)) <= max_error
