@@ -14,6 +14,8 @@ import collections
 import csv
 import io
 
+UNITS_IN_US = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,7 +32,7 @@ def main() -> None:
         if row.get("Metric Name") != "gpu__time_duration.sum":
             continue
         value = float(row["Metric Value"].replace(",", ""))
-        scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}[row["Metric Unit"]]
+        scale = UNITS_IN_US[row["Metric Unit"]]
         name = row["Kernel Name"].split("(")[0][:60]
         totals[name] += value * scale
         counts[name] += 1

@@ -6,7 +6,8 @@ cutoff (to the tolerance), evaluated in real space by a ``CustomNonbondedForce``
 
 * particle charges move from the ``NonbondedForce`` to the ``SOGForce`` and the complement;
   Lennard-Jones, its cutoff, switching and dispersion correction stay in the ``NonbondedForce``,
-  which becomes ``CutoffPeriodic`` with zero charges;
+  which becomes ``CutoffPeriodic`` with zero charges (a NonbondedForce that carries no
+  Lennard-Jones terms is removed from the System: it would compute nothing at full cost);
 * exceptions (excluded and scaled 1-4 pairs): the k-space sum includes every pair, so each
   exception pair gets a ``CustomBondForce`` term chargeProd prefactor/r - q_i q_j g(r), which
   removes the Gaussians' share and adds the exception's own Coulomb term (as PME does);
@@ -48,7 +49,8 @@ class SOGCoulombForces:
         self.complement = complement
         #: ``CustomBondForce`` for exception pairs (``None`` if the System has none)
         self.exceptions = exceptions
-        #: the original ``NonbondedForce``, now Lennard-Jones only
+        #: the original ``NonbondedForce``, now Lennard-Jones only; ``None`` if it had no
+        #: Lennard-Jones terms, in which case it was removed from the System
         self.nonbonded = nonbonded
 
 
@@ -138,12 +140,15 @@ def use_sog_coulomb(
     """
     from .plugin import SOGForce
 
-    nonbonded = [f for f in system.getForces() if isinstance(f, openmm.NonbondedForce)]
+    nonbonded = [
+        i for i, f in enumerate(system.getForces()) if isinstance(f, openmm.NonbondedForce)
+    ]
     if len(nonbonded) != 1:
         raise ValueError(
             f"expected exactly one NonbondedForce in the System, found {len(nonbonded)}"
         )
-    nb = nonbonded[0]
+    nb_index = nonbonded[0]
+    nb = system.getForce(nb_index)
     if nb.getNonbondedMethod() not in (openmm.NonbondedForce.PME, openmm.NonbondedForce.Ewald):
         raise ValueError(
             "use_sog_coulomb needs a periodic NonbondedForce with the PME or Ewald method, got "
@@ -190,6 +195,8 @@ def use_sog_coulomb(
     for i, q in enumerate(charges):
         if not math.isfinite(q):
             raise ValueError(f"particle {i} has a non-finite charge {q}")
+    zero_epsilon = 0.0 * openmm.unit.kilojoule_per_mole
+    has_lennard_jones = any(epsilon != zero_epsilon for _, _, epsilon in parameters)
     for i, (q, (_, sigma, epsilon)) in enumerate(zip(charges, parameters, strict=True)):
         sog.addParticle(q)
         complement.addParticle([q])
@@ -208,6 +215,7 @@ def use_sog_coulomb(
             exceptions.addBond(i, j, [charge_prod, charges[i] * charges[j]])
             complement.addExclusion(i, j)
             nb.setExceptionParameters(k, i, j, 0.0, sigma, epsilon)
+            has_lennard_jones = has_lennard_jones or epsilon != zero_epsilon
 
     nb.setNonbondedMethod(openmm.NonbondedForce.CutoffPeriodic)
     group = nb.getForceGroup()
@@ -215,4 +223,8 @@ def use_sog_coulomb(
         if force is not None:
             force.setForceGroup(group)
             system.addForce(force)
+    if not has_lennard_jones:
+        # Nothing is left for it to compute, but its pair loop would still run every step.
+        system.removeForce(nb_index)
+        nb = None
     return SOGCoulombForces(sog, complement, exceptions, nb)

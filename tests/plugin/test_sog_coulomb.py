@@ -159,3 +159,19 @@ def test_real_space_expression_matches_gaussian_sum(tolerance, cutoff):
     evaluate = eval(f"lambda r: {expression.replace('^', '**')}", {"exp": np.exp})  # noqa: S307
     exact = np.exp(-((r[:, None] / np.asarray(widths)) ** 2)) @ np.asarray(weights)
     assert np.max(np.abs(evaluate(r) - exact)) <= max_error
+
+
+def test_nonbonded_force_without_lennard_jones_is_removed():
+    """Molten NaCl with LJ in its own force: the emptied NonbondedForce leaves the System."""
+    system, positions, _ = molten_nacl(
+        1000, seed=5, ewald_error_tolerance=1e-7, coulomb_cutoff_nm=0.9
+    )
+    ref_energy, ref_forces = _energy_forces(_context(system, "Reference", positions))
+    sog_system, _, _ = molten_nacl(1000, seed=5, coulomb_cutoff_nm=0.9)
+    forces = use_sog_coulomb(sog_system, tolerance=1e-7)
+    assert forces.nonbonded is None
+    assert not any(isinstance(f, openmm.NonbondedForce) for f in sog_system.getForces())
+    energy, sog_forces = _energy_forces(_context(sog_system, "Reference", positions))
+    error = np.linalg.norm(sog_forces - ref_forces) / np.linalg.norm(ref_forces)
+    assert error <= 1e-5, f"relative force RMS error {error:.1e}"
+    assert abs(energy - ref_energy) <= 1e-5 * abs(ref_energy)

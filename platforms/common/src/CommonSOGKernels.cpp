@@ -138,6 +138,8 @@ void CommonCalcSOGForceKernel::compileKernels() {
     defines["KB_BETA"] = cc.doubleToString(grid.beta);
     // OpenCL C defines M_PI, CUDA's run-time compiler does not.
     defines["TWO_PI"] = cc.doubleToString(2*M_PI);
+    // The Bessel series stop once a term is below the round-off of real (float or double).
+    defines["SERIES_EPSILON"] = (cc.getUseDoublePrecision() ? "1e-17" : "1e-8");
     defines["KB_INV_NORM"] = cc.doubleToString(1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta));
     int derivIndex = -1;
     const vector<string>& derivNames = cc.getEnergyParamDerivNames();

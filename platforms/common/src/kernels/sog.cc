@@ -4,6 +4,7 @@
  * collectPotential -> gatherForces. The host defines:
  *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, SPREAD_WIDTH, KB_BETA,
  *   KB_INV_NORM (1/(I0(beta)-1): the kernel is scaled to 1 at its centre for single precision),
+ *   SERIES_EPSILON (where the Bessel series stop: the relative round-off of real),
  *   and HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dlambda is requested.
  * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z.
  */
@@ -18,7 +19,7 @@ DEVICE real besselI0MinusOne(real x) {
     for (int k = 1; k < 120; k++) {
         term *= y/(real) (k*k);
         sum += term;
-        if (term <= sum*(real) 1e-17)
+        if (term <= sum*(real) SERIES_EPSILON)
             break;
     }
     return sum;
@@ -31,7 +32,7 @@ DEVICE real besselI1OverX(real x) {
     for (int k = 1; k < 120; k++) {
         term *= y/(real) (k*(k+1));
         sum += term;
-        if (term <= sum*(real) 1e-17)
+        if (term <= sum*(real) SERIES_EPSILON)
             break;
     }
     return sum;
