@@ -171,13 +171,13 @@ class LatentLongRange(nn.Module):
         narrow = ~kspace  # [P, M]: the Gaussians the NUFFT leaves out
         if not bool(narrow.any()):
             return energy
-        structure = batch[pair_i]
-        keep = pbc[structure] & (pair_distances.detach() < self.cutoff)
-        i = pair_i[keep]
-        j = pair_j[keep]
-        g = self.kernel.value(pair_distances[keep], narrow)  # [E', P]
-        pair_energy = 0.5 * (charges[i] * charges[j] * g).sum(-1)
-        energy = energy.index_add(0, structure[keep], pair_energy)
+        structure = batch.index_select(0, pair_i)
+        # A mask rather than boolean indexing: no host sync, and gather-type backward passes.
+        keep = pbc.index_select(0, structure) & (pair_distances.detach() < self.cutoff)
+        g = self.kernel.value(pair_distances, narrow)  # [E, P]
+        products = charges.index_select(0, pair_i) * charges.index_select(0, pair_j)
+        pair_energy = 0.5 * (products * g).sum(-1) * keep.to(g.dtype)
+        energy = energy.index_add(0, structure, pair_energy)
         totals = torch.zeros(
             num_structures, charges.shape[1], dtype=charges.dtype, device=charges.device
         ).index_add(0, batch, charges)  # Q per structure and channel
