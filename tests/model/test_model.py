@@ -228,6 +228,20 @@ def test_initial_charges_are_learnable_per_species_offsets():
         SOGNet(small_config(initial_charges={8: -2.0}))
 
 
+def test_charge_init_scale_sets_the_size_of_the_initial_charges():
+    s = random_structure(12, TRICLINIC, seed=13)
+    spreads = []
+    for scale in (0.1, 0.01):
+        torch.manual_seed(3)  # the same network up to the scale of its last layer
+        model = SOGNet(small_config(charge_init_scale=scale), dtype=torch.float64)
+        spreads.append(float(model.energy_components(**s)["charges"].detach().abs().max()))
+    assert spreads[0] > 1e-3
+    # The last layer's bias starts at 0, so the charges scale linearly with it.
+    assert spreads[1] == pytest.approx(0.1 * spreads[0], rel=1e-9)
+    with pytest.raises(ValueError, match="charge_init_scale must be > 0"):
+        SOGNet(small_config(charge_init_scale=0.0))
+
+
 def test_refit_energy_shifts_recovers_per_species_constants():
     from openmm_sog.training.data import Structure
     from openmm_sog.training.model_io import refit_energy_shifts

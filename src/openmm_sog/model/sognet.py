@@ -50,6 +50,10 @@ class SOGNetConfig:
     # learnable per-species offsets added to the charge network's output in every channel
     # (species not listed start at 0). Empty: no offsets (a constant zero, not learnt).
     initial_charges: dict[int, float] = field(default_factory=dict)
+    # Scale of the charge network's last layer at initialisation (its bias starts at 0). The
+    # long-range energy is quadratic in the charges, so a small scale starts the SOG-Net close
+    # to its short-range-only model; 0 would keep every charge at 0 for good.
+    charge_init_scale: float = 0.1
     neighbor_list: str = "vesin"  # or "brute_force"
 
     def to_dict(self) -> dict:
@@ -127,7 +131,14 @@ class SOGNet(nn.Module):
         self.register_buffer("energy_shifts", energy_shifts.to(torch.float64).clone())
         self.energy_scale = float(energy_scale)
         if self.long_range:
-            self.charge_head = mlp([width, *config.charge_sizes, self.num_channels], 0.1)
+            if not config.charge_init_scale > 0.0:
+                raise ValueError(
+                    f"charge_init_scale must be > 0, got {config.charge_init_scale}: at zero "
+                    "charges the long-range energy has zero gradient and they would never move"
+                )
+            self.charge_head = mlp(
+                [width, *config.charge_sizes, self.num_channels], config.charge_init_scale
+            )
             unknown = sorted(set(map(int, config.initial_charges)) - set(numbers))
             if unknown:
                 raise ValueError(f"initial_charges names species {unknown} not in {numbers}")
