@@ -21,28 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from ase.data import atomic_numbers
 from bench_long_range import machine, timed
-from openmm.unit import angstrom
 
-from openmm_sog.systems import molten_nacl
+from openmm_sog.systems import molten_nacl_model_inputs
 from openmm_sog.training.model_io import load_model
-from openmm_sog.units import NM_PER_ANGSTROM
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def molten_salt_inputs(num_ions: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Model inputs for one molten-NaCl box (Angstrom; jittered lattice, fine for timing)."""
-    system, positions_nm, species = molten_nacl(num_ions, seed=1)
-    box_a = system.getDefaultPeriodicBoxVectors()[0][0].value_in_unit(angstrom)
-    return {
-        "positions": torch.tensor(positions_nm / NM_PER_ANGSTROM, dtype=dtype),
-        "atomic_numbers": torch.tensor([atomic_numbers[s] for s in species]),
-        "cell": torch.eye(3, dtype=dtype).unsqueeze(0) * box_a,
-        "pbc": torch.tensor([True]),
-        "batch": torch.zeros(num_ions, dtype=torch.long),
-    }
 
 
 def timed_on(device: torch.device, fn: Callable[[], object], repeats: int) -> float:
@@ -96,7 +80,7 @@ def main() -> None:
 
     rows = []
     for n in args.sizes:
-        inputs = {k: v.to(device) for k, v in molten_salt_inputs(n, dtype).items()}
+        inputs = {k: v.to(device) for k, v in molten_nacl_model_inputs(n, 1, dtype).items()}
         times = {}
         for name, model in (("shortrange", shortrange), ("sognet", sognet)):
             times[name] = timed_on(

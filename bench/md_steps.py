@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import openmm
-from bench_openmm import CUTOFF_NM, pme_system, sog_system
+from bench_openmm import CUTOFF_NM, platform_properties, pme_system, sog_system
 
 
 def main() -> None:
@@ -27,11 +27,9 @@ def main() -> None:
     system, positions = pme_system(args.num_ions, args.pme_tolerance)
     if args.method == "sog":
         system = sog_system(args.num_ions, args.sog_tolerance)
-    properties = {"Precision": "mixed"} if args.platform in ("OpenCL", "CUDA") else {}
     integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
-    ctx = openmm.Context(
-        system, integrator, openmm.Platform.getPlatformByName(args.platform), properties
-    )
+    platform = openmm.Platform.getPlatformByName(args.platform)
+    ctx = openmm.Context(system, integrator, platform, platform_properties(args.platform))
     ctx.setPositions(positions)
     integrator.step(args.steps)
     energy = ctx.getState(getEnergy=True).getPotentialEnergy()

@@ -37,3 +37,11 @@ def random_kernel(
     weights = torch.randn(num_channels, 4, generator=gen, dtype=torch.float64)
     widths = 0.8 + 2.7 * torch.rand(num_channels, 4, generator=gen, dtype=torch.float64)
     return SOGKernel(weights.to(dtype), widths.to(dtype))
+
+
+def energy_forces(fn, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fn(positions)`` (summed over structures) and minus its gradient, detached."""
+    positions = positions.detach().clone().requires_grad_()
+    energy = fn(positions)
+    (grad,) = torch.autograd.grad(energy.sum(), positions)
+    return energy.detach(), -grad

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from layer_helpers import TRICLINIC, random_kernel, random_system
+from layer_helpers import TRICLINIC, energy_forces, random_kernel, random_system
 
 from openmm_sog import SOGLongRange
 from openmm_sog.reference import lattice_sum_energy
@@ -23,20 +23,13 @@ CUDA = torch.device("cuda")
 SHIPPED = Path(__file__).resolve().parent.parent / "models" / "electrolyte_sognet.pt"
 
 
-def _energy_forces(fn, positions):
-    positions = positions.detach().clone().requires_grad_()
-    energy = fn(positions)
-    (grad,) = torch.autograd.grad(energy.sum(), positions)
-    return energy.detach(), -grad
-
-
 @pytest.mark.parametrize("tolerance", [1e-4, 1e-7])
 def test_layer_on_cuda_matches_direct_lattice_sum(tolerance):
     positions, charges, cell = random_system(80, TRICLINIC, 2, False, seed=3)
     kernel = random_kernel(2, seed=3)
-    e_ref, f_ref = _energy_forces(lambda p: lattice_sum_energy(p, charges, cell, kernel), positions)
+    e_ref, f_ref = energy_forces(lambda p: lattice_sum_energy(p, charges, cell, kernel), positions)
     layer = SOGLongRange(kernel, tolerance).to(CUDA)
-    energy, forces = _energy_forces(
+    energy, forces = energy_forces(
         lambda p: layer(p, charges.to(CUDA), cell.to(CUDA)), positions.to(CUDA)
     )
     assert energy.device.type == "cuda" and forces.device.type == "cuda"
@@ -45,24 +38,11 @@ def test_layer_on_cuda_matches_direct_lattice_sum(tolerance):
 
 
 def test_shipped_sognet_on_cuda_matches_cpu():
-    from openmm.unit import angstrom
-
-    from openmm_sog.systems import molten_nacl
+    from openmm_sog.systems import molten_nacl_model_inputs
     from openmm_sog.training.model_io import load_model
-    from openmm_sog.units import NM_PER_ANGSTROM
 
-    system, positions_nm, species = molten_nacl(216, seed=2)
-    box_a = system.getDefaultPeriodicBoxVectors()[0][0].value_in_unit(angstrom)
-    numbers = torch.tensor([{"Na": 11, "Cl": 17}[s] for s in species])
-    inputs = {
-        "positions": torch.tensor(positions_nm / NM_PER_ANGSTROM, dtype=torch.float64),
-        "atomic_numbers": numbers,
-        "cell": torch.eye(3, dtype=torch.float64).unsqueeze(0) * box_a,
-        "pbc": torch.tensor([True]),
-        "batch": torch.zeros(len(species), dtype=torch.long),
-    }
-    model = load_model(SHIPPED, "float64")
-    cpu = model(**inputs)
+    inputs = molten_nacl_model_inputs(216, seed=2)
+    cpu = load_model(SHIPPED, "float64")(**inputs)
     e_cpu, f_cpu = cpu["energy"], cpu["forces"]
     gpu = load_model(SHIPPED, "float64").to(CUDA)(**{k: v.to(CUDA) for k, v in inputs.items()})
     e_gpu, f_gpu = gpu["energy"], gpu["forces"]

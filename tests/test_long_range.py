@@ -7,17 +7,10 @@ sum (DESIGN.md section 6, oracle 1), which is exact to round-off for Gaussian ke
 
 import pytest
 import torch
-from layer_helpers import CUBIC, TRICLINIC, random_kernel, random_system
+from layer_helpers import CUBIC, TRICLINIC, energy_forces, random_kernel, random_system
 
 from openmm_sog import SOGKernel, SOGLongRange
 from openmm_sog.reference import kspace_sum_energy, lattice_sum_energy
-
-
-def _energy_forces(fn, positions):
-    positions = positions.detach().clone().requires_grad_()
-    energy = fn(positions)
-    (grad,) = torch.autograd.grad(energy.sum(), positions)
-    return energy.detach(), -grad
 
 
 def _relative(a, b):
@@ -32,10 +25,10 @@ def test_matches_direct_lattice_sum(tolerance, cell, num_channels, neutral):
     positions, charges, cell_t = random_system(60, cell, num_channels, neutral, seed=num_channels)
     kernel = random_kernel(num_channels, seed=num_channels)
     layer = SOGLongRange(kernel, tolerance)
-    e_ref, f_ref = _energy_forces(
+    e_ref, f_ref = energy_forces(
         lambda p: lattice_sum_energy(p, charges, cell_t, kernel), positions
     )
-    energy, forces = _energy_forces(lambda p: layer(p, charges, cell_t), positions)
+    energy, forces = energy_forces(lambda p: layer(p, charges, cell_t), positions)
     assert energy.shape == (1,)
     assert abs(float(energy[0] - e_ref)) <= tolerance * abs(float(e_ref))
     assert _relative(forces, f_ref) <= tolerance
@@ -54,11 +47,11 @@ def test_mixed_batch_matches_each_structure():
     charges = torch.cat([s[1] for s in systems])
     cells = torch.stack([s[2] for s in systems])
     batch = torch.cat([torch.full((s[0].shape[0],), i) for i, s in enumerate(systems)])
-    energies, forces = _energy_forces(lambda p: layer(p, charges, cells, batch), positions)
+    energies, forces = energy_forces(lambda p: layer(p, charges, cells, batch), positions)
     assert energies.shape == (3,)
     start = 0
     for i, (pos, q, cell) in enumerate(systems):
-        e_ref, f_ref = _energy_forces(
+        e_ref, f_ref = energy_forces(
             lambda p, q=q, cell=cell: lattice_sum_energy(p, q, cell, kernel), pos
         )
         stop = start + pos.shape[0]

@@ -73,8 +73,9 @@ def _wide_polynomial(
 
     r = np.linspace(0.0, cutoff, 2001)
     x = (r / cutoff) ** 2
-    target = exact(x)
-    slope = -(2.0 * r / cutoff**2) * (np.exp(-np.multiply.outer(x, a)) @ (w * a))
+    gaussians = np.exp(-np.multiply.outer(x, a))  # [points, Gaussians]
+    target = gaussians @ w
+    slope = -(2.0 * r / cutoff**2) * (gaussians @ (w * a))
     for degree in range(1, _MAX_POLYNOMIAL_DEGREE + 1):
         fit = np.polynomial.Chebyshev.interpolate(exact, degree, domain=[0.0, 1.0])
         power = fit.convert(kind=np.polynomial.Polynomial, domain=[0.0, 1.0], window=[0.0, 1.0])

@@ -11,8 +11,17 @@ import math
 
 import numpy as np
 import openmm
+import torch
 
-__all__ = ["LJ_FORCE_GROUP", "MOLTEN_NACL_DENSITY_PER_NM3", "NACL_LJ_CUTOFF_NM", "molten_nacl"]
+from .units import NM_PER_ANGSTROM
+
+__all__ = [
+    "LJ_FORCE_GROUP",
+    "MOLTEN_NACL_DENSITY_PER_NM3",
+    "NACL_LJ_CUTOFF_NM",
+    "molten_nacl",
+    "molten_nacl_model_inputs",
+]
 
 #: ions per nm^3 (0.032 per A^3)
 MOLTEN_NACL_DENSITY_PER_NM3 = 32.0
@@ -100,3 +109,18 @@ def molten_nacl(
         system.addForce(lj)
 
     return system, positions, species
+
+
+def molten_nacl_model_inputs(
+    num_ions: int, seed: int = 0, dtype: torch.dtype = torch.float64
+) -> dict[str, torch.Tensor]:
+    """Keyword inputs of a SOG-Net model (Angstrom) for one :func:`molten_nacl` box."""
+    system, positions_nm, species = molten_nacl(num_ions, seed=seed)
+    box_nm = system.getDefaultPeriodicBoxVectors()[0][0].value_in_unit(openmm.unit.nanometer)
+    return {
+        "positions": torch.tensor(positions_nm / NM_PER_ANGSTROM, dtype=dtype),
+        "atomic_numbers": torch.tensor([{"Na": 11, "Cl": 17}[name] for name in species]),
+        "cell": torch.eye(3, dtype=dtype).unsqueeze(0) * (box_nm / NM_PER_ANGSTROM),
+        "pbc": torch.tensor([True]),
+        "batch": torch.zeros(num_ions, dtype=torch.long),
+    }
