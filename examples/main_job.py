@@ -32,12 +32,17 @@ def stage(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
+def reproducible_cpu_context(system: openmm.System, integrator: openmm.Integrator):
+    """A one-thread CPU context: with several threads the order of the force sums varies, and
+    the minimiser and chaotic MD amplify that into different states from run to run."""
+    platform = openmm.Platform.getPlatformByName("CPU")
+    return openmm.Context(system, integrator, platform, {"Threads": "1"})
+
+
 def minimised_melt(num_ions: int, seed: int) -> np.ndarray:
     """Minimised positions of the molten-NaCl System (PME 1e-5 suffices for this), nm."""
     system, positions, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=1e-5)
-    context = openmm.Context(
-        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("CPU")
-    )
+    context = reproducible_cpu_context(system, openmm.VerletIntegrator(1e-3))
     context.setPositions(positions)
     openmm.LocalEnergyMinimizer.minimize(context, 10.0, 300)
     return context.getState(getPositions=True).getPositions(asNumpy=True)._value
@@ -48,7 +53,7 @@ def thermal_melt(num_ions: int, seed: int, steps: int = 1000) -> np.ndarray:
     system, _, _ = molten_nacl(num_ions, seed=seed, ewald_error_tolerance=1e-5)
     integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
     integrator.setRandomNumberSeed(seed)  # a reproducible state to compare forces on
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context = reproducible_cpu_context(system, integrator)
     context.setPositions(minimised_melt(num_ions, seed))
     context.setVelocitiesToTemperature(1300, seed)
     integrator.step(steps)
