@@ -1,0 +1,149 @@
+"""What the point-charge set's forces are, and whether a trained SOG-Net found it (issue 4 (b)).
+
+Independent of the model: the stored forces are fitted, by linear least squares, as
+``a * F_Coulomb + b * F_WCA(sigma)`` with a plain Ewald sum (numpy, no project code) for the
+Coulomb part and a Weeks-Chandler-Andersen wall for a scan of sigma. The residual says how
+exactly that decomposition holds; the Coulomb force left beyond the local cutoff is the part a
+short-range model cannot see.
+
+With ``--model``: the long-wavelength Coulomb prefactor the SOG-Net learned without any charge
+data, ``q+ q- ghat(k) k^2 / 4 pi`` at the box's smallest wave vectors (the true value is -a).
+
+    python3 examples/pointcharge_analysis.py [--model reproduction/pointcharge_sognet/model_best.pt]
+
+Reduced units throughout (the training reads them as Angstrom and eV).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import h5py
+import numpy as np
+from scipy.special import erfc
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared/data/sognet/pointcharge_data_test.h5"
+BOX = 10.0  # cubic box edge (the data set's README)
+EWALD_ALPHA = 0.7  # 1/length: erfc(0.7 * 5) = 7e-7 at half the box
+EWALD_NMAX = 10  # exp(-k^2 / 4 alpha^2) < 1e-7 beyond |n| = 10
+
+
+def _minimum_image(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Displacements x_i - x_j and distances (diagonal set to infinity)."""
+    d = x[:, None, :] - x[None, :, :]
+    d -= BOX * np.round(d / BOX)
+    r = np.linalg.norm(d, axis=-1)
+    np.fill_diagonal(r, np.inf)
+    return d, r
+
+
+def ewald_forces(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Periodic Coulomb forces of unit prefactor (F_i = -dE/dx_i, E = sum q_i q_j / r_ij)."""
+    d, r = _minimum_image(x)
+    a = EWALD_ALPHA
+    radial = (
+        q[:, None]
+        * q[None, :]
+        * (erfc(a * r) / r**2 + 2 * a / math.sqrt(math.pi) * np.exp(-((a * r) ** 2)) / r)
+    )
+    real = (radial[:, :, None] * d / r[:, :, None]).sum(1)
+    n = np.arange(-EWALD_NMAX, EWALD_NMAX + 1)
+    k = np.stack(np.meshgrid(n, n, n, indexing="ij"), -1).reshape(-1, 3)
+    k = k[(k != 0).any(1)] * (2 * math.pi / BOX)
+    k_sq = (k * k).sum(1)
+    phase = x @ k.T
+    structure = (q[:, None] * np.exp(1j * phase)).sum(0)
+    coefficient = 4 * math.pi / BOX**3 * np.exp(-k_sq / (4 * a * a)) / k_sq
+    per_k = coefficient[None, :] * np.imag(np.exp(-1j * phase) * structure[None, :])
+    return real - q[:, None] * (per_k @ k)
+
+
+def truncated_coulomb_forces(x: np.ndarray, q: np.ndarray, cutoff: float) -> np.ndarray:
+    """Unit-prefactor Coulomb forces of the minimum-image pairs closer than ``cutoff``."""
+    d, r = _minimum_image(x)
+    radial = q[:, None] * q[None, :] / r**3 * (r < cutoff)
+    return (radial[:, :, None] * d).sum(1)
+
+
+def wca_forces(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Forces of 4 [(sigma/r)^12 - (sigma/r)^6] + 1 cut at 2^(1/6) sigma (unit depth)."""
+    d, r = _minimum_image(x)
+    s6 = (sigma / r) ** 6
+    radial = 24 / r**2 * (2 * s6 * s6 - s6) * (r < 2 ** (1 / 6) * sigma)
+    return (radial[:, :, None] * d).sum(1)
+
+
+def decompose(frames: list[int], cutoff: float) -> None:
+    with h5py.File(DATA) as f:
+        points, forces, charges = f["points"][:], f["forces"][:], f["charges"][:]
+    coulomb = {c: ewald_forces(points[:, :, c].T, charges[:, c]) for c in frames}
+    target = np.concatenate([forces[:, :, c].T.ravel() for c in frames])
+    rms = math.sqrt(float(np.mean(target**2)))
+    print(f"{len(frames)} configurations, RMS force component {rms:.3f}")
+    print(" sigma   a (Coulomb)   b (WCA)   residual RMS")
+    best = (math.inf, 0.0, 0.0, 0.0)
+    for sigma in (0.9, 0.95, 1.0, 1.05, 1.1):
+        design = np.stack(
+            [
+                np.concatenate([coulomb[c].ravel() for c in frames]),
+                np.concatenate([wca_forces(points[:, :, c].T, sigma).ravel() for c in frames]),
+            ],
+            1,
+        )
+        (a, b), *_ = np.linalg.lstsq(design, target, rcond=None)
+        residual = math.sqrt(float(np.mean((design @ np.array([a, b]) - target) ** 2)))
+        print(f" {sigma:5.2f}   {a:11.5f}   {b:7.4f}   {residual:.2e}")
+        best = min(best, (residual, sigma, a, b))
+    _, sigma, a, _ = best
+    print(f"best: sigma = {sigma}, Coulomb prefactor a = {a:.4f}")
+    beyond = np.concatenate(
+        [
+            a * (coulomb[c] - truncated_coulomb_forces(points[:, :, c].T, charges[:, c], cutoff))
+            for c in frames
+        ]
+    )
+    print(
+        f"Coulomb force from pairs beyond the {cutoff} cutoff (invisible to a local model): "
+        f"RMS {math.sqrt(float(np.mean(beyond**2))):.3f}; Coulomb total RMS "
+        f"{a * math.sqrt(float(np.mean(np.concatenate(list(coulomb.values())) ** 2))):.3f}"
+    )
+
+
+def learned_prefactor(model_path: str) -> None:
+    import torch
+
+    from openmm_sog.training.data import collate, read_dataset
+    from openmm_sog.training.model_io import load_model
+
+    model = load_model(model_path, "float64")
+    structures = read_dataset(DATA)[80:84]
+    batch = collate(structures)
+    outputs = model.energy_components(
+        batch.positions, batch.atomic_numbers, batch.cell, batch.pbc, batch.batch
+    )
+    charges = outputs["charges"][:, 0].detach()
+    species = sorted(set(batch.atomic_numbers.tolist()))
+    mean = [float(charges[batch.atomic_numbers == z].mean()) for z in species]
+    spread = max(float(charges[batch.atomic_numbers == z].std()) for z in species)
+    print(f"latent charges per species: {mean} (largest std {spread:.1e})")
+    for n_sq in (1, 2, 3, 4, 9):
+        k_sq = torch.tensor([n_sq * (2 * math.pi / BOX) ** 2], dtype=torch.float64)
+        ghat = model.lr.kernel.fourier(k_sq)[..., 0].item()
+        value = mean[0] * mean[1] * ghat * k_sq.item() / (4 * math.pi)
+        print(f"  |n|^2 = {n_sq}: q+ q- ghat(k) k^2 / 4 pi = {value:.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="a trained point-charge SOG-Net (model_best.pt)")
+    parser.add_argument("--cutoff", type=float, default=3.0, help="the local model's cutoff")
+    args = parser.parse_args()
+    decompose(list(range(0, 100, 10)), args.cutoff)
+    if args.model:
+        learned_prefactor(args.model)
+
+
+if __name__ == "__main__":
+    main()
