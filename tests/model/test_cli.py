@@ -161,6 +161,48 @@ def test_train_eval_export_end_to_end(tmp_path):
     assert charges.shape == (8, 1)
 
 
+def test_eval_in_float64_does_not_round_large_total_energies(tmp_path, capsys):
+    """A float32 model with -300 eV per atom: labels = its own float64 predictions. Evaluated in
+    float64 the energy error is zero to round-off; in the model's float32 the ~2400 eV totals
+    are rounded to ~1e-4 eV, which is what ``--dtype float64`` (the default) removes."""
+    import ase
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from openmm_sog.cli.eval import main as eval_main
+    from openmm_sog.training.data import collate
+    from openmm_sog.training.loop import train
+    from openmm_sog.training.model_io import load_model
+
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    train(load_config(write_config(tmp_path, epochs=1, progress=False, dtype="float32")))
+    path = tmp_path / "run" / "model_best.pt"
+    payload = torch.load(path, weights_only=False)
+    payload["state_dict"]["energy_shifts"] = torch.full_like(
+        payload["state_dict"]["energy_shifts"], -300.0
+    )
+    torch.save(payload, path)
+    model = load_model(path, "float64")
+    labelled = []
+    for atoms, structure in zip(
+        ase.io.read(str(tmp_path / "toy.xyz"), ":"), read_dataset(tmp_path / "toy.xyz"), strict=True
+    ):
+        out = model(**collate([structure]).to(torch.float64).model_inputs())
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=float(out["energy"][0]), forces=out["forces"].detach().numpy()
+        )
+        labelled.append(atoms)
+    ase.io.write(str(tmp_path / "self.xyz"), labelled, format="extxyz")
+    errors = {}
+    for dtype in ("float64", "model"):
+        eval_main(
+            ["--model", str(path), "--data", str(tmp_path / "self.xyz"), "--json", "--dtype", dtype]
+        )
+        errors[dtype] = json.loads(capsys.readouterr().out)["energy_rmse_meV"]
+    assert errors["float64"] < 1e-6
+    assert errors["model"] > 1e-3  # float32 rounding of -2400 eV totals (ULP 2.4e-4 eV)
+
+
 def test_resume_continues_from_checkpoint(tmp_path):
     write_toy_data(tmp_path / "toy.xyz", frames=4)
     from openmm_sog.training.loop import train

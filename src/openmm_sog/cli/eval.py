@@ -15,6 +15,14 @@ def parser() -> argparse.ArgumentParser:
         "--select", default=None, help="structures to use, e.g. '80:100' or '1::2' (default: all)"
     )
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument(
+        "--dtype",
+        choices=["float64", "float32", "model"],
+        default="float64",
+        help="precision of the evaluation (default float64: a float32 total energy of a few "
+        "thousand eV is rounded to about 1 meV, which would floor small per-atom errors; "
+        "'model' = the precision it was trained in)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON only")
     return p
 
@@ -25,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from openmm_sog.training.model_io import load_model
 
     structures = select_structures(read_dataset(args.data, args.format), args.select)
-    metrics = evaluate(load_model(args.model), structures, args.batch_size)
+    dtype = None if args.dtype == "model" else args.dtype
+    metrics = evaluate(load_model(args.model, dtype), structures, args.batch_size)
     if args.json:
         print(json.dumps(metrics))
     else:
