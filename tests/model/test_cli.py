@@ -189,7 +189,7 @@ def test_eval_in_float64_does_not_round_large_total_energies(tmp_path, capsys):
     ):
         out = model(**collate([structure]).to(torch.float64).model_inputs())
         atoms.calc = SinglePointCalculator(
-            atoms, energy=float(out["energy"][0]), forces=out["forces"].detach().numpy()
+            atoms, energy=float(out["energy"].detach()[0]), forces=out["forces"].detach().numpy()
         )
         labelled.append(atoms)
     ase.io.write(str(tmp_path / "self.xyz"), labelled, format="extxyz")
