@@ -39,9 +39,9 @@ def _minimum_image(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d, r
 
 
-def ewald_forces(x: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Periodic Coulomb forces of unit prefactor (F_i = -dE/dx_i, E = sum q_i q_j / r_ij)."""
-    d, r = _minimum_image(x)
+def ewald_forces(x: np.ndarray, q: np.ndarray, d: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Periodic Coulomb forces of unit prefactor (F_i = -dE/dx_i, E = sum q_i q_j / r_ij);
+    ``d, r`` from :func:`_minimum_image` of ``x``."""
     a = EWALD_ALPHA
     radial = (
         q[:, None]
@@ -60,16 +60,16 @@ def ewald_forces(x: np.ndarray, q: np.ndarray) -> np.ndarray:
     return real - q[:, None] * (per_k @ k)
 
 
-def truncated_coulomb_forces(x: np.ndarray, q: np.ndarray, cutoff: float) -> np.ndarray:
+def truncated_coulomb_forces(
+    q: np.ndarray, d: np.ndarray, r: np.ndarray, cutoff: float
+) -> np.ndarray:
     """Unit-prefactor Coulomb forces of the minimum-image pairs closer than ``cutoff``."""
-    d, r = _minimum_image(x)
     radial = q[:, None] * q[None, :] / r**3 * (r < cutoff)
     return (radial[:, :, None] * d).sum(1)
 
 
-def wca_forces(x: np.ndarray, sigma: float) -> np.ndarray:
+def wca_forces(d: np.ndarray, r: np.ndarray, sigma: float) -> np.ndarray:
     """Forces of 4 [(sigma/r)^12 - (sigma/r)^6] + 1 cut at 2^(1/6) sigma (unit depth)."""
-    d, r = _minimum_image(x)
     s6 = (sigma / r) ** 6
     radial = 24 / r**2 * (2 * s6 * s6 - s6) * (r < 2 ** (1 / 6) * sigma)
     return (radial[:, :, None] * d).sum(1)
@@ -78,7 +78,9 @@ def wca_forces(x: np.ndarray, sigma: float) -> np.ndarray:
 def decompose(frames: list[int], cutoff: float) -> None:
     with h5py.File(DATA) as f:
         points, forces, charges = f["points"][:], f["forces"][:], f["charges"][:]
-    coulomb = {c: ewald_forces(points[:, :, c].T, charges[:, c]) for c in frames}
+    # Minimum-image geometry once per configuration, shared by every force below.
+    geometry = {c: _minimum_image(points[:, :, c].T) for c in frames}
+    coulomb = {c: ewald_forces(points[:, :, c].T, charges[:, c], *geometry[c]) for c in frames}
     target = np.concatenate([forces[:, :, c].T.ravel() for c in frames])
     rms = math.sqrt(float(np.mean(target**2)))
     print(f"{len(frames)} configurations, RMS force component {rms:.3f}")
@@ -88,7 +90,7 @@ def decompose(frames: list[int], cutoff: float) -> None:
         design = np.stack(
             [
                 np.concatenate([coulomb[c].ravel() for c in frames]),
-                np.concatenate([wca_forces(points[:, :, c].T, sigma).ravel() for c in frames]),
+                np.concatenate([wca_forces(*geometry[c], sigma).ravel() for c in frames]),
             ],
             1,
         )
@@ -100,7 +102,7 @@ def decompose(frames: list[int], cutoff: float) -> None:
     print(f"best: sigma = {sigma}, Coulomb prefactor a = {a:.4f}")
     beyond = np.concatenate(
         [
-            a * (coulomb[c] - truncated_coulomb_forces(points[:, :, c].T, charges[:, c], cutoff))
+            a * (coulomb[c] - truncated_coulomb_forces(charges[:, c], *geometry[c], cutoff))
             for c in frames
         ]
     )
