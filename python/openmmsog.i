@@ -12,6 +12,7 @@
 
 %{
 #include "SOGForce.h"
+#include "TorchSOGForce.h"
 #include "OpenMM.h"
 #include "OpenMMAmoeba.h"
 #include "OpenMMDrude.h"
@@ -61,7 +62,7 @@ static int sogToDoubleVector(PyObject* input, std::vector<double>& result) {
 }
 
 static int sogToIntVector(PyObject* input, std::vector<int>& result) {
-    PyObject* sequence = PySequence_Fast(input, "SOGForce: expected a sequence of particle indices");
+    PyObject* sequence = PySequence_Fast(input, "openmm_sog: expected a sequence of integers");
     if (sequence == NULL)
         return 0;
     result.clear();
@@ -112,6 +113,14 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
         SWIG_fail;
     $1 = &temp;
 }
+%typemap(in) const std::vector<int>& atomicNumbers (std::vector<int> temp) {
+    if (!sogToIntVector($input, temp))
+        SWIG_fail;
+    $1 = &temp;
+}
+%typemap(typecheck, precedence=SWIG_TYPECHECK_POINTER) const std::vector<int>& atomicNumbers {
+    $1 = PySequence_Check($input) ? 1 : 0;
+}
 %typemap(out) const std::vector<int>& {
     $result = PyList_New($1->size());
     for (size_t i = 0; i < $1->size(); i++)
@@ -138,10 +147,28 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
     }
 }
 
+%pythonappend SOGPlugin::TorchSOGForce::cast %{
+    val._sog_source = force
+%}
+
+%extend SOGPlugin::TorchSOGForce {
+    static SOGPlugin::TorchSOGForce& cast(OpenMM::Force& force) {
+        SOGPlugin::TorchSOGForce* result = dynamic_cast<SOGPlugin::TorchSOGForce*>(&force);
+        if (result == NULL)
+            throw OpenMM::OpenMMException("TorchSOGForce: the force is not a TorchSOGForce");
+        return *result;
+    }
+    static bool isinstance(OpenMM::Force& force) {
+        return dynamic_cast<SOGPlugin::TorchSOGForce*>(&force) != NULL;
+    }
+}
+
 /*
- * The class is wrapped from its header, so the Python API and its docstrings (units included,
- * through -doxygen) cannot drift from the C++ one. The nested GaussianInfo struct is C++-only.
+ * The classes are wrapped from their headers, so the Python API and its docstrings (units included,
+ * through -doxygen) cannot drift from the C++ one. The nested GaussianInfo structs are C++-only.
  */
 #define OPENMM_EXPORT_SOG
 %ignore SOGPlugin::SOGForce::GaussianInfo;
 %include "SOGForce.h"
+%ignore SOGPlugin::TorchSOGForce::GaussianInfo;
+%include "TorchSOGForce.h"

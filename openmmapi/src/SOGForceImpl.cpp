@@ -18,17 +18,12 @@ SOGForceImpl::SOGForceImpl(const SOGForce& owner) : owner(owner) {
 SOGForceImpl::~SOGForceImpl() {
 }
 
-void SOGForceImpl::validate(const SOGForce& force, const System& system) {
-    if (force.getNumParticles() != system.getNumParticles())
-        throw OpenMMException("SOGForce: the force has " + to_string(force.getNumParticles()) +
-                " particles but the System has " + to_string(system.getNumParticles()));
+void SOGForceImpl::validatePeriodicSystem(const System& system, const string& forceName) {
     Vec3 box[3];
     system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
     double volume = box[0][0]*box[1][1]*box[2][2];
     if (!(volume > 0) || !isfinite(volume))
-        throw OpenMMException("SOGForce: the System needs a periodic box with positive volume");
-    // A System whose nonbonded forces are explicitly non-periodic is a cluster: a lattice sum
-    // would silently add interactions with periodic images it does not have.
+        throw OpenMMException(forceName + ": the System needs a periodic box with positive volume");
     for (int i = 0; i < system.getNumForces(); i++) {
         const Force& other = system.getForce(i);
         const NonbondedForce* nonbonded = dynamic_cast<const NonbondedForce*>(&other);
@@ -36,28 +31,18 @@ void SOGForceImpl::validate(const SOGForce& force, const System& system) {
         bool nonPeriodic = (nonbonded != nullptr && !nonbonded->usesPeriodicBoundaryConditions()) ||
                            (custom != nullptr && !custom->usesPeriodicBoundaryConditions());
         if (nonPeriodic)
-            throw OpenMMException("SOGForce: the System is not periodic (force " + to_string(i) + ", " +
-                    other.getName() + ", uses a non-periodic method); SOGForce needs periodic boundary conditions");
+            throw OpenMMException(forceName + ": the System is not periodic (force " + to_string(i) + ", " +
+                    other.getName() + ", uses a non-periodic method); " + forceName + " needs periodic boundary conditions");
     }
-    if (force.getNumGaussians() == 0)
-        throw OpenMMException("SOGForce: no Gaussians were added; call addGaussian() at least once");
+}
+
+void SOGForceImpl::validate(const SOGForce& force, const System& system) {
+    if (force.getNumParticles() != system.getNumParticles())
+        throw OpenMMException("SOGForce: the force has " + to_string(force.getNumParticles()) +
+                " particles but the System has " + to_string(system.getNumParticles()));
+    validatePeriodicSystem(system, "SOGForce");
+    validateKernel(force, "SOGForce");
     int numChannels = force.getNumChannels();
-    for (int i = 0; i < force.getNumGaussians(); i++) {
-        double weight, width;
-        int channel;
-        force.getGaussianParameters(i, weight, width, channel);
-        if (!isfinite(weight) || !isfinite(width))
-            throw OpenMMException("SOGForce: Gaussian " + to_string(i) + " has a non-finite weight or width");
-        if (width <= 0)
-            throw OpenMMException("SOGForce: Gaussian " + to_string(i) + " has width " + to_string(width) +
-                    " nm; widths must be positive");
-        if (channel < 0 || channel >= numChannels)
-            throw OpenMMException("SOGForce: Gaussian " + to_string(i) + " belongs to channel " + to_string(channel) +
-                    " but the force has " + to_string(numChannels) + " channels");
-    }
-    double tol = force.getTolerance();
-    if (!(tol > 1e-10 && tol < 1e-1))
-        throw OpenMMException("SOGForce: the tolerance " + to_string(tol) + " is outside (1e-10, 1e-1)");
     vector<double> charges;
     for (int i = 0; i < force.getNumParticles(); i++) {
         force.getParticleCharges(i, charges);
@@ -122,17 +107,6 @@ vector<string> SOGForceImpl::getKernelNames() {
 void SOGForceImpl::updateParametersInContext(ContextImpl& context) {
     kernel.getAs<CalcSOGForceKernel>().copyParametersToContext(context, owner);
     context.systemChanged();
-}
-
-double SOGForceImpl::findMinimumWidth(const SOGForce& force) {
-    double minWidth = INFINITY;
-    for (int i = 0; i < force.getNumGaussians(); i++) {
-        double weight, width;
-        int channel;
-        force.getGaussianParameters(i, weight, width, channel);
-        minWidth = min(minWidth, width);
-    }
-    return minWidth;
 }
 
 double SOGForceImpl::calcKCutoff(double tolerance, double minWidth) {

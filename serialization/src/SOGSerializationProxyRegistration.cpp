@@ -1,10 +1,12 @@
 #include "SOGForce.h"
 #include "SOGForceProxy.h"
+#include "TorchSOGForce.h"
+#include "TorchSOGForceProxy.h"
 #include "openmm/serialization/SerializationProxy.h"
 
 /*
  * Register the serialization proxies when libOpenMMSOG is loaded, so that XmlSerializer knows
- * SOGForce as soon as the library is in the process.
+ * SOGForce and TorchSOGForce as soon as the library is in the process.
  */
 #if defined(_MSC_VER)
     extern "C" __declspec(dllexport) void registerSOGSerializationProxies();
@@ -19,4 +21,5 @@
 
 extern "C" void registerSOGSerializationProxies() {
     OpenMM::SerializationProxy::registerProxy(typeid(SOGPlugin::SOGForce), new SOGPlugin::SOGForceProxy());
+    OpenMM::SerializationProxy::registerProxy(typeid(SOGPlugin::TorchSOGForce), new SOGPlugin::TorchSOGForceProxy());
 }

@@ -4,6 +4,8 @@
 * :class:`SOGLongRange`: the NUFFT-based long-range layer (energy, potentials dE/dq).
 * :class:`SOGForce`: the OpenMM force with native Reference/CPU/OpenCL kernels (the plugin's
   libraries are loaded on import; a failure is reported with its reason).
+* :class:`TorchSOGForce`: a whole SOG-Net in OpenMM (TorchScript model + native long range);
+  :func:`openmm_sog.openmm_model.create_sognet_force` builds it from a ``sognet export`` file.
 * :func:`use_sog_coulomb`: switch a System's PME electrostatics to SOG Coulomb.
 * :mod:`openmm_sog.reference`: exact direct lattice sum and dense k-space sum (oracles).
 * :mod:`openmm_sog.units`: constants and unit conversions.
@@ -19,14 +21,14 @@ from .nufft import PeriodicNUFFT
 __version__ = "0.1.0"
 
 try:
-    from .plugin import SOGForce
+    from .plugin import SOGForce, TorchSOGForce
 except ImportError as _error:  # the torch layer stays usable; SOGForce reports why it is missing
     _PLUGIN_ERROR = str(_error)
     warnings.warn(f"openmm_sog: the OpenMM plugin is unavailable: {_PLUGIN_ERROR}", stacklevel=2)
 
     def __getattr__(name: str):
-        if name == "SOGForce":
-            raise ImportError(f"openmm_sog.SOGForce is unavailable: {_PLUGIN_ERROR}")
+        if name in ("SOGForce", "TorchSOGForce"):
+            raise ImportError(f"openmm_sog.{name} is unavailable: {_PLUGIN_ERROR}")
         raise AttributeError(f"module 'openmm_sog' has no attribute {name!r}")
 
 
@@ -36,6 +38,7 @@ __all__ = [
     "SOGForce",
     "SOGKernel",
     "SOGLongRange",
+    "TorchSOGForce",
     "__version__",
     "use_sog_coulomb",
 ]

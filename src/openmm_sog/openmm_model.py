@@ -1,8 +1,17 @@
-"""Run an exported SOG-Net model (``sognet export``) inside OpenMM as a ``PythonForce``.
+"""Run an exported SOG-Net model (``sognet export``) inside OpenMM.
 
-The whole model, long range included, is evaluated by torch each step (the torch NUFFT layer):
-the simplest coupling, in the spirit of openmm-ml. Units are converted here, once: OpenMM's nm
-and kJ/mol at the boundary, Angstrom and eV inside the model.
+Two implementations of the same energy:
+
+* ``"native"``: a :class:`~openmm_sog.TorchSOGForce`. The plugin's C++ kernel runs the model's
+  short range and latent charges through libtorch, the long range in its native NUFFT engine,
+  and couples them by one backward pass (DESIGN.md section 5). Periodic models only;
+  Reference and CPU platforms.
+* ``"python"``: an ``openmm.PythonForce`` that evaluates the whole model, long range included,
+  with torch each step (the torch NUFFT layer), in the spirit of openmm-ml. Any platform, and
+  non-periodic (cluster) models.
+
+Units are converted at the boundary, once: OpenMM's nm and kJ/mol outside, Angstrom and eV
+inside the model.
 """
 
 from __future__ import annotations
@@ -17,20 +26,35 @@ import torch
 from .training.export import load_exported
 from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 
-__all__ = ["create_sognet_force"]
+__all__ = ["IMPLEMENTATIONS", "create_sognet_force"]
+
+#: accepted values of ``create_sognet_force(implementation=...)``
+IMPLEMENTATIONS = ("auto", "native", "python")
 
 
 def create_sognet_force(
-    model_path: str | Path, atomic_numbers: Sequence[int], periodic: bool = True
-) -> openmm.PythonForce:
-    """A ``PythonForce`` with the energy and forces of an exported SOG-Net model.
+    model_path: str | Path,
+    atomic_numbers: Sequence[int],
+    periodic: bool = True,
+    implementation: str = "auto",
+    tolerance: float | None = None,
+) -> openmm.Force:
+    """An OpenMM force with the energy and forces of an exported SOG-Net model.
 
     :param model_path: file written by ``sognet export``.
     :param atomic_numbers: atomic number of every particle of the System, in order.
     :param periodic: use the System's periodic box (required for the long range of a periodic
-        model); ``False`` treats the particles as a free cluster.
-    :return: the force; add it to a System with exactly ``len(atomic_numbers)`` particles.
+        model); ``False`` treats the particles as a free cluster (``"python"`` only).
+    :param implementation: ``"native"`` (a ``TorchSOGForce``), ``"python"`` (a
+        ``PythonForce``), or ``"auto"``: native for a periodic model with a long-range part
+        when the plugin's TorchSOGForce kernels loaded, Python otherwise.
+    :param tolerance: relative accuracy of the native long range (dimensionless); default the
+        model's own NUFFT tolerance. Ignored by ``"python"``, which uses the model's.
+    :return: the force, named ``"SOGNet"``; add it to a System with exactly
+        ``len(atomic_numbers)`` particles.
     """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"SOG-Net model file not found: {path}")
@@ -46,6 +70,69 @@ def create_sognet_force(
         raise ValueError(
             f"atomic numbers {unknown} are not among the model's species {sorted(known)}"
         )
+    has_long_range = bool(metadata.get("long_range")) and "sog" in metadata
+    if implementation == "native":
+        if not periodic:
+            raise ValueError(
+                "the native TorchSOGForce needs a periodic System; use "
+                "implementation='python' for a non-periodic (cluster) model"
+            )
+        if not has_long_range:
+            raise ValueError(
+                f"{path} is a short-range-only model; the native TorchSOGForce "
+                "needs a long-range part (use implementation='python')"
+            )
+        if not _native_kernels_loaded():
+            raise RuntimeError(
+                "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
+            )
+    if implementation == "native" or (
+        implementation == "auto" and periodic and has_long_range and _native_kernels_loaded()
+    ):
+        return _native_force(path, atomic_numbers, metadata, tolerance)
+    return _python_force(module, atomic_numbers, periodic)
+
+
+def _native_failures() -> list[str]:
+    from .plugin import plugin_load_failures
+
+    return [m for m in plugin_load_failures() if "libOpenMMSOGTorchReference" in m]
+
+
+def _native_kernels_loaded() -> bool:
+    from .plugin import PLUGIN_DIR
+
+    library = Path(PLUGIN_DIR) / "libOpenMMSOGTorchReference.so"
+    return library.is_file() and not _native_failures()
+
+
+def _native_force(
+    path: Path, atomic_numbers: Sequence[int], metadata: dict, tolerance: float | None
+) -> openmm.Force:
+    """A ``TorchSOGForce`` with the export's learned kernel (metadata in OpenMM's units)."""
+    from .plugin import TorchSOGForce
+
+    sog = metadata["sog"]
+    weights = sog["weights_kj_per_mol_per_e2"]
+    widths = sog["widths_nm"]
+    # The narrow Gaussians are in the model's local_energy_and_charges (real space).
+    kspace = sog.get("kspace")
+    if kspace is None:
+        raise ValueError(f"{path} predates the native force's export format; re-export it")
+    force = TorchSOGForce(str(path.resolve()), [int(z) for z in atomic_numbers], len(weights))
+    for channel, channel_gaussians in enumerate(zip(weights, widths, kspace, strict=True)):
+        for weight, width, in_kspace in zip(*channel_gaussians, strict=True):
+            if in_kspace:
+                force.addGaussian(float(weight), float(width), channel)
+    force.setTolerance(float(sog["tolerance"] if tolerance is None else tolerance))
+    force.setName("SOGNet")
+    return force
+
+
+def _python_force(
+    module: torch.jit.ScriptModule, atomic_numbers: Sequence[int], periodic: bool
+) -> openmm.PythonForce:
+    """A ``PythonForce`` that evaluates the whole exported model with torch."""
     numbers = torch.tensor(list(atomic_numbers), dtype=torch.long)
     num_particles = len(atomic_numbers)
     energy_scale = KJ_PER_MOL_PER_EV

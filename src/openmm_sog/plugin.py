@@ -1,4 +1,5 @@
-"""Load the native OpenMM plugin of openmm-sog and expose :class:`SOGForce`.
+"""Load the native OpenMM plugin of openmm-sog and expose :class:`SOGForce` and
+:class:`TorchSOGForce`.
 
 Importing this module
 
@@ -19,7 +20,7 @@ import warnings
 
 import openmm
 
-__all__ = ["LIBRARY_DIR", "PLUGIN_DIR", "SOGForce", "plugin_load_failures"]
+__all__ = ["LIBRARY_DIR", "PLUGIN_DIR", "SOGForce", "TorchSOGForce", "plugin_load_failures"]
 
 #: folder holding libOpenMMSOG.so
 LIBRARY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
@@ -29,8 +30,13 @@ PLUGIN_DIR = os.path.join(LIBRARY_DIR, "plugins")
 #: platform plugins without which the package is unusable
 _REQUIRED_PLUGINS = ("libOpenMMSOGReference",)
 #: optional platform plugins and the OpenMM platform each extends: a failure warns only when that
-#: platform is available (without OpenMM's own OpenCL or CUDA platform, ours cannot load either)
-_OPTIONAL_PLUGINS = {"libOpenMMSOGOpenCL": "OpenCL", "libOpenMMSOGCUDA": "CUDA"}
+#: platform is available (without OpenMM's own OpenCL or CUDA platform, ours cannot load either).
+#: TorchSOGForce's plugin links libtorch; without it SOGForce still works.
+_OPTIONAL_PLUGINS = {
+    "libOpenMMSOGOpenCL": "OpenCL",
+    "libOpenMMSOGCUDA": "CUDA",
+    "libOpenMMSOGTorchReference": "Reference",
+}
 
 try:
     from . import _build_info
@@ -55,7 +61,7 @@ if int(torch._C._GLIBCXX_USE_CXX11_ABI) != int(_build_info.cxx11_abi):
         "openmm-sog in this environment"
     )
 
-from .openmmsog import SOGForce  # noqa: E402  (after the version check, which guards the ABI)
+from .openmmsog import SOGForce, TorchSOGForce  # noqa: E402  (after the version check, which guards the ABI)
 
 
 def plugin_load_failures() -> list[str]:

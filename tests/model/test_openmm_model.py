@@ -1,4 +1,6 @@
-"""An exported SOG-Net inside OpenMM (PythonForce): units, consistency and bad input."""
+"""An exported SOG-Net inside OpenMM through PythonForce: units, consistency and bad input.
+
+The native TorchSOGForce is tested in tests/plugin/test_torch_sog_force.py."""
 
 import numpy as np
 import openmm
@@ -31,7 +33,7 @@ def _system_and_positions(num_atoms):
 
 def test_openmm_energy_and_forces_are_the_model_in_openmm_units(exported):
     system, positions, numbers = _system_and_positions(16)
-    system.addForce(create_sognet_force(exported, numbers))
+    system.addForce(create_sognet_force(exported, numbers, implementation="python"))
     context = openmm.Context(
         system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
     )
@@ -79,7 +81,7 @@ def test_bad_input(exported, tmp_path):
     with pytest.raises(ValueError, match=r"atomic numbers \[8\]"):
         create_sognet_force(exported, [11, 8])
     system, positions, numbers = _system_and_positions(16)
-    system.addForce(create_sognet_force(exported, numbers[:-1]))
+    system.addForce(create_sognet_force(exported, numbers[:-1], implementation="python"))
     context = openmm.Context(
         system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
     )

@@ -4,7 +4,10 @@
 #include "SOGForce.h"
 #include "openmm/Kernel.h"
 #include "openmm/Vec3.h"
+#include "openmm/OpenMMException.h"
 #include "openmm/internal/ForceImpl.h"
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -63,9 +66,50 @@ public:
      */
     static std::vector<int> findScaledParticles(const SOGForce& force);
     /**
-     * Get the smallest Gaussian width of a force, measured in nm.
+     * Check that a System has a box with positive volume and no explicitly non-periodic
+     * nonbonded force (a cluster, which a lattice sum would give periodic images it does not
+     * have); throws OpenMMException with a message starting "forceName: ".
      */
-    static double findMinimumWidth(const SOGForce& force);
+    static void validatePeriodicSystem(const OpenMM::System& system, const std::string& forceName);
+    /**
+     * Check the Gaussians and the tolerance of a force with SOGForce's kernel interface
+     * (SOGForce or TorchSOGForce); throws OpenMMException with a message starting "forceName: ".
+     */
+    template <class SOGKernelForce>
+    static void validateKernel(const SOGKernelForce& force, const std::string& forceName) {
+        if (force.getNumGaussians() == 0)
+            throw OpenMM::OpenMMException(forceName + ": no Gaussians were added; call addGaussian() at least once");
+        for (int i = 0; i < force.getNumGaussians(); i++) {
+            double weight, width;
+            int channel;
+            force.getGaussianParameters(i, weight, width, channel);
+            if (!std::isfinite(weight) || !std::isfinite(width))
+                throw OpenMM::OpenMMException(forceName + ": Gaussian " + std::to_string(i) + " has a non-finite weight or width");
+            if (width <= 0)
+                throw OpenMM::OpenMMException(forceName + ": Gaussian " + std::to_string(i) + " has width " +
+                        std::to_string(width) + " nm; widths must be positive");
+            if (channel < 0 || channel >= force.getNumChannels())
+                throw OpenMM::OpenMMException(forceName + ": Gaussian " + std::to_string(i) + " belongs to channel " +
+                        std::to_string(channel) + " but the force has " + std::to_string(force.getNumChannels()) + " channels");
+        }
+        double tol = force.getTolerance();
+        if (!(tol > 1e-10 && tol < 1e-1))
+            throw OpenMM::OpenMMException(forceName + ": the tolerance " + std::to_string(tol) + " is outside (1e-10, 1e-1)");
+    }
+    /**
+     * Get the smallest Gaussian width of a force (SOGForce or TorchSOGForce), measured in nm.
+     */
+    template <class SOGKernelForce>
+    static double findMinimumWidth(const SOGKernelForce& force) {
+        double minWidth = INFINITY;
+        for (int i = 0; i < force.getNumGaussians(); i++) {
+            double weight, width;
+            int channel;
+            force.getGaussianParameters(i, weight, width, channel);
+            minWidth = std::min(minWidth, width);
+        }
+        return minWidth;
+    }
     /**
      * The largest |k| (1/nm) that matters: beyond it exp(-sigma^2 k^2/4) < tol/10.
      *

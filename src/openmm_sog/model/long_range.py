@@ -125,15 +125,9 @@ class LatentLongRange(nn.Module):
         num_structures = cell.shape[0]
         energy = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
         if bool(pbc.any()):
-            if self.real_space_width > 0.0:
-                if pair_i is None or pair_j is None or pair_distances is None:
-                    raise ValueError(
-                        "LatentLongRange with a cutoff needs the neighbour pairs of periodic "
-                        "structures (pair_i, pair_j, pair_distances)"
-                    )
-                energy = energy + self.real_space(
-                    charges, cell, pbc, batch, pair_i, pair_j, pair_distances, num_structures
-                )
+            energy = energy + self.real_space_energy(
+                charges, cell, pbc, batch, pair_i, pair_j, pair_distances
+            )
             atom_mask = pbc[batch]
             structures = torch.nonzero(pbc).squeeze(-1)
             new_index = torch.cumsum(pbc.to(torch.long), 0) - 1
@@ -147,6 +141,32 @@ class LatentLongRange(nn.Module):
         if not bool(pbc.all()):
             energy = energy + self.free_space(positions, charges, pbc, batch, num_structures)
         return energy
+
+    def real_space_energy(
+        self,
+        charges: Tensor,
+        cell: Tensor,
+        pbc: Tensor,
+        batch: Tensor,
+        pair_i: Tensor | None,
+        pair_j: Tensor | None,
+        pair_distances: Tensor | None,
+    ) -> Tensor:
+        """The real-space part of :meth:`forward` alone ``[B]`` (eV): the narrow Gaussians'
+        lattice sum for periodic structures, zero where nothing is split off. Adding the NUFFT
+        lattice sum of the Gaussians in ``periodic.kspace_mask()`` (what a native engine such as
+        OpenMM's ``TorchSOGForce`` does) gives the periodic structures' long-range energy."""
+        num_structures = cell.shape[0]
+        if self.real_space_width <= 0.0 or not bool(pbc.any()):
+            return torch.zeros(num_structures, dtype=charges.dtype, device=charges.device)
+        if pair_i is None or pair_j is None or pair_distances is None:
+            raise ValueError(
+                "LatentLongRange with a cutoff needs the neighbour pairs of periodic "
+                "structures (pair_i, pair_j, pair_distances)"
+            )
+        return self.real_space(
+            charges, cell, pbc, batch, pair_i, pair_j, pair_distances, num_structures
+        )
 
     def real_space(
         self,

@@ -182,6 +182,7 @@ class SOGNet(nn.Module):
         pbc: Tensor,
         batch: Tensor,
         total_charge: Tensor | None = None,
+        real_space_only: bool = False,
     ) -> dict[str, Tensor]:
         """Per-structure short/long-range energies ``[B]`` (eV), local energies and charges.
 
@@ -191,6 +192,9 @@ class SOGNet(nn.Module):
         :param pbc: ``[B]`` bool.
         :param batch: ``[N]`` int64 structure index.
         :param total_charge: ``[B]`` net charge per structure (e), used when ``neutralize``.
+        :param real_space_only: ``energy_lr`` holds only the real-space part of the long range
+            (periodic structures), leaving out the NUFFT lattice sum of the Gaussians in
+            ``lr.periodic.kspace_mask()``: what a native k-space engine adds.
         """
         num_structures = cell.shape[0]
         species, descriptor, i, j, vectors = self._raw_descriptor(
@@ -215,7 +219,10 @@ class SOGNet(nn.Module):
                 charges = self._neutralize(charges, batch, num_structures, total_charge)
             result["charges"] = charges
             distances = torch.linalg.norm(vectors, dim=-1)
-            energy_lr = lr(positions, charges, cell, pbc, batch, i, j, distances)
+            if real_space_only:
+                energy_lr = lr.real_space_energy(charges, cell, pbc, batch, i, j, distances)
+            else:
+                energy_lr = lr(positions, charges, cell, pbc, batch, i, j, distances)
             result["energy_lr"] = energy_lr
             result["energy"] = energy_sr + energy_lr
         else:

@@ -28,8 +28,11 @@ class ExportedSOGNet(nn.Module):
 
     ``forward(positions [N,3] A, atomic_numbers [N], cell [3,3] A, pbc)`` returns
     ``(energy [1] eV, forces [N,3] eV/A)``, long range included (torch NUFFT layer).
-    ``short_range_and_charges`` returns ``(E_sr [1] eV, charges [N,P] e)``: what a native
-    long-range engine (the OpenMM TorchSOGForce) needs; back-propagate dE/dq through it.
+    ``short_range_and_charges`` returns ``(E_sr [1] eV, charges [N,P] e)``.
+    ``local_energy_and_charges`` returns ``(E_local [1] eV, charges [N,P] e)`` of a periodic
+    structure, where E_local is E_sr plus the real-space part of the long range: what a native
+    long-range engine (the OpenMM ``TorchSOGForce``) needs, which adds the lattice sum of the
+    Gaussians flagged in the metadata's ``sog.kspace`` and back-propagates dE/dq through it.
     """
 
     def __init__(self, model: SOGNet) -> None:
@@ -60,8 +63,26 @@ class ExportedSOGNet(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Short-range energy ``[1]`` (eV) and latent charges ``[N, P]`` (e), differentiable."""
         batch, cells, periodic = self._inputs(positions, cell, pbc)
-        out = self.model.energy_components(positions, atomic_numbers, cells, periodic, batch)
+        dtype = self.model.descriptor_mean.dtype
+        # The cast is differentiable: a caller's float64 positions get float64 gradients.
+        out = self.model.energy_components(
+            positions.to(dtype), atomic_numbers, cells, periodic, batch
+        )
         return out["energy_sr"], out["charges"]
+
+    @torch.jit.export
+    def local_energy_and_charges(
+        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """``E_sr`` plus the long range's real-space part ``[1]`` (eV), and the latent charges
+        ``[N, P]`` (e), differentiable: the model's energy but for the k-space lattice sum of the
+        Gaussians in the metadata's ``sog.kspace``."""
+        batch, cells, periodic = self._inputs(positions, cell, pbc)
+        dtype = self.model.descriptor_mean.dtype
+        out = self.model.energy_components(
+            positions.to(dtype), atomic_numbers, cells, periodic, batch, None, True
+        )
+        return out["energy_sr"] + out["energy_lr"], out["charges"]
 
 
 def export_metadata(model: SOGNet) -> dict:
@@ -84,6 +105,8 @@ def export_metadata(model: SOGNet) -> dict:
         kernel = model.lr.kernel
         weights = kernel.weights.detach().double()
         widths = kernel.widths().detach().double()
+        mask = model.lr.periodic.kspace_mask()
+        kspace = torch.ones_like(widths, dtype=torch.bool) if mask is None else mask
         meta["sog"] = {
             "formula": "g_c(r) = sum_l w_{c,l} exp(-r^2 / sigma_{c,l}^2)",
             "weights_ev_per_e2": weights.tolist(),
@@ -91,6 +114,10 @@ def export_metadata(model: SOGNet) -> dict:
             "weights_kj_per_mol_per_e2": (weights * KJ_PER_MOL_PER_EV).tolist(),
             "widths_nm": (widths * NM_PER_ANGSTROM).tolist(),
             "tolerance": model.lr.periodic.tolerance,
+            # Gaussians of the periodic k-space sum; the others (narrower than
+            # real_space_width_angstrom) are in local_energy_and_charges' energy.
+            "kspace": kspace.tolist(),
+            "real_space_width_angstrom": model.lr.real_space_width,
         }
     return meta
 

@@ -1,0 +1,41 @@
+#ifndef OPENMM_REFERENCETORCHSOGKERNELS_H_
+#define OPENMM_REFERENCETORCHSOGKERNELS_H_
+
+#include "ReferenceSOGIxn.h"
+#include "TorchSOGKernels.h"
+#include "openmm/KernelFactory.h"
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/script.h>
+#include <memory>
+#include <string>
+
+namespace SOGPlugin {
+
+/**
+ * The Reference (and CPU) platform's TorchSOGForce kernel: the TorchScript model on the host
+ * through libtorch, the long range through ReferenceSOGIxn, coupled by one backward pass.
+ */
+class ReferenceCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
+public:
+    ReferenceCalcTorchSOGForceKernel(std::string name, const OpenMM::Platform& platform) : CalcTorchSOGForceKernel(name, platform) {
+    }
+    void initialize(const OpenMM::System& system, const TorchSOGForce& force);
+    double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
+private:
+    int numParticles, numChannels;
+    torch::jit::Module module;
+    torch::Tensor atomicNumbers;       // [N] int64
+    std::unique_ptr<ReferenceSOGIxn> ixn;
+};
+
+/**
+ * Creates the TorchSOGForce kernel for the Reference and CPU platforms.
+ */
+class ReferenceTorchSOGKernelFactory : public OpenMM::KernelFactory {
+public:
+    OpenMM::KernelImpl* createKernelImpl(std::string name, const OpenMM::Platform& platform, OpenMM::ContextImpl& context) const;
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_REFERENCETORCHSOGKERNELS_H_*/

@@ -1,0 +1,251 @@
+"""The native TorchSOGForce: a whole exported SOG-Net in OpenMM (libtorch model + C++ long range).
+
+Oracle: the eager float64 model's short-range energy and latent charges plus the direct lattice
+sum of its whole kernel over those charges (openmm_sog.reference.lattice_sum_energy, DESIGN.md
+section 6, oracle 1), differentiated by autograd through the charges. That checks the three
+pieces the force couples: the export's real-space part of the narrow Gaussians, the native
+k-space sum of the others, and the chain rule through dE/dq in one backward pass. The force's
+k-space sum runs at tolerance 1e-9; the real-space part is truncated at the model's cutoff where
+the narrow Gaussians fall below the model's tolerance (1e-7 of their amplitude), so energies
+must agree to 1e-7 of |E| and forces to 1e-6 of the RMS force. Dropping the chain rule or a
+Gaussian moves the result by 1e-2 or more.
+"""
+
+import numpy as np
+import openmm
+import pytest
+import torch
+from model_helpers import TRICLINIC, make_model, random_structure
+
+from openmm_sog.openmm_model import create_sognet_force
+from openmm_sog.reference import lattice_sum_energy
+from openmm_sog.training.export import export_model
+from openmm_sog.units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
+
+try:
+    from openmm_sog.plugin import TorchSOGForce
+except ImportError as error:
+    pytest.skip(f"the openmm_sog native plugin is not built: {error}", allow_module_level=True)
+
+KJ_NM = openmm.unit.kilojoule_per_mole / openmm.unit.nanometer
+NUM_ATOMS = 16
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model(seed=5)
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "model.pt"
+    export_model(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def structure():
+    return random_structure(NUM_ATOMS, TRICLINIC, seed=6)
+
+
+def _system(num_atoms=NUM_ATOMS):
+    system = openmm.System()
+    box_nm = np.array(TRICLINIC) * NM_PER_ANGSTROM
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in box_nm))
+    for _ in range(num_atoms):
+        system.addParticle(20.0)
+    return system
+
+
+def _evaluate(system, positions_nm, platform="Reference"):
+    context = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform)
+    )
+    context.setPositions(positions_nm)
+    state = context.getState(getEnergy=True, getForces=True)
+    energy = state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)
+    return energy, state.getForces(asNumpy=True).value_in_unit(KJ_NM)
+
+
+def _oracle(model, structure):
+    """Energy (kJ/mol) and forces (kJ/mol/nm): E_sr + direct lattice sum of the latent charges."""
+    positions = structure["positions"].clone().requires_grad_(True)
+    parts = model.energy_components(**dict(structure, positions=positions))
+    cell = structure["cell"][0]
+    long_range = lattice_sum_energy(positions, parts["charges"], cell, model.lr.kernel, 1e-14)
+    energy = parts["energy_sr"].sum() + long_range
+    (gradient,) = torch.autograd.grad(energy, positions)
+    return (
+        float(energy.detach()) * KJ_PER_MOL_PER_EV,
+        -gradient.numpy() * KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM,
+    )
+
+
+def _native_force(exported, structure, tolerance=1e-9):
+    numbers = structure["atomic_numbers"].tolist()
+    return create_sognet_force(exported, numbers, implementation="native", tolerance=tolerance)
+
+
+@pytest.mark.parametrize("platform", ["Reference", "CPU"])
+def test_native_force_matches_direct_lattice_sum_oracle(model, exported, structure, platform):
+    force = _native_force(exported, structure)
+    assert isinstance(force, TorchSOGForce)
+    # The narrowest Gaussians are in the model's real-space part, the others in the force.
+    kspace = int(model.lr.periodic.kspace_mask().sum())
+    assert force.getNumGaussians() == kspace and 0 < kspace < 12
+    system = _system()
+    system.addForce(force)
+    positions_nm = structure["positions"].numpy() * NM_PER_ANGSTROM
+    energy, forces = _evaluate(system, positions_nm, platform)
+    ref_energy, ref_forces = _oracle(model, structure)
+    scale = np.sqrt(np.mean(ref_forces**2))
+    assert abs(energy - ref_energy) < 1e-7 * max(abs(ref_energy), 1.0)
+    assert np.abs(forces - ref_forces).max() < 1e-6 * scale
+    # The latent charges' chain rule is not small here: without it the forces move by > 1 %.
+    charges_fixed = _forces_at_fixed_charges(model, structure)
+    assert np.abs(charges_fixed - ref_forces).max() > 1e-2 * scale
+
+
+def _forces_at_fixed_charges(model, structure):
+    positions = structure["positions"].clone().requires_grad_(True)
+    parts = model.energy_components(**dict(structure, positions=positions))
+    charges = parts["charges"].detach()
+    cell = structure["cell"][0]
+    energy = parts["energy_sr"].sum() + lattice_sum_energy(
+        positions, charges, cell, model.lr.kernel, 1e-14
+    )
+    (gradient,) = torch.autograd.grad(energy, positions)
+    return -gradient.numpy() * KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM
+
+
+def test_native_and_python_forces_agree_at_the_model_tolerance(exported, structure):
+    """The PythonForce path (torch NUFFT, tolerance 1e-7 of the test model) and the native one."""
+    results = []
+    for implementation in ("python", "native"):
+        system = _system()
+        system.addForce(
+            create_sognet_force(
+                exported, structure["atomic_numbers"].tolist(), implementation=implementation
+            )
+        )
+        results.append(_evaluate(system, structure["positions"].numpy() * NM_PER_ANGSTROM))
+    (e_python, f_python), (e_native, f_native) = results
+    scale = np.sqrt(np.mean(f_python**2))
+    assert abs(e_native - e_python) < 1e-6 * max(abs(e_python), 1.0)
+    assert np.abs(f_native - f_python).max() < 1e-5 * scale
+
+
+def test_native_forces_are_minus_the_energy_gradient(exported, structure):
+    system = _system()
+    system.addForce(_native_force(exported, structure))
+    context = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
+    )
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+    context.setPositions(positions)
+    forces = context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ_NM)
+    h = 1e-5
+    for i, d in [(0, 0), (7, 2), (12, 1)]:
+        energies = []
+        for sign in (1, -1):
+            shifted = positions.copy()
+            shifted[i, d] += sign * h
+            context.setPositions(shifted)
+            state = context.getState(getEnergy=True)
+            energies.append(
+                state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)
+            )
+        assert forces[i, d] == pytest.approx(
+            -(energies[0] - energies[1]) / (2 * h), rel=1e-5, abs=1e-4
+        )
+
+
+def test_serialization_round_trip(exported, structure):
+    force = _native_force(exported, structure)
+    force.setForceGroup(3)
+    copy = TorchSOGForce.cast(
+        openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(force))
+    )
+    assert copy.getFile() == force.getFile()
+    assert list(copy.getAtomicNumbers()) == structure["atomic_numbers"].tolist()
+    assert copy.getNumChannels() == 2 and copy.getForceGroup() == 3
+    assert copy.getTolerance() == force.getTolerance()
+    assert [copy.getGaussianParameters(i) for i in range(copy.getNumGaussians())] == [
+        force.getGaussianParameters(i) for i in range(force.getNumGaussians())
+    ]
+    # A serialized System evaluates to the same energy.
+    system = _system()
+    system.addForce(force)
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+    restored = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(system))
+    assert _evaluate(restored, positions)[0] == _evaluate(system, positions)[0]
+
+
+def _context_error(force, system=None, positions=None):
+    system = _system() if system is None else system
+    system.addForce(force)
+    context = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
+    )
+    if positions is not None:
+        context.setPositions(positions)
+        context.getState(getForces=True)
+
+
+def test_bad_input_is_named(exported, structure, tmp_path):
+    numbers = structure["atomic_numbers"].tolist()
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+
+    def force_for(path, atomic_numbers=numbers, channels=2):
+        force = TorchSOGForce(str(path), atomic_numbers, channels)
+        force.addGaussian(1.0, 0.3, 0)
+        return force
+
+    with pytest.raises(
+        openmm.OpenMMException, match="atomic numbers for 15 particles but the System has 16"
+    ):
+        _context_error(force_for(exported, numbers[:-1]))
+    with pytest.raises(openmm.OpenMMException, match="cannot open the model file"):
+        _context_error(force_for(tmp_path / "missing.pt"))
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(openmm.OpenMMException, match="cannot load .* as a TorchScript model"):
+        _context_error(force_for(tmp_path / "junk.pt"))
+    plain = torch.jit.script(torch.nn.Linear(3, 1))
+    plain.save(str(tmp_path / "plain.pt"))
+    with pytest.raises(openmm.OpenMMException, match="has no method local_energy_and_charges"):
+        _context_error(force_for(tmp_path / "plain.pt"))
+    with pytest.raises(openmm.OpenMMException, match="charges of shape .* expects \\[16, 3\\]"):
+        _context_error(force_for(exported, numbers, channels=3), positions=positions)
+    with pytest.raises(openmm.OpenMMException, match="unknown species"):
+        _context_error(force_for(exported, [8] * NUM_ATOMS), positions=positions)
+    bad = positions.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(openmm.OpenMMException, match="particle 2 has a non-finite position"):
+        _context_error(force_for(exported), positions=bad)
+    cluster = _system()
+    nonbonded = openmm.NonbondedForce()
+    for _ in range(NUM_ATOMS):
+        nonbonded.addParticle(0.0, 0.3, 0.0)
+    cluster.addForce(nonbonded)
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce: the System is not periodic"):
+        _context_error(force_for(exported), system=cluster)
+    no_gaussians = TorchSOGForce(str(exported), numbers, 2)
+    with pytest.raises(openmm.OpenMMException, match="no Gaussians"):
+        _context_error(no_gaussians)
+    with pytest.raises(openmm.OpenMMException, match="not an element"):
+        _context_error(force_for(exported, [0] * NUM_ATOMS))
+
+
+def test_create_sognet_force_chooses_and_refuses(exported, structure, tmp_path):
+    numbers = structure["atomic_numbers"].tolist()
+    assert isinstance(create_sognet_force(exported, numbers), TorchSOGForce)  # auto: native
+    assert isinstance(create_sognet_force(exported, numbers, periodic=False), openmm.PythonForce)
+    with pytest.raises(ValueError, match="needs a periodic System"):
+        create_sognet_force(exported, numbers, periodic=False, implementation="native")
+    with pytest.raises(ValueError, match="implementation must be one of"):
+        create_sognet_force(exported, numbers, implementation="cuda")
+    short_range = tmp_path / "short_range.pt"
+    export_model(make_model(seed=1, long_range=False), short_range)
+    assert isinstance(create_sognet_force(short_range, numbers), openmm.PythonForce)
+    with pytest.raises(ValueError, match="short-range-only model"):
+        create_sognet_force(short_range, numbers, implementation="native")
