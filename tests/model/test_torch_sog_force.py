@@ -249,3 +249,27 @@ def test_create_sognet_force_chooses_and_refuses(exported, structure, tmp_path):
     assert isinstance(create_sognet_force(short_range, numbers), openmm.PythonForce)
     with pytest.raises(ValueError, match="short-range-only model"):
         create_sognet_force(short_range, numbers, implementation="native")
+
+
+def test_box_changes_under_a_barostat_are_followed(exported, structure):
+    """After Monte Carlo volume moves the force must equal a fresh Context's at the new box."""
+    system = _system()
+    system.addForce(_native_force(exported, structure, tolerance=1e-7))
+    system.addForce(openmm.MonteCarloBarostat(5000.0, 300.0, 1))
+    integrator = openmm.VerletIntegrator(1e-4)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context.setPositions(structure["positions"].numpy() * NM_PER_ANGSTROM)
+    initial = context.getState().getPeriodicBoxVolume().value_in_unit(openmm.unit.nanometer**3)
+    integrator.step(20)
+    state = context.getState(getEnergy=True, getForces=True, getPositions=True)
+    volume = state.getPeriodicBoxVolume().value_in_unit(openmm.unit.nanometer**3)
+    assert volume != pytest.approx(initial, rel=1e-6)  # the barostat moved the box
+    fresh_system = _system()
+    fresh_system.setDefaultPeriodicBoxVectors(*state.getPeriodicBoxVectors())
+    fresh_system.addForce(_native_force(exported, structure, tolerance=1e-7))
+    energy, forces = _evaluate(fresh_system, state.getPositions(asNumpy=True), "CPU")
+    reached = state.getForces(asNumpy=True).value_in_unit(KJ_NM)
+    assert state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole) == (
+        pytest.approx(energy, rel=1e-6)
+    )
+    np.testing.assert_allclose(reached, forces, atol=1e-5 * np.sqrt(np.mean(forces**2)))
