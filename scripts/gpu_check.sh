@@ -4,7 +4,7 @@
 # machine lacks (openmm, openmm-cuda-13, swig, vesin-torch, ase, finufft, torch-pme) are taken
 # from WHEELS (default .whl/) when it exists: this is how it runs on a GPU machine without network.
 #
-#   bash scripts/gpu_check.sh test    # build, CTest (CUDA in three precisions), pytest tests/plugin
+#   bash scripts/gpu_check.sh test    # build, CTest (CUDA in three precisions), pytest tests/plugin + TorchSOGForce
 #   bash scripts/gpu_check.sh bench   # build, bench/bench_openmm.py on CUDA, bench_model on cuda
 #   bash scripts/gpu_check.sh profile # build, per-kernel GPU times of MD steps (Nsight Compute)
 #   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda" bash scripts/gpu_check.sh test bench   # CUDA only
@@ -71,7 +71,8 @@ if [[ "$MODES" == *" test "* ]]; then
     step "pytest: the plugin on every platform, CUDA included"
     K_ARGS=()
     [ -n "${PYTEST_K:-}" ] && K_ARGS=(-k "$PYTEST_K")
-    "$PY" -m pytest -q -p no:cacheprovider tests/plugin tests/test_coulomb_openmm.py tests/test_cuda_torch.py -ra \
+    "$PY" -m pytest -q -p no:cacheprovider tests/plugin tests/test_coulomb_openmm.py tests/test_cuda_torch.py \
+        tests/model/test_torch_sog_force.py -ra \
         "${K_ARGS[@]}" 2>&1 \
         | tee "$LOGS/pytest.log" | tail -25
     [ "${PIPESTATUS[0]}" = 0 ] || status=1

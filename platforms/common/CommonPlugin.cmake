@@ -1,10 +1,10 @@
-# sog_add_common_plugin(<target> <factory source> [INCLUDE_DIRS dirs...] [LIBRARIES libs...])
+# sog_add_common_plugin(<target> <factory source> [SOURCES extra...] [INCLUDE_DIRS dirs...] [LIBRARIES libs...])
 #
 # Builds a platform plugin around the Common kernel: the kernel sources (src/kernels/*.cc) are
 # embedded as strings, compiled at run time by the platform's ComputeContext, and the plugin is
 # installed next to the other platform plugins with a $ORIGIN-relative RUNPATH.
 function(sog_add_common_plugin target factory_source)
-    cmake_parse_arguments(ARG "" "" "INCLUDE_DIRS;LIBRARIES" ${ARGN})
+    cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDE_DIRS;LIBRARIES" ${ARGN})
     set(common_dir ${PROJECT_SOURCE_DIR}/platforms/common)
     set(generated_dir ${CMAKE_CURRENT_BINARY_DIR}/generated)
     file(MAKE_DIRECTORY ${generated_dir})
@@ -16,6 +16,7 @@ function(sog_add_common_plugin target factory_source)
         DEPENDS ${kernel_files} ${common_dir}/EncodeKernelFiles.cmake)
     add_library(${target} SHARED
         ${factory_source}
+        ${ARG_SOURCES}
         ${common_dir}/src/CommonSOGKernels.cpp
         ${generated_dir}/CommonSOGKernelSources.cpp)
     target_include_directories(${target} PRIVATE

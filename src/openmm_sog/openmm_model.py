@@ -5,7 +5,8 @@ Two implementations of the same energy:
 * ``"native"``: a :class:`~openmm_sog.TorchSOGForce`. The plugin's C++ kernel runs the model's
   short range and latent charges through libtorch, the long range in its native NUFFT engine,
   and couples them by one backward pass (DESIGN.md section 5). Periodic models only;
-  Reference and CPU platforms.
+  Reference, CPU and OpenCL platforms (on OpenCL the model runs on the host, the long range on
+  the device).
 * ``"python"``: an ``openmm.PythonForce`` that evaluates the whole model, long range included,
   with torch each step (the torch NUFFT layer), in the spirit of openmm-ml. Any platform, and
   non-periodic (cluster) models.

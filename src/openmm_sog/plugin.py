@@ -36,6 +36,8 @@ _OPTIONAL_PLUGINS = {
     "libOpenMMSOGOpenCL": "OpenCL",
     "libOpenMMSOGCUDA": "CUDA",
     "libOpenMMSOGTorchReference": "Reference",
+    "libOpenMMSOGTorchOpenCL": "OpenCL",
+    "libOpenMMSOGTorchCUDA": "CUDA",
 }
 
 try:

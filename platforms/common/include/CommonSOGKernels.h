@@ -26,6 +26,33 @@ public:
     void initialize(const OpenMM::System& system, const SOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
     void copyParametersToContext(OpenMM::ContextImpl& context, const SOGForce& force);
+    /*
+     * The engine interface used by CommonCalcTorchSOGForceKernel, whose charges come from a model
+     * every step. Call enableChargeDerivatives() before the first evaluation.
+     */
+    /**
+     * Make every evaluation with forces also compute dE/dq per particle and channel.
+     */
+    void enableChargeDerivatives();
+    /**
+     * Replace the charges (entry i*P+c for particle i, channel c; proton charges).
+     */
+    void setCharges(const std::vector<double>& chargeValues);
+    /**
+     * Add the long-range energy (to the energy buffer; the returned self term excepted) and, if
+     * requested, forces for the current charges multiplied by chargeScale.
+     *
+     * @return the self-energy term, measured in kJ/mol, which the caller must add
+     */
+    double computeLongRange(double chargeScale, bool includeForces);
+    /**
+     * Download dE/dq (kJ/mol/e; entry i*P+c) of the last evaluation with forces.
+     */
+    void getChargeDerivatives(std::vector<double>& derivatives);
+    /**
+     * Add forces computed on the host (kJ/mol/nm; entry 3*i+d for particle i) to the force buffer.
+     */
+    void addHostForces(const std::vector<double>& forces);
 private:
     class ForceInfo;
     void compileKernels();
@@ -33,7 +60,7 @@ private:
     void setBoxArguments(const OpenMM::Vec3* recip, const int maxMode[3]);
     OpenMM::ComputeContext& cc;
     ForceInfo* info;                                      // owned by cc
-    bool hasCompiledKernels, computeDerivative;
+    bool hasCompiledKernels, computeDerivative, computeChargeDerivatives = false;
     int numParticles, numChannels, numGaussians;
     double minWidth, tolerance, volume;
     std::string chargeScaleName;
@@ -45,9 +72,10 @@ private:
     std::vector<double> scaledSelf, unscaledSelf;         // per channel sum of q^2 over scaled / other particles
     std::vector<double> scaledAbsCharge, unscaledAbsCharge; // per channel sum of |q| over scaled / other particles
     OpenMM::ComputeArray charges, isScaled, selfKernel, fixedGrid, potential, deconvolution;
+    OpenMM::ComputeArray chargeDerivatives, hostForces; // dE/dq (i*P+c) and host forces (3*i+d), original order
     std::vector<OpenMM::ComputeArray> gaussians, spreadGrids, fourierGrids, potentialGrids; // spreadGrids also receive the inverse FFT
     OpenMM::FFT3D fft;
-    OpenMM::ComputeKernel spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel;
+    OpenMM::ComputeKernel spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel, addForcesKernel;
 };
 
 } // namespace SOGPlugin

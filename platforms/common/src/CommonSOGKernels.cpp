@@ -76,22 +76,29 @@ void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& 
     cc.addForce(info);
 }
 
-void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
-    vector<double> chargeValues(numParticles*numChannels);
+void CommonCalcSOGForceKernel::setCharges(const vector<double>& chargeValues) {
     scaledSelf.assign(numChannels, 0.0);
     unscaledSelf.assign(numChannels, 0.0);
     scaledAbsCharge.assign(numChannels, 0.0);
     unscaledAbsCharge.assign(numChannels, 0.0);
+    for (int i = 0; i < numParticles; i++)
+        for (int c = 0; c < numChannels; c++) {
+            double q = chargeValues[i*numChannels + c];
+            (scaledFlags[i] ? scaledSelf : unscaledSelf)[c] += q*q;
+            (scaledFlags[i] ? scaledAbsCharge : unscaledAbsCharge)[c] += fabs(q);
+        }
+    charges.upload(chargeValues, true);
+}
+
+void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
+    vector<double> chargeValues(numParticles*numChannels);
     vector<double> particleCharges;
     for (int i = 0; i < numParticles; i++) {
         force.getParticleCharges(i, particleCharges);
-        for (int c = 0; c < numChannels; c++) {
+        for (int c = 0; c < numChannels; c++)
             chargeValues[i*numChannels + c] = particleCharges[c];
-            (scaledFlags[i] ? scaledSelf : unscaledSelf)[c] += particleCharges[c]*particleCharges[c];
-            (scaledFlags[i] ? scaledAbsCharge : unscaledAbsCharge)[c] += fabs(particleCharges[c]);
-        }
     }
-    charges.upload(chargeValues, true);
+    setCharges(chargeValues);
     // Per channel, (w pi^{3/2} sigma^3, sigma^2/4) pairs by increasing width: the convolve kernel
     // stops at the first term whose exponent exceeds the cut-off (all wider ones do too).
     vector<vector<pair<double, double> > > sorted(numChannels);
@@ -151,12 +158,15 @@ void CommonCalcSOGForceKernel::compileKernels() {
         defines["NUM_DERIVS"] = cc.intToString(derivNames.size());
         defines["DERIV_INDEX"] = cc.intToString(derivIndex);
     }
+    if (computeChargeDerivatives)
+        defines["HAS_CHARGE_DERIVATIVES"] = "1";
     ComputeProgram program = cc.compileProgram(CommonSOGKernelSources::sog, defines);
     spreadKernel = program->createKernel("spread");
     finishSpreadKernel = program->createKernel("finishSpread");
     convolveKernel = program->createKernel("convolve");
     collectKernel = program->createKernel("collectPotential");
     gatherKernel = program->createKernel("gatherForces");
+    addForcesKernel = program->createKernel("addForces");
     const bool useDouble = cc.getUseDoublePrecision();
     auto addReal = [&](ComputeKernel& kernel, double value) {
         if (useDouble)
@@ -215,6 +225,13 @@ void CommonCalcSOGForceKernel::compileKernels() {
         gatherKernel->addArg(cc.getEnergyBuffer()); // unused placeholder
     for (int i = 0; i < 3; i++)
         addReal4(gatherKernel);
+    gatherKernel->addArg(computeChargeDerivatives ? chargeDerivatives : charges); // charges: unused placeholder
+    if (computeChargeDerivatives) {
+        // addForces(forces, atomIndex, forceBuffers)
+        addForcesKernel->addArg(hostForces);
+        addForcesKernel->addArg(cc.getAtomIndexArray());
+        addForcesKernel->addArg(cc.getLongForceBuffer());
+    }
     hasCompiledKernels = true;
 }
 
@@ -254,6 +271,31 @@ void CommonCalcSOGForceKernel::setBoxArguments(const Vec3* recip, const int maxM
 
 double CommonCalcSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ContextSelector selector(cc);
+    return computeLongRange(context.getParameter(chargeScaleName), includeForces);
+}
+
+void CommonCalcSOGForceKernel::enableChargeDerivatives() {
+    if (hasCompiledKernels)
+        throw OpenMMException("SOGForce: enableChargeDerivatives() must come before the first evaluation");
+    computeChargeDerivatives = true;
+    const int realSize = (cc.getUseDoublePrecision() ? sizeof(double) : sizeof(float));
+    chargeDerivatives.initialize(cc, numParticles*numChannels, realSize, "sogChargeDerivatives");
+    hostForces.initialize(cc, 3*numParticles, realSize, "sogHostForces");
+}
+
+void CommonCalcSOGForceKernel::getChargeDerivatives(vector<double>& derivatives) {
+    ContextSelector selector(cc);
+    chargeDerivatives.download(derivatives, true);
+}
+
+void CommonCalcSOGForceKernel::addHostForces(const vector<double>& forces) {
+    ContextSelector selector(cc);
+    hostForces.upload(forces, true);
+    addForcesKernel->execute(numParticles);
+}
+
+double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForces) {
+    ContextSelector selector(cc);
     if (!hasCompiledKernels)
         compileKernels();
     Vec3 box[3];
@@ -262,7 +304,6 @@ double CommonCalcSOGForceKernel::execute(ContextImpl& context, bool includeForce
     int maxMode[3];
     SOGForceImpl::calcReciprocalBox(box, grid.kCutoff, gridSize, recip, volume, maxMode);
     setBoxArguments(recip, maxMode);
-    const double scale = context.getParameter(chargeScaleName);
     // Fixed-point scale for spreading: the largest |grid value| is at most sum_j |q_j| (weights <= 1).
     double chargeBound = 0.0;
     for (int c = 0; c < numChannels; c++)

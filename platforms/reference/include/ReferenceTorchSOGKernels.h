@@ -2,18 +2,17 @@
 #define OPENMM_REFERENCETORCHSOGKERNELS_H_
 
 #include "ReferenceSOGIxn.h"
+#include "SOGTorchModel.h"
 #include "TorchSOGKernels.h"
 #include "openmm/KernelFactory.h"
-#include <torch/csrc/autograd/autograd.h>
-#include <torch/script.h>
 #include <memory>
 #include <string>
 
 namespace SOGPlugin {
 
 /**
- * The Reference (and CPU) platform's TorchSOGForce kernel: the TorchScript model on the host
- * through libtorch, the long range through ReferenceSOGIxn, coupled by one backward pass.
+ * The Reference (and CPU) platform's TorchSOGForce kernel: the model through SOGTorchModel, the
+ * long range through ReferenceSOGIxn, coupled by one backward pass.
  */
 class ReferenceCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
 public:
@@ -22,9 +21,7 @@ public:
     void initialize(const OpenMM::System& system, const TorchSOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
 private:
-    int numParticles, numChannels;
-    torch::jit::Module module;
-    torch::Tensor atomicNumbers;       // [N] int64
+    std::unique_ptr<SOGTorchModel> model;
     std::unique_ptr<ReferenceSOGIxn> ixn;
 };
 

@@ -5,7 +5,8 @@
  *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, SPREAD_WIDTH, KB_BETA,
  *   KB_INV_NORM (1/(I0(beta)-1): the kernel is scaled to 1 at its centre for single precision),
  *   SERIES_EPSILON (where the Bessel series stop: the relative round-off of real),
- *   and HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dlambda is requested.
+ *   HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dlambda is requested, and
+ *   HAS_CHARGE_DERIVATIVES when gatherForces must also write dE/dq per atom (TorchSOGForce).
  * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z.
  */
 
@@ -169,7 +170,7 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
         GLOBAL const real* RESTRICT charges, GLOBAL const int* RESTRICT isScaled, real chargeScale,
         GLOBAL const real* RESTRICT potential, GLOBAL const real* RESTRICT selfKernel,
         GLOBAL mm_ulong* RESTRICT forceBuffers, GLOBAL mixed* RESTRICT energyParamDerivs,
-        real4 recipX, real4 recipY, real4 recipZ) {
+        real4 recipX, real4 recipY, real4 recipZ, GLOBAL real* RESTRICT chargeDerivs) {
     real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
     real dx[SPREAD_WIDTH], dy[SPREAD_WIDTH], dz[SPREAD_WIDTH];
 #ifdef HAS_DERIVATIVE
@@ -220,6 +221,9 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
             if (scaled)
                 derivative += (phi[c] - selfKernel[c]*q)*q0;
 #endif
+#ifdef HAS_CHARGE_DERIVATIVES
+            chargeDerivs[atom*NUM_CHANNELS + c] = phi[c] - selfKernel[c]*q;
+#endif
         }
         forceBuffers[i] += (mm_ulong) realToFixedPoint(force.x);
         forceBuffers[i + PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(force.y);
@@ -228,4 +232,18 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
 #ifdef HAS_DERIVATIVE
     energyParamDerivs[GLOBAL_ID*NUM_DERIVS + DERIV_INDEX] += derivative;
 #endif
+}
+
+/*
+ * Add forces computed on the host (kJ/mol/nm, by original atom index: entry 3*atom + d) to the
+ * fixed-point force buffer, which is in the device's atom order.
+ */
+KERNEL void addForces(GLOBAL const real* RESTRICT forces, GLOBAL const int* RESTRICT atomIndex,
+        GLOBAL mm_ulong* RESTRICT forceBuffers) {
+    for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
+        const int atom = atomIndex[i];
+        forceBuffers[i] += (mm_ulong) realToFixedPoint(forces[3*atom]);
+        forceBuffers[i + PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(forces[3*atom + 1]);
+        forceBuffers[i + 2*PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(forces[3*atom + 2]);
+    }
 }

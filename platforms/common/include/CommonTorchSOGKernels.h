@@ -1,0 +1,37 @@
+#ifndef OPENMM_COMMONTORCHSOGKERNELS_H_
+#define OPENMM_COMMONTORCHSOGKERNELS_H_
+
+#include "CommonSOGKernels.h"
+#include "SOGForce.h"
+#include "SOGTorchModel.h"
+#include "TorchSOGKernels.h"
+#include "openmm/common/ComputeContext.h"
+#include <memory>
+#include <string>
+
+namespace SOGPlugin {
+
+/**
+ * The TorchSOGForce kernel for the OpenCL and CUDA platforms: the model runs on the host
+ * (SOGTorchModel, CPU libtorch) on positions downloaded each step, the long range on the device
+ * through the Common SOGForce engine with the model's charges uploaded, and dE/dq comes back
+ * for the backward pass, whose forces are added to the device's force buffer.
+ */
+class CommonCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
+public:
+    CommonCalcTorchSOGForceKernel(std::string name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc) :
+            CalcTorchSOGForceKernel(name, platform), cc(cc) {
+    }
+    void initialize(const OpenMM::System& system, const TorchSOGForce& force);
+    double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
+private:
+    class ForceInfo;
+    OpenMM::ComputeContext& cc;
+    std::unique_ptr<SOGTorchModel> model;
+    SOGForce kernelParameters;                       // the Gaussians and tolerance, for the engine
+    std::unique_ptr<CommonCalcSOGForceKernel> engine;
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_COMMONTORCHSOGKERNELS_H_*/
