@@ -1,5 +1,6 @@
 #include "SOGForceProxy.h"
 #include "SOGForce.h"
+#include "SOGGaussianSerialization.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/serialization/SerializationNode.h"
 #include <memory>
@@ -23,13 +24,7 @@ void SOGForceProxy::serialize(const void* object, SerializationNode& node) const
     node.setDoubleProperty("tolerance", force.getTolerance());
     node.setStringProperty("chargeScaleName", force.getChargeScaleParameterName());
     node.setDoubleProperty("chargeScaleDefault", force.getChargeScaleDefaultValue());
-    SerializationNode& gaussians = node.createChildNode("Gaussians");
-    for (int i = 0; i < force.getNumGaussians(); i++) {
-        double weight, width;
-        int channel;
-        force.getGaussianParameters(i, weight, width, channel);
-        gaussians.createChildNode("Gaussian").setDoubleProperty("w", weight).setDoubleProperty("sigma", width).setIntProperty("c", channel);
-    }
+    serializeGaussians(force, node);
     SerializationNode& particles = node.createChildNode("Particles");
     vector<double> charges;
     for (int i = 0; i < force.getNumParticles(); i++) {
@@ -56,8 +51,7 @@ void* SOGForceProxy::deserialize(const SerializationNode& node) const {
     force->setTolerance(node.getDoubleProperty("tolerance"));
     force->setChargeScaleParameterName(node.getStringProperty("chargeScaleName"));
     force->setChargeScaleDefaultValue(node.getDoubleProperty("chargeScaleDefault"));
-    for (const SerializationNode& gaussian : node.getChildNode("Gaussians").getChildren())
-        force->addGaussian(gaussian.getDoubleProperty("w"), gaussian.getDoubleProperty("sigma"), gaussian.getIntProperty("c"));
+    deserializeGaussians(node, *force);
     vector<double> charges(force->getNumChannels());
     for (const SerializationNode& particle : node.getChildNode("Particles").getChildren()) {
         for (int c = 0; c < (int) charges.size(); c++)

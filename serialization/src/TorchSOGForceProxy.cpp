@@ -1,5 +1,6 @@
 #include "TorchSOGForceProxy.h"
 #include "TorchSOGForce.h"
+#include "SOGGaussianSerialization.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/serialization/SerializationNode.h"
 #include <memory>
@@ -22,13 +23,7 @@ void TorchSOGForceProxy::serialize(const void* object, SerializationNode& node) 
     node.setStringProperty("file", force.getFile());
     node.setIntProperty("numChannels", force.getNumChannels());
     node.setDoubleProperty("tolerance", force.getTolerance());
-    SerializationNode& gaussians = node.createChildNode("Gaussians");
-    for (int i = 0; i < force.getNumGaussians(); i++) {
-        double weight, width;
-        int channel;
-        force.getGaussianParameters(i, weight, width, channel);
-        gaussians.createChildNode("Gaussian").setDoubleProperty("w", weight).setDoubleProperty("sigma", width).setIntProperty("c", channel);
-    }
+    serializeGaussians(force, node);
     SerializationNode& particles = node.createChildNode("Particles");
     for (int number : force.getAtomicNumbers())
         particles.createChildNode("Particle").setIntProperty("Z", number);
@@ -45,7 +40,6 @@ void* TorchSOGForceProxy::deserialize(const SerializationNode& node) const {
     force->setForceGroup(node.getIntProperty("forceGroup", 0));
     force->setName(node.getStringProperty("name", force->getName()));
     force->setTolerance(node.getDoubleProperty("tolerance"));
-    for (const SerializationNode& gaussian : node.getChildNode("Gaussians").getChildren())
-        force->addGaussian(gaussian.getDoubleProperty("w"), gaussian.getDoubleProperty("sigma"), gaussian.getIntProperty("c"));
+    deserializeGaussians(node, *force);
     return force.release();
 }
