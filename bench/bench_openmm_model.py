@@ -1,0 +1,107 @@
+"""Benchmark: a SOG-Net in OpenMM, native TorchSOGForce against the all-torch PythonForce.
+
+The shipped SOG-Net of the ionic toy system (``models/electrolyte_sognet.pt``) and its
+short-range-only twin (``models/electrolyte_shortrange.pt``) are exported and evaluated as
+OpenMM forces on molten NaCl boxes of several sizes, side by side in one run:
+
+* SOG-Net as ``TorchSOGForce`` (libtorch model + the plugin's C++ long range),
+* SOG-Net as ``PythonForce`` (the whole model in torch, long range by the torch NUFFT),
+* the short-range model as ``PythonForce`` (no long range at all).
+
+Printed: CPU time per force evaluation (median, one thread for torch and OpenMM, so that other
+work on a shared machine does not distort it) and the ratios native / Python and SOG-Net /
+short range. Results are appended with the date and the machine to ``bench/RESULTS.md``.
+
+    python bench/bench_openmm_model.py                    # 128, 1024, 4096 ions
+    python bench/bench_openmm_model.py --sizes 128 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import tempfile
+from pathlib import Path
+
+import openmm
+import torch
+from bench_long_range import machine, timed
+
+from openmm_sog.openmm_model import create_sognet_force
+from openmm_sog.systems import molten_nacl
+from openmm_sog.training.export import export_model
+from openmm_sog.training.model_io import load_model
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def force_context(exported: Path, num_ions: int, implementation: str) -> openmm.Context:
+    """A CPU-platform Context (one thread) with only the model's force, at a melt's positions."""
+    system, positions, species = molten_nacl(num_ions, seed=1)
+    model_system = openmm.System()
+    model_system.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
+    for i in range(system.getNumParticles()):
+        model_system.addParticle(system.getParticleMass(i))
+    numbers = [11 if name == "Na" else 17 for name in species]
+    force = create_sognet_force(exported, numbers, implementation=implementation)
+    model_system.addForce(force)
+    platform = openmm.Platform.getPlatformByName("CPU")
+    context = openmm.Context(
+        model_system, openmm.VerletIntegrator(1e-3), platform, {"Threads": "1"}
+    )
+    context.setPositions(positions)
+    for _ in range(3):  # TorchScript optimises a method over its first calls
+        context.getState(getForces=True)
+    return context
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 1024, 4096])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    folder = Path(tempfile.mkdtemp())
+    exports = {}
+    for name in ("sognet", "shortrange"):
+        exports[name] = folder / f"{name}.pt"
+        export_model(load_model(REPO / "models" / f"electrolyte_{name}.pt"), exports[name])
+    cases = {
+        "SOG-Net TorchSOGForce": (exports["sognet"], "native"),
+        "SOG-Net PythonForce": (exports["sognet"], "python"),
+        "short range PythonForce": (exports["shortrange"], "python"),
+    }
+    header = "| ions | " + " | ".join(f"{c} (ms)" for c in cases) + " | native / Python | "
+    header += "native / short range |"
+    lines = [header, "|" + "---:|" * (len(cases) + 3)]
+    print(f"machine: {machine()}")
+    print(header)
+    for num_ions in args.sizes:
+        times = {}
+        for label, (exported, implementation) in cases.items():
+            context = force_context(exported, num_ions, implementation)
+            times[label] = 1e3 * timed(lambda c=context: c.getState(getForces=True), args.repeats)
+            del context
+        native = times["SOG-Net TorchSOGForce"]
+        row = f"| {num_ions} | " + " | ".join(f"{t:.1f}" for t in times.values())
+        row += f" | {native / times['SOG-Net PythonForce']:.2f}"
+        row += f" | {native / times['short range PythonForce']:.2f} |"
+        print(row, flush=True)
+        lines.append(row)
+    if not args.no_record:
+        today = datetime.date.today().isoformat()
+        text = (
+            f"\n## SOG-Net in OpenMM: TorchSOGForce vs PythonForce, {today}\n\n"
+            f"Machine: {machine()}; OpenMM {openmm.__version__} CPU platform, one thread; "
+            "`python bench/bench_openmm_model.py`. CPU time per force evaluation (median), "
+            "shipped electrolyte models, molten NaCl at the DESIGN.md section 8 density.\n\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+        with open(REPO / "bench" / "RESULTS.md", "a") as results:
+            results.write(text)
+
+
+if __name__ == "__main__":
+    main()
