@@ -7,9 +7,11 @@ Two implementations of the same energy:
   and couples them by one backward pass (DESIGN.md section 5). Periodic models only;
   Reference, CPU and OpenCL platforms (on OpenCL the model runs on the host, the long range on
   the device).
-* ``"python"``: an ``openmm.PythonForce`` that evaluates the whole model, long range included,
-  with torch each step (the torch NUFFT layer), in the spirit of openmm-ml. Any platform, and
-  non-periodic (cluster) models.
+* ``"python"`` (the default): an ``openmm.PythonForce`` that evaluates the whole model, long
+  range included, with torch each step (the torch NUFFT layer, float32 in a float32 model), in
+  the spirit of openmm-ml. Any platform, and non-periodic (cluster) models. It is the default
+  because it is the faster of the two on CPUs today: the native engine's double-precision FFT
+  costs more than torch's (bench/bench_openmm_model.py: 1.4-2.4x per force evaluation).
 
 Units are converted at the boundary, once: OpenMM's nm and kJ/mol outside, Angstrom and eV
 inside the model.
@@ -30,14 +32,14 @@ from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 __all__ = ["IMPLEMENTATIONS", "create_sognet_force"]
 
 #: accepted values of ``create_sognet_force(implementation=...)``
-IMPLEMENTATIONS = ("auto", "native", "python")
+IMPLEMENTATIONS = ("python", "native")
 
 
 def create_sognet_force(
     model_path: str | Path,
     atomic_numbers: Sequence[int],
     periodic: bool = True,
-    implementation: str = "auto",
+    implementation: str = "python",
     tolerance: float | None = None,
 ) -> openmm.Force:
     """An OpenMM force with the energy and forces of an exported SOG-Net model.
@@ -46,9 +48,9 @@ def create_sognet_force(
     :param atomic_numbers: atomic number of every particle of the System, in order.
     :param periodic: use the System's periodic box (required for the long range of a periodic
         model); ``False`` treats the particles as a free cluster (``"python"`` only).
-    :param implementation: ``"native"`` (a ``TorchSOGForce``), ``"python"`` (a
-        ``PythonForce``), or ``"auto"``: native for a periodic model with a long-range part
-        when the plugin's TorchSOGForce kernels loaded, Python otherwise.
+    :param implementation: ``"python"`` (default, a ``PythonForce``: the fastest on CPUs
+        today) or ``"native"`` (a ``TorchSOGForce``: the long range in the plugin's double
+        precision engine, or on the device on OpenCL; bench/RESULTS.md compares them).
     :param tolerance: relative accuracy of the native long range (dimensionless); default the
         model's own NUFFT tolerance. Ignored by ``"python"``, which uses the model's.
     :return: the force, named ``"SOGNet"``; add it to a System with exactly
@@ -87,9 +89,7 @@ def create_sognet_force(
             raise RuntimeError(
                 "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
             )
-    if implementation == "native" or (
-        implementation == "auto" and periodic and has_long_range and _native_kernels_loaded()
-    ):
+    if implementation == "native":
         return _native_force(path, atomic_numbers, metadata, tolerance)
     return _python_force(module, atomic_numbers, periodic)
 

@@ -260,15 +260,15 @@ def test_bad_input_is_named(exported, structure, tmp_path):
 
 def test_create_sognet_force_chooses_and_refuses(exported, structure, tmp_path):
     numbers = structure["atomic_numbers"].tolist()
-    assert isinstance(create_sognet_force(exported, numbers), TorchSOGForce)  # auto: native
-    assert isinstance(create_sognet_force(exported, numbers, periodic=False), openmm.PythonForce)
+    assert isinstance(create_sognet_force(exported, numbers), openmm.PythonForce)  # the default
+    native = create_sognet_force(exported, numbers, implementation="native")
+    assert isinstance(native, TorchSOGForce) and native.getName() == "SOGNet"
     with pytest.raises(ValueError, match="needs a periodic System"):
         create_sognet_force(exported, numbers, periodic=False, implementation="native")
     with pytest.raises(ValueError, match="implementation must be one of"):
         create_sognet_force(exported, numbers, implementation="cuda")
     short_range = tmp_path / "short_range.pt"
     export_model(make_model(seed=1, long_range=False), short_range)
-    assert isinstance(create_sognet_force(short_range, numbers), openmm.PythonForce)
     with pytest.raises(ValueError, match="short-range-only model"):
         create_sognet_force(short_range, numbers, implementation="native")
 
