@@ -150,7 +150,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
         }
     });
     for (int ch = 0; ch < P; ch++)
-        fft.transform(grids[ch], true, threads, maxMode);
+        fft.transform(grids[ch], true, threads, maxMode, true);  // the spread grid is real
 
     // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d.
     vector<double> deconvolution[3];
@@ -198,7 +198,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
 
     // Type 2: inverse FFT, then interpolate phi_c and its fractional gradient with the same weights.
     for (int ch = 0; ch < P; ch++)
-        fft.transform(potentialGrids[ch], false, threads, maxMode);
+        fft.transform(potentialGrids[ch], false, threads, maxMode, true);  // Hermitian input: real potential
     if (chargeDerivatives != nullptr)
         chargeDerivatives->resize(numParticles*P);
     parallelFor(numParticles, [&](int begin, int end, int thread) {

@@ -135,7 +135,49 @@ void SOGFFT3D::transformLines(cd* data, int axis, const vector<int>& lineStarts,
     }
 }
 
-void SOGFFT3D::transform(vector<cd>& data, bool forward, OpenMM::ThreadPool* threads, const int* maxMode) const {
+/*
+ * z lines 2j and 2j+1 of [begin, end) (in lineStarts order; end - begin may be odd) as one complex
+ * line a + i b. Forward, a and b real: FFT(a + i b) = A + i B with A and B Hermitian, so
+ * A[k] = (C[k] + conj C[-k])/2 and B[k] = (C[k] - conj C[-k])/(2i). Backward, with real results
+ * a = IFFT(A) and b = IFFT(B): IFFT(A + i B) = a + i b.
+ */
+void SOGFFT3D::transformRealLinePairs(cd* data, const vector<int>& lineStarts, int begin, int end, bool forward) const {
+    const int n = size[2];
+    vector<cd> line(n), result(n);
+    int i = begin;
+    for (; i + 1 < end; i += 2) {
+        cd* a = data + lineStarts[i];
+        cd* b = data + lineStarts[i + 1];
+        if (forward)
+            for (int j = 0; j < n; j++)
+                line[j] = cd(a[j].real(), b[j].real());
+        else
+            for (int j = 0; j < n; j++)
+                line[j] = a[j] + cd(-b[j].imag(), b[j].real());
+        transform1D(plans[2], 0, line.data(), 1, result.data(), n, forward);
+        if (forward)
+            for (int k = 0; k < n; k++) {
+                cd c = result[k], mirror = conj(result[(n - k) % n]);
+                a[k] = 0.5*(c + mirror);
+                b[k] = cd(0.0, -0.5)*(c - mirror);
+            }
+        else
+            for (int j = 0; j < n; j++) {
+                a[j] = cd(result[j].real(), 0.0);
+                b[j] = cd(result[j].imag(), 0.0);
+            }
+    }
+    if (i < end) {
+        transformLines(data, 2, lineStarts, i, end, forward);
+        if (!forward) {
+            cd* a = data + lineStarts[i];
+            for (int j = 0; j < n; j++)
+                a[j] = cd(a[j].real(), 0.0);
+        }
+    }
+}
+
+void SOGFFT3D::transform(vector<cd>& data, bool forward, OpenMM::ThreadPool* threads, const int* maxMode, bool real) const {
     // Which indices along each axis carry modes that are used (all of them without pruning).
     vector<char> used[3];
     for (int d = 0; d < 3; d++) {
@@ -164,12 +206,19 @@ void SOGFFT3D::transform(vector<cd>& data, bool forward, OpenMM::ThreadPool* thr
             }
         const int numLines = lineStarts.size();
         const int numThreads = (threads == nullptr ? 1 : threads->getNumThreads());
+        // The z pass is the first forward and the last backward one: that is where lines are real.
+        const bool pairs = (real && axis == 2);
+        auto run = [&](int begin, int end) {
+            if (pairs)
+                transformRealLinePairs(data.data(), lineStarts, begin, end, forward);
+            else
+                transformLines(data.data(), axis, lineStarts, begin, end, forward);
+        };
         if (numThreads < 2)
-            transformLines(data.data(), axis, lineStarts, 0, numLines, forward);
+            run(0, numLines);
         else {
             threads->execute([&](OpenMM::ThreadPool& pool, int thread) {
-                transformLines(data.data(), axis, lineStarts, (long long) numLines*thread/numThreads,
-                        (long long) numLines*(thread+1)/numThreads, forward);
+                run((long long) numLines*thread/numThreads, (long long) numLines*(thread+1)/numThreads);
             });
             threads->waitForThreads();
         }
