@@ -11,7 +11,7 @@ Two implementations of the same energy:
   range included, with torch each step (the torch NUFFT layer, float32 in a float32 model), in
   the spirit of openmm-ml. Any platform, and non-periodic (cluster) models. It is the default
   because it is the faster of the two on CPUs today: the native engine's double-precision FFT
-  costs more than torch's (bench/bench_openmm_model.py: 1.4-2.4x per force evaluation).
+  costs more than torch's (bench/bench_openmm_model.py: 1.2-1.7x per force evaluation).
 
 Units are converted at the boundary, once: OpenMM's nm and kJ/mol outside, Angstrom and eV
 inside the model.
