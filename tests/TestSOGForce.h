@@ -303,8 +303,9 @@ void testUpdateParameters() {
 }
 
 /**
- * The box may change between evaluations (barostats): results follow the new box while it stays
- * within the growth the grid allows, and a larger growth is reported.
+ * The box may change between evaluations (barostats): results follow the new box. The host
+ * (Reference/CPU) engine chooses its grid again when the box needs more modes; a device grid is
+ * fixed at Context creation with 10 % room, and a larger growth is reported.
  */
 void testBoxChange() {
     TestSystem t;
@@ -313,7 +314,11 @@ void testBoxChange() {
     Context context(t.system, integrator, *platform);
     Vec3 box[3];
     makeBox(true, box);
-    for (double factor : {0.93, 1.06}) {
+    const bool hostEngine = (platform->getName() == "Reference" || platform->getName() == "CPU");
+    vector<double> factors = {0.93, 1.06};
+    if (hostEngine)
+        factors.push_back(1.3);
+    for (double factor : factors) {
         Vec3 scaledBox[3] = {box[0]*factor, box[1]*factor, box[2]*factor};
         vector<Vec3> scaledPositions(t.positions);
         for (Vec3& r : scaledPositions)
@@ -324,6 +329,8 @@ void testBoxChange() {
         double expected = directLatticeSum(scaledPositions, scaledBox, t.charges, 1, t.gaussians, expectedForces);
         assertEnergy(expected, context.getState(State::Energy).getPotentialEnergy(), t.charges, 1, t.gaussians);
     }
+    if (hostEngine)
+        return;
     context.setPeriodicBoxVectors(box[0]*1.3, box[1]*1.3, box[2]*1.3);
     bool thrown = false;
     try {

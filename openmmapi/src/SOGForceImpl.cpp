@@ -155,14 +155,15 @@ int SOGForceImpl::findFFTSize(int minimum) {
     }
 }
 
-SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, double tolerance, double minWidth) {
+SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, double tolerance, double minWidth,
+        double growthAllowance) {
     SOGGridParameters params;
     params.kCutoff = calcKCutoff(tolerance, minWidth);
     params.spreadWidth = calcSpreadWidth(tolerance);
     params.beta = calcKaiserBesselBeta(params.spreadWidth);
     Vec3 grownBox[3];
     for (int d = 0; d < 3; d++)
-        grownBox[d] = boxVectors[d]*(1.0 + boxGrowthAllowance);
+        grownBox[d] = boxVectors[d]*(1.0 + growthAllowance);
     int maxMode[3];
     calcMaxModes(grownBox, params.kCutoff, maxMode);
     for (int d = 0; d < 3; d++)

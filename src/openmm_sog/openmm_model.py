@@ -10,8 +10,9 @@ Two implementations of the same energy:
 * ``"python"`` (the default): an ``openmm.PythonForce`` that evaluates the whole model, long
   range included, with torch each step (the torch NUFFT layer, float32 in a float32 model), in
   the spirit of openmm-ml. Any platform, and non-periodic (cluster) models. It is the default
-  because it is the faster of the two on CPUs today: the native engine's double-precision FFT
-  costs more than torch's (bench/bench_openmm_model.py: 1.2-1.7x per force evaluation).
+  because it is the faster of the two on CPUs from about 1,000 atoms on: the native engine's
+  double-precision FFT costs more than torch's (bench/bench_openmm_model.py: the native force
+  takes 0.8x, 1.2x and 1.5x its time at 128, 1,024 and 4,096 ions).
 
 Units are converted at the boundary, once: OpenMM's nm and kJ/mol outside, Angstrom and eV
 inside the model.

@@ -232,15 +232,19 @@ def test_update_parameters_in_context():
 def test_box_change_between_evaluations(platform_name, precision):
     system, _, positions, charges, gaussians = make_system(12, 1, TRICLINIC_BOX, False, seed=29)
     context = make_context(system, platform_name, positions, precision)
-    for factor in (0.93, 1.06):  # as a barostat would: within the grid's 10 % growth allowance
+    # As a barostat would. The host engine (Reference, CPU) chooses its grid again when the box
+    # needs more modes; a device grid has 10 % room for growth, and more is reported.
+    host = platform_name in ("Reference", "CPU")
+    for factor in (0.93, 1.06, 1.3) if host else (0.93, 1.06):
         box = TRICLINIC_BOX * factor
         context.setPeriodicBoxVectors(*[openmm.Vec3(*row) for row in box])
         context.setPositions(positions * factor)
         expected, _ = direct_lattice_sum(positions * factor, box, charges, gaussians)
         assert_energy(energy_and_forces(context)[0], expected, charges, gaussians, precision)
-    context.setPeriodicBoxVectors(*[openmm.Vec3(*row) for row in TRICLINIC_BOX * 1.3])
-    with pytest.raises(openmm.OpenMMException, match="SOGForce: the periodic box grew"):
-        context.getState(getEnergy=True)
+    if not host:
+        context.setPeriodicBoxVectors(*[openmm.Vec3(*row) for row in TRICLINIC_BOX * 1.3])
+        with pytest.raises(openmm.OpenMMException, match="SOGForce: the periodic box grew"):
+            context.getState(getEnergy=True)
 
 
 def test_api_and_serialization_round_trip():

@@ -157,13 +157,16 @@ public:
     static int findFFTSize(int minimum);
     /**
      * Choose all NUFFT parameters. The grid leaves room for each box vector to grow by
-     * boxGrowthAllowance (for example under a barostat) before the Context must be reinitialized.
+     * growthAllowance (for example under a barostat) before the Context must be reinitialized;
+     * the host engine, which can re-plan its grid at any time, asks for none.
      *
-     * @param boxVectors  the periodic box vectors, measured in nm
-     * @param tolerance   the relative error tolerance (dimensionless)
-     * @param minWidth    the smallest Gaussian width, measured in nm
+     * @param boxVectors       the periodic box vectors, measured in nm
+     * @param tolerance        the relative error tolerance (dimensionless)
+     * @param minWidth         the smallest Gaussian width, measured in nm
+     * @param growthAllowance  relative growth of each box vector the grid must accommodate
      */
-    static SOGGridParameters calcGridParameters(const OpenMM::Vec3* boxVectors, double tolerance, double minWidth);
+    static SOGGridParameters calcGridParameters(const OpenMM::Vec3* boxVectors, double tolerance, double minWidth,
+            double growthAllowance = boxGrowthAllowance);
     /**
      * The Kaiser-Bessel spreading kernel phi(z) = I0(beta sqrt(1-z^2)) - 1 for |z| < 1, 0 otherwise.
      *

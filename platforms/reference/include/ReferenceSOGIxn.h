@@ -19,10 +19,15 @@ namespace SOGPlugin {
 class ReferenceSOGIxn {
 public:
     /**
+     * The grid is chosen for the given box with no room for growth: when a later box needs more
+     * modes (a barostat), the grid is chosen again (SOGForceImpl::calcGridParameters()).
+     *
      * @param numChannels  the number of charge channels P
-     * @param grid         the NUFFT parameters from SOGForceImpl::calcGridParameters()
+     * @param tolerance    the relative error tolerance (dimensionless)
+     * @param minWidth     the smallest Gaussian width, measured in nm
+     * @param boxVectors   the periodic box vectors to choose the first grid for, measured in nm
      */
-    ReferenceSOGIxn(int numChannels, const SOGGridParameters& grid);
+    ReferenceSOGIxn(int numChannels, double tolerance, double minWidth, const OpenMM::Vec3* boxVectors);
     /**
      * Set the Gaussian terms. All three vectors have one entry per term.
      *
@@ -57,7 +62,12 @@ private:
      */
     void parallelFor(int count, const std::function<void (int, int, int)>& body) const;
     double calcKernelTransform(int channel, double k2) const;
+    /**
+     * Choose the grid again if the box needs more modes than the current one holds.
+     */
+    void fitGrid(const OpenMM::Vec3* boxVectors);
     int numChannels;
+    double tolerance, minWidth; // the grid's tolerance and smallest width (nm)
     SOGGridParameters grid;
     SOGFFT3D fft;
     std::vector<std::vector<double> > channelWeights, channelWidths;

@@ -8,9 +8,22 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-ReferenceSOGIxn::ReferenceSOGIxn(int numChannels, const SOGGridParameters& grid) : numChannels(numChannels), grid(grid),
+ReferenceSOGIxn::ReferenceSOGIxn(int numChannels, double tolerance, double minWidth, const Vec3* boxVectors) :
+        numChannels(numChannels), tolerance(tolerance), minWidth(minWidth),
+        grid(SOGForceImpl::calcGridParameters(boxVectors, tolerance, minWidth, 0.0)),
         fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]), channelWeights(numChannels), channelWidths(numChannels),
         selfKernel(numChannels, 0.0), grids(numChannels), potentialGrids(numChannels) {
+}
+
+void ReferenceSOGIxn::fitGrid(const Vec3* boxVectors) {
+    int maxMode[3];
+    SOGForceImpl::calcMaxModes(boxVectors, grid.kCutoff, maxMode);
+    for (int d = 0; d < 3; d++)
+        if (2*(2*maxMode[d] + 1) > grid.gridSize[d]) {
+            grid = SOGForceImpl::calcGridParameters(boxVectors, tolerance, minWidth, 0.0);
+            fft = SOGFFT3D(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]);
+            return;
+        }
 }
 
 void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<double>& widths, const vector<int>& channels) {
@@ -63,6 +76,7 @@ static int wrapIndex(int j, int size) {
 
 double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* boxVectors, const vector<double>& charges,
         vector<Vec3>* forces, vector<double>* chargeDerivatives) {
+    fitGrid(boxVectors);
     const int numParticles = positions.size();
     const int P = numChannels;
     const int w = grid.spreadWidth;

@@ -20,7 +20,7 @@ void ReferenceCalcSOGForceKernel::initialize(const System& system, const SOGForc
     tolerance = force.getTolerance();
     Vec3 box[3];
     system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-    ixn.reset(new ReferenceSOGIxn(numChannels, SOGForceImpl::calcGridParameters(box, force.getTolerance(), minWidth)));
+    ixn.reset(new ReferenceSOGIxn(numChannels, force.getTolerance(), minWidth, box));
     chargeScaleName = force.getChargeScaleParameterName();
     computeChargeScaleDerivative = (force.getNumEnergyParameterDerivatives() > 0);
     isScaled = SOGForceImpl::findScaledParticles(force);

@@ -37,7 +37,7 @@ void ReferenceCalcTorchSOGForceKernel::initialize(const System& system, const To
     Vec3 box[3];
     system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
     double minWidth = SOGForceImpl::findMinimumWidth(force);
-    ixn.reset(new ReferenceSOGIxn(force.getNumChannels(), SOGForceImpl::calcGridParameters(box, force.getTolerance(), minWidth)));
+    ixn.reset(new ReferenceSOGIxn(force.getNumChannels(), force.getTolerance(), minWidth, box));
     vector<double> weights(force.getNumGaussians()), widths(force.getNumGaussians());
     vector<int> channels(force.getNumGaussians());
     for (int l = 0; l < force.getNumGaussians(); l++)

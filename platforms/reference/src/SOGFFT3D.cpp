@@ -1,6 +1,7 @@
 #include "SOGFFT3D.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ThreadPool.h"
+#include <algorithm>
 #include <cmath>
 
 using namespace SOGPlugin;
@@ -217,8 +218,14 @@ void SOGFFT3D::transform(vector<cd>& data, bool forward, OpenMM::ThreadPool* thr
         if (numThreads < 2)
             run(0, numLines);
         else {
+            // Paired lines are split among threads by whole pairs, so that which lines share a
+            // transform (and so the round-off) does not depend on the number of threads.
+            const int unit = (pairs ? 2 : 1);
+            const long long numUnits = (numLines + unit - 1)/unit;
             threads->execute([&](OpenMM::ThreadPool& pool, int thread) {
-                run((long long) numLines*thread/numThreads, (long long) numLines*(thread+1)/numThreads);
+                int begin = (int) min((long long) numLines, unit*(numUnits*thread/numThreads));
+                int end = (int) min((long long) numLines, unit*(numUnits*(thread+1)/numThreads));
+                run(begin, end);
             });
             threads->waitForThreads();
         }
