@@ -257,14 +257,18 @@ def openmm_md_with_sognet(summary: list[str]) -> None:
         cpu = openmm.Platform.getPlatformByName("CPU")
         contexts[implementation] = (openmm.Context(ml_system, integrator, cpu), integrator)
         print(f"  {implementation}: {type(force).__name__}")
-    native_forces = {}
+    forces_by_implementation = {}
     for implementation, (context, _) in contexts.items():
         context.setPositions(positions)
         state = context.getState(getForces=True)
-        native_forces[implementation] = state.getForces(asNumpy=True).value_in_unit(KJ_NM)
-    forces = native_forces["native"]
+        forces_by_implementation[implementation] = state.getForces(asNumpy=True).value_in_unit(
+            KJ_NM
+        )
+    forces = forces_by_implementation["native"]
     rmse = np.sqrt(np.mean((forces - ref_forces) ** 2)) / 964.853  # kJ/mol/nm -> eV/A
-    agreement = np.abs(forces - native_forces["python"]).max() / np.sqrt(np.mean(forces**2))
+    agreement = np.abs(forces - forces_by_implementation["python"]).max() / np.sqrt(
+        np.mean(forces**2)
+    )
     print(f"  force RMSE vs the PME reference at a 1300 K state: {1e3 * rmse:.1f} meV/A")
     print(
         f"  TorchSOGForce vs PythonForce (torch NUFFT): max force difference {agreement:.1e} "

@@ -90,7 +90,6 @@ def create_sognet_force(
             raise RuntimeError(
                 "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
             )
-    if implementation == "native":
         return _native_force(path, atomic_numbers, metadata, tolerance)
     return _python_force(module, atomic_numbers, periodic)
 

@@ -62,12 +62,7 @@ class ExportedSOGNet(nn.Module):
         self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: bool = True
     ) -> tuple[Tensor, Tensor]:
         """Short-range energy ``[1]`` (eV) and latent charges ``[N, P]`` (e), differentiable."""
-        batch, cells, periodic = self._inputs(positions, cell, pbc)
-        dtype = self.model.descriptor_mean.dtype
-        # The cast is differentiable: a caller's float64 positions get float64 gradients.
-        out = self.model.energy_components(
-            positions.to(dtype), atomic_numbers, cells, periodic, batch
-        )
+        out = self._components(positions, atomic_numbers, cell, pbc, False)
         return out["energy_sr"], out["charges"]
 
     @torch.jit.export
@@ -77,12 +72,24 @@ class ExportedSOGNet(nn.Module):
         """``E_sr`` plus the long range's real-space part ``[1]`` (eV), and the latent charges
         ``[N, P]`` (e), differentiable: the model's energy but for the k-space lattice sum of the
         Gaussians in the metadata's ``sog.kspace``."""
+        out = self._components(positions, atomic_numbers, cell, pbc, True)
+        return out["energy_sr"] + out["energy_lr"], out["charges"]
+
+    def _components(
+        self,
+        positions: Tensor,
+        atomic_numbers: Tensor,
+        cell: Tensor,
+        pbc: bool,
+        real_space_only: bool,
+    ) -> dict[str, Tensor]:
+        """``energy_components`` of one structure, positions cast to the model's dtype."""
         batch, cells, periodic = self._inputs(positions, cell, pbc)
         dtype = self.model.descriptor_mean.dtype
-        out = self.model.energy_components(
-            positions.to(dtype), atomic_numbers, cells, periodic, batch, None, True
+        # The cast is differentiable: a caller's float64 positions get float64 gradients.
+        return self.model.energy_components(
+            positions.to(dtype), atomic_numbers, cells, periodic, batch, None, real_space_only
         )
-        return out["energy_sr"] + out["energy_lr"], out["charges"]
 
 
 def export_metadata(model: SOGNet) -> dict:
