@@ -32,7 +32,9 @@ def run_cli(launcher: list[str], args: list[str], timeout: float) -> subprocess.
     result = subprocess.run(
         [sys.executable, *launcher, "-m", "openmm_sog.cli.main", *args],
         capture_output=True,
-        text=True,
+        # Explicit: an OpenCL context (PoCL) earlier in the process resets the C locale, which
+        # would make text mode decode the CLI's UTF-8 progress output as ASCII.
+        encoding="utf-8",
         env=env,
         timeout=timeout,
     )
