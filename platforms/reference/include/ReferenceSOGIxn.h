@@ -2,6 +2,7 @@
 #define OPENMM_REFERENCESOGIXN_H_
 
 #include "SOGFFT3D.h"
+#include "SOGSpreadingKernel.h"
 #include "internal/SOGForceImpl.h"
 #include "openmm/Vec3.h"
 #include <complex>
@@ -66,14 +67,27 @@ private:
      * Choose the grid again if the box needs more modes than the current one holds.
      */
     void fitGrid(const OpenMM::Vec3* boxVectors);
+    /**
+     * Compute modeFactors for this box unless they are already for it.
+     */
+    void updateModeFactors(const OpenMM::Vec3* boxVectors, const OpenMM::Vec3* recip, double volume, const int* maxMode);
     int numChannels;
     double tolerance, minWidth; // the grid's tolerance and smallest width (nm)
     SOGGridParameters grid;
     SOGFFT3D fft;
+    SOGSpreadingKernel spreadingKernel; // the spreading weights (w and beta do not change with the grid)
     std::vector<std::vector<double> > channelWeights, channelWidths;
     std::vector<double> selfKernel; // g_c(0), kJ/mol/e^2
-    // Work space kept between calls (allocating the grids each time costs page faults).
-    std::vector<std::vector<std::complex<double> > > grids, potentialGrids;
+    // Work space kept between calls (allocating the grids each time costs page faults): per
+    // channel, the spread grid (later the potential grid) and its half spectrum.
+    std::vector<std::vector<double> > grids;
+    std::vector<std::vector<std::complex<double> > > spectra;
+    // Per channel and kept mode m_z >= 0 (index ((m_x+K_x)*(2K_y+1) + m_y+K_y)*(K_z+1) + m_z):
+    // ghat_c(k)/(V prod_d D_d(m_d)^2), kJ/mol/e^2/nm^3 over the deconvolution's units, zero at m = 0.
+    // They depend only on the box, the grid and the Gaussians, so MD at constant volume reuses them.
+    std::vector<std::vector<double> > modeFactors;
+    OpenMM::Vec3 factorBox[3];   // the box modeFactors were computed for
+    bool modeFactorsValid = false;
     std::vector<int> firstIndex;              // first grid index of each particle's support, entry 3*i+d
     std::vector<double> weights, derivWeights; // spreading weights and d/ds, entry (3*i+d)*w+t
     OpenMM::ThreadPool* threads = nullptr;

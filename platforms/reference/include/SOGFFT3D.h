@@ -11,50 +11,74 @@ class ThreadPool;
 namespace SOGPlugin {
 
 /**
- * A small in-place 3D complex FFT for grid sizes whose prime factors are small (the SOG grids
- * are 2,3,5-smooth). OpenMM's public headers expose no host FFT, so the Reference platform
- * carries this one. Element (x, y, z) is stored at (x*ny + y)*nz + z.
+ * The 3D FFTs of the host NUFFT: a real grid to the low modes of its spectrum and back. OpenMM's
+ * public headers expose no host FFT, so the Reference platform carries this one. Grid sizes
+ * should have small prime factors (the SOG grids are 2,3,5-smooth; other radices up to 16 work,
+ * more slowly).
  *
- * The forward transform computes sum_g f(g) exp(-2 pi i m.g/n) and the backward transform the
- * same with exp(+2 pi i m.g/n); neither is normalised.
+ * Layouts. The real grid holds point (x, y, z) at (x*ny + y)*nz + z. The spectrum holds only
+ * the modes the SOG kernel uses, |m_d| <= K_d, and of those only m_z >= 0 (the rest follow from
+ * Hermitian symmetry): mode (m_x, m_y, m_z) is at (wrap(m_x)*ny + wrap(m_y))*(K_z + 1) + m_z,
+ * wrap(m) = m mod n. The spectrum's entries with |m_x| > K_x or |m_y| > K_y are work space.
  *
- * Pruning: the SOG kernel only uses modes |m_d| <= K_d. Given those limits, the forward
- * transform skips lines whose outputs are never read (so other modes are left undefined), and
- * the backward transform assumes the input is zero outside them and skips lines of zeros.
+ * forward() computes S(m) = sum_g f(g) exp(-2 pi i m.g/n); backward() the real grid
+ * f(g) = sum_m T(m) exp(+2 pi i m.g/n) over all modes |m_d| <= K_d, with T(-m) = conj T(m)
+ * supplying the modes with m_z < 0. Neither is normalised.
  *
- * Real data: a forward transform of a real grid and a backward transform whose result is real
- * (a Hermitian-symmetric input) can say so; the pass along z, which no pruning shortens, then
- * transforms two lines at once as the real and imaginary parts of one complex line.
+ * How: the 1D transforms run a batch of lines at once with the lines as the innermost (SIMD)
+ * index, by a self-sorting (Stockham) mixed-radix algorithm; the z pass transforms two real lines
+ * as one complex one. Which lines share a batch or a thread does not change any result.
  */
 class SOGFFT3D {
 public:
+    /**
+     * @param nx, ny, nz  the grid size
+     */
     SOGFFT3D(int nx, int ny, int nz);
     /**
-     * Transform a grid in place.
-     *
-     * @param data     the nx*ny*nz grid values
-     * @param forward  true for exp(-2 pi i ...), false for exp(+2 pi i ...)
-     * @param threads  if not null, the 1D transforms along each axis are shared among its threads
-     * @param maxMode  if not null, the mode limits K_d described above; null transforms everything
-     * @param real     forward: the input is real; backward: the result is real (its imaginary
-     *                 parts are then set to zero)
+     * The number of complex entries of the spectrum for mode limits K_d (maxMode[2] = K_z).
      */
-    void transform(std::vector<std::complex<double> >& data, bool forward, OpenMM::ThreadPool* threads = nullptr,
-            const int* maxMode = nullptr, bool real = false) const;
+    int getSpectrumSize(const int maxMode[3]) const {
+        return size[0]*size[1]*(maxMode[2] + 1);
+    }
+    /**
+     * Transform a real grid to its low modes.
+     *
+     * @param grid          the nx*ny*nz grid values
+     * @param[out] spectrum getSpectrumSize(maxMode) entries, the modes |m_d| <= K_d with m_z >= 0
+     * @param maxMode       the mode limits K_d; each must satisfy 2*K_d < n_d
+     * @param threads       if not null, the transforms are shared among its threads
+     */
+    void forward(const double* grid, std::complex<double>* spectrum, const int maxMode[3], OpenMM::ThreadPool* threads) const;
+    /**
+     * Transform the low modes of a Hermitian spectrum to its real grid. Only the entries of the
+     * modes |m_d| <= K_d are read; the spectrum is overwritten.
+     *
+     * @param spectrum   getSpectrumSize(maxMode) entries, layout as for forward()
+     * @param[out] grid  the nx*ny*nz grid values
+     * @param maxMode    the mode limits K_d; each must satisfy 2*K_d < n_d
+     * @param threads    if not null, the transforms are shared among its threads
+     */
+    void backward(std::complex<double>* spectrum, double* grid, const int maxMode[3], OpenMM::ThreadPool* threads) const;
 private:
+    struct Stage {
+        int radix, length;                      // this stage turns transforms of `length` into ones of length/radix
+        std::vector<double> twiddleRe, twiddleIm; // exp(-2 pi i p k/length), entry (k-1)*(length/radix) + p
+    };
     struct Plan1D {
         int size;
-        std::vector<int> factors;                              // radices, outermost first
-        std::vector<std::vector<std::complex<double> > > twiddles; // per stage: exp(-2 pi i r k/length), (r-1)*m + k
-        std::vector<std::vector<std::complex<double> > > roots;    // per stage: exp(-2 pi i j/p), j < p
+        std::vector<Stage> stages;
     };
+    struct Lines;
     static Plan1D createPlan(int size);
-    static void transform1D(const Plan1D& plan, int stage, const std::complex<double>* in, int inStride,
-            std::complex<double>* out, int length, bool forward);
-    void transformLines(std::complex<double>* data, int axis, const std::vector<int>& lineStarts, int begin, int end,
-            bool forward) const;
-    void transformRealLinePairs(std::complex<double>* data, const std::vector<int>& lineStarts, int begin, int end,
-            bool forward) const;
+    /**
+     * Transform `batch` lines held as re/im[j*batch + b] (element j of line b) in place; work
+     * holds 2*size*batch doubles.
+     */
+    static void transformBatch(const Plan1D& plan, double* re, double* im, double* work, int batch, bool forward);
+    void transformComplexLines(std::complex<double>* data, const Plan1D& plan, const Lines& lines, bool forward,
+            const std::vector<char>* usedInput, OpenMM::ThreadPool* threads) const;
+    void checkModes(const int maxMode[3]) const;
     int size[3];
     Plan1D plans[3];
 };

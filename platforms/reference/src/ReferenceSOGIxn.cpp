@@ -11,8 +11,9 @@ using namespace std;
 ReferenceSOGIxn::ReferenceSOGIxn(int numChannels, double tolerance, double minWidth, const Vec3* boxVectors) :
         numChannels(numChannels), tolerance(tolerance), minWidth(minWidth),
         grid(SOGForceImpl::calcGridParameters(boxVectors, tolerance, minWidth, 0.0)),
-        fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]), channelWeights(numChannels), channelWidths(numChannels),
-        selfKernel(numChannels, 0.0), grids(numChannels), potentialGrids(numChannels) {
+        fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]),
+        spreadingKernel(grid.spreadWidth, grid.beta), channelWeights(numChannels), channelWidths(numChannels),
+        selfKernel(numChannels, 0.0), grids(numChannels), spectra(numChannels), modeFactors(numChannels) {
 }
 
 void ReferenceSOGIxn::fitGrid(const Vec3* boxVectors) {
@@ -22,6 +23,7 @@ void ReferenceSOGIxn::fitGrid(const Vec3* boxVectors) {
         if (2*(2*maxMode[d] + 1) > grid.gridSize[d]) {
             grid = SOGForceImpl::calcGridParameters(boxVectors, tolerance, minWidth, 0.0);
             fft = SOGFFT3D(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]);
+            modeFactorsValid = false;
             return;
         }
 }
@@ -32,6 +34,7 @@ void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<d
         channelWidths[c].clear();
         selfKernel[c] = 0.0;
     }
+    modeFactorsValid = false;
     // By increasing width, so that calcKernelTransform can stop at the first negligible term.
     vector<int> order(weights.size());
     for (int l = 0; l < (int) order.size(); l++)
@@ -55,6 +58,43 @@ double ReferenceSOGIxn::calcKernelTransform(int channel, double k2) const {
         sum += channelWeights[channel][l]*piFactor*sigma*sigma*sigma*exp(-x);
     }
     return sum;
+}
+
+void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* recip, double volume, const int* maxMode) {
+    bool sameBox = modeFactorsValid;
+    for (int d = 0; d < 3; d++)
+        sameBox = sameBox && boxVectors[d] == factorBox[d];
+    if (sameBox)
+        return;
+    const int* n = grid.gridSize;
+    const double alpha = 0.5*grid.spreadWidth;
+    // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d.
+    vector<double> deconvolution[3];
+    for (int d = 0; d < 3; d++) {
+        deconvolution[d].resize(2*maxMode[d] + 1);
+        for (int m = -maxMode[d]; m <= maxMode[d]; m++)
+            deconvolution[d][m + maxMode[d]] = alpha*SOGForceImpl::calcKernelTransform(2*M_PI*m*alpha/n[d], grid.beta);
+    }
+    const int kz = maxMode[2] + 1;
+    const int numModes = (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*kz;
+    for (int ch = 0; ch < numChannels; ch++)
+        modeFactors[ch].resize(numModes);
+    parallelFor(2*maxMode[0] + 1, [&](int begin, int end, int thread) {
+        for (int row = begin; row < end; row++)
+            for (int my = -maxMode[1]; my <= maxMode[1]; my++)
+                for (int mz = 0; mz < kz; mz++) {
+                    const int mx = row - maxMode[0];
+                    const int index = (row*(2*maxMode[1] + 1) + my + maxMode[1])*kz + mz;
+                    Vec3 k = (recip[0]*mx + recip[1]*my + recip[2]*mz)*(2*M_PI);
+                    double D = deconvolution[0][row]*deconvolution[1][my + maxMode[1]]*deconvolution[2][mz + maxMode[2]];
+                    bool zeroMode = (mx == 0 && my == 0 && mz == 0);
+                    for (int ch = 0; ch < numChannels; ch++)
+                        modeFactors[ch][index] = (zeroMode ? 0.0 : calcKernelTransform(ch, k.dot(k))/(volume*D*D));
+                }
+    });
+    for (int d = 0; d < 3; d++)
+        factorBox[d] = boxVectors[d];
+    modeFactorsValid = true;
 }
 
 void ReferenceSOGIxn::parallelFor(int count, const function<void (int, int, int)>& body) const {
@@ -106,15 +146,14 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
             for (int d = 0; d < 3; d++) {
                 double s = positions[i].dot(recip[d]);
                 s -= floor(s);
-                double x = s*n[d];
-                int j0 = (int) ceil(x - alpha);
+                const double start = s*n[d] - alpha; // the support begins at x - alpha
+                const int j0 = (int) ceil(start);
                 firstIndex[3*i + d] = j0;
-                for (int t = 0; t < w; t++) {
-                    double z = (x - (j0 + t))/alpha;
-                    weights[(3*i + d)*w + t] = SOGForceImpl::calcKernelValue(z, grid.beta);
-                    if (needPotential)
-                        derivWeights[(3*i + d)*w + t] = SOGForceImpl::calcKernelDerivative(z, grid.beta)*n[d]/alpha;
-                }
+                double* derivatives = (needPotential ? &derivWeights[(3*i + d)*w] : nullptr);
+                spreadingKernel.evaluate(j0 - start, &weights[(3*i + d)*w], derivatives);
+                if (needPotential)
+                    for (int t = 0; t < w; t++)
+                        derivatives[t] *= n[d]/alpha; // d/dz to d/ds
             }
     });
 
@@ -137,7 +176,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     // Type 1: spread all channels in one pass, then FFT. Each thread owns a slab of x planes and
     // adds only the contributions that fall in it, so no two threads write the same point.
     for (int ch = 0; ch < P; ch++)
-        grids[ch].assign(gridPoints, complex<double>(0.0, 0.0));
+        grids[ch].assign(gridPoints, 0.0);
     parallelFor(n[0], [&](int firstPlane, int endPlane, int thread) {
         int indices[3][16];
         for (int i : order) {
@@ -145,60 +184,63 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
             const double* wy = &weights[(3*i + 1)*w];
             const double* wz = &weights[(3*i + 2)*w];
             wrappedIndices(i, indices);
-            for (int tx = 0; tx < w; tx++) {
-                int gx = indices[0][tx];
-                if (gx < firstPlane || gx >= endPlane)
+            const bool contiguous = (indices[2][0] + w <= n[2]); // the z support does not wrap
+            for (int ch = 0; ch < P; ch++) {
+                const double q = charges[i*P + ch];
+                if (q == 0.0)
                     continue;
-                for (int ty = 0; ty < w; ty++) {
-                    int gy = indices[1][ty];
-                    double wxy = wx[tx]*wy[ty];
-                    for (int tz = 0; tz < w; tz++) {
-                        int gz = indices[2][tz];
-                        double weight = wxy*wz[tz];
-                        int index = (gx*n[1] + gy)*n[2] + gz;
-                        for (int ch = 0; ch < P; ch++)
-                            grids[ch][index] += charges[i*P + ch]*weight;
+                double* grid = grids[ch].data();
+                for (int tx = 0; tx < w; tx++) {
+                    const int gx = indices[0][tx];
+                    if (gx < firstPlane || gx >= endPlane)
+                        continue;
+                    for (int ty = 0; ty < w; ty++) {
+                        const double a = q*wx[tx]*wy[ty];
+                        double* row = grid + (long long) (gx*n[1] + indices[1][ty])*n[2];
+                        if (contiguous) {
+                            double* points = row + indices[2][0];
+                            for (int tz = 0; tz < w; tz++)
+                                points[tz] += a*wz[tz];
+                        }
+                        else
+                            for (int tz = 0; tz < w; tz++)
+                                row[indices[2][tz]] += a*wz[tz];
                     }
                 }
             }
         }
     });
-    for (int ch = 0; ch < P; ch++)
-        fft.transform(grids[ch], true, threads, maxMode, true);  // the spread grid is real
-
-    // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d.
-    vector<double> deconvolution[3];
-    for (int d = 0; d < 3; d++) {
-        deconvolution[d].resize(2*maxMode[d] + 1);
-        for (int m = -maxMode[d]; m <= maxMode[d]; m++)
-            deconvolution[d][m + maxMode[d]] = alpha*SOGForceImpl::calcKernelTransform(2*M_PI*m*alpha/n[d], grid.beta);
+    const int spectrumSize = fft.getSpectrumSize(maxMode);
+    for (int ch = 0; ch < P; ch++) {
+        spectra[ch].resize(spectrumSize);
+        fft.forward(grids[ch].data(), spectra[ch].data(), maxMode, threads);
     }
 
-    // k-space: energy, and the type-2 input T_c(m) = ghat_c(k) S_c(m) / (V prod D) on kept modes.
+    // k-space: energy, and the type-2 input T_c(m) = ghat_c(k) S_c(m) / (V prod D^2) on kept modes
+    // with m_z >= 0 (the FFT's half spectrum; the modes with m_z > 0 count twice in the energy).
     // Threads split the mx range; partial energies are summed in thread order (deterministic).
-    if (needPotential)
-        for (auto& potential : potentialGrids)
-            potential.assign(gridPoints, complex<double>(0.0, 0.0));
+    updateModeFactors(boxVectors, recip, volume, maxMode);
+    const int kz = maxMode[2] + 1;
+    const int rowLength = (2*maxMode[1] + 1)*kz;
     vector<double> threadEnergy(numThreads, 0.0);
     parallelFor(2*maxMode[0] + 1, [&](int begin, int end, int thread) {
         double sum = 0.0;
-        for (int mx = begin - maxMode[0]; mx < end - maxMode[0]; mx++)
-            for (int my = -maxMode[1]; my <= maxMode[1]; my++)
-                for (int mz = -maxMode[2]; mz <= maxMode[2]; mz++) {
-                    if (mx == 0 && my == 0 && mz == 0)
-                        continue;
-                    Vec3 k = (recip[0]*mx + recip[1]*my + recip[2]*mz)*(2*M_PI);
-                    double k2 = k.dot(k);
-                    double D = deconvolution[0][mx + maxMode[0]]*deconvolution[1][my + maxMode[1]]*deconvolution[2][mz + maxMode[2]];
-                    int index = (wrapIndex(mx, n[0])*n[1] + wrapIndex(my, n[1]))*n[2] + wrapIndex(mz, n[2]);
-                    for (int ch = 0; ch < P; ch++) {
-                        double ghat = calcKernelTransform(ch, k2);
-                        complex<double> S = grids[ch][index]/D;
-                        sum += ghat*norm(S)/(2*volume);
+        for (int row = begin; row < end; row++) {
+            const int mx = row - maxMode[0];
+            for (int my = -maxMode[1]; my <= maxMode[1]; my++) {
+                const int first = (wrapIndex(mx, n[0])*n[1] + wrapIndex(my, n[1]))*kz;
+                const int factorIndex = row*rowLength + (my + maxMode[1])*kz;
+                for (int ch = 0; ch < P; ch++) {
+                    const double* factor = &modeFactors[ch][factorIndex];
+                    complex<double>* S = &spectra[ch][first];
+                    for (int mz = 0; mz < kz; mz++) {
+                        sum += (mz == 0 ? 0.5 : 1.0)*factor[mz]*norm(S[mz]);
                         if (needPotential)
-                            potentialGrids[ch][index] = ghat*S/(volume*D);
+                            S[mz] *= factor[mz];
                     }
                 }
+            }
+        }
         threadEnergy[thread] = sum;
     });
     double energy = 0.0;
@@ -210,18 +252,18 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     if (!needPotential)
         return energy;
 
-    // Type 2: inverse FFT, then interpolate phi_c and its fractional gradient with the same weights.
+    // Type 2: inverse FFT (a Hermitian input, so a real potential), then interpolate phi_c and its
+    // fractional gradient with the same weights.
     for (int ch = 0; ch < P; ch++)
-        fft.transform(potentialGrids[ch], false, threads, maxMode, true);  // Hermitian input: real potential
+        fft.backward(spectra[ch].data(), grids[ch].data(), maxMode, threads);
     if (chargeDerivatives != nullptr)
         chargeDerivatives->resize(numParticles*P);
     parallelFor(numParticles, [&](int begin, int end, int thread) {
-        vector<double> phi(P);
-        vector<Vec3> fractionalGradient(P);
         int indices[3][16];
         for (int sorted = begin; sorted < end; sorted++) {
             const int i = order[sorted];
             wrappedIndices(i, indices);
+            const bool contiguous = (indices[2][0] + w <= n[2]);
             const double* wx = &weights[(3*i)*w];
             const double* wy = &weights[(3*i + 1)*w];
             const double* wz = &weights[(3*i + 2)*w];
@@ -229,35 +271,42 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
             const double* dy = &derivWeights[(3*i + 1)*w];
             const double* dz = &derivWeights[(3*i + 2)*w];
             for (int ch = 0; ch < P; ch++) {
-                phi[ch] = 0.0;
-                fractionalGradient[ch] = Vec3();
-            }
-            for (int tx = 0; tx < w; tx++) {
-                int gx = indices[0][tx];
-                for (int ty = 0; ty < w; ty++) {
-                    int gy = indices[1][ty];
-                    for (int tz = 0; tz < w; tz++) {
-                        int gz = indices[2][tz];
-                        int index = (gx*n[1] + gy)*n[2] + gz;
-                        double value = wx[tx]*wy[ty]*wz[tz];
-                        Vec3 gradient(dx[tx]*wy[ty]*wz[tz], wx[tx]*dy[ty]*wz[tz], wx[tx]*wy[ty]*dz[tz]);
-                        for (int ch = 0; ch < P; ch++) {
-                            double u = potentialGrids[ch][index].real();
-                            phi[ch] += u*value;
-                            fractionalGradient[ch] += gradient*u;
+                // phi = sum wx wy wz u and its fractional gradient, summed over z first.
+                const double* grid = grids[ch].data();
+                double phi = 0.0, g0 = 0.0, g1 = 0.0, g2 = 0.0;
+                for (int tx = 0; tx < w; tx++) {
+                    const double* plane = grid + (long long) indices[0][tx]*n[1]*n[2];
+                    double planeValue = 0.0, planeDy = 0.0, planeDz = 0.0; // sums over y and z
+                    for (int ty = 0; ty < w; ty++) {
+                        const double* row = plane + (long long) indices[1][ty]*n[2];
+                        double rowValue = 0.0, rowDz = 0.0;
+                        if (contiguous) {
+                            const double* points = row + indices[2][0];
+                            for (int tz = 0; tz < w; tz++) {
+                                rowValue += wz[tz]*points[tz];
+                                rowDz += dz[tz]*points[tz];
+                            }
                         }
+                        else
+                            for (int tz = 0; tz < w; tz++) {
+                                const double u = row[indices[2][tz]];
+                                rowValue += wz[tz]*u;
+                                rowDz += dz[tz]*u;
+                            }
+                        planeValue += wy[ty]*rowValue;
+                        planeDy += dy[ty]*rowValue;
+                        planeDz += wy[ty]*rowDz;
                     }
+                    phi += wx[tx]*planeValue;
+                    g0 += dx[tx]*planeValue;
+                    g1 += wx[tx]*planeDy;
+                    g2 += wx[tx]*planeDz;
                 }
-            }
-            for (int ch = 0; ch < P; ch++) {
-                double q = charges[i*P + ch];
-                if (forces != nullptr) {
-                    // d phi/dr = sum_d (d phi/ds_d) recip[d]
-                    const Vec3& g = fractionalGradient[ch];
-                    (*forces)[i] -= (recip[0]*g[0] + recip[1]*g[1] + recip[2]*g[2])*q;
-                }
+                const double q = charges[i*P + ch];
+                if (forces != nullptr)
+                    (*forces)[i] -= (recip[0]*g0 + recip[1]*g1 + recip[2]*g2)*q; // d phi/dr = sum_d (d phi/ds_d) recip[d]
                 if (chargeDerivatives != nullptr)
-                    (*chargeDerivatives)[i*P + ch] = phi[ch] - selfKernel[ch]*q;
+                    (*chargeDerivatives)[i*P + ch] = phi - selfKernel[ch]*q;
             }
         }
     });

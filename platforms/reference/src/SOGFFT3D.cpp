@@ -3,11 +3,21 @@
 #include "openmm/internal/ThreadPool.h"
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 using namespace SOGPlugin;
 using namespace std;
 
 typedef complex<double> cd;
+
+// Lines per batch: the innermost loop of every butterfly runs over (stride x batch) doubles.
+static const int BATCH = 8;
+static const int MAX_RADIX = 16;
+
+struct SOGFFT3D::Lines {
+    vector<int> starts; // index of each line's first element
+    int stride;         // distance between consecutive elements of a line
+};
 
 SOGFFT3D::SOGFFT3D(int nx, int ny, int nz) {
     size[0] = nx;
@@ -20,214 +30,349 @@ SOGFFT3D::SOGFFT3D(int nx, int ny, int nz) {
 SOGFFT3D::Plan1D SOGFFT3D::createPlan(int n) {
     Plan1D plan;
     plan.size = n;
+    vector<int> radices;
     int remainder = n;
     while (remainder % 4 == 0) {
-        plan.factors.push_back(4);
+        radices.push_back(4);
         remainder /= 4;
     }
     for (int factor = 2; remainder > 1; factor++)
         while (remainder % factor == 0) {
-            plan.factors.push_back(factor);
+            if (factor > MAX_RADIX)
+                throw OpenMM::OpenMMException("SOGForce: unsupported FFT size " + to_string(n) + " (prime factor " +
+                        to_string(factor) + ")");
+            radices.push_back(factor);
             remainder /= factor;
         }
     int length = n;
-    for (int p : plan.factors) {
-        int m = length/p;
-        vector<cd> twiddle((p-1)*m);
-        for (int r = 1; r < p; r++)
-            for (int k = 0; k < m; k++)
-                twiddle[(r-1)*m + k] = polar(1.0, -2*M_PI*((long long) r*k % length)/length);
-        plan.twiddles.push_back(twiddle);
-        vector<cd> roots(p);
-        for (int j = 0; j < p; j++)
-            roots[j] = polar(1.0, -2*M_PI*j/p);
-        plan.roots.push_back(roots);
+    for (int radix : radices) {
+        Stage stage;
+        stage.radix = radix;
+        stage.length = length;
+        const int m = length/radix;
+        stage.twiddleRe.resize((radix - 1)*m);
+        stage.twiddleIm.resize((radix - 1)*m);
+        for (int k = 1; k < radix; k++)
+            for (int p = 0; p < m; p++) {
+                double angle = 2*M_PI*((long long) p*k % length)/length;
+                stage.twiddleRe[(k - 1)*m + p] = cos(angle);
+                stage.twiddleIm[(k - 1)*m + p] = -sin(angle);
+            }
+        plan.stages.push_back(stage);
         length = m;
     }
     return plan;
 }
 
-static inline cd timesI(cd x, bool forward) {
-    // multiply by -i (forward) or +i (backward)
-    return forward ? cd(x.imag(), -x.real()) : cd(-x.imag(), x.real());
+/*
+ * Self-sorting decimation in frequency. A stage of radix r on transforms of length L = r*m at
+ * stride s reads, for each p < m, the r blocks x[s*(p + j*m)], j < r, takes their length-r DFT
+ * and writes block k, times exp(-+2 pi i p k/L), to y[s*(r*p + k)]. With a batch of lines as
+ * the innermost index, every block is s*batch contiguous doubles sharing one twiddle factor.
+ */
+void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double* work, int batch, bool forward) {
+    const int n = plan.size;
+    const double sign = (forward ? -1.0 : 1.0); // of the exponent
+    double* xr = re;
+    double* xi = im;
+    double* yr = work;
+    double* yi = work + n*batch;
+    int stride = 1;
+    for (const Stage& stage : plan.stages) {
+        const int r = stage.radix;
+        const int m = stage.length/r;
+        const int block = stride*batch;
+        for (int p = 0; p < m; p++) {
+            double wr[MAX_RADIX], wi[MAX_RADIX];
+            wr[0] = 1.0;
+            wi[0] = 0.0;
+            for (int k = 1; k < r; k++) {
+                wr[k] = stage.twiddleRe[(k - 1)*m + p];
+                // stored for the forward sign; the backward transform uses the conjugate
+                wi[k] = (forward ? stage.twiddleIm[(k - 1)*m + p] : -stage.twiddleIm[(k - 1)*m + p]);
+            }
+            const double* __restrict ar[MAX_RADIX];
+            const double* __restrict ai[MAX_RADIX];
+            double* __restrict br[MAX_RADIX];
+            double* __restrict bi[MAX_RADIX];
+            for (int j = 0; j < r; j++) {
+                ar[j] = xr + (long long) stride*(p + j*m)*batch;
+                ai[j] = xi + (long long) stride*(p + j*m)*batch;
+                br[j] = yr + (long long) stride*(r*p + j)*batch;
+                bi[j] = yi + (long long) stride*(r*p + j)*batch;
+            }
+            if (r == 2) {
+                const double w1r = wr[1], w1i = wi[1];
+                for (int e = 0; e < block; e++) {
+                    double sr = ar[0][e] + ar[1][e], si = ai[0][e] + ai[1][e];
+                    double dr = ar[0][e] - ar[1][e], di = ai[0][e] - ai[1][e];
+                    br[0][e] = sr;
+                    bi[0][e] = si;
+                    br[1][e] = dr*w1r - di*w1i;
+                    bi[1][e] = dr*w1i + di*w1r;
+                }
+            }
+            else if (r == 4) {
+                for (int e = 0; e < block; e++) {
+                    double t0r = ar[0][e] + ar[2][e], t0i = ai[0][e] + ai[2][e];
+                    double t1r = ar[0][e] - ar[2][e], t1i = ai[0][e] - ai[2][e];
+                    double t2r = ar[1][e] + ar[3][e], t2i = ai[1][e] + ai[3][e];
+                    // (a1 - a3) times sign*i
+                    double t3r = -sign*(ai[1][e] - ai[3][e]), t3i = sign*(ar[1][e] - ar[3][e]);
+                    br[0][e] = t0r + t2r;
+                    bi[0][e] = t0i + t2i;
+                    double xr1 = t1r + t3r, xi1 = t1i + t3i;
+                    double xr2 = t0r - t2r, xi2 = t0i - t2i;
+                    double xr3 = t1r - t3r, xi3 = t1i - t3i;
+                    br[1][e] = xr1*wr[1] - xi1*wi[1];
+                    bi[1][e] = xr1*wi[1] + xi1*wr[1];
+                    br[2][e] = xr2*wr[2] - xi2*wi[2];
+                    bi[2][e] = xr2*wi[2] + xi2*wr[2];
+                    br[3][e] = xr3*wr[3] - xi3*wi[3];
+                    bi[3][e] = xr3*wi[3] + xi3*wr[3];
+                }
+            }
+            else if (r == 3) {
+                const double h = sign*sqrt(0.75); // sign * sin(2 pi/3)
+                for (int e = 0; e < block; e++) {
+                    double sr = ar[1][e] + ar[2][e], si = ai[1][e] + ai[2][e];
+                    double dr = ar[1][e] - ar[2][e], di = ai[1][e] - ai[2][e];
+                    double cr = ar[0][e] - 0.5*sr, ci = ai[0][e] - 0.5*si;
+                    br[0][e] = ar[0][e] + sr;
+                    bi[0][e] = ai[0][e] + si;
+                    double xr1 = cr - h*di, xi1 = ci + h*dr; // c + i h d
+                    double xr2 = cr + h*di, xi2 = ci - h*dr;
+                    br[1][e] = xr1*wr[1] - xi1*wi[1];
+                    bi[1][e] = xr1*wi[1] + xi1*wr[1];
+                    br[2][e] = xr2*wr[2] - xi2*wi[2];
+                    bi[2][e] = xr2*wi[2] + xi2*wr[2];
+                }
+            }
+            else if (r == 5) {
+                const double c1 = cos(0.4*M_PI), c2 = cos(0.8*M_PI);
+                const double s1 = sign*sin(0.4*M_PI), s2 = sign*sin(0.8*M_PI);
+                for (int e = 0; e < block; e++) {
+                    double p1r = ar[1][e] + ar[4][e], p1i = ai[1][e] + ai[4][e];
+                    double d1r = ar[1][e] - ar[4][e], d1i = ai[1][e] - ai[4][e];
+                    double p2r = ar[2][e] + ar[3][e], p2i = ai[2][e] + ai[3][e];
+                    double d2r = ar[2][e] - ar[3][e], d2i = ai[2][e] - ai[3][e];
+                    br[0][e] = ar[0][e] + p1r + p2r;
+                    bi[0][e] = ai[0][e] + p1i + p2i;
+                    double u1r = ar[0][e] + c1*p1r + c2*p2r, u1i = ai[0][e] + c1*p1i + c2*p2i;
+                    double u2r = ar[0][e] + c2*p1r + c1*p2r, u2i = ai[0][e] + c2*p1i + c1*p2i;
+                    double v1r = s1*d1r + s2*d2r, v1i = s1*d1i + s2*d2i; // X1 = u1 + i v1, X4 = u1 - i v1
+                    double v2r = s2*d1r - s1*d2r, v2i = s2*d1i - s1*d2i; // X2 = u2 + i v2, X3 = u2 - i v2
+                    double x1r = u1r - v1i, x1i = u1i + v1r;
+                    double x4r = u1r + v1i, x4i = u1i - v1r;
+                    double x2r = u2r - v2i, x2i = u2i + v2r;
+                    double x3r = u2r + v2i, x3i = u2i - v2r;
+                    br[1][e] = x1r*wr[1] - x1i*wi[1];
+                    bi[1][e] = x1r*wi[1] + x1i*wr[1];
+                    br[2][e] = x2r*wr[2] - x2i*wi[2];
+                    bi[2][e] = x2r*wi[2] + x2i*wr[2];
+                    br[3][e] = x3r*wr[3] - x3i*wi[3];
+                    bi[3][e] = x3r*wi[3] + x3i*wr[3];
+                    br[4][e] = x4r*wr[4] - x4i*wi[4];
+                    bi[4][e] = x4r*wi[4] + x4i*wr[4];
+                }
+            }
+            else {
+                // Any other radix: a direct DFT of size r.
+                double rootRe[MAX_RADIX], rootIm[MAX_RADIX];
+                for (int j = 0; j < r; j++) {
+                    rootRe[j] = cos(2*M_PI*j/r);
+                    rootIm[j] = sign*sin(2*M_PI*j/r);
+                }
+                for (int e = 0; e < block; e++)
+                    for (int k = 0; k < r; k++) {
+                        double sr = 0.0, si = 0.0;
+                        for (int j = 0; j < r; j++) {
+                            int q = (j*k) % r;
+                            sr += ar[j][e]*rootRe[q] - ai[j][e]*rootIm[q];
+                            si += ar[j][e]*rootIm[q] + ai[j][e]*rootRe[q];
+                        }
+                        br[k][e] = sr*wr[k] - si*wi[k];
+                        bi[k][e] = sr*wi[k] + si*wr[k];
+                    }
+            }
+        }
+        stride *= r;
+        swap(xr, yr);
+        swap(xi, yi);
+    }
+    if (xr != re) {
+        copy(xr, xr + n*batch, re);
+        copy(xi, xi + n*batch, im);
+    }
 }
 
 /*
- * Recursive mixed-radix decimation in time: the length-n transform of in[0], in[s], in[2s], ...
- * is built from p transforms of length m = n/p over the sub-sequences starting at r*s, r < p,
- * with stride p*s. Sub-transform r is written to out[r*m .. r*m+m-1]; the butterfly then reads
- * out[r*m + k] for r < p and writes out[q*m + k] for q < p, the same p slots, so it works in place.
+ * Run body(begin, end) on contiguous pieces of [0, count) of whole units, one per thread.
  */
-void SOGFFT3D::transform1D(const Plan1D& plan, int stage, const cd* in, int inStride, cd* out, int length, bool forward) {
-    if (length == 1) {
-        out[0] = in[0];
+static void splitAmongThreads(OpenMM::ThreadPool* threads, int count, const function<void (int, int)>& body) {
+    const int numThreads = (threads == nullptr ? 1 : threads->getNumThreads());
+    if (numThreads < 2 || count < 2) {
+        body(0, count);
         return;
     }
-    const int p = plan.factors[stage];
-    const int m = length/p;
-    for (int r = 0; r < p; r++)
-        transform1D(plan, stage+1, in + r*inStride, inStride*p, out + r*m, m, forward);
-    const cd* twiddle = plan.twiddles[stage].data();
-    auto tw = [&](int r, int k) {
-        cd w = twiddle[(r-1)*m + k];
-        return forward ? w : conj(w);
-    };
-    if (p == 2) {
-        for (int k = 0; k < m; k++) {
-            cd t0 = out[k], t1 = out[m + k]*tw(1, k);
-            out[k] = t0 + t1;
-            out[m + k] = t0 - t1;
-        }
-    }
-    else if (p == 3) {
-        const double s3 = (forward ? -1 : 1)*sqrt(0.75);
-        for (int k = 0; k < m; k++) {
-            cd t0 = out[k], t1 = out[m + k]*tw(1, k), t2 = out[2*m + k]*tw(2, k);
-            cd a = t1 + t2, b = t1 - t2;
-            cd c = t0 - 0.5*a, d = cd(-s3*b.imag(), s3*b.real()); // d = i s3 b
-            out[k] = t0 + a;
-            out[m + k] = c + d;
-            out[2*m + k] = c - d;
-        }
-    }
-    else if (p == 4) {
-        for (int k = 0; k < m; k++) {
-            cd t0 = out[k], t1 = out[m + k]*tw(1, k), t2 = out[2*m + k]*tw(2, k), t3 = out[3*m + k]*tw(3, k);
-            cd a = t0 + t2, b = t0 - t2, c = t1 + t3, d = timesI(t1 - t3, forward);
-            out[k] = a + c;
-            out[m + k] = b + d;
-            out[2*m + k] = a - c;
-            out[3*m + k] = b - d;
-        }
-    }
-    else {
-        // Any other radix: a direct DFT of size p, with the plan's p-th roots of unity.
-        const int maxRadix = 16;
-        if (p > maxRadix)
-            throw OpenMM::OpenMMException("SOGForce: unsupported FFT radix " + to_string(p));
-        cd t[maxRadix], roots[maxRadix];
-        for (int j = 0; j < p; j++)
-            roots[j] = (forward ? plan.roots[stage][j] : conj(plan.roots[stage][j]));
-        for (int k = 0; k < m; k++) {
-            t[0] = out[k];
-            for (int r = 1; r < p; r++)
-                t[r] = out[r*m + k]*tw(r, k);
-            for (int q = 0; q < p; q++) {
-                cd sum = t[0];
-                for (int r = 1; r < p; r++)
-                    sum += t[r]*roots[(r*q) % p];
-                out[q*m + k] = sum;
-            }
-        }
-    }
+    threads->execute([&](OpenMM::ThreadPool& pool, int thread) {
+        body((int) ((long long) count*thread/numThreads), (int) ((long long) count*(thread + 1)/numThreads));
+    });
+    threads->waitForThreads();
 }
 
-void SOGFFT3D::transformLines(cd* data, int axis, const vector<int>& lineStarts, int begin, int end, bool forward) const {
-    const int n = size[axis];
-    const int stride = (axis == 0 ? size[1]*size[2] : axis == 1 ? size[2] : 1);
-    vector<cd> line(n), result(n);
-    for (int i = begin; i < end; i++) {
-        cd* start = data + lineStarts[i];
-        for (int j = 0; j < n; j++)
-            line[j] = start[j*stride];
-        transform1D(plans[axis], 0, line.data(), 1, result.data(), n, forward);
-        for (int j = 0; j < n; j++)
-            start[j*stride] = result[j];
-    }
-}
-
-/*
- * z lines 2j and 2j+1 of [begin, end) (in lineStarts order; end - begin may be odd) as one complex
- * line a + i b. Forward, a and b real: FFT(a + i b) = A + i B with A and B Hermitian, so
- * A[k] = (C[k] + conj C[-k])/2 and B[k] = (C[k] - conj C[-k])/(2i). Backward, with real results
- * a = IFFT(A) and b = IFFT(B): IFFT(A + i B) = a + i b.
- */
-void SOGFFT3D::transformRealLinePairs(cd* data, const vector<int>& lineStarts, int begin, int end, bool forward) const {
-    const int n = size[2];
-    vector<cd> line(n), result(n);
-    int i = begin;
-    for (; i + 1 < end; i += 2) {
-        cd* a = data + lineStarts[i];
-        cd* b = data + lineStarts[i + 1];
-        if (forward)
-            for (int j = 0; j < n; j++)
-                line[j] = cd(a[j].real(), b[j].real());
-        else
-            for (int j = 0; j < n; j++)
-                line[j] = a[j] + cd(-b[j].imag(), b[j].real());
-        transform1D(plans[2], 0, line.data(), 1, result.data(), n, forward);
-        if (forward)
-            for (int k = 0; k < n; k++) {
-                cd c = result[k], mirror = conj(result[(n - k) % n]);
-                a[k] = 0.5*(c + mirror);
-                b[k] = cd(0.0, -0.5)*(c - mirror);
-            }
-        else
+void SOGFFT3D::transformComplexLines(cd* data, const Plan1D& plan, const Lines& lines, bool forward,
+        const vector<char>* usedInput, OpenMM::ThreadPool* threads) const {
+    const int n = plan.size;
+    const int numLines = lines.starts.size();
+    double* values = reinterpret_cast<double*>(data);
+    splitAmongThreads(threads, numLines, [&](int begin, int end) {
+        vector<double> re(n*BATCH), im(n*BATCH), work(2*n*BATCH);
+        for (int first = begin; first < end; first += BATCH) {
+            const int batch = min(BATCH, end - first);
+            const int* starts = &lines.starts[first];
             for (int j = 0; j < n; j++) {
-                a[j] = cd(result[j].real(), 0.0);
-                b[j] = cd(result[j].imag(), 0.0);
+                const bool zero = (usedInput != nullptr && !(*usedInput)[j]);
+                for (int b = 0; b < batch; b++) {
+                    long long index = 2*(starts[b] + (long long) j*lines.stride);
+                    re[j*batch + b] = (zero ? 0.0 : values[index]);
+                    im[j*batch + b] = (zero ? 0.0 : values[index + 1]);
+                }
             }
-    }
-    if (i < end) {
-        transformLines(data, 2, lineStarts, i, end, forward);
-        if (!forward) {
-            cd* a = data + lineStarts[i];
+            transformBatch(plan, re.data(), im.data(), work.data(), batch, forward);
             for (int j = 0; j < n; j++)
-                a[j] = cd(a[j].real(), 0.0);
+                for (int b = 0; b < batch; b++) {
+                    long long index = 2*(starts[b] + (long long) j*lines.stride);
+                    values[index] = re[j*batch + b];
+                    values[index + 1] = im[j*batch + b];
+                }
         }
-    }
+    });
 }
 
-void SOGFFT3D::transform(vector<cd>& data, bool forward, OpenMM::ThreadPool* threads, const int* maxMode, bool real) const {
-    // Which indices along each axis carry modes that are used (all of them without pruning).
-    vector<char> used[3];
-    for (int d = 0; d < 3; d++) {
-        used[d].assign(size[d], maxMode == nullptr ? 1 : 0);
-        if (maxMode != nullptr)
-            for (int m = -maxMode[d]; m <= maxMode[d]; m++)
-                used[d][(m % size[d] + size[d]) % size[d]] = 1;
-    }
-    // Forward: z, y, x; a line along an axis is needed if the axes already transformed are at used
-    // modes. Backward: x, y, z; a line is nonzero only if the axes not yet transformed are at used modes.
-    const int order[3] = {forward ? 2 : 0, 1, forward ? 0 : 2};
-    for (int step = 0; step < 3; step++) {
-        const int axis = order[step];
-        const int a1 = (axis == 0 ? 1 : 0), a2 = (axis == 2 ? 1 : 2); // the other two axes
-        vector<int> lineStarts;
-        for (int i1 = 0; i1 < size[a1]; i1++)
-            for (int i2 = 0; i2 < size[a2]; i2++) {
-                // In both directions the axes after this one in index order hold mode indices.
-                if ((a1 > axis && !used[a1][i1]) || (a2 > axis && !used[a2][i2]))
-                    continue;
-                int g[3];
-                g[axis] = 0;
-                g[a1] = i1;
-                g[a2] = i2;
-                lineStarts.push_back((g[0]*size[1] + g[1])*size[2] + g[2]);
+void SOGFFT3D::checkModes(const int maxMode[3]) const {
+    for (int d = 0; d < 3; d++)
+        if (maxMode[d] < 0 || 2*maxMode[d] >= size[d])
+            throw OpenMM::OpenMMException("SOGForce: internal error, mode limit " + to_string(maxMode[d]) +
+                    " does not fit an FFT grid of " + to_string(size[d]) + " points");
+}
+
+static vector<char> usedIndices(int size, int maxMode) {
+    vector<char> used(size, 0);
+    for (int m = -maxMode; m <= maxMode; m++)
+        used[(m + size) % size] = 1;
+    return used;
+}
+
+void SOGFFT3D::forward(const double* grid, cd* spectrum, const int maxMode[3], OpenMM::ThreadPool* threads) const {
+    checkModes(maxMode);
+    const int nx = size[0], ny = size[1], nz = size[2];
+    const int kz = maxMode[2] + 1; // stored z modes
+    // z: real lines 2p and 2p+1 as the real and imaginary parts of one complex line C = a + i b.
+    // Then A[k] = (C[k] + conj C[-k])/2 and B[k] = (C[k] - conj C[-k])/(2i).
+    const int numLines = nx*ny, numPairs = (numLines + 1)/2;
+    splitAmongThreads(threads, numPairs, [&](int begin, int end) {
+        vector<double> re(nz*BATCH), im(nz*BATCH), work(2*nz*BATCH);
+        for (int first = begin; first < end; first += BATCH) {
+            const int batch = min(BATCH, end - first);
+            for (int b = 0; b < batch; b++) {
+                const int line = 2*(first + b);
+                const double* a = grid + (long long) line*nz;
+                const double* c = (line + 1 < numLines ? a + nz : nullptr);
+                for (int j = 0; j < nz; j++) {
+                    re[j*batch + b] = a[j];
+                    im[j*batch + b] = (c == nullptr ? 0.0 : c[j]);
+                }
             }
-        const int numLines = lineStarts.size();
-        const int numThreads = (threads == nullptr ? 1 : threads->getNumThreads());
-        // The z pass is the first forward and the last backward one: that is where lines are real.
-        const bool pairs = (real && axis == 2);
-        auto run = [&](int begin, int end) {
-            if (pairs)
-                transformRealLinePairs(data.data(), lineStarts, begin, end, forward);
-            else
-                transformLines(data.data(), axis, lineStarts, begin, end, forward);
-        };
-        if (numThreads < 2)
-            run(0, numLines);
-        else {
-            // Paired lines are split among threads by whole pairs, so that which lines share a
-            // transform (and so the round-off) does not depend on the number of threads.
-            const int unit = (pairs ? 2 : 1);
-            const long long numUnits = (numLines + unit - 1)/unit;
-            threads->execute([&](OpenMM::ThreadPool& pool, int thread) {
-                int begin = (int) min((long long) numLines, unit*(numUnits*thread/numThreads));
-                int end = (int) min((long long) numLines, unit*(numUnits*(thread+1)/numThreads));
-                run(begin, end);
-            });
-            threads->waitForThreads();
+            transformBatch(plans[2], re.data(), im.data(), work.data(), batch, true);
+            for (int b = 0; b < batch; b++) {
+                const int line = 2*(first + b);
+                cd* a = spectrum + (long long) line*kz;
+                cd* c = (line + 1 < numLines ? a + kz : nullptr);
+                for (int k = 0; k < kz; k++) {
+                    const int mirror = (nz - k) % nz;
+                    double cr = re[k*batch + b], ci = im[k*batch + b];
+                    double mr = re[mirror*batch + b], mi = im[mirror*batch + b];
+                    a[k] = cd(0.5*(cr + mr), 0.5*(ci - mi));
+                    if (c != nullptr)
+                        c[k] = cd(0.5*(ci + mi), -0.5*(cr - mr));
+                }
+            }
         }
-    }
+    });
+    // y: every (x, m_z) line.
+    Lines lines;
+    lines.stride = kz;
+    for (int x = 0; x < nx; x++)
+        for (int z = 0; z < kz; z++)
+            lines.starts.push_back(x*ny*kz + z);
+    transformComplexLines(spectrum, plans[1], lines, true, nullptr, threads);
+    // x: only the lines at used m_y.
+    const vector<char> usedY = usedIndices(ny, maxMode[1]);
+    lines.stride = ny*kz;
+    lines.starts.clear();
+    for (int y = 0; y < ny; y++)
+        if (usedY[y])
+            for (int z = 0; z < kz; z++)
+                lines.starts.push_back(y*kz + z);
+    transformComplexLines(spectrum, plans[0], lines, true, nullptr, threads);
+}
+
+void SOGFFT3D::backward(cd* spectrum, double* grid, const int maxMode[3], OpenMM::ThreadPool* threads) const {
+    checkModes(maxMode);
+    const int nx = size[0], ny = size[1], nz = size[2];
+    const int kz = maxMode[2] + 1;
+    // x: the lines at used m_y, reading only used m_x.
+    const vector<char> usedX = usedIndices(nx, maxMode[0]), usedY = usedIndices(ny, maxMode[1]);
+    Lines lines;
+    lines.stride = ny*kz;
+    for (int y = 0; y < ny; y++)
+        if (usedY[y])
+            for (int z = 0; z < kz; z++)
+                lines.starts.push_back(y*kz + z);
+    transformComplexLines(spectrum, plans[0], lines, false, &usedX, threads);
+    // y: every (x, m_z) line, reading only used m_y.
+    lines.stride = kz;
+    lines.starts.clear();
+    for (int x = 0; x < nx; x++)
+        for (int z = 0; z < kz; z++)
+            lines.starts.push_back(x*ny*kz + z);
+    transformComplexLines(spectrum, plans[1], lines, false, &usedY, threads);
+    // z: the Hermitian lines A and B of lines 2p and 2p+1 as one complex line C = A + i B, whose
+    // transform is a + i b with both real.
+    const int numLines = nx*ny, numPairs = (numLines + 1)/2;
+    splitAmongThreads(threads, numPairs, [&](int begin, int end) {
+        vector<double> re(nz*BATCH), im(nz*BATCH), work(2*nz*BATCH);
+        for (int first = begin; first < end; first += BATCH) {
+            const int batch = min(BATCH, end - first);
+            fill(re.begin(), re.begin() + nz*batch, 0.0);
+            fill(im.begin(), im.begin() + nz*batch, 0.0);
+            for (int b = 0; b < batch; b++) {
+                const int line = 2*(first + b);
+                const cd* a = spectrum + (long long) line*kz;
+                const cd* c = (line + 1 < numLines ? a + kz : nullptr);
+                for (int k = 0; k < kz; k++) {
+                    double Ar = a[k].real(), Ai = a[k].imag();
+                    double Br = (c == nullptr ? 0.0 : c[k].real()), Bi = (c == nullptr ? 0.0 : c[k].imag());
+                    re[k*batch + b] = Ar - Bi; // A + i B
+                    im[k*batch + b] = Ai + Br;
+                    if (k > 0) {
+                        re[(nz - k)*batch + b] = Ar + Bi; // conj(A) + i conj(B)
+                        im[(nz - k)*batch + b] = Br - Ai;
+                    }
+                }
+            }
+            transformBatch(plans[2], re.data(), im.data(), work.data(), batch, false);
+            for (int b = 0; b < batch; b++) {
+                const int line = 2*(first + b);
+                double* a = grid + (long long) line*nz;
+                double* c = (line + 1 < numLines ? a + nz : nullptr);
+                for (int j = 0; j < nz; j++) {
+                    a[j] = re[j*batch + b];
+                    if (c != nullptr)
+                        c[j] = im[j*batch + b];
+                }
+            }
+        }
+    });
 }

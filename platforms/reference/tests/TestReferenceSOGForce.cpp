@@ -5,7 +5,10 @@
 #include "TestSOGForce.h"
 #include "ReferenceSOGIxn.h"
 #include "SOGFFT3D.h"
+#include "SOGSpreadingKernel.h"
+#include "openmm/internal/ThreadPool.h"
 #include <complex>
+#include <map>
 
 extern "C" void registerKernelFactories();
 
@@ -14,47 +17,76 @@ void initializeTests(int argc, char* argv[]) {
     platform = &Platform::getPlatformByName("Reference");
 }
 
-// The FFT against a direct DFT on 2,3,5-smooth grids, full and pruned to modes |m_d| <= K_d.
-void testFFT() {
-    const int n[3] = {12, 10, 15};
-    const int maxMode[3] = {2, 1, 3};
+// The real-grid FFTs against direct DFTs, on grids with even and odd sizes and line counts, and
+// bitwise the same with a pool of threads.
+void testFFT(const int n[3], const int maxMode[3]) {
     SOGFFT3D fft(n[0], n[1], n[2]);
+    ThreadPool pool(3);
     OpenMM_SFMT::SFMT sfmt;
     init_gen_rand(3, sfmt);
-    auto isUsed = [&](int index, int d) {
-        return index <= maxMode[d] || index >= n[d] - maxMode[d];
+    const int kz = maxMode[2] + 1;
+    auto wrap = [&](int m, int d) {
+        return (m + n[d]) % n[d];
     };
-    for (bool pruned : {false, true})
-        for (bool forward : {true, false}) {
-            vector<complex<double> > data(n[0]*n[1]*n[2]);
-            for (int x = 0; x < n[0]; x++)
-                for (int y = 0; y < n[1]; y++)
-                    for (int z = 0; z < n[2]; z++) {
-                        complex<double> value(genrand_real2(sfmt) - 0.5, genrand_real2(sfmt) - 0.5);
-                        // a pruned backward transform requires zeros outside the used modes
-                        bool zero = (pruned && !forward && !(isUsed(x, 0) && isUsed(y, 1) && isUsed(z, 2)));
-                        data[(x*n[1] + y)*n[2] + z] = (zero ? 0.0 : value);
-                    }
-            vector<complex<double> > transformed(data);
-            fft.transform(transformed, forward, nullptr, pruned ? maxMode : nullptr);
-            double sign = (forward ? -1.0 : 1.0);
-            for (int mx = 0; mx < n[0]; mx++)
-                for (int my = 0; my < n[1]; my++)
-                    for (int mz = 0; mz < n[2]; mz++) {
-                        if (pruned && forward && !(isUsed(mx, 0) && isUsed(my, 1) && isUsed(mz, 2)))
-                            continue; // not computed
-                        complex<double> expected = 0.0;
-                        for (int x = 0; x < n[0]; x++)
-                            for (int y = 0; y < n[1]; y++)
-                                for (int z = 0; z < n[2]; z++) {
-                                    double phase = 2*M_PI*((double) mx*x/n[0] + (double) my*y/n[1] + (double) mz*z/n[2]);
-                                    expected += data[(x*n[1] + y)*n[2] + z]*polar(1.0, sign*phase);
-                                }
-                        complex<double> found = transformed[(mx*n[1] + my)*n[2] + mz];
-                        ASSERT_EQUAL_TOL(expected.real(), found.real(), 1e-12);
-                        ASSERT_EQUAL_TOL(expected.imag(), found.imag(), 1e-12);
-                    }
-        }
+    auto spectrumIndex = [&](int mx, int my, int mz) {
+        return (wrap(mx, 0)*n[1] + wrap(my, 1))*kz + mz;
+    };
+    // forward: a real grid to its modes |m_d| <= K_d, m_z >= 0
+    vector<double> grid(n[0]*n[1]*n[2]);
+    for (double& value : grid)
+        value = genrand_real2(sfmt) - 0.5;
+    vector<complex<double> > spectrum(fft.getSpectrumSize(maxMode)), threaded(spectrum.size());
+    fft.forward(grid.data(), spectrum.data(), maxMode, nullptr);
+    fft.forward(grid.data(), threaded.data(), maxMode, &pool);
+    for (int mx = -maxMode[0]; mx <= maxMode[0]; mx++)
+        for (int my = -maxMode[1]; my <= maxMode[1]; my++)
+            for (int mz = 0; mz <= maxMode[2]; mz++) {
+                complex<double> expected = 0.0;
+                for (int x = 0; x < n[0]; x++)
+                    for (int y = 0; y < n[1]; y++)
+                        for (int z = 0; z < n[2]; z++) {
+                            double phase = 2*M_PI*((double) mx*x/n[0] + (double) my*y/n[1] + (double) mz*z/n[2]);
+                            expected += grid[(x*n[1] + y)*n[2] + z]*polar(1.0, -phase);
+                        }
+                complex<double> found = spectrum[spectrumIndex(mx, my, mz)];
+                ASSERT_EQUAL_TOL(expected.real(), found.real(), 1e-12);
+                ASSERT_EQUAL_TOL(expected.imag(), found.imag(), 1e-12);
+                ASSERT(found == threaded[spectrumIndex(mx, my, mz)]);
+            }
+    // backward: a Hermitian spectrum on |m_d| <= K_d to its real grid; the other entries are ignored
+    map<vector<int>, complex<double> > modes;
+    for (int mx = -maxMode[0]; mx <= maxMode[0]; mx++)
+        for (int my = -maxMode[1]; my <= maxMode[1]; my++)
+            for (int mz = -maxMode[2]; mz <= maxMode[2]; mz++) {
+                vector<int> m = {mx, my, mz}, minus = {-mx, -my, -mz};
+                if (modes.count(minus) != 0)
+                    modes[m] = conj(modes[minus]);
+                else
+                    modes[m] = complex<double>(genrand_real2(sfmt) - 0.5, (m == minus ? 0.0 : genrand_real2(sfmt) - 0.5));
+            }
+    for (auto& entry : spectrum)
+        entry = complex<double>(1e3*genrand_real2(sfmt), 1e3);
+    for (auto& entry : modes)
+        if (entry.first[2] >= 0)
+            spectrum[spectrumIndex(entry.first[0], entry.first[1], entry.first[2])] = entry.second;
+    threaded = spectrum;
+    vector<double> result(grid.size()), threadedResult(grid.size());
+    fft.backward(spectrum.data(), result.data(), maxMode, nullptr);
+    fft.backward(threaded.data(), threadedResult.data(), maxMode, &pool);
+    for (int x = 0; x < n[0]; x++)
+        for (int y = 0; y < n[1]; y++)
+            for (int z = 0; z < n[2]; z++) {
+                complex<double> expected = 0.0;
+                for (auto& entry : modes) {
+                    const vector<int>& m = entry.first;
+                    double phase = 2*M_PI*((double) m[0]*x/n[0] + (double) m[1]*y/n[1] + (double) m[2]*z/n[2]);
+                    expected += entry.second*polar(1.0, phase);
+                }
+                int index = (x*n[1] + y)*n[2] + z;
+                ASSERT_EQUAL_TOL(0.0, expected.imag(), 1e-12);
+                ASSERT_EQUAL_TOL(expected.real(), result[index], 1e-12);
+                ASSERT(result[index] == threadedResult[index]);
+            }
 }
 
 // The kernel transform formula against numerical quadrature of phi.
@@ -82,9 +114,39 @@ void testKernelValues() {
     }
 }
 
+// The polynomial spreading weights against the Bessel series, for every width the grid uses.
+void testSpreadingKernel() {
+    OpenMM_SFMT::SFMT sfmt;
+    init_gen_rand(5, sfmt);
+    for (int width = 4; width <= 16; width++) {
+        const double beta = SOGForceImpl::calcKaiserBesselBeta(width), alpha = 0.5*width;
+        SOGSpreadingKernel kernel(width, beta);
+        ASSERT(kernel.getFitError() < 1e-14);
+        const double peak = SOGForceImpl::calcKernelValue(0.0, beta);
+        double values[16], derivatives[16];
+        for (int sample = 0; sample < 200; sample++) {
+            double u = (sample == 0 ? 0.0 : genrand_real2(sfmt));
+            kernel.evaluate(u, values, derivatives);
+            for (int t = 0; t < width; t++) {
+                double z = 1.0 - (u + t)/alpha;
+                ASSERT_EQUAL_TOL(SOGForceImpl::calcKernelValue(z, beta)/peak, values[t]/peak, 3e-14);
+                // (at u = 0 the derivative jumps at the edge of the support, t = 0)
+                if (u > 0 || t > 0)
+                    ASSERT(fabs(SOGForceImpl::calcKernelDerivative(z, beta) - derivatives[t]) < 3e-14*beta*beta*peak);
+            }
+        }
+    }
+}
+
 void runPlatformTests() {
     testKernelValues();
+    testSpreadingKernel();
     testNonFinitePosition();
-    testFFT();
+    const int evenSize[3] = {12, 10, 15}, evenModes[3] = {2, 1, 3};
+    testFFT(evenSize, evenModes);
+    const int oddSize[3] = {9, 5, 16}, oddModes[3] = {4, 0, 7}; // an odd number of z lines
+    testFFT(oddSize, oddModes);
+    const int radix7Size[3] = {14, 7, 6}, radix7Modes[3] = {3, 2, 2};
+    testFFT(radix7Size, radix7Modes);
     testKernelTransform();
 }
