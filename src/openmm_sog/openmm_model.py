@@ -7,12 +7,14 @@ Two implementations of the same energy:
   and couples them by one backward pass (DESIGN.md section 5). Periodic models only;
   Reference, CPU and OpenCL platforms (on OpenCL the model runs on the host, the long range on
   the device).
-* ``"python"`` (the default): an ``openmm.PythonForce`` that evaluates the whole model, long
-  range included, with torch each step (the torch NUFFT layer, float32 in a float32 model), in
-  the spirit of openmm-ml. Any platform, and non-periodic (cluster) models. It is the default
-  because it is the faster of the two on CPUs from about 1,000 atoms on: the native engine's
-  double-precision FFT costs more than torch's (bench/bench_openmm_model.py: the native force
-  takes 0.8x, 1.2x and 1.5x its time at 128, 1,024 and 4,096 ions).
+* ``"python"``: an ``openmm.PythonForce`` that evaluates the whole model, long range included,
+  with torch each step (the torch NUFFT layer, float32 in a float32 model), in the spirit of
+  openmm-ml. Any platform, non-periodic (cluster) models and short-range-only models.
+
+The default, ``"auto"``, takes the native force wherever it applies (a periodic model with a
+long range, and the TorchSOGForce plugins loaded) and the PythonForce otherwise. The native
+force is the faster of the two on CPUs: bench/bench_openmm_model.py measures 0.66-0.73x the
+PythonForce's time per evaluation at 128-4,096 ions (bench/RESULTS.md).
 
 Units are converted at the boundary, once: OpenMM's nm and kJ/mol outside, Angstrom and eV
 inside the model.
@@ -20,6 +22,7 @@ inside the model.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,14 +36,14 @@ from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 __all__ = ["IMPLEMENTATIONS", "create_sognet_force"]
 
 #: accepted values of ``create_sognet_force(implementation=...)``
-IMPLEMENTATIONS = ("python", "native")
+IMPLEMENTATIONS = ("auto", "python", "native")
 
 
 def create_sognet_force(
     model_path: str | Path,
     atomic_numbers: Sequence[int],
     periodic: bool = True,
-    implementation: str = "python",
+    implementation: str = "auto",
     tolerance: float | None = None,
 ) -> openmm.Force:
     """An OpenMM force with the energy and forces of an exported SOG-Net model.
@@ -49,9 +52,10 @@ def create_sognet_force(
     :param atomic_numbers: atomic number of every particle of the System, in order.
     :param periodic: use the System's periodic box (required for the long range of a periodic
         model); ``False`` treats the particles as a free cluster (``"python"`` only).
-    :param implementation: ``"python"`` (default, a ``PythonForce``: the fastest on CPUs
-        today) or ``"native"`` (a ``TorchSOGForce``: the long range in the plugin's double
-        precision engine, or on the device on OpenCL; bench/RESULTS.md compares them).
+    :param implementation: ``"native"`` (a ``TorchSOGForce``: the long range in the plugin's
+        double-precision engine, or on the device on OpenCL), ``"python"`` (a
+        ``PythonForce``), or ``"auto"`` (default: native for a periodic model with a long
+        range when its plugins loaded, with a warning if they did not; python otherwise).
     :param tolerance: relative accuracy of the native long range (dimensionless); default the
         model's own NUFFT tolerance. Ignored by ``"python"``, which uses the model's.
     :return: the force, named ``"SOGNet"``; add it to a System with exactly
@@ -75,6 +79,18 @@ def create_sognet_force(
             f"atomic numbers {unknown} are not among the model's species {sorted(known)}"
         )
     has_long_range = bool(metadata.get("long_range")) and "sog" in metadata
+    if implementation == "auto":
+        implementation = "python"
+        if periodic and has_long_range:
+            if _native_kernels_loaded():
+                implementation = "native"
+            else:
+                warnings.warn(
+                    "the TorchSOGForce kernels did not load ("
+                    + "; ".join(_native_failures())
+                    + "); using the slower PythonForce",
+                    stacklevel=2,
+                )
     if implementation == "native":
         if not periodic:
             raise ValueError(

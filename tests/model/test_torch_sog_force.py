@@ -250,9 +250,12 @@ def test_bad_input_is_named(exported, structure, tmp_path):
 
 def test_create_sognet_force_chooses_and_refuses(exported, structure, tmp_path):
     numbers = structure["atomic_numbers"].tolist()
-    assert isinstance(create_sognet_force(exported, numbers), openmm.PythonForce)  # the default
     native = create_sognet_force(exported, numbers, implementation="native")
     assert isinstance(native, TorchSOGForce) and native.getName() == "SOGNet"
+    # "auto" (the default): native for a periodic long-range model, python where native cannot go
+    assert isinstance(create_sognet_force(exported, numbers), TorchSOGForce)
+    cluster = create_sognet_force(exported, numbers, periodic=False)
+    assert isinstance(cluster, openmm.PythonForce)
     with pytest.raises(ValueError, match="needs a periodic System"):
         create_sognet_force(exported, numbers, periodic=False, implementation="native")
     with pytest.raises(ValueError, match="implementation must be one of"):
@@ -261,6 +264,7 @@ def test_create_sognet_force_chooses_and_refuses(exported, structure, tmp_path):
     export_model(make_model(seed=1, long_range=False), short_range)
     with pytest.raises(ValueError, match="short-range-only model"):
         create_sognet_force(short_range, numbers, implementation="native")
+    assert isinstance(create_sognet_force(short_range, numbers), openmm.PythonForce)
 
 
 def test_box_changes_under_a_barostat_are_followed(exported, structure):
