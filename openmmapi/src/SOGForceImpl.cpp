@@ -174,7 +174,8 @@ SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, doubl
 /*
  * I0(x) - 1 and I1(x)/x from their power series: every term is positive, so the sums are accurate
  * to round-off for the arguments used here (x <= beta < 40), and much faster than
- * std::cyl_bessel_i. The device code (platforms/common/src/kernels/sog.cc) uses the same series.
+ * std::cyl_bessel_i. The engines evaluate the weights as polynomials fitted to these series
+ * (SOGSpreadingKernel).
  */
 static double besselI0MinusOne(double x) {
     const double y = 0.25*x*x;

@@ -56,6 +56,7 @@ public:
 private:
     class ForceInfo;
     void compileKernels();
+    std::string createWeightFunctions();
     void uploadParameters(const SOGForce& force);
     void setBoxArguments(const OpenMM::Vec3* recip, const int maxMode[3]);
     OpenMM::ComputeContext& cc;

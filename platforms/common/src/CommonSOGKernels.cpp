@@ -4,9 +4,11 @@
 #include "openmm/common/ComputeForceInfo.h"
 #include "openmm/common/ContextSelector.h"
 #include "openmm/internal/ContextImpl.h"
+#include "internal/SOGSpreadingKernel.h"
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -133,6 +135,33 @@ void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
     selfKernel.upload(selfKernelHost, true);
 }
 
+/*
+ * The device functions kernelValues(v, w) and kernelDerivatives(v, w): the spreading weights and
+ * their d/dz as polynomials in v (SOGSpreadingKernel), fitted to the round-off of real and scaled
+ * by 1/phi(0) so that single precision sees values of order 1. Horner's rule, one literal
+ * coefficient per term.
+ */
+string CommonCalcSOGForceKernel::createWeightFunctions() {
+    const double fitTolerance = (cc.getUseDoublePrecision() ? 1e-14 : 2e-8);
+    SOGSpreadingKernel kernel(grid.spreadWidth, grid.beta, fitTolerance);
+    const double scale = 1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta);
+    const int width = grid.spreadWidth;
+    stringstream source;
+    for (bool derivative : {false, true}) {
+        const int degree = kernel.getDegree(derivative);
+        const vector<double>& coefficients = kernel.getCoefficients(derivative);
+        source << "DEVICE void " << (derivative ? "kernelDerivatives" : "kernelValues") << "(real v, real* w) {\n";
+        for (int t = 0; t < width; t++) {
+            string horner = cc.doubleToString(scale*coefficients[degree*width + t]);
+            for (int k = degree - 1; k >= 0; k--)
+                horner = "(" + horner + ")*v + " + cc.doubleToString(scale*coefficients[k*width + t]);
+            source << "    w[" << t << "] = " << horner << ";\n";
+        }
+        source << "}\n";
+    }
+    return source.str();
+}
+
 void CommonCalcSOGForceKernel::compileKernels() {
     map<string, string> defines;
     defines["NUM_ATOMS"] = cc.intToString(cc.getNumAtoms());
@@ -142,12 +171,8 @@ void CommonCalcSOGForceKernel::compileKernels() {
     defines["GRID_SIZE_Y"] = cc.intToString(gridSize[1]);
     defines["GRID_SIZE_Z"] = cc.intToString(gridSize[2]);
     defines["SPREAD_WIDTH"] = cc.intToString(grid.spreadWidth);
-    defines["KB_BETA"] = cc.doubleToString(grid.beta);
     // OpenCL C defines M_PI, CUDA's run-time compiler does not.
     defines["TWO_PI"] = cc.doubleToString(2*M_PI);
-    // The Bessel series stop once a term is below the round-off of real (float or double).
-    defines["SERIES_EPSILON"] = (cc.getUseDoublePrecision() ? "1e-17" : "1e-8");
-    defines["KB_INV_NORM"] = cc.doubleToString(1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta));
     int derivIndex = -1;
     const vector<string>& derivNames = cc.getEnergyParamDerivNames();
     for (int i = 0; i < (int) derivNames.size(); i++)
@@ -160,7 +185,7 @@ void CommonCalcSOGForceKernel::compileKernels() {
     }
     if (computeChargeDerivatives)
         defines["HAS_CHARGE_DERIVATIVES"] = "1";
-    ComputeProgram program = cc.compileProgram(CommonSOGKernelSources::sog, defines);
+    ComputeProgram program = cc.compileProgram(createWeightFunctions() + CommonSOGKernelSources::sog, defines);
     spreadKernel = program->createKernel("spread");
     finishSpreadKernel = program->createKernel("finishSpread");
     convolveKernel = program->createKernel("convolve");

@@ -2,7 +2,7 @@
 #define OPENMM_REFERENCESOGIXN_H_
 
 #include "SOGFFT3D.h"
-#include "SOGSpreadingKernel.h"
+#include "internal/SOGSpreadingKernel.h"
 #include "internal/SOGForceImpl.h"
 #include "openmm/Vec3.h"
 #include <complex>

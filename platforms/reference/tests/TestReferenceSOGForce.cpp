@@ -5,7 +5,7 @@
 #include "TestSOGForce.h"
 #include "ReferenceSOGIxn.h"
 #include "SOGFFT3D.h"
-#include "SOGSpreadingKernel.h"
+#include "internal/SOGSpreadingKernel.h"
 #include "openmm/internal/ThreadPool.h"
 #include <complex>
 #include <map>
@@ -122,6 +122,10 @@ void testSpreadingKernel() {
         const double beta = SOGForceImpl::calcKaiserBesselBeta(width), alpha = 0.5*width;
         SOGSpreadingKernel kernel(width, beta);
         ASSERT(kernel.getFitError() < 1e-14);
+        // the Common kernel's single-precision fit: its own tolerance, with lower degrees
+        SOGSpreadingKernel single(width, beta, 2e-8);
+        ASSERT(single.getFitError() <= 2e-8);
+        ASSERT(single.getDegree(false) < kernel.getDegree(false) && single.getDegree(true) < kernel.getDegree(true));
         const double peak = SOGForceImpl::calcKernelValue(0.0, beta);
         double values[16], derivatives[16];
         for (int sample = 0; sample < 200; sample++) {

@@ -2,9 +2,10 @@
  * Device code of the SOG long-range kernel (Common compute language, compiled by OpenMM for
  * OpenCL and CUDA). Stages: spread -> (FFT) -> finishSpread -> convolve -> (inverse FFT) ->
  * collectPotential -> gatherForces. The host defines:
- *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, SPREAD_WIDTH, KB_BETA,
- *   KB_INV_NORM (1/(I0(beta)-1): the kernel is scaled to 1 at its centre for single precision),
- *   SERIES_EPSILON (where the Bessel series stop: the relative round-off of real),
+ *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, SPREAD_WIDTH, TWO_PI,
+ *   the functions kernelValues(v, w) and kernelDerivatives(v, w) (generated source, prepended:
+ *   the SPREAD_WIDTH spreading weights and their d/dz as polynomials in a particle's grid
+ *   offset, SOGSpreadingKernel, scaled so that the kernel is 1 at its centre),
  *   HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dlambda is requested, and
  *   HAS_CHARGE_DERIVATIVES when gatherForces must also write dE/dq per atom (TorchSOGForce).
  * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z.
@@ -13,51 +14,20 @@
 #define GRID_POINTS (GRID_SIZE_X*GRID_SIZE_Y*GRID_SIZE_Z)
 #define HALF_WIDTH ((real) (0.5*SPREAD_WIDTH))
 
-/* I0(x) - 1 from its power series; every term is positive, so there is no cancellation. */
-DEVICE real besselI0MinusOne(real x) {
-    const real y = x*x*(real) 0.25;
-    real term = 1, sum = 0;
-    for (int k = 1; k < 120; k++) {
-        term *= y/(real) (k*k);
-        sum += term;
-        if (term <= sum*(real) SERIES_EPSILON)
-            break;
-    }
-    return sum;
-}
-
-/* I1(x)/x from its power series. */
-DEVICE real besselI1OverX(real x) {
-    const real y = x*x*(real) 0.25;
-    real term = (real) 0.5, sum = (real) 0.5;
-    for (int k = 1; k < 120; k++) {
-        term *= y/(real) (k*(k+1));
-        sum += term;
-        if (term <= sum*(real) SERIES_EPSILON)
-            break;
-    }
-    return sum;
-}
-
 /*
  * Spreading weights along one axis for a particle at fractional coordinate s: grid points
  * first, first+1, ..., first+SPREAD_WIDTH-1 (before wrapping). deriv receives d weight/ds.
  */
 DEVICE int computeWeights(real s, int gridSize, real* weight, real* deriv) {
     s -= floor(s);
-    const real x = s*gridSize;
-    const int first = (int) ceil(x - HALF_WIDTH);
-    for (int t = 0; t < SPREAD_WIDTH; t++) {
-        real z = (x - (first + t))/HALF_WIDTH;
-        real w = 0, dw = 0;
-        if (z > -1 && z < 1) {
-            real arg = (real) KB_BETA*SQRT(1 - z*z);
-            w = besselI0MinusOne(arg)*(real) KB_INV_NORM;
-            dw = -(real) (KB_BETA*KB_BETA)*z*besselI1OverX(arg)*(real) KB_INV_NORM*gridSize/HALF_WIDTH;
-        }
-        weight[t] = w;
-        if (deriv != NULL)
-            deriv[t] = dw;
+    const real start = s*gridSize - HALF_WIDTH; // where the support begins
+    const int first = (int) ceil(start);
+    const real v = 2*(first - start) - 1;       // the offset first - start in [0, 1), mapped to [-1, 1)
+    kernelValues(v, weight);
+    if (deriv != NULL) {
+        kernelDerivatives(v, deriv);
+        for (int t = 0; t < SPREAD_WIDTH; t++)
+            deriv[t] *= gridSize/HALF_WIDTH;
     }
     return first;
 }
@@ -183,6 +153,7 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
         const int fx = computeWeights(pos.x*recipX.x + pos.y*recipX.y + pos.z*recipX.z, GRID_SIZE_X, wx, dx);
         const int fy = computeWeights(pos.x*recipY.x + pos.y*recipY.y + pos.z*recipY.z, GRID_SIZE_Y, wy, dy);
         const int fz = computeWeights(pos.x*recipZ.x + pos.y*recipZ.y + pos.z*recipZ.z, GRID_SIZE_Z, wz, dz);
+        // phi and its fractional gradient, summed over z first, then y, then x
         real phi[NUM_CHANNELS];
         real3 gradient[NUM_CHANNELS];
         for (int c = 0; c < NUM_CHANNELS; c++) {
@@ -191,18 +162,31 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
         }
         for (int tx = 0; tx < SPREAD_WIDTH; tx++) {
             const int gx = wrapIndex(fx + tx, GRID_SIZE_X);
+            real planeValue[NUM_CHANNELS], planeDy[NUM_CHANNELS], planeDz[NUM_CHANNELS];
+            for (int c = 0; c < NUM_CHANNELS; c++)
+                planeValue[c] = planeDy[c] = planeDz[c] = 0;
             for (int ty = 0; ty < SPREAD_WIDTH; ty++) {
-                const int gy = wrapIndex(fy + ty, GRID_SIZE_Y);
+                const int row = (gx*GRID_SIZE_Y + wrapIndex(fy + ty, GRID_SIZE_Y))*GRID_SIZE_Z;
+                real rowValue[NUM_CHANNELS], rowDz[NUM_CHANNELS];
+                for (int c = 0; c < NUM_CHANNELS; c++)
+                    rowValue[c] = rowDz[c] = 0;
                 for (int tz = 0; tz < SPREAD_WIDTH; tz++) {
-                    const int index = (gx*GRID_SIZE_Y + gy)*GRID_SIZE_Z + wrapIndex(fz + tz, GRID_SIZE_Z);
-                    const real value = wx[tx]*wy[ty]*wz[tz];
-                    const real3 d = make_real3(dx[tx]*wy[ty]*wz[tz], wx[tx]*dy[ty]*wz[tz], wx[tx]*wy[ty]*dz[tz]);
+                    const int index = row + wrapIndex(fz + tz, GRID_SIZE_Z);
                     for (int c = 0; c < NUM_CHANNELS; c++) {
                         const real u = potential[c*GRID_POINTS + index];
-                        phi[c] += u*value;
-                        gradient[c] += d*u;
+                        rowValue[c] += wz[tz]*u;
+                        rowDz[c] += dz[tz]*u;
                     }
                 }
+                for (int c = 0; c < NUM_CHANNELS; c++) {
+                    planeValue[c] += wy[ty]*rowValue[c];
+                    planeDy[c] += dy[ty]*rowValue[c];
+                    planeDz[c] += wy[ty]*rowDz[c];
+                }
+            }
+            for (int c = 0; c < NUM_CHANNELS; c++) {
+                phi[c] += wx[tx]*planeValue[c];
+                gradient[c] += make_real3(dx[tx]*planeValue[c], wx[tx]*planeDy[c], wx[tx]*planeDz[c]);
             }
         }
         real3 force = make_real3(0);

@@ -1,4 +1,4 @@
-#include "SOGSpreadingKernel.h"
+#include "internal/SOGSpreadingKernel.h"
 #include "internal/SOGForceImpl.h"
 #include "openmm/OpenMMException.h"
 #include <algorithm>
@@ -9,8 +9,6 @@ using namespace std;
 
 static const int MAX_WIDTH = 16;
 static const int MAX_DEGREE = 24;
-// Accept the lowest degree whose error, relative to the kernel's scale, is below this.
-static const double FIT_TOLERANCE = 1e-14;
 
 static double kernelAt(int t, double v, double alpha, double beta, bool derivative) {
     double u = 0.5*(v + 1.0);
@@ -74,7 +72,7 @@ double SOGSpreadingKernel::maxError(const vector<double>& coefficients, int widt
     return error;
 }
 
-SOGSpreadingKernel::SOGSpreadingKernel(int width, double beta) : width(width) {
+SOGSpreadingKernel::SOGSpreadingKernel(int width, double beta, double fitTolerance) : width(width) {
     if (width < 2 || width > MAX_WIDTH)
         throw OpenMM::OpenMMException("SOGForce: unsupported spreading width " + to_string(width));
     const double alpha = 0.5*width;
@@ -87,7 +85,7 @@ SOGSpreadingKernel::SOGSpreadingKernel(int width, double beta) : width(width) {
         double bestError = INFINITY;
         int bestDegree = 0;
         vector<double> best;
-        for (int degree = 4; degree <= MAX_DEGREE; degree++) {
+        for (int degree = 2; degree <= MAX_DEGREE; degree++) {
             vector<double> coefficients = fit(width, degree, alpha, beta, derivative);
             double error = maxError(coefficients, width, degree, alpha, beta, derivative, scale);
             if (error < bestError) {
@@ -95,7 +93,7 @@ SOGSpreadingKernel::SOGSpreadingKernel(int width, double beta) : width(width) {
                 bestDegree = degree;
                 best = coefficients;
             }
-            if (error <= FIT_TOLERANCE)
+            if (error <= fitTolerance)
                 break;
         }
         (derivative ? derivativeDegree : valueDegree) = bestDegree;

@@ -1,6 +1,7 @@
 #ifndef OPENMM_SOGSPREADINGKERNEL_H_
 #define OPENMM_SOGSPREADINGKERNEL_H_
 
+#include "internal/windowsExportSOG.h"
 #include <vector>
 
 namespace SOGPlugin {
@@ -16,15 +17,18 @@ namespace SOGPlugin {
  * polynomial in u of modest degree reproduces it to round-off; the degree is chosen when the
  * object is built, by checking the fit against the series (SOGForceImpl::calcKernelValue()).
  * Evaluating all w polynomials at one u is a short loop over t that vectorises, where the series
- * cost a chain of divisions per weight.
+ * cost a chain of divisions per weight. The host engine evaluates them here; the Common kernel
+ * gets the coefficients (getCoefficients()) compiled into its source.
  */
-class SOGSpreadingKernel {
+class OPENMM_EXPORT_SOG SOGSpreadingKernel {
 public:
     /**
-     * @param width  w, the number of grid points covered per axis (at most 16)
-     * @param beta   the kernel's shape parameter
+     * @param width         w, the number of grid points covered per axis (at most 16)
+     * @param beta          the kernel's shape parameter
+     * @param fitTolerance  the largest error accepted, relative to the kernel's peak (values) or
+     *                      its largest derivative; the lowest degree that meets it is used
      */
-    SOGSpreadingKernel(int width, double beta);
+    SOGSpreadingKernel(int width, double beta, double fitTolerance = 1e-14);
     /**
      * Compute the weights of a particle with offset u in [0, 1).
      *
@@ -39,6 +43,18 @@ public:
      */
     double getFitError() const {
         return fitError;
+    }
+    /**
+     * The polynomial degree of the values (derivative = false) or of the derivatives.
+     */
+    int getDegree(bool derivative) const {
+        return (derivative ? derivativeDegree : valueDegree);
+    }
+    /**
+     * The monomial coefficients in v = 2u - 1: entry k*w + t is that of v^k in weight t.
+     */
+    const std::vector<double>& getCoefficients(bool derivative) const {
+        return (derivative ? derivativeCoefficients : valueCoefficients);
     }
 private:
     // Monomial coefficients in v = 2u - 1 in [-1, 1): entry k*width + t for power k.
