@@ -102,25 +102,24 @@ SOGSpreadingKernel::SOGSpreadingKernel(int width, double beta, double fitToleran
     }
 }
 
+/*
+ * result[t] = sum_k coefficients[k*width + t] v^k for every t at once, by Horner's rule.
+ */
+static void evaluateAll(const vector<double>& coefficients, int width, int degree, double v, double* result) {
+    double sum[MAX_WIDTH];
+    const double* a = coefficients.data();
+    for (int t = 0; t < width; t++)
+        sum[t] = a[degree*width + t];
+    for (int k = degree - 1; k >= 0; k--)
+        for (int t = 0; t < width; t++)
+            sum[t] = sum[t]*v + a[k*width + t];
+    for (int t = 0; t < width; t++)
+        result[t] = sum[t];
+}
+
 void SOGSpreadingKernel::evaluate(double u, double* values, double* derivatives) const {
     const double v = 2.0*u - 1.0;
-    double sum[MAX_WIDTH];
-    const double* a = valueCoefficients.data();
-    for (int t = 0; t < width; t++)
-        sum[t] = a[valueDegree*width + t];
-    for (int k = valueDegree - 1; k >= 0; k--)
-        for (int t = 0; t < width; t++)
-            sum[t] = sum[t]*v + a[k*width + t];
-    for (int t = 0; t < width; t++)
-        values[t] = sum[t];
-    if (derivatives == nullptr)
-        return;
-    a = derivativeCoefficients.data();
-    for (int t = 0; t < width; t++)
-        sum[t] = a[derivativeDegree*width + t];
-    for (int k = derivativeDegree - 1; k >= 0; k--)
-        for (int t = 0; t < width; t++)
-            sum[t] = sum[t]*v + a[k*width + t];
-    for (int t = 0; t < width; t++)
-        derivatives[t] = sum[t];
+    evaluateAll(valueCoefficients, width, valueDegree, v, values);
+    if (derivatives != nullptr)
+        evaluateAll(derivativeCoefficients, width, derivativeDegree, v, derivatives);
 }

@@ -64,6 +64,12 @@ SOGFFT3D::Plan1D SOGFFT3D::createPlan(int n) {
     return plan;
 }
 
+// re[e] + i im[e] = (xr + i xi)(wr + i wi)
+static inline void storeRotated(double* re, double* im, int e, double xr, double xi, double wr, double wi) {
+    re[e] = xr*wr - xi*wi;
+    im[e] = xr*wi + xi*wr;
+}
+
 /*
  * Self-sorting decimation in frequency. A stage of radix r on transforms of length L = r*m at
  * stride s reads, for each p < m, the r blocks x[s*(p + j*m)], j < r, takes their length-r DFT
@@ -108,8 +114,7 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
                     double dr = ar[0][e] - ar[1][e], di = ai[0][e] - ai[1][e];
                     br[0][e] = sr;
                     bi[0][e] = si;
-                    br[1][e] = dr*w1r - di*w1i;
-                    bi[1][e] = dr*w1i + di*w1r;
+                    storeRotated(br[1], bi[1], e, dr, di, w1r, w1i);
                 }
             }
             else if (r == 4) {
@@ -124,12 +129,9 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
                     double xr1 = t1r + t3r, xi1 = t1i + t3i;
                     double xr2 = t0r - t2r, xi2 = t0i - t2i;
                     double xr3 = t1r - t3r, xi3 = t1i - t3i;
-                    br[1][e] = xr1*wr[1] - xi1*wi[1];
-                    bi[1][e] = xr1*wi[1] + xi1*wr[1];
-                    br[2][e] = xr2*wr[2] - xi2*wi[2];
-                    bi[2][e] = xr2*wi[2] + xi2*wr[2];
-                    br[3][e] = xr3*wr[3] - xi3*wi[3];
-                    bi[3][e] = xr3*wi[3] + xi3*wr[3];
+                    storeRotated(br[1], bi[1], e, xr1, xi1, wr[1], wi[1]);
+                    storeRotated(br[2], bi[2], e, xr2, xi2, wr[2], wi[2]);
+                    storeRotated(br[3], bi[3], e, xr3, xi3, wr[3], wi[3]);
                 }
             }
             else if (r == 3) {
@@ -142,10 +144,8 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
                     bi[0][e] = ai[0][e] + si;
                     double xr1 = cr - h*di, xi1 = ci + h*dr; // c + i h d
                     double xr2 = cr + h*di, xi2 = ci - h*dr;
-                    br[1][e] = xr1*wr[1] - xi1*wi[1];
-                    bi[1][e] = xr1*wi[1] + xi1*wr[1];
-                    br[2][e] = xr2*wr[2] - xi2*wi[2];
-                    bi[2][e] = xr2*wi[2] + xi2*wr[2];
+                    storeRotated(br[1], bi[1], e, xr1, xi1, wr[1], wi[1]);
+                    storeRotated(br[2], bi[2], e, xr2, xi2, wr[2], wi[2]);
                 }
             }
             else if (r == 5) {
@@ -166,14 +166,10 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
                     double x4r = u1r + v1i, x4i = u1i - v1r;
                     double x2r = u2r - v2i, x2i = u2i + v2r;
                     double x3r = u2r + v2i, x3i = u2i - v2r;
-                    br[1][e] = x1r*wr[1] - x1i*wi[1];
-                    bi[1][e] = x1r*wi[1] + x1i*wr[1];
-                    br[2][e] = x2r*wr[2] - x2i*wi[2];
-                    bi[2][e] = x2r*wi[2] + x2i*wr[2];
-                    br[3][e] = x3r*wr[3] - x3i*wi[3];
-                    bi[3][e] = x3r*wi[3] + x3i*wr[3];
-                    br[4][e] = x4r*wr[4] - x4i*wi[4];
-                    bi[4][e] = x4r*wi[4] + x4i*wr[4];
+                    storeRotated(br[1], bi[1], e, x1r, x1i, wr[1], wi[1]);
+                    storeRotated(br[2], bi[2], e, x2r, x2i, wr[2], wi[2]);
+                    storeRotated(br[3], bi[3], e, x3r, x3i, wr[3], wi[3]);
+                    storeRotated(br[4], bi[4], e, x4r, x4i, wr[4], wi[4]);
                 }
             }
             else {
@@ -191,8 +187,7 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
                             sr += ar[j][e]*rootRe[q] - ai[j][e]*rootIm[q];
                             si += ar[j][e]*rootIm[q] + ai[j][e]*rootRe[q];
                         }
-                        br[k][e] = sr*wr[k] - si*wi[k];
-                        bi[k][e] = sr*wi[k] + si*wr[k];
+                        storeRotated(br[k], bi[k], e, sr, si, wr[k], wi[k]);
                     }
             }
         }
