@@ -32,9 +32,9 @@ DEVICE int computeWeights(real s, int gridSize, real* weight, real* deriv) {
     return first;
 }
 
+/* j mod size for -size <= j < 2*size (grid indices of a support: size >= 2*SPREAD_WIDTH; modes). */
 DEVICE int wrapIndex(int j, int size) {
-    j %= size;
-    return (j < 0 ? j + size : j);
+    return (j < 0 ? j + size : (j >= size ? j - size : j));
 }
 
 DEVICE real effectiveScale(GLOBAL const int* RESTRICT isScaled, int atom, real chargeScale) {
@@ -61,13 +61,16 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
         const int fx = computeWeights(pos.x*recipX.x + pos.y*recipX.y + pos.z*recipX.z, GRID_SIZE_X, wx, NULL);
         const int fy = computeWeights(pos.x*recipY.x + pos.y*recipY.y + pos.z*recipY.z, GRID_SIZE_Y, wy, NULL);
         const int fz = computeWeights(pos.x*recipZ.x + pos.y*recipZ.y + pos.z*recipZ.z, GRID_SIZE_Z, wz, NULL);
+        int gz[SPREAD_WIDTH];
+        for (int tz = 0; tz < SPREAD_WIDTH; tz++)
+            gz[tz] = wrapIndex(fz + tz, GRID_SIZE_Z);
         for (int tx = 0; tx < SPREAD_WIDTH; tx++) {
             const int gx = wrapIndex(fx + tx, GRID_SIZE_X);
             for (int ty = 0; ty < SPREAD_WIDTH; ty++) {
-                const int gy = wrapIndex(fy + ty, GRID_SIZE_Y);
+                const int row = (gx*GRID_SIZE_Y + wrapIndex(fy + ty, GRID_SIZE_Y))*GRID_SIZE_Z;
                 const real wxy = wx[tx]*wy[ty];
                 for (int tz = 0; tz < SPREAD_WIDTH; tz++) {
-                    const int index = (gx*GRID_SIZE_Y + gy)*GRID_SIZE_Z + wrapIndex(fz + tz, GRID_SIZE_Z);
+                    const int index = row + gz[tz];
                     const real w = wxy*wz[tz];
                     for (int c = 0; c < NUM_CHANNELS; c++)
                         ATOMIC_ADD(&fixedGrid[c*GRID_POINTS + index], (mm_ulong) ((mm_long) (q[c]*w)));
@@ -160,6 +163,9 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
             phi[c] = 0;
             gradient[c] = make_real3(0);
         }
+        int gz[SPREAD_WIDTH];
+        for (int tz = 0; tz < SPREAD_WIDTH; tz++)
+            gz[tz] = wrapIndex(fz + tz, GRID_SIZE_Z);
         for (int tx = 0; tx < SPREAD_WIDTH; tx++) {
             const int gx = wrapIndex(fx + tx, GRID_SIZE_X);
             real planeValue[NUM_CHANNELS], planeDy[NUM_CHANNELS], planeDz[NUM_CHANNELS];
@@ -171,7 +177,7 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
                 for (int c = 0; c < NUM_CHANNELS; c++)
                     rowValue[c] = rowDz[c] = 0;
                 for (int tz = 0; tz < SPREAD_WIDTH; tz++) {
-                    const int index = row + wrapIndex(fz + tz, GRID_SIZE_Z);
+                    const int index = row + gz[tz];
                     for (int c = 0; c < NUM_CHANNELS; c++) {
                         const real u = potential[c*GRID_POINTS + index];
                         rowValue[c] += wz[tz]*u;
