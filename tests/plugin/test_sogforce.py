@@ -378,7 +378,7 @@ def test_cpu_threads_give_the_same_result():
         pytest.skip("no CPU platform")
     system, _, positions, _, _ = make_system(60, 2, TRICLINIC_BOX, neutral=False, seed=31)
     results = []
-    for threads in ("1", "2", "3"):
+    for threads in ("1", "2", "3", "16"):  # 16: slabs of one or two grid planes
         context = openmm.Context(
             system,
             openmm.VerletIntegrator(0.001),

@@ -177,9 +177,28 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     // adds only the contributions that fall in it, so no two threads write the same point.
     for (int ch = 0; ch < P; ch++)
         grids[ch].assign(gridPoints, 0.0);
+    // The particles are sorted by their first x plane: those reaching a thread's slab lie in one
+    // or (across the periodic boundary) two ranges of the order, visited in the same order as by
+    // a single thread so that every grid point sums its terms in the same order.
+    vector<int> sortedPlane(numParticles);
+    for (int k = 0; k < numParticles; k++)
+        sortedPlane[k] = wrapIndex(firstIndex[3*order[k]], n[0]);
     parallelFor(n[0], [&](int firstPlane, int endPlane, int thread) {
+        auto firstAtOrAbove = [&](int plane) {
+            return (int) (lower_bound(sortedPlane.begin(), sortedPlane.end(), plane) - sortedPlane.begin());
+        };
+        vector<pair<int, int> > ranges; // [begin, end) in the order
+        const int lowest = firstPlane - (w - 1); // first planes whose support reaches the slab
+        if (endPlane - lowest >= n[0])
+            ranges.push_back({0, numParticles});
+        else if (lowest >= 0)
+            ranges.push_back({firstAtOrAbove(lowest), firstAtOrAbove(endPlane)});
+        else {
+            ranges.push_back({0, firstAtOrAbove(endPlane)});
+            ranges.push_back({firstAtOrAbove(lowest + n[0]), numParticles});
+        }
         int indices[3][16];
-        for (int i : order) {
+        auto spreadParticle = [&](int i) {
             const double* wx = &weights[(3*i)*w];
             const double* wy = &weights[(3*i + 1)*w];
             const double* wz = &weights[(3*i + 2)*w];
@@ -208,7 +227,10 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
                     }
                 }
             }
-        }
+        };
+        for (const auto& range : ranges)
+            for (int k = range.first; k < range.second; k++)
+                spreadParticle(order[k]);
     });
     const int spectrumSize = fft.getSpectrumSize(maxMode);
     for (int ch = 0; ch < P; ch++) {
