@@ -13,8 +13,8 @@ Two implementations of the same energy:
 
 The default, ``"auto"``, takes the native force wherever it applies (a periodic model with a
 long range, and the TorchSOGForce plugins loaded) and the PythonForce otherwise. The native
-force is the faster of the two on CPUs: bench/bench_openmm_model.py measures 0.66-0.73x the
-PythonForce's time per evaluation at 128-4,096 ions (bench/RESULTS.md).
+force is the faster of the two on CPUs: bench/bench_openmm_model.py measures a median 0.76-0.89x
+the PythonForce's time per evaluation at 128-4,096 ions (bench/RESULTS.md).
 
 Units are converted at the boundary, once: OpenMM's nm and kJ/mol outside, Angstrom and eV
 inside the model.
