@@ -16,11 +16,19 @@ static double kernelAt(int t, double v, double alpha, double beta, bool derivati
     return (derivative ? SOGForceImpl::calcKernelDerivative(z, beta) : SOGForceImpl::calcKernelValue(z, beta));
 }
 
-static double evaluatePolynomial(const vector<double>& coefficients, int width, int degree, int t, double v) {
-    double sum = coefficients[degree*width + t];
+/*
+ * result[t] = sum_k coefficients[k*width + t] v^k for every t at once, by Horner's rule.
+ */
+static void evaluateAll(const vector<double>& coefficients, int width, int degree, double v, double* result) {
+    double sum[MAX_WIDTH];
+    const double* a = coefficients.data();
+    for (int t = 0; t < width; t++)
+        sum[t] = a[degree*width + t];
     for (int k = degree - 1; k >= 0; k--)
-        sum = sum*v + coefficients[k*width + t];
-    return sum;
+        for (int t = 0; t < width; t++)
+            sum[t] = sum[t]*v + a[k*width + t];
+    for (int t = 0; t < width; t++)
+        result[t] = sum[t];
 }
 
 /*
@@ -62,13 +70,13 @@ double SOGSpreadingKernel::maxError(const vector<double>& coefficients, int widt
     // Inside the interval only: the kernel's derivative jumps at the support's edge (u = 0, t = 0),
     // where the series gives the outer value 0 and the polynomial the inner limit.
     const int numSamples = 256;
-    double error = 0.0;
-    for (int t = 0; t < width; t++)
-        for (int i = 0; i < numSamples; i++) {
-            double v = -1.0 + 2.0*(i + 0.5)/numSamples;
-            double difference = evaluatePolynomial(coefficients, width, degree, t, v) - kernelAt(t, v, alpha, beta, derivative);
-            error = max(error, fabs(difference)/scale);
-        }
+    double error = 0.0, values[MAX_WIDTH];
+    for (int i = 0; i < numSamples; i++) {
+        double v = -1.0 + 2.0*(i + 0.5)/numSamples;
+        evaluateAll(coefficients, width, degree, v, values);
+        for (int t = 0; t < width; t++)
+            error = max(error, fabs(values[t] - kernelAt(t, v, alpha, beta, derivative))/scale);
+    }
     return error;
 }
 
@@ -100,21 +108,6 @@ SOGSpreadingKernel::SOGSpreadingKernel(int width, double beta, double fitToleran
         (derivative ? derivativeCoefficients : valueCoefficients) = best;
         fitError = max(fitError, bestError);
     }
-}
-
-/*
- * result[t] = sum_k coefficients[k*width + t] v^k for every t at once, by Horner's rule.
- */
-static void evaluateAll(const vector<double>& coefficients, int width, int degree, double v, double* result) {
-    double sum[MAX_WIDTH];
-    const double* a = coefficients.data();
-    for (int t = 0; t < width; t++)
-        sum[t] = a[degree*width + t];
-    for (int k = degree - 1; k >= 0; k--)
-        for (int t = 0; t < width; t++)
-            sum[t] = sum[t]*v + a[k*width + t];
-    for (int t = 0; t < width; t++)
-        result[t] = sum[t];
 }
 
 void SOGSpreadingKernel::evaluate(double u, double* values, double* derivatives) const {

@@ -6,7 +6,6 @@
 #include "internal/SOGForceImpl.h"
 #include "openmm/Vec3.h"
 #include <complex>
-#include <functional>
 #include <vector>
 
 namespace SOGPlugin {
@@ -58,10 +57,6 @@ public:
             const std::vector<double>& charges, std::vector<OpenMM::Vec3>* forces,
             std::vector<double>* chargeDerivatives);
 private:
-    /**
-     * Run body(begin, end, thread) on contiguous pieces of [0, count), one per thread.
-     */
-    void parallelFor(int count, const std::function<void (int, int, int)>& body) const;
     double calcKernelTransform(int channel, double k2) const;
     /**
      * Choose the grid again if the box needs more modes than the current one holds.

@@ -2,6 +2,7 @@
 #define OPENMM_SOGFFT3D_H_
 
 #include <complex>
+#include <functional>
 #include <vector>
 
 namespace OpenMM {
@@ -76,8 +77,20 @@ private:
      * holds 2*size*batch doubles.
      */
     static void transformBatch(const Plan1D& plan, double* re, double* im, double* work, int batch, bool forward);
+    /**
+     * pack(first, batch, re, im) fills a batch's buffers (layout as for transformBatch) with the
+     * input of transforms first ... first+batch-1; unpack(first, batch, re, im) stores their results.
+     */
+    typedef std::function<void (int first, int batch, double* re, double* im)> BatchIO;
+    /**
+     * Run count transforms in batches, shared among the pool's threads.
+     */
+    static void transformInBatches(const Plan1D& plan, int count, bool forward, OpenMM::ThreadPool* threads,
+            const BatchIO& pack, const BatchIO& unpack);
     void transformComplexLines(std::complex<double>* data, const Plan1D& plan, const Lines& lines, bool forward,
             const std::vector<char>* usedInput, OpenMM::ThreadPool* threads) const;
+    Lines linesAlongY(int kz) const;
+    Lines linesAlongX(const std::vector<char>& usedY, int kz) const;
     void checkModes(const int maxMode[3]) const;
     int size[3];
     Plan1D plans[3];

@@ -1,4 +1,5 @@
 #include "ReferenceSOGIxn.h"
+#include "SOGParallelFor.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ThreadPool.h"
 #include <algorithm>
@@ -79,7 +80,7 @@ void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* reci
     const int numModes = (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*kz;
     for (int ch = 0; ch < numChannels; ch++)
         modeFactors[ch].resize(numModes);
-    parallelFor(2*maxMode[0] + 1, [&](int begin, int end, int thread) {
+    parallelFor(threads, 2*maxMode[0] + 1, [&](int begin, int end, int thread) {
         for (int row = begin; row < end; row++)
             for (int my = -maxMode[1]; my <= maxMode[1]; my++)
                 for (int mz = 0; mz < kz; mz++) {
@@ -95,18 +96,6 @@ void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* reci
     for (int d = 0; d < 3; d++)
         factorBox[d] = boxVectors[d];
     modeFactorsValid = true;
-}
-
-void ReferenceSOGIxn::parallelFor(int count, const function<void (int, int, int)>& body) const {
-    const int numThreads = (threads == nullptr ? 1 : threads->getNumThreads());
-    if (numThreads < 2) {
-        body(0, count, 0);
-        return;
-    }
-    threads->execute([&](ThreadPool& pool, int thread) {
-        body((long long) count*thread/numThreads, (long long) count*(thread+1)/numThreads, thread);
-    });
-    threads->waitForThreads();
 }
 
 static int wrapIndex(int j, int size) {
@@ -141,7 +130,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     firstIndex.resize(3*numParticles);
     weights.resize(3*numParticles*w);
     derivWeights.resize(needPotential ? 3*numParticles*w : 0);
-    parallelFor(numParticles, [&](int begin, int end, int thread) {
+    parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
         for (int i = begin; i < end; i++)
             for (int d = 0; d < 3; d++) {
                 double s = positions[i].dot(recip[d]);
@@ -183,7 +172,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     vector<int> sortedPlane(numParticles);
     for (int k = 0; k < numParticles; k++)
         sortedPlane[k] = wrapIndex(firstIndex[3*order[k]], n[0]);
-    parallelFor(n[0], [&](int firstPlane, int endPlane, int thread) {
+    parallelFor(threads, n[0], [&](int firstPlane, int endPlane, int thread) {
         auto firstAtOrAbove = [&](int plane) {
             return (int) (lower_bound(sortedPlane.begin(), sortedPlane.end(), plane) - sortedPlane.begin());
         };
@@ -245,7 +234,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     const int kz = maxMode[2] + 1;
     const int rowLength = (2*maxMode[1] + 1)*kz;
     vector<double> threadEnergy(numThreads, 0.0);
-    parallelFor(2*maxMode[0] + 1, [&](int begin, int end, int thread) {
+    parallelFor(threads, 2*maxMode[0] + 1, [&](int begin, int end, int thread) {
         double sum = 0.0;
         for (int row = begin; row < end; row++) {
             const int mx = row - maxMode[0];
@@ -280,7 +269,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
         fft.backward(spectra[ch].data(), grids[ch].data(), maxMode, threads);
     if (chargeDerivatives != nullptr)
         chargeDerivatives->resize(numParticles*P);
-    parallelFor(numParticles, [&](int begin, int end, int thread) {
+    parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
         int indices[3][16];
         for (int sorted = begin; sorted < end; sorted++) {
             const int i = order[sorted];

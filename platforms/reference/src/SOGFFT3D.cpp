@@ -1,4 +1,5 @@
 #include "SOGFFT3D.h"
+#include "SOGParallelFor.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ThreadPool.h"
 #include <algorithm>
@@ -201,48 +202,45 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
     }
 }
 
-/*
- * Run body(begin, end) on contiguous pieces of [0, count) of whole units, one per thread.
- */
-static void splitAmongThreads(OpenMM::ThreadPool* threads, int count, const function<void (int, int)>& body) {
-    const int numThreads = (threads == nullptr ? 1 : threads->getNumThreads());
-    if (numThreads < 2 || count < 2) {
-        body(0, count);
-        return;
-    }
-    threads->execute([&](OpenMM::ThreadPool& pool, int thread) {
-        body((int) ((long long) count*thread/numThreads), (int) ((long long) count*(thread + 1)/numThreads));
+void SOGFFT3D::transformInBatches(const Plan1D& plan, int count, bool forward, OpenMM::ThreadPool* threads,
+        const BatchIO& pack, const BatchIO& unpack) {
+    const int n = plan.size;
+    parallelFor(threads, count, [&](int begin, int end, int thread) {
+        vector<double> re(n*BATCH), im(n*BATCH), work(2*n*BATCH);
+        for (int first = begin; first < end; first += BATCH) {
+            const int batch = min(BATCH, end - first);
+            pack(first, batch, re.data(), im.data());
+            transformBatch(plan, re.data(), im.data(), work.data(), batch, forward);
+            unpack(first, batch, re.data(), im.data());
+        }
     });
-    threads->waitForThreads();
 }
 
 void SOGFFT3D::transformComplexLines(cd* data, const Plan1D& plan, const Lines& lines, bool forward,
         const vector<char>* usedInput, OpenMM::ThreadPool* threads) const {
     const int n = plan.size;
-    const int numLines = lines.starts.size();
     double* values = reinterpret_cast<double*>(data);
-    splitAmongThreads(threads, numLines, [&](int begin, int end) {
-        vector<double> re(n*BATCH), im(n*BATCH), work(2*n*BATCH);
-        for (int first = begin; first < end; first += BATCH) {
-            const int batch = min(BATCH, end - first);
-            const int* starts = &lines.starts[first];
-            for (int j = 0; j < n; j++) {
-                const bool zero = (usedInput != nullptr && !(*usedInput)[j]);
-                for (int b = 0; b < batch; b++) {
-                    long long index = 2*(starts[b] + (long long) j*lines.stride);
-                    re[j*batch + b] = (zero ? 0.0 : values[index]);
-                    im[j*batch + b] = (zero ? 0.0 : values[index + 1]);
-                }
+    auto pack = [&](int first, int batch, double* re, double* im) {
+        const int* starts = &lines.starts[first];
+        for (int j = 0; j < n; j++) {
+            const bool zero = (usedInput != nullptr && !(*usedInput)[j]);
+            for (int b = 0; b < batch; b++) {
+                long long index = 2*(starts[b] + (long long) j*lines.stride);
+                re[j*batch + b] = (zero ? 0.0 : values[index]);
+                im[j*batch + b] = (zero ? 0.0 : values[index + 1]);
             }
-            transformBatch(plan, re.data(), im.data(), work.data(), batch, forward);
-            for (int j = 0; j < n; j++)
-                for (int b = 0; b < batch; b++) {
-                    long long index = 2*(starts[b] + (long long) j*lines.stride);
-                    values[index] = re[j*batch + b];
-                    values[index + 1] = im[j*batch + b];
-                }
         }
-    });
+    };
+    auto unpack = [&](int first, int batch, double* re, double* im) {
+        const int* starts = &lines.starts[first];
+        for (int j = 0; j < n; j++)
+            for (int b = 0; b < batch; b++) {
+                long long index = 2*(starts[b] + (long long) j*lines.stride);
+                values[index] = re[j*batch + b];
+                values[index + 1] = im[j*batch + b];
+            }
+    };
+    transformInBatches(plan, lines.starts.size(), forward, threads, pack, unpack);
 }
 
 void SOGFFT3D::checkModes(const int maxMode[3]) const {
@@ -259,6 +257,27 @@ static vector<char> usedIndices(int size, int maxMode) {
     return used;
 }
 
+SOGFFT3D::Lines SOGFFT3D::linesAlongY(int kz) const {
+    // every (x, m_z) line of the half spectrum
+    Lines lines;
+    lines.stride = kz;
+    for (int x = 0; x < size[0]; x++)
+        for (int z = 0; z < kz; z++)
+            lines.starts.push_back(x*size[1]*kz + z);
+    return lines;
+}
+
+SOGFFT3D::Lines SOGFFT3D::linesAlongX(const vector<char>& usedY, int kz) const {
+    // the (y, m_z) lines of the half spectrum at used m_y
+    Lines lines;
+    lines.stride = size[1]*kz;
+    for (int y = 0; y < size[1]; y++)
+        if (usedY[y])
+            for (int z = 0; z < kz; z++)
+                lines.starts.push_back(y*kz + z);
+    return lines;
+}
+
 void SOGFFT3D::forward(const double* grid, cd* spectrum, const int maxMode[3], OpenMM::ThreadPool* threads) const {
     checkModes(maxMode);
     const int nx = size[0], ny = size[1], nz = size[2];
@@ -266,108 +285,78 @@ void SOGFFT3D::forward(const double* grid, cd* spectrum, const int maxMode[3], O
     // z: real lines 2p and 2p+1 as the real and imaginary parts of one complex line C = a + i b.
     // Then A[k] = (C[k] + conj C[-k])/2 and B[k] = (C[k] - conj C[-k])/(2i).
     const int numLines = nx*ny, numPairs = (numLines + 1)/2;
-    splitAmongThreads(threads, numPairs, [&](int begin, int end) {
-        vector<double> re(nz*BATCH), im(nz*BATCH), work(2*nz*BATCH);
-        for (int first = begin; first < end; first += BATCH) {
-            const int batch = min(BATCH, end - first);
-            for (int b = 0; b < batch; b++) {
-                const int line = 2*(first + b);
-                const double* a = grid + (long long) line*nz;
-                const double* c = (line + 1 < numLines ? a + nz : nullptr);
-                for (int j = 0; j < nz; j++) {
-                    re[j*batch + b] = a[j];
-                    im[j*batch + b] = (c == nullptr ? 0.0 : c[j]);
-                }
-            }
-            transformBatch(plans[2], re.data(), im.data(), work.data(), batch, true);
-            for (int b = 0; b < batch; b++) {
-                const int line = 2*(first + b);
-                cd* a = spectrum + (long long) line*kz;
-                cd* c = (line + 1 < numLines ? a + kz : nullptr);
-                for (int k = 0; k < kz; k++) {
-                    const int mirror = (nz - k) % nz;
-                    double cr = re[k*batch + b], ci = im[k*batch + b];
-                    double mr = re[mirror*batch + b], mi = im[mirror*batch + b];
-                    a[k] = cd(0.5*(cr + mr), 0.5*(ci - mi));
-                    if (c != nullptr)
-                        c[k] = cd(0.5*(ci + mi), -0.5*(cr - mr));
-                }
+    auto pack = [&](int first, int batch, double* re, double* im) {
+        for (int b = 0; b < batch; b++) {
+            const int line = 2*(first + b);
+            const double* a = grid + (long long) line*nz;
+            const double* c = (line + 1 < numLines ? a + nz : nullptr);
+            for (int j = 0; j < nz; j++) {
+                re[j*batch + b] = a[j];
+                im[j*batch + b] = (c == nullptr ? 0.0 : c[j]);
             }
         }
-    });
-    // y: every (x, m_z) line.
-    Lines lines;
-    lines.stride = kz;
-    for (int x = 0; x < nx; x++)
-        for (int z = 0; z < kz; z++)
-            lines.starts.push_back(x*ny*kz + z);
-    transformComplexLines(spectrum, plans[1], lines, true, nullptr, threads);
-    // x: only the lines at used m_y.
-    const vector<char> usedY = usedIndices(ny, maxMode[1]);
-    lines.stride = ny*kz;
-    lines.starts.clear();
-    for (int y = 0; y < ny; y++)
-        if (usedY[y])
-            for (int z = 0; z < kz; z++)
-                lines.starts.push_back(y*kz + z);
-    transformComplexLines(spectrum, plans[0], lines, true, nullptr, threads);
+    };
+    auto unpack = [&](int first, int batch, double* re, double* im) {
+        for (int b = 0; b < batch; b++) {
+            const int line = 2*(first + b);
+            cd* a = spectrum + (long long) line*kz;
+            cd* c = (line + 1 < numLines ? a + kz : nullptr);
+            for (int k = 0; k < kz; k++) {
+                const int mirror = (nz - k) % nz;
+                double cr = re[k*batch + b], ci = im[k*batch + b];
+                double mr = re[mirror*batch + b], mi = im[mirror*batch + b];
+                a[k] = cd(0.5*(cr + mr), 0.5*(ci - mi));
+                if (c != nullptr)
+                    c[k] = cd(0.5*(ci + mi), -0.5*(cr - mr));
+            }
+        }
+    };
+    transformInBatches(plans[2], numPairs, true, threads, pack, unpack);
+    transformComplexLines(spectrum, plans[1], linesAlongY(kz), true, nullptr, threads);
+    transformComplexLines(spectrum, plans[0], linesAlongX(usedIndices(ny, maxMode[1]), kz), true, nullptr, threads);
 }
 
 void SOGFFT3D::backward(cd* spectrum, double* grid, const int maxMode[3], OpenMM::ThreadPool* threads) const {
     checkModes(maxMode);
     const int nx = size[0], ny = size[1], nz = size[2];
     const int kz = maxMode[2] + 1;
-    // x: the lines at used m_y, reading only used m_x.
+    // x then y, reading only the used m_x and m_y (the rest is work space of the forward transform)
     const vector<char> usedX = usedIndices(nx, maxMode[0]), usedY = usedIndices(ny, maxMode[1]);
-    Lines lines;
-    lines.stride = ny*kz;
-    for (int y = 0; y < ny; y++)
-        if (usedY[y])
-            for (int z = 0; z < kz; z++)
-                lines.starts.push_back(y*kz + z);
-    transformComplexLines(spectrum, plans[0], lines, false, &usedX, threads);
-    // y: every (x, m_z) line, reading only used m_y.
-    lines.stride = kz;
-    lines.starts.clear();
-    for (int x = 0; x < nx; x++)
-        for (int z = 0; z < kz; z++)
-            lines.starts.push_back(x*ny*kz + z);
-    transformComplexLines(spectrum, plans[1], lines, false, &usedY, threads);
+    transformComplexLines(spectrum, plans[0], linesAlongX(usedY, kz), false, &usedX, threads);
+    transformComplexLines(spectrum, plans[1], linesAlongY(kz), false, &usedY, threads);
     // z: the Hermitian lines A and B of lines 2p and 2p+1 as one complex line C = A + i B, whose
     // transform is a + i b with both real.
     const int numLines = nx*ny, numPairs = (numLines + 1)/2;
-    splitAmongThreads(threads, numPairs, [&](int begin, int end) {
-        vector<double> re(nz*BATCH), im(nz*BATCH), work(2*nz*BATCH);
-        for (int first = begin; first < end; first += BATCH) {
-            const int batch = min(BATCH, end - first);
-            fill(re.begin(), re.begin() + nz*batch, 0.0);
-            fill(im.begin(), im.begin() + nz*batch, 0.0);
-            for (int b = 0; b < batch; b++) {
-                const int line = 2*(first + b);
-                const cd* a = spectrum + (long long) line*kz;
-                const cd* c = (line + 1 < numLines ? a + kz : nullptr);
-                for (int k = 0; k < kz; k++) {
-                    double Ar = a[k].real(), Ai = a[k].imag();
-                    double Br = (c == nullptr ? 0.0 : c[k].real()), Bi = (c == nullptr ? 0.0 : c[k].imag());
-                    re[k*batch + b] = Ar - Bi; // A + i B
-                    im[k*batch + b] = Ai + Br;
-                    if (k > 0) {
-                        re[(nz - k)*batch + b] = Ar + Bi; // conj(A) + i conj(B)
-                        im[(nz - k)*batch + b] = Br - Ai;
-                    }
-                }
-            }
-            transformBatch(plans[2], re.data(), im.data(), work.data(), batch, false);
-            for (int b = 0; b < batch; b++) {
-                const int line = 2*(first + b);
-                double* a = grid + (long long) line*nz;
-                double* c = (line + 1 < numLines ? a + nz : nullptr);
-                for (int j = 0; j < nz; j++) {
-                    a[j] = re[j*batch + b];
-                    if (c != nullptr)
-                        c[j] = im[j*batch + b];
+    auto pack = [&](int first, int batch, double* re, double* im) {
+        fill(re, re + nz*batch, 0.0);
+        fill(im, im + nz*batch, 0.0);
+        for (int b = 0; b < batch; b++) {
+            const int line = 2*(first + b);
+            const cd* a = spectrum + (long long) line*kz;
+            const cd* c = (line + 1 < numLines ? a + kz : nullptr);
+            for (int k = 0; k < kz; k++) {
+                double Ar = a[k].real(), Ai = a[k].imag();
+                double Br = (c == nullptr ? 0.0 : c[k].real()), Bi = (c == nullptr ? 0.0 : c[k].imag());
+                re[k*batch + b] = Ar - Bi; // A + i B
+                im[k*batch + b] = Ai + Br;
+                if (k > 0) {
+                    re[(nz - k)*batch + b] = Ar + Bi; // conj(A) + i conj(B)
+                    im[(nz - k)*batch + b] = Br - Ai;
                 }
             }
         }
-    });
+    };
+    auto unpack = [&](int first, int batch, double* re, double* im) {
+        for (int b = 0; b < batch; b++) {
+            const int line = 2*(first + b);
+            double* a = grid + (long long) line*nz;
+            double* c = (line + 1 < numLines ? a + nz : nullptr);
+            for (int j = 0; j < nz; j++) {
+                a[j] = re[j*batch + b];
+                if (c != nullptr)
+                    c[j] = im[j*batch + b];
+            }
+        }
+    };
+    transformInBatches(plans[2], numPairs, false, threads, pack, unpack);
 }
