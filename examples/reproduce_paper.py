@@ -307,6 +307,67 @@ def _train_and_evaluate(run: Run, out: Path) -> dict:
     return result
 
 
+def warm_start_runs(out: Path, runs: list[Run], epochs: int) -> list[Run]:
+    """Second stage of ``--warm-start``: both models go on from the trained short-range one.
+
+    For each pair whose short-range model has trained (its ``checkpoint_last.pt`` in
+    ``out``): ``<task>_warm_shortrange`` resumes that run for ``epochs`` more epochs, and
+    ``<task>_warm_sognet`` starts from its final weights (``training.initialize_from``, the
+    charge head and kernel initialised as usual) and trains as many epochs at the learning
+    rate the short-range run had reached, on the same schedule. Equal epochs and data on both
+    sides; the SOG-Net only adds the long range to the model it starts from.
+    """
+    import shutil
+
+    import torch
+
+    stage = []
+    for sr in (run for run in runs if run.name.endswith("_shortrange")):
+        task = sr.name.removesuffix("_shortrange")
+        sog = next(run for run in runs if run.name == f"{task}_sognet")
+        checkpoint = out / sr.config["output"]["directory"] / "checkpoint_last.pt"
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        done, rate = state["epoch"], state["optimizer"]["param_groups"][0]["lr"]
+        continued = out / f"{task}_warm_shortrange"
+        if continued.exists():
+            shutil.rmtree(continued)
+        shutil.copytree(checkpoint.parent, continued)
+        # No time cap and no early stopping (the resumed run's count of epochs without
+        # improvement goes on from the first stage's).
+        more = {"max_time_s": None, "early_stopping_patience": done + epochs}
+        config = dict(sr.config, output={"directory": continued.name, "resume": True})
+        config["training"] = dict(sr.config["training"], epochs=done + epochs, **more)
+        stage.append(Run(f"{task}_warm_shortrange", config, sr.tests))
+        config = dict(sog.config, output={"directory": f"{task}_warm_sognet", "resume": False})
+        config["training"] = dict(
+            sog.config["training"],
+            epochs=epochs,
+            learning_rate=rate,
+            initialize_from=str(checkpoint),
+            **more,
+        )
+        stage.append(Run(f"{task}_warm_sognet", config, sog.tests))
+    return stage
+
+
+def _run_all(runs: list[Run], out: Path, jobs: int) -> None:
+    """Train and evaluate ``runs``, ``jobs`` at a time; results are merged into results.json."""
+    results_path = out / "results.json"
+    print(f"training {len(runs)} models, {jobs} at a time", flush=True)
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = {run.name: pool.submit(_train_and_evaluate, run, out) for run in runs}
+        for name, future in futures.items():
+            try:
+                result = future.result()
+            except (subprocess.CalledProcessError, ValueError) as error:
+                print(f"  {name} failed: {error}; see {out / (name + '.log')}", flush=True)
+                continue
+            # Re-read before writing: other invocations may share the output folder.
+            results = json.loads(results_path.read_text()) if results_path.exists() else {}
+            results[name] = result
+            results_path.write_text(json.dumps(results, indent=2))
+
+
 def _f(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.3g}"
 
@@ -370,6 +431,15 @@ def main(argv: list[str] | None = None) -> int:
         help="train every model for exactly this many epochs, with no time cap or early "
         "stopping (an equal-epoch comparison instead of equal wall time)",
     )
+    p.add_argument(
+        "--warm-start",
+        type=int,
+        metavar="EPOCHS",
+        default=None,
+        help="train the short-range models (or keep those in --output), then train each "
+        "SOG-Net from its short-range model's weights and that model on, both EPOCHS more "
+        "epochs (results as <task>_warm_sognet / <task>_warm_shortrange)",
+    )
     p.add_argument("--report", action="store_true", help="only print the table of results.json")
     args = p.parse_args(argv)
     out = Path(args.output).resolve()
@@ -392,21 +462,21 @@ def main(argv: list[str] | None = None) -> int:
             run.config["training"].update(
                 epochs=args.epochs, max_time_s=None, early_stopping_patience=args.epochs
             )
-    if args.models != "both":
-        runs = [run for run in runs if run.name.endswith(f"_{args.models}")]
-    print(f"training {len(runs)} models, {args.jobs} at a time", flush=True)
-    with ThreadPoolExecutor(args.jobs) as pool:
-        futures = {run.name: pool.submit(_train_and_evaluate, run, out) for run in runs}
-        for name, future in futures.items():
-            try:
-                result = future.result()
-            except (subprocess.CalledProcessError, ValueError) as error:
-                print(f"  {name} failed: {error}; see {out / (name + '.log')}", flush=True)
-                continue
-            # Re-read before writing: other invocations may share the output folder.
-            results = json.loads(results_path.read_text()) if results_path.exists() else {}
-            results[name] = result
-            results_path.write_text(json.dumps(results, indent=2))
+    if args.warm_start is not None:
+        # First the short-range models (those already trained in --output are kept), then
+        # both sides of each pair on from them.
+        first = [
+            run
+            for run in runs
+            if run.name.endswith("_shortrange")
+            and not (out / run.config["output"]["directory"] / "checkpoint_last.pt").exists()
+        ]
+        _run_all(first, out, args.jobs)
+        _run_all(warm_start_runs(out, runs, args.warm_start), out, args.jobs)
+    else:
+        if args.models != "both":
+            runs = [run for run in runs if run.name.endswith(f"_{args.models}")]
+        _run_all(runs, out, args.jobs)
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     print(table(results))
     return 0

@@ -363,3 +363,69 @@ def test_readers_convert_units():
     assert len(dimer) == 13 and set(dimer[0].atomic_numbers.tolist()) <= {1, 6, 7, 8}
     point = read_dataset(SHARED / "pointcharge_data_test.h5")
     assert point[0].energy is None and point[0].pbc and point[0].num_atoms == 200
+
+
+def test_initialize_from_a_short_range_model(tmp_path):
+    """A SOG-Net started from a trained short-range model carries that model's function."""
+    from openmm_sog.training.data import collate
+    from openmm_sog.training.loop import train
+    from openmm_sog.training.model_io import build_model, initialize_from, load_model
+
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    base = write_config(tmp_path, epochs=3, progress=False, dtype="float64")
+    values = yaml.safe_load(base.read_text())
+    values["model"]["long_range"] = False
+    values["output"]["directory"] = "shortrange"
+    base.write_text(yaml.safe_dump(values))
+    train(load_config(base))
+    source = tmp_path / "shortrange" / "model_best.pt"
+
+    def sognet_config(name: str, epochs: int, **model: object) -> Path:
+        config = dict(values, output={"directory": name})
+        config["model"] = dict(values["model"], long_range=True, **model)
+        config["training"] = dict(values["training"], epochs=epochs, initialize_from=str(source))
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    # The started model itself: its local part is the short-range model, so its short-range
+    # energy equals that model's energy, and with tiny charges so do its forces.
+    config = load_config(sognet_config("started", 1, charge_init_scale=1e-6))
+    structures = read_dataset(tmp_path / "toy.xyz")
+    started = build_model(config.model, structures, "float64")
+    report = initialize_from(started, config.model, source)
+    assert {name.split(".")[0] for name in report["kept"]} == {
+        "charge_head",
+        "charge_offsets",
+        "lr",
+    }
+    shortrange = load_model(source)
+    assert started.energy_scale == shortrange.energy_scale
+    batch = collate(structures).to(torch.float64)
+    expected = shortrange(**batch.model_inputs(), compute_forces=True)
+    got = started(**batch.model_inputs(), compute_forces=True)
+    parts = started.energy_components(**batch.model_inputs())
+    torch.testing.assert_close(parts["energy_sr"], expected["energy"], rtol=1e-12, atol=1e-12)
+    assert 0.0 < float(parts["energy_lr"].detach().abs().max()) < 1e-6
+    torch.testing.assert_close(got["forces"], expected["forces"], rtol=0.0, atol=1e-6)
+
+    # Training on from there: the first epoch starts at the short-range model's loss.
+    train(load_config(sognet_config("trained", 1, charge_init_scale=1e-6)))
+    sr_rows = (tmp_path / "shortrange" / "log.csv").read_text().split()
+    best_sr = min(float(row.split(",")[2]) for row in sr_rows[1:])
+    first = float((tmp_path / "trained" / "log.csv").read_text().split()[1].split(",")[1])
+    assert first < 2.0 * best_sr
+
+    with pytest.raises(ValueError, match=r"another local model: fitting_sizes \(\[8\]"):
+        train(load_config(sognet_config("wider", 1, fitting_sizes=[12])))
+    missing = sognet_config("missing", 1)
+    text = missing.read_text().replace(str(source), str(tmp_path / "nope.pt"))
+    missing.write_text(text)
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        train(load_config(missing))
+    # A SOG-Net's charge head and kernel have no place in a short-range model.
+    values["training"]["initialize_from"] = str(tmp_path / "trained" / "model_best.pt")
+    values["output"]["directory"] = "back"
+    base.write_text(yaml.safe_dump(values))
+    with pytest.raises(ValueError, match="is a SOG-Net; its charge head and kernel have no place"):
+        train(load_config(base))

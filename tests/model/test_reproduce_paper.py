@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reproduce_paper.py"
 
@@ -37,3 +38,23 @@ def test_dimer_pair_trains_and_reports(tmp_path):
         assert math.isfinite(held_out["forces_rmse_meV_per_A"])
     table = driver.table(results)
     assert "| dimer_CC | odd separations |" in table and "64.3 -> 3.8" in table
+
+    # --warm-start: the short-range model goes on, the SOG-Net starts from its final weights.
+    stage = driver.warm_start_runs(tmp_path, runs[:2], epochs=3)
+    assert [run.name for run in stage] == ["dimer_CC_warm_shortrange", "dimer_CC_warm_sognet"]
+    checkpoint = tmp_path / "dimer_CC_shortrange" / "checkpoint_last.pt"
+    state = torch.load(checkpoint, weights_only=False)
+    continued, started = stage[0].config, stage[1].config
+    assert continued["output"] == {"directory": "dimer_CC_warm_shortrange", "resume": True}
+    assert continued["training"]["epochs"] == state["epoch"] + 3
+    assert started["training"]["initialize_from"] == str(checkpoint)
+    assert started["training"]["learning_rate"] == state["optimizer"]["param_groups"][0]["lr"]
+    assert started["training"]["epochs"] == 3 and started["model"]["long_range"]
+    results.update({run.name: driver._train_and_evaluate(run, tmp_path) for run in stage})
+    logs = {
+        name: (tmp_path / name / "log.csv").read_text().split()[1:]
+        for name in ("dimer_CC_warm_shortrange", "dimer_CC_warm_sognet")
+    }
+    assert len(logs["dimer_CC_warm_shortrange"]) == state["epoch"] + 3
+    assert len(logs["dimer_CC_warm_sognet"]) == 3
+    assert "| dimer_CC_warm | odd separations |" in driver.table(results)

@@ -41,6 +41,11 @@ class TrainingConfig:
     optimizer: str = "adam"
     lbfgs_iterations: int = 20
     learning_rate: float = 1e-3
+    # Model file or checkpoint to start from instead of a random initialisation (relative to
+    # the config's folder): the weights both models share are copied, e.g. a SOG-Net starts
+    # from its short-range-only model with its own small charge head (see
+    # ``model_io.initialize_from``). Not used when resuming from this run's checkpoint.
+    initialize_from: str | None = None
     # Learning-rate factor of the SOG kernel's weights and widths (Adam only; 0 freezes them).
     # Adam moves every parameter by about the learning rate per step however weak its
     # gradient, and the Gaussians much wider than the training cells barely enter the loss
@@ -125,6 +130,8 @@ def load_config(path: str | Path) -> TrainConfig:
     config.base_dir = str(path.parent)
     if not config.data.train:
         raise ValueError("config: data.train (the training data file) is required")
+    if config.training.epochs < 1 or config.training.batch_size < 1:
+        raise ValueError("training.epochs and training.batch_size must be >= 1")
     if config.training.dtype not in ("float32", "float64"):
         raise ValueError(f"training.dtype must be float32 or float64, got {config.training.dtype}")
     if config.training.scheduler not in ("plateau", "exponential", "none"):

@@ -28,6 +28,7 @@ so every rank sees the same value and takes the same scheduler and early-stoppin
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from collections.abc import Iterator
@@ -154,5 +155,13 @@ def distributed_context() -> Iterator[Context]:
     dist.init_process_group("gloo")
     try:
         yield Context(dist.get_rank(), dist.get_world_size())
+        # No rank tears the group down while another still communicates (not on an error:
+        # the others may never arrive).
+        dist.barrier()
     finally:
+        # Whatever still holds the group (a DDP reducer in a reference cycle) goes first, so
+        # that gloo's worker threads are joined now, not while the interpreter shuts down: a
+        # group destroyed there aborts the process ("terminate called without an active
+        # exception", seen once in CI after a successful run).
+        gc.collect()
         dist.destroy_process_group()

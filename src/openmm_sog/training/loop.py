@@ -15,7 +15,7 @@ from .config import TrainConfig
 from .data import Structure, collate, read_dataset, select_structures
 from .distributed import Context, distributed_context
 from .metrics import evaluate, loss_terms
-from .model_io import build_model, model_metadata, refit_energy_shifts
+from .model_io import build_model, initialize_from, model_metadata, refit_energy_shifts
 
 __all__ = ["load_training_data", "train"]
 
@@ -190,12 +190,27 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     state = io.load() if config.output.resume else None
     if state is not None:
         model.load_state_dict(state.model["state_dict"])
+        # Set from the data by build_model, unless the run started from another model's.
+        model.energy_scale = float(state.model["energy_scale"])
+        model.descriptor.neighbor_normalization = float(
+            state.model["config"]["neighbor_normalization"]
+        )
         optimizer.load_state_dict(state.optimizer)
         if scheduler is not None and state.scheduler is not None:
             scheduler.load_state_dict(state.scheduler)
         torch.set_rng_state(state.rng_state)
     else:
         state = TrainingState({}, {}, None, 0, math.inf, 0, 0.0, torch.get_rng_state())
+        if t.initialize_from:
+            source = config.resolve(t.initialize_from)
+            report = initialize_from(model, model_config, source)
+            if ctx.is_main and t.progress:
+                kept = sorted({name.split(".")[0] for name in report["kept"]})
+                print(
+                    f"started from {source}: {len(report['copied'])} tensors copied; "
+                    f"initialised here: {', '.join(kept) or 'none'}",
+                    flush=True,
+                )
     log_path = io.directory / "log.csv"
     fields = ["epoch", "train_loss", "validation_loss", "learning_rate", "elapsed_s"]
     if ctx.is_main and (state.epoch == 0 or not log_path.exists()):

@@ -123,12 +123,20 @@ def save_model(model: SOGNet, config: SOGNetConfig, dtype: str, path: str | Path
 
 def load_model(path: str | Path, dtype: str | None = None) -> SOGNet:
     """Rebuild a model from :func:`save_model`'s file (or a training checkpoint)."""
+    return model_from_payload(read_model_payload(path), dtype)
+
+
+def read_model_payload(path: str | Path) -> dict:
+    """Metadata and state dict of a model file, or of a training checkpoint's model."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     payload = torch.load(path, map_location="cpu", weights_only=False)
-    if "model" in payload:  # a training checkpoint
-        payload = payload["model"]
+    return payload["model"] if "model" in payload else payload  # a training checkpoint
+
+
+def model_from_payload(payload: dict, dtype: str | None = None) -> SOGNet:
+    """The model of :func:`read_model_payload`'s ``payload``, in ``dtype`` (default: its own)."""
     config = SOGNetConfig(**payload["config"])
     dtype = dtype or payload["dtype"]
     model = SOGNet(config, energy_scale=payload["energy_scale"], dtype=_DTYPES[dtype])
@@ -140,3 +148,84 @@ def load_model(path: str | Path, dtype: str | None = None) -> SOGNet:
     state.setdefault("charge_offsets", torch.zeros_like(model.charge_offsets))
     model.load_state_dict(state)
     return model
+
+
+#: Hyper-parameters that define the local (short-range) model's function: a model whose weights
+#: are copied from another must agree on these (the long-range ones may differ).
+LOCAL_MODEL_FIELDS = (
+    "atomic_numbers",
+    "cutoff",
+    "inner_cutoff",
+    "num_radial",
+    "embedding_sizes",
+    "axis_features",
+    "fitting_sizes",
+    "radial_features",
+)
+
+
+def initialize_from(model: SOGNet, config: SOGNetConfig, path: str | Path) -> dict[str, list[str]]:
+    """Start ``model`` from the weights of a trained model (warm start, fine-tuning).
+
+    Every parameter and buffer the two models share by name is copied, together with the
+    scalars that fix the local model's function (energy scale, neighbour normalisation):
+    the local model, the descriptor statistics and the energy shifts. What only ``model``
+    has keeps its initialisation: started from a short-range-only model, a SOG-Net keeps its
+    small-scale charge head (``charge_init_scale``) and Coulomb kernel, so it starts next to
+    the short-range model's function and its training loss starts near that model's optimum.
+
+    :param config: ``model``'s hyper-parameters.
+    :param path: a model file or training checkpoint (``model_best.pt``, ``checkpoint_last.pt``).
+    :return: ``{"copied": names, "kept": names}``.
+    :raises ValueError: the local models differ (hyper-parameters or tensor shapes), or the
+        source has weights ``model`` has no place for (e.g. a SOG-Net into a short-range model).
+    """
+    payload = read_model_payload(path)
+    source = model_from_payload(payload, _dtype_name(model.energy_shifts.dtype))
+    source_config = payload["config"]
+    mine = dict(config.to_dict(), atomic_numbers=list(model.atomic_numbers))
+    differ = [
+        f"{name} ({source_config[name]!r} in the file, {mine[name]!r} here)"
+        for name in LOCAL_MODEL_FIELDS
+        if _normalised(source_config[name]) != _normalised(mine[name])
+    ]
+    if differ:
+        raise ValueError(
+            f"training.initialize_from: {path} has another local model: " + "; ".join(differ)
+        )
+    if source.long_range and not model.long_range:
+        raise ValueError(
+            f"training.initialize_from: {path} is a SOG-Net; its charge head and kernel have no "
+            "place in this short-range-only model (model.long_range: false)"
+        )
+    target = model.state_dict()
+    copied = []
+    with torch.no_grad():
+        for name, value in source.state_dict().items():
+            if name not in target:
+                if value.numel() == 0:  # e.g. a short-range model's empty charge offsets
+                    continue
+                raise ValueError(
+                    f"training.initialize_from: {path} has weights {name!r} this model lacks"
+                )
+            if target[name].shape != value.shape:
+                if value.numel() == 0:
+                    continue
+                raise ValueError(
+                    f"training.initialize_from: {name!r} has shape {tuple(value.shape)} in "
+                    f"{path} and {tuple(target[name].shape)} here"
+                )
+            target[name].copy_(value)
+            copied.append(name)
+    kept = [name for name in target if name not in copied]
+    model.energy_scale = source.energy_scale
+    model.descriptor.neighbor_normalization = source.descriptor.neighbor_normalization
+    return {"copied": copied, "kept": kept}
+
+
+def _normalised(value):
+    return [float(v) for v in value] if isinstance(value, list | tuple) else float(value)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return next(name for name, d in _DTYPES.items() if d == dtype)
