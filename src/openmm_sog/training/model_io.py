@@ -182,7 +182,7 @@ def initialize_from(model: SOGNet, config: SOGNetConfig, path: str | Path) -> di
     """
     payload = read_model_payload(path)
     source = model_from_payload(payload, _dtype_name(model.energy_shifts.dtype))
-    source_config = payload["config"]
+    source_config = SOGNetConfig(**payload["config"]).to_dict()  # older files: defaults
     mine = dict(config.to_dict(), atomic_numbers=list(model.atomic_numbers))
     differ = [
         f"{name} ({source_config[name]!r} in the file, {mine[name]!r} here)"
