@@ -31,6 +31,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,6 +87,10 @@ class Context:
         """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` if distributed."""
         if not self.enabled:
             return model
+        # DDP compares gradient strides exactly; a [1, n] weight's gradient from a transposed
+        # product has strides (1, 1) instead of (n, 1), the same memory layout, and DDP then
+        # warns of a slower copy into its buckets (n floats here) on every launch.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         ddp = torch.nn.parallel.DistributedDataParallel
         return ddp(model, find_unused_parameters=True)  # see the module docstring
 
