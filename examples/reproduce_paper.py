@@ -319,15 +319,17 @@ def warm_start_runs(out: Path, runs: list[Run], epochs: int) -> list[Run]:
     """
     import shutil
 
-    import torch
+    from openmm_sog.training.checkpoint import CheckpointIO
 
     stage = []
     for sr in (run for run in runs if run.name.endswith("_shortrange")):
         task = sr.name.removesuffix("_shortrange")
         sog = next(run for run in runs if run.name == f"{task}_sognet")
-        checkpoint = out / sr.config["output"]["directory"] / "checkpoint_last.pt"
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        done, rate = state["epoch"], state["optimizer"]["param_groups"][0]["lr"]
+        io = CheckpointIO(out / sr.config["output"]["directory"])
+        checkpoint, state = io.last, io.load()
+        if state is None:
+            raise FileNotFoundError(f"--warm-start: {sr.name} has no checkpoint {checkpoint}")
+        done, rate = state.epoch, state.optimizer["param_groups"][0]["lr"]
         continued = out / f"{task}_warm_shortrange"
         if continued.exists():
             shutil.rmtree(continued)

@@ -15,7 +15,15 @@ from .config import TrainConfig
 from .data import Structure, collate, read_dataset, select_structures
 from .distributed import Context, distributed_context
 from .metrics import evaluate, loss_terms
-from .model_io import build_model, initialize_from, model_metadata, refit_energy_shifts
+from .model_io import (
+    build_model,
+    initialize_from,
+    model_from_payload,
+    model_metadata,
+    read_model_payload,
+    refit_energy_shifts,
+    set_local_scales,
+)
 
 __all__ = ["load_training_data", "train"]
 
@@ -190,11 +198,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     state = io.load() if config.output.resume else None
     if state is not None:
         model.load_state_dict(state.model["state_dict"])
-        # Set from the data by build_model, unless the run started from another model's.
-        model.energy_scale = float(state.model["energy_scale"])
-        model.descriptor.neighbor_normalization = float(
-            state.model["config"]["neighbor_normalization"]
-        )
+        set_local_scales(model, state.model)  # the run may have started from another model
         optimizer.load_state_dict(state.optimizer)
         if scheduler is not None and state.scheduler is not None:
             scheduler.load_state_dict(state.scheduler)
@@ -288,14 +292,12 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         if stop:
             break
     ctx.barrier()  # model_best.pt is written
-    from .model_io import load_model
-
     metrics = None
     if ctx.is_main:
-        best = load_model(io.best)
+        payload = read_model_payload(io.best)
+        best = model_from_payload(payload)
         if t.refit_energy_shifts:
             refit_energy_shifts(best, train_set)
-            payload = torch.load(io.best, map_location="cpu", weights_only=False)
             payload["state_dict"]["energy_shifts"] = best.energy_shifts.detach().clone()
             torch.save(payload, io.best)
         metrics = evaluate(best, validation) if validation else {}

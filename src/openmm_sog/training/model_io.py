@@ -218,9 +218,20 @@ def initialize_from(model: SOGNet, config: SOGNetConfig, path: str | Path) -> di
             target[name].copy_(value)
             copied.append(name)
     kept = [name for name in target if name not in copied]
-    model.energy_scale = source.energy_scale
-    model.descriptor.neighbor_normalization = source.descriptor.neighbor_normalization
+    set_local_scales(model, payload)
     return {"copied": copied, "kept": kept}
+
+
+def set_local_scales(model: SOGNet, payload: dict) -> None:
+    """Give ``model`` the energy scale and neighbour normalisation of a model file's payload.
+
+    ``build_model`` sets both from the training data; a model that continues or starts from
+    another one must carry that one's instead, or its local energies would be rescaled.
+    """
+    model.energy_scale = float(payload["energy_scale"])
+    model.descriptor.neighbor_normalization = float(
+        payload["config"].get("neighbor_normalization", SOGNetConfig.neighbor_normalization)
+    )
 
 
 def _normalised(value):
