@@ -15,6 +15,7 @@ Units: whatever the kernel uses (Angstrom, eV and e on the torch side).
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +23,19 @@ from torch import Tensor, nn
 from .kernel import SOGKernel
 from .nufft import PeriodicNUFFT
 
-__all__ = ["SOGLongRange"]
+__all__ = ["SOGLongRange", "host_memory_bytes"]
+
+#: Real numbers held per fine-grid point and channel during one evaluation: the spread grid,
+#: its half spectrum (complex) and the potential grid interpolated back.
+GRID_VALUES_PER_POINT = 4
+
+
+def host_memory_bytes() -> int:
+    """Physical memory of this machine, bytes (the bound on one evaluation's grids)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: no bound
+        return 2**62
 
 
 class SOGLongRange(nn.Module):
@@ -56,6 +69,9 @@ class SOGLongRange(nn.Module):
         self.nufft = PeriodicNUFFT(0.03 * tolerance)
         # ghat(k) ~ exp(-sigma^2 k^2 / 4) must fall below tolerance / 10 at the k-space cutoff.
         self.k_cutoff_times_width = 2.0 * math.sqrt(math.log(10.0 / tolerance))
+        #: grids needing more memory than this (bytes) are refused before allocation
+        self.max_grid_bytes = host_memory_bytes()
+        self.grid_values_per_point = GRID_VALUES_PER_POINT
 
     def forward(
         self,
@@ -114,6 +130,7 @@ class SOGLongRange(nn.Module):
             zero = torch.zeros(num_batches, dtype=dtype, device=device)
             return zero, (torch.zeros_like(charges) if want_potentials else None)
         half, grid = self._grid(cells, mask)
+        self._refuse_oversized_grid(grid, num_batches, charges.shape[1], dtype, mask)
         stencil = self.nufft.weights(fractional, batch, grid)
         structure = self.nufft.type1(stencil, charges, num_batches, grid, half)  # [B,.,.,.,P]
 
@@ -184,6 +201,41 @@ class SOGLongRange(nn.Module):
             half.append(k)
             grid.append(self.nufft.grid_size(k))
         return half, grid
+
+    def _refuse_oversized_grid(
+        self,
+        grid: list[int],
+        num_batches: int,
+        num_channels: int,
+        dtype: torch.dtype,
+        mask: Tensor | None,
+    ) -> None:
+        """Raise before allocating grids larger than the machine's memory.
+
+        The narrowest Gaussian in k-space sets the grid spacing: a very narrow one asks for
+        a grid no machine holds, and belongs in real space instead.
+        """
+        points = grid[0] * grid[1] * grid[2]
+        element = torch.empty(0, dtype=dtype).element_size()
+        needed = self.grid_values_per_point * points * num_batches * num_channels * element
+        if needed <= self.max_grid_bytes:
+            return
+        widths = self.kernel.widths().detach()
+        used = self.kernel.masked_weights(mask).detach() != 0
+        masked = torch.where(used, widths, torch.full_like(widths, float("inf")))
+        flat = int(torch.argmin(masked))
+        channel, index = flat // widths.shape[1], flat % widths.shape[1]
+        width = float(widths.flatten()[flat])
+        # TorchScript formats no precision: round to 3 significant digits by hand.
+        needed_gib = float(int(needed / 2.0**30 * 100.0)) / 100.0
+        limit_gib = float(int(self.max_grid_bytes / 2.0**30 * 100.0)) / 100.0
+        raise ValueError(
+            f"the Gaussian {index} of channel {channel} (width {width}) needs a {grid[0]} x "
+            f"{grid[1]} x {grid[2]} NUFFT grid: {needed_gib} GiB for {num_batches} "
+            f"structure(s) and {num_channels} channel(s), more than this machine's "
+            f"{limit_gib} GiB; sum Gaussians this narrow in real space "
+            "(SOGLongRange(real_space_width=...)), or loosen the tolerance"
+        )
 
     def _validate(
         self,
