@@ -16,6 +16,10 @@ long range, and the TorchSOGForce plugins loaded) and the PythonForce otherwise.
 force is the faster of the two on CPUs: bench/bench_openmm_model.py measures a median 0.76-0.89x
 the PythonForce's time per evaluation at 128-4,096 ions (bench/RESULTS.md).
 
+Periodicity follows the export's metadata (``periodic``: whether the model was trained on
+periodic structures), so a model of gas-phase molecules is not run in OpenMM's default box;
+exports without the field (format 0, older openmm-sog) are treated as periodic, as before.
+
 Units are converted at the boundary, once: OpenMM's nm and kJ/mol outside, Angstrom and eV
 inside the model.
 """
@@ -42,7 +46,7 @@ IMPLEMENTATIONS = ("auto", "python", "native")
 def create_sognet_force(
     model_path: str | Path,
     atomic_numbers: Sequence[int],
-    periodic: bool = True,
+    periodic: bool | None = None,
     implementation: str = "auto",
     tolerance: float | None = None,
 ) -> openmm.Force:
@@ -51,7 +55,10 @@ def create_sognet_force(
     :param model_path: file written by ``sognet export``.
     :param atomic_numbers: atomic number of every particle of the System, in order.
     :param periodic: use the System's periodic box (required for the long range of a periodic
-        model); ``False`` treats the particles as a free cluster (``"python"`` only).
+        model); ``False`` treats the particles as a free cluster (``"python"`` only). Default
+        ``None``: as the model was trained (the export's ``periodic`` metadata; periodic for
+        exports that do not record it). A value that differs from the metadata is used, with
+        a ``UserWarning``.
     :param implementation: ``"native"`` (a ``TorchSOGForce``: the long range in the plugin's
         double-precision engine, or on the device on OpenCL), ``"python"`` (a
         ``PythonForce``), or ``"auto"`` (default: native for a periodic model with a long
@@ -60,16 +67,15 @@ def create_sognet_force(
         model's own NUFFT tolerance. Ignored by ``"python"``, which uses the model's.
     :return: the force, named ``"SOGNet"``; add it to a System with exactly
         ``len(atomic_numbers)`` particles.
+    :raises FileNotFoundError: no such file.
+    :raises ValueError: not a SOG-Net export, a corrupted or too new one
+        (:class:`~openmm_sog.training.integrity.FileFormatError`), unknown species, or an
+        implementation that cannot run this model.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     path = Path(model_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"SOG-Net model file not found: {path}")
-    try:
-        module, metadata = load_exported(path)
-    except (RuntimeError, KeyError) as error:
-        raise ValueError(f"{path} is not a SOG-Net export (sognet export): {error}") from error
+    module, metadata = load_exported(path)
     if not hasattr(module, "short_range_and_charges"):
         raise ValueError(f"{path} does not have the SOG-Net export signature")
     known = set(metadata["atomic_numbers"])
@@ -78,6 +84,7 @@ def create_sognet_force(
         raise ValueError(
             f"atomic numbers {unknown} are not among the model's species {sorted(known)}"
         )
+    periodic = _periodicity(path, metadata.get("periodic"), periodic)
     has_long_range = bool(metadata.get("long_range")) and "sog" in metadata
     if implementation == "auto":
         implementation = "python"
@@ -108,6 +115,22 @@ def create_sognet_force(
             )
         return _native_force(path, atomic_numbers, metadata, tolerance)
     return _python_force(module, atomic_numbers, periodic)
+
+
+def _periodicity(path: Path, trained: object, requested: bool | None) -> bool:
+    """The periodicity to run with: the user's, else the training data's, else periodic."""
+    if requested is None:
+        return True if trained is None else bool(trained)
+    if trained is not None and bool(trained) != bool(requested):
+        data = "periodic" if trained else "non-periodic (molecules, clusters)"
+        run = "periodic" if requested else "non-periodic"
+        warnings.warn(
+            f"{path} was trained on {data} structures but is run {run} (periodic="
+            f"{bool(requested)}); leave periodic=None to follow the training data",
+            UserWarning,
+            stacklevel=3,
+        )
+    return bool(requested)
 
 
 def _native_failures() -> list[str]:
@@ -154,6 +177,7 @@ def _python_force(
     num_particles = len(atomic_numbers)
     energy_scale = KJ_PER_MOL_PER_EV
     force_scale = KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM
+    no_box = np.zeros((3, 3))  # the model's cell of a non-periodic structure
 
     def compute(state: openmm.State) -> tuple[float, np.ndarray]:
         positions = state.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer)
@@ -164,16 +188,60 @@ def _python_force(
             )
         if not np.isfinite(positions).all():
             raise ValueError("SOG-Net force: positions contain NaN or infinite values")
-        box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(openmm.unit.nanometer)
-        energy, forces = module(
-            torch.from_numpy(np.ascontiguousarray(positions) / NM_PER_ANGSTROM),
-            numbers,
-            torch.from_numpy(np.ascontiguousarray(box) / NM_PER_ANGSTROM),
-            periodic,
+        # A non-periodic State has no box vectors to ask for.
+        box = (
+            state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(openmm.unit.nanometer)
+            if periodic
+            else no_box
         )
-        return float(energy.sum()) * energy_scale, forces.detach().double().numpy() * force_scale
+        try:
+            energy, forces = module(
+                torch.from_numpy(np.ascontiguousarray(positions) / NM_PER_ANGSTROM),
+                numbers,
+                torch.from_numpy(np.ascontiguousarray(box) / NM_PER_ANGSTROM),
+                periodic,
+            )
+            forces = forces.detach().double().numpy()
+            failure = None if np.isfinite(forces).all() and torch.isfinite(energy).all() else ""
+        except RuntimeError as error:  # a TorchScript exception
+            failure = str(error)
+        if failure is not None:
+            pair = coincident_atoms(positions, box if periodic else None)
+            if pair is not None:
+                raise ValueError(_coincident_message(*pair))
+            raise ValueError(f"SOG-Net force: the model gave non-finite results {failure}")
+        return float(energy.sum()) * energy_scale, forces * force_scale
 
     force = openmm.PythonForce(compute)
     force.setUsesPeriodicBoundaryConditions(periodic)
     force.setName("SOGNet")
     return force
+
+
+def coincident_atoms(
+    positions: np.ndarray, box: np.ndarray | None, distance: float = 1e-6
+) -> tuple[int, int] | None:
+    """The first pair of atoms closer than ``distance`` (nm; minimum image in ``box``), or None.
+
+    Used only to explain a failed evaluation (O(N^2), in blocks to bound memory): the model's
+    descriptors are not defined for two atoms at one position, which gives NaN charges.
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    inverse = None if box is None else np.linalg.inv(box)
+    for start in range(0, len(positions), 256):
+        delta = positions[start : start + 256, None, :] - positions[None, :, :]
+        if inverse is not None:
+            fractional = delta @ inverse
+            delta = (fractional - np.round(fractional)) @ box
+        close = np.argwhere((delta**2).sum(-1) < distance**2)
+        close = close[close[:, 0] + start < close[:, 1]]
+        if len(close):
+            return int(close[0, 0] + start), int(close[0, 1])
+    return None
+
+
+def _coincident_message(i: int, j: int) -> str:
+    return (
+        f"SOG-Net force: atoms {i} and {j} are at the same position (closer than 1e-6 nm), "
+        "where the model is not defined; check the initial positions (duplicated atoms?)"
+    )

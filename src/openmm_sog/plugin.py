@@ -5,8 +5,11 @@ Importing this module
 
 1. checks that the installed ``openmm`` is the version the plugin was compiled against
    (recorded at build time in ``_build_info.py``),
-2. imports the SWIG wrapper, which loads ``lib/libOpenMMSOG.so`` (the API library), and
-3. loads the platform plugins from ``lib/plugins`` with
+2. imports the SWIG wrapper, which loads ``lib/libOpenMMSOG.so`` (the API library),
+3. imports ``vesin_torch``, which registers the TorchScript class of the exported models'
+   neighbour lists: a ``TorchSOGForce`` (made here, or read from a System's XML) loads its
+   model in C++, where that class must already be known, and
+4. loads the platform plugins from ``lib/plugins`` with
    ``openmm.Platform.loadPluginsFromDirectory`` and reports any of them that failed to load,
    since OpenMM itself records such failures silently.
 
@@ -64,6 +67,15 @@ if int(torch._C._GLIBCXX_USE_CXX11_ABI) != int(_build_info.cxx11_abi):
     )
 
 from .openmmsog import SOGForce, TorchSOGForce  # noqa: E402  (after the version check, which guards the ABI)
+
+try:  # without it, loading an export in C++ fails with "Unknown type name ...vesin._NeighborList"
+    import vesin_torch  # noqa: E402, F401
+except ImportError as _error:
+    warnings.warn(
+        f"openmm_sog: vesin-torch is not importable ({_error}); TorchSOGForce cannot load "
+        "SOG-Net exports, whose neighbour lists use it",
+        stacklevel=2,
+    )
 
 
 def plugin_load_failures() -> list[str]:

@@ -18,7 +18,10 @@ namespace SOGPlugin {
 class SOGTorchModel {
 public:
     /**
-     * Load the model of a force; throws OpenMMException naming the problem.
+     * Load the model of a force; throws OpenMMException naming the problem. An export that
+     * records a format_version (metadata.json) must not be newer than this build reads and its
+     * named parameters and buffers must match the recorded weights_sha256 (the canonical stream
+     * of openmm_sog/training/integrity.py).
      */
     explicit SOGTorchModel(const TorchSOGForce& force);
     /**

@@ -1,6 +1,13 @@
 #include "SOGTorchModel.h"
 #include "openmm/OpenMMException.h"
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -9,12 +16,238 @@ using namespace std;
 // The model's units (Angstrom, eV) against OpenMM's (nm, kJ/mol); e is the same on both sides.
 static const double ANGSTROM_PER_NM = 10.0;
 static const double KJ_PER_MOL_PER_EV = 1.602176634e-19*6.02214076e23/1000.0;
+// The newest metadata.json layout this build reads: openmm_sog.training.export.EXPORT_FORMAT_VERSION.
+static const long long EXPORT_FORMAT_VERSION = 1;
+// Two atoms closer than this (nm) explain a model that returns NaN: its descriptors are undefined there.
+static const double COINCIDENT_DISTANCE = 1e-6;
+
+namespace {
+
+/**
+ * SHA-256 (FIPS 180-4), enough to check the weights of a model file against its metadata.
+ */
+class Sha256 {
+public:
+    Sha256() : state{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19},
+            blockSize(0), totalBytes(0) {
+    }
+    void update(const void* data, size_t size) {
+        const uint8_t* bytes = static_cast<const uint8_t*>(data);
+        totalBytes += size;
+        while (size > 0) {
+            size_t take = min(size, block.size()-blockSize);
+            memcpy(block.data()+blockSize, bytes, take);
+            blockSize += take;
+            bytes += take;
+            size -= take;
+            if (blockSize == block.size()) {
+                compress();
+                blockSize = 0;
+            }
+        }
+    }
+    string hexDigest() {
+        uint64_t bits = totalBytes*8;
+        uint8_t pad = 0x80;
+        update(&pad, 1);
+        pad = 0;
+        while (blockSize != 56)
+            update(&pad, 1);
+        uint8_t length[8];
+        for (int i = 0; i < 8; i++)
+            length[i] = (uint8_t) (bits >> (56-8*i));
+        update(length, 8);
+        static const char* hex = "0123456789abcdef";
+        string digest;
+        for (uint32_t word : state)
+            for (int shift = 28; shift >= 0; shift -= 4)
+                digest += hex[(word >> shift) & 0xf];
+        return digest;
+    }
+private:
+    static uint32_t rotr(uint32_t x, int n) {
+        return (x >> n) | (x << (32-n));
+    }
+    void compress() {
+        static const uint32_t k[64] = {
+            0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+            0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+            0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+            0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+            0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+            0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+            0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+            0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+        uint32_t w[64];
+        for (int i = 0; i < 16; i++)
+            w[i] = (uint32_t(block[4*i]) << 24) | (uint32_t(block[4*i+1]) << 16) | (uint32_t(block[4*i+2]) << 8) | block[4*i+3];
+        for (int i = 16; i < 64; i++) {
+            uint32_t s0 = rotr(w[i-15], 7) ^ rotr(w[i-15], 18) ^ (w[i-15] >> 3);
+            uint32_t s1 = rotr(w[i-2], 17) ^ rotr(w[i-2], 19) ^ (w[i-2] >> 10);
+            w[i] = w[i-16] + s0 + w[i-7] + s1;
+        }
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6], h = state[7];
+        for (int i = 0; i < 64; i++) {
+            uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
+            uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            h = g;
+            g = f;
+            f = e;
+            e = d + t1;
+            d = c;
+            c = b;
+            b = a;
+            a = t1 + t2;
+        }
+        uint32_t added[8] = {a, b, c, d, e, f, g, h};
+        for (int i = 0; i < 8; i++)
+            state[i] += added[i];
+    }
+    array<uint32_t, 8> state;
+    array<uint8_t, 64> block;
+    size_t blockSize;
+    uint64_t totalBytes;
+};
+
+/**
+ * The dtype's name in the checksum stream, as Python writes it (str(torch.float32) without "torch.").
+ */
+string dtypeName(c10::ScalarType type) {
+    switch (type) {
+        case torch::kFloat32: return "float32";
+        case torch::kFloat64: return "float64";
+        case torch::kFloat16: return "float16";
+        case torch::kBFloat16: return "bfloat16";
+        case torch::kInt64: return "int64";
+        case torch::kInt32: return "int32";
+        case torch::kInt16: return "int16";
+        case torch::kInt8: return "int8";
+        case torch::kUInt8: return "uint8";
+        case torch::kBool: return "bool";
+        case torch::kComplexFloat: return "complex64";
+        case torch::kComplexDouble: return "complex128";
+        default: return c10::toString(type);
+    }
+}
+
+/**
+ * SHA-256 of the module's named parameters and buffers in the canonical stream of
+ * openmm_sog/training/integrity.py: per tensor, sorted by name, "name\0dtype\0shape\0", the byte
+ * count (uint64 little-endian) and the contiguous bytes (little-endian, as on every host we build for).
+ */
+string weightsDigest(const torch::jit::Module& module) {
+    vector<pair<string, torch::Tensor>> tensors;
+    for (const auto& item : module.named_parameters(true))
+        tensors.emplace_back(item.name, item.value);
+    for (const auto& item : module.named_buffers(true))
+        tensors.emplace_back(item.name, item.value);
+    sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    Sha256 sha;
+    for (const auto& [name, value] : tensors) {
+        torch::Tensor tensor = value.detach().to(torch::kCPU).contiguous();
+        string shape;
+        for (int64_t d = 0; d < tensor.dim(); d++)
+            shape += (d > 0 ? "," : "") + to_string(tensor.size(d));
+        string header = name + '\0' + dtypeName(tensor.scalar_type()) + '\0' + shape + '\0';
+        uint64_t size = tensor.numel()*tensor.element_size();
+        uint8_t length[8];
+        for (int i = 0; i < 8; i++)
+            length[i] = (uint8_t) (size >> (8*i));
+        sha.update(header.data(), header.size());
+        sha.update(length, 8);
+        if (size > 0)
+            sha.update(tensor.data_ptr(), size);
+    }
+    return sha.hexDigest();
+}
+
+/**
+ * The raw value of a top-level key of the export's metadata.json (a string without its quotes,
+ * or a number or literal), or "" when the key is absent. The keys read here are unique names.
+ */
+string metadataValue(const string& json, const string& key) {
+    size_t at = json.find("\"" + key + "\"");
+    if (at == string::npos)
+        return "";
+    at = json.find(':', at+key.size()+2);
+    if (at == string::npos)
+        return "";
+    at = json.find_first_not_of(" \t\r\n", at+1);
+    if (at == string::npos)
+        return "";
+    if (json[at] == '"') {
+        size_t end = json.find('"', at+1);
+        return end == string::npos ? "" : json.substr(at+1, end-at-1);
+    }
+    size_t end = json.find_first_of(",}] \t\r\n", at);
+    return json.substr(at, end == string::npos ? string::npos : end-at);
+}
+
+/**
+ * Refuse an export from a newer openmm-sog or whose weights differ from its recorded checksum.
+ * Files without metadata or without format_version (format 0) are accepted unchecked, as before.
+ */
+void checkExport(const torch::jit::Module& module, const string& metadata, const string& file) {
+    string version = metadataValue(metadata, "format_version");
+    if (version.empty() || version == "null")
+        return;
+    long long found;
+    try {
+        found = stoll(version);
+    }
+    catch (const exception&) {
+        throw OpenMMException("TorchSOGForce: '" + file + "' has an invalid format_version " + version);
+    }
+    if (found > EXPORT_FORMAT_VERSION)
+        throw OpenMMException("TorchSOGForce: '" + file + "' has export format_version " + version + ", newer than the " +
+                to_string(EXPORT_FORMAT_VERSION) + " this plugin reads; upgrade openmm-sog to run it");
+    string recorded = metadataValue(metadata, "weights_sha256");
+    string actual = weightsDigest(module);
+    if (recorded != actual)
+        throw OpenMMException("TorchSOGForce: '" + file + "': export checksum mismatch: the file is corrupted (the SHA-256 "
+                "of its weights is " + actual + ", it was written with " + (recorded.empty() ? "none" : recorded) +
+                "); restore it from a good copy or export it again with `sognet export`");
+}
+
+/**
+ * The first two particles closer than COINCIDENT_DISTANCE (periodic minimum image in OpenMM's reduced
+ * box), or (-1, -1). O(N^2), only to explain a failed evaluation.
+ */
+pair<int, int> coincidentAtoms(const vector<Vec3>& positions, const Vec3* box) {
+    int n = positions.size();
+    for (int i = 0; i < n; i++)
+        for (int j = i+1; j < n; j++) {
+            Vec3 delta = positions[i]-positions[j];
+            delta -= box[2]*round(delta[2]/box[2][2]);
+            delta -= box[1]*round(delta[1]/box[1][1]);
+            delta -= box[0]*round(delta[0]/box[0][0]);
+            if (delta.dot(delta) < COINCIDENT_DISTANCE*COINCIDENT_DISTANCE)
+                return {i, j};
+        }
+    return {-1, -1};
+}
+
+/**
+ * Throw the error of a model that failed or returned non-finite values, naming coincident atoms if
+ * they are the cause.
+ */
+[[noreturn]] void modelFailure(const vector<Vec3>& positions, const Vec3* box, const string& what) {
+    auto [i, j] = coincidentAtoms(positions, box);
+    if (i >= 0)
+        throw OpenMMException("TorchSOGForce: atoms " + to_string(i) + " and " + to_string(j) + " are at the same "
+                "position (closer than 1e-6 nm), where the model is not defined; check the initial positions "
+                "(duplicated atoms?)");
+    throw OpenMMException("TorchSOGForce: " + what);
+}
+
+} // namespace
 
 SOGTorchModel::SOGTorchModel(const TorchSOGForce& force) : numParticles(force.getNumParticles()),
         numChannels(force.getNumChannels()) {
     const string& file = force.getFile();
+    torch::jit::ExtraFilesMap extraFiles{{"metadata.json", ""}};
     try {
-        module = torch::jit::load(file, torch::kCPU);
+        module = torch::jit::load(file, torch::kCPU, extraFiles);
     }
     catch (const c10::Error& error) {
         throw OpenMMException("TorchSOGForce: cannot load '" + file + "' as a TorchScript model (write it with "
@@ -24,6 +257,7 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force) : numParticles(force.ge
     if (!module.find_method("local_energy_and_charges"))
         throw OpenMMException("TorchSOGForce: the model in '" + file + "' has no method local_energy_and_charges("
                 "positions, atomic_numbers, cell, pbc) -> (energy, charges); write it with `sognet export`");
+    checkExport(module, extraFiles["metadata.json"], file);
     module.eval();
     vector<int64_t> numbers(force.getAtomicNumbers().begin(), force.getAtomicNumbers().end());
     atomicNumbers = torch::tensor(numbers, torch::kInt64);
@@ -56,7 +290,7 @@ double SOGTorchModel::evaluate(const vector<Vec3>& positionsNm, const Vec3* box,
         modelCharges = elements[1].toTensor();       // [N, P] e
     }
     catch (const c10::Error& error) {
-        throw OpenMMException(string("TorchSOGForce: the model failed: ") + error.what_without_backtrace());
+        modelFailure(positionsNm, box, string("the model failed: ") + error.what_without_backtrace());
     }
     if (modelCharges.dim() != 2 || modelCharges.size(0) != numParticles || modelCharges.size(1) != numChannels)
         throw OpenMMException("TorchSOGForce: the model returned charges of shape " + c10::str(modelCharges.sizes()) +
@@ -65,13 +299,16 @@ double SOGTorchModel::evaluate(const vector<Vec3>& positionsNm, const Vec3* box,
     q.assign(hostCharges.data_ptr<double>(), hostCharges.data_ptr<double>() + numParticles*numChannels);
     for (double value : q)
         if (!isfinite(value))
-            throw OpenMMException("TorchSOGForce: the model returned a non-finite charge");
+            modelFailure(positionsNm, box, "the model returned a non-finite charge");
+    double energyKJ = localEnergy.item<double>()*KJ_PER_MOL_PER_EV;
+    if (!isfinite(energyKJ))
+        modelFailure(positionsNm, box, "the model returned a non-finite energy");
     if (includeForces) {
         positions = r;
         energy = localEnergy;
         charges = modelCharges;
     }
-    return localEnergy.item<double>()*KJ_PER_MOL_PER_EV;
+    return energyKJ;
 }
 
 void SOGTorchModel::backward(const vector<double>& chargeDerivatives, vector<double>& forces) {

@@ -7,12 +7,32 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointIO", "TrainingState"]
+from .integrity import (
+    FileFormatError,
+    check_format_version,
+    flatten_tensors,
+    package_version,
+    safe_load,
+    verify_digest,
+    weights_digest,
+)
+
+__all__ = ["CHECKPOINT_FORMAT_VERSION", "CheckpointIO", "TrainingState", "verify_checkpoint"]
+
+#: layout of checkpoint_last.pt: 1 adds format_version, openmm_sog_version and weights_sha256
+#: (over every tensor: model, optimiser and scheduler state, RNG state); without: format 0.
+CHECKPOINT_FORMAT_VERSION = 1
+_INTEGRITY_KEYS = ("format_version", "openmm_sog_version", "weights_sha256")
+_CHECKPOINT = "a training checkpoint (the checkpoint_last.pt written by `sognet train`)"
 
 
 @dataclass
 class TrainingState:
-    """Everything needed to resume: model file payload, optimiser, scheduler, counters."""
+    """Everything needed to resume: model file payload, optimiser, scheduler, counters.
+
+    Only tensors, numbers, strings, lists and dicts, so that the file loads with
+    ``torch.load(weights_only=True)``.
+    """
 
     model: dict
     optimizer: dict
@@ -43,13 +63,51 @@ class CheckpointIO:
         return self.directory / "model_best.pt"
 
     def save(self, state: TrainingState) -> None:
-        """Atomically replace the latest checkpoint."""
+        """Atomically replace the latest checkpoint (with format version and checksum)."""
+        from .model_io import seal_model_payload
+
+        body = dict(state.__dict__)
+        if isinstance(body["model"], dict) and "state_dict" in body["model"]:
+            body["model"] = seal_model_payload(body["model"])  # readable as a model file
         tmp = self.last.with_suffix(".tmp")
-        torch.save(state.__dict__, tmp)
+        torch.save(
+            {
+                "format_version": CHECKPOINT_FORMAT_VERSION,
+                "openmm_sog_version": package_version(),
+                "weights_sha256": weights_digest(flatten_tensors(body)),
+                **body,
+            },
+            tmp,
+        )
         tmp.replace(self.last)
 
     def load(self) -> TrainingState | None:
-        """The latest state, or ``None`` if there is none."""
+        """The latest state, or ``None`` if there is none.
+
+        :raises FileFormatError: unsafe, unreadable or newer file; ``CorruptFileError`` when
+            the checksum does not match.
+        """
         if not self.last.is_file():
             return None
-        return TrainingState(**torch.load(self.last, map_location="cpu", weights_only=False))
+        payload = safe_load(self.last, _CHECKPOINT)
+        if not isinstance(payload, dict):
+            raise FileFormatError(f"{self.last} is not {_CHECKPOINT}")
+        verify_checkpoint(payload, self.last)
+        body = {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
+        if isinstance(body.get("model"), dict):
+            body["model"] = {k: v for k, v in body["model"].items() if k not in _INTEGRITY_KEYS}
+        try:
+            return TrainingState(**body)
+        except TypeError as error:
+            raise FileFormatError(f"{self.last} is not {_CHECKPOINT}: {error}") from None
+
+
+def verify_checkpoint(payload: dict, path: str | Path) -> None:
+    """Refuse a checkpoint payload from a newer openmm-sog or whose tensors were corrupted."""
+    version = check_format_version(
+        "checkpoint", path, payload.get("format_version"), CHECKPOINT_FORMAT_VERSION
+    )
+    if version >= 1:
+        body = {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
+        actual = weights_digest(flatten_tensors(body))
+        verify_digest("checkpoint", path, payload.get("weights_sha256"), actual)

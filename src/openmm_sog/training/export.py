@@ -7,6 +7,12 @@ The file holds :class:`ExportedSOGNet` (torch-side units: Angstrom, eV, e) and a
 * energies: multiply eV by ``KJ_PER_MOL_PER_EV`` (96.485...) to get kJ/mol;
 * forces: multiply eV/Angstrom by 964.85... (96.485 * 10) to get kJ/mol/nm;
 * SOG kernel: weights eV/e^2 * 96.485 -> kJ/mol/e^2; widths Angstrom * 0.1 -> nm.
+
+The metadata records ``format_version``, the writing package's version, ``weights_sha256``
+(the checksum of integrity.py over the scripted module's named parameters and buffers,
+verified by :func:`load_exported` and by the C++ ``TorchSOGForce`` when it loads the file) and
+``periodic``: whether the model was trained on periodic structures (``null`` when unknown,
+as in the exports of format 0, or mixed), which ``create_sognet_force`` follows.
 """
 
 from __future__ import annotations
@@ -19,8 +25,21 @@ from torch import Tensor, nn
 
 from ..model import SOGNet
 from ..units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
+from .integrity import (
+    FileFormatError,
+    check_format_version,
+    package_version,
+    verify_digest,
+    weights_digest,
+)
 
-__all__ = ["ExportedSOGNet", "export_model", "load_exported"]
+__all__ = ["EXPORT_FORMAT_VERSION", "ExportedSOGNet", "export_model", "load_exported"]
+
+#: layout of the export's metadata.json: 1 adds format_version, openmm_sog_version,
+#: weights_sha256 and periodic; exports without format_version are format 0. The C++
+#: TorchSOGForce (SOGTorchModel.cpp) refuses versions above its own copy of this number.
+EXPORT_FORMAT_VERSION = 1
+_EXPORT = "a SOG-Net export"
 
 
 class ExportedSOGNet(nn.Module):
@@ -96,6 +115,9 @@ def export_metadata(model: SOGNet) -> dict:
     """Units, cutoff, species and SOG parameters (torch-side and OpenMM-side units)."""
     meta: dict = {
         "format": "openmm-sog SOG-Net TorchScript v1",
+        "format_version": EXPORT_FORMAT_VERSION,
+        "openmm_sog_version": package_version(),
+        "periodic": getattr(model, "trained_periodic", None),
         "units": {"length": "Angstrom", "energy": "eV", "charge": "e", "forces": "eV/Angstrom"},
         "openmm_conversion": {
             "nm_per_angstrom": NM_PER_ANGSTROM,
@@ -129,6 +151,19 @@ def export_metadata(model: SOGNet) -> dict:
     return meta
 
 
+def module_digest(module: torch.jit.ScriptModule | nn.Module) -> str:
+    """Checksum of a module's named parameters and buffers (what TorchSOGForce recomputes).
+
+    Shared tensors count under every name (``remove_duplicate=False``), as libtorch lists them.
+    """
+    return weights_digest(
+        [
+            *module.named_parameters(remove_duplicate=False),
+            *module.named_buffers(remove_duplicate=False),
+        ]
+    )
+
+
 def export_model(model: SOGNet, path: str | Path) -> dict:
     """Script and save ``model`` with ``metadata.json``; returns the metadata."""
     model = model.eval()
@@ -136,14 +171,50 @@ def export_model(model: SOGNet, path: str | Path) -> dict:
         p.requires_grad_(False)
     scripted = torch.jit.script(ExportedSOGNet(model))
     meta = export_metadata(model)
+    meta["weights_sha256"] = module_digest(scripted)
     torch.jit.save(scripted, str(path), _extra_files={"metadata.json": json.dumps(meta)})
     return meta
 
 
 def load_exported(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
-    """Load an exported file and its metadata (needs ``import vesin_torch`` if it uses vesin)."""
+    """Load an exported file and its metadata, checking its format version and checksum.
+
+    :raises FileNotFoundError: no such file.
+    :raises FileFormatError: not a SOG-Net export (a model file, another TorchScript module,
+        anything else) or from a newer openmm-sog; ``CorruptFileError`` (a subclass) when the
+        weights do not match the recorded checksum.
+    """
+    import zipfile
+
     import vesin_torch  # noqa: F401  (registers the neighbour-list TorchScript class)
 
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"SOG-Net export not found: {path}")
+    remedy = "export one with `sognet export --model model_best.pt -o FILE`"
     extra = {"metadata.json": ""}
-    module = torch.jit.load(str(path), _extra_files=extra)
-    return module, json.loads(extra["metadata.json"])
+    try:
+        module = torch.jit.load(str(path), _extra_files=extra)
+    except (RuntimeError, ValueError) as error:
+        names = zipfile.ZipFile(path).namelist() if zipfile.is_zipfile(path) else []
+        if any(name.endswith("/data.pkl") for name in names):
+            raise FileFormatError(
+                f"{path} is not {_EXPORT} but a model file (the kind `sognet train` writes); "
+                + remedy
+            ) from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FileFormatError(f"{path} is not {_EXPORT}: {reason}; {remedy}") from None
+    try:
+        meta = json.loads(extra["metadata.json"])
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict) or "atomic_numbers" not in meta:
+        raise FileFormatError(
+            f"{path} is not {_EXPORT}: a TorchScript file without SOG-Net metadata.json; " + remedy
+        )
+    version = check_format_version(
+        "export", path, meta.get("format_version"), EXPORT_FORMAT_VERSION
+    )
+    if version >= 1:
+        verify_digest("export", path, meta.get("weights_sha256"), module_digest(module))
+    return module, meta

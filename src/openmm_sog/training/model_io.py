@@ -10,10 +10,34 @@ import torch
 from ..model import SOGNet, SOGNetConfig
 from ..model.neighbors import VesinNeighborList
 from .data import Structure, collate
+from .integrity import (
+    FileFormatError,
+    check_format_version,
+    package_version,
+    safe_load,
+    verify_digest,
+    weights_digest,
+)
 
-__all__ = ["build_model", "load_model", "refit_energy_shifts", "save_model"]
+__all__ = [
+    "MODEL_FORMAT_VERSION",
+    "build_model",
+    "load_model",
+    "read_model_payload",
+    "refit_energy_shifts",
+    "save_model",
+    "write_model_payload",
+]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: layout of model files: 1 adds format_version, openmm_sog_version, weights_sha256 (a
+#: checksum of the state dict, see integrity.py) and ``periodic``; files without are format 0.
+MODEL_FORMAT_VERSION = 1
+#: keys of a model file that describe the file rather than the model
+_INTEGRITY_KEYS = ("format_version", "openmm_sog_version", "weights_sha256")
+#: what a model file is, for error messages
+_MODEL_FILE = "a SOG-Net model file (the model_best.pt written by `sognet train`)"
 
 
 def build_model(
@@ -56,6 +80,8 @@ def build_model(
         atoms += s.num_atoms
     config.neighbor_normalization = max(1.0, total / max(atoms, 1))
     model = SOGNet(config, shifts, scale if scale > 0 else 1.0, dtype=_DTYPES[dtype])
+    # Recorded in the model file and its export, so that OpenMM runs it as it was trained.
+    model.trained_periodic = _periodicity(structures)
     sample = collate(structures[:20]).to(_DTYPES[dtype])
     model.set_descriptor_statistics(
         sample.positions, sample.atomic_numbers, sample.cell, sample.pbc, sample.batch
@@ -89,6 +115,12 @@ def refit_energy_shifts(model: SOGNet, structures: list[Structure], batch_size: 
     return float(((counts @ delta) / counts.sum(1)).pow(2).mean().sqrt())
 
 
+def _periodicity(structures: list[Structure]) -> bool | None:
+    """True or False when all ``structures`` are periodic or all are not; None when mixed."""
+    flags = {bool(s.pbc) for s in structures}
+    return flags.pop() if len(flags) == 1 else None
+
+
 def _composition(structures: list[Structure], atomic_numbers: list[int]) -> torch.Tensor:
     """Atom counts per structure and species ``[S, len(atomic_numbers)]`` (float64)."""
     index = {z: k for k, z in enumerate(atomic_numbers)}
@@ -106,6 +138,8 @@ def model_metadata(model: SOGNet, config: SOGNetConfig, dtype: str) -> dict:
         "energy_scale": model.energy_scale,
         "dtype": dtype,
         "units": {"length": "Angstrom", "energy": "eV", "charge": "e"},
+        # trained on periodic (True) or non-periodic (False) structures; None: mixed, unknown
+        "periodic": getattr(model, "trained_periodic", None),
     }
 
 
@@ -118,7 +152,29 @@ def save_model(model: SOGNet, config: SOGNetConfig, dtype: str, path: str | Path
     )
     payload = model_metadata(model, config, dtype)
     payload["state_dict"] = model.state_dict()
-    torch.save(payload, Path(path))
+    write_model_payload(payload, path)
+
+
+def seal_model_payload(payload: dict) -> dict:
+    """``payload`` with the format version, package version and checksum of its state dict."""
+    body = {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
+    return {
+        "format_version": MODEL_FORMAT_VERSION,
+        "openmm_sog_version": package_version(),
+        "weights_sha256": weights_digest(body["state_dict"].items()),
+        **body,
+    }
+
+
+def write_model_payload(payload: dict, path: str | Path) -> None:
+    """Write a payload of :func:`model_metadata` plus ``state_dict`` as a checked model file.
+
+    Written to a temporary file first, so that an interrupted write leaves the old file.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(seal_model_payload(payload), tmp)
+    tmp.replace(path)
 
 
 def load_model(path: str | Path, dtype: str | None = None) -> SOGNet:
@@ -127,12 +183,34 @@ def load_model(path: str | Path, dtype: str | None = None) -> SOGNet:
 
 
 def read_model_payload(path: str | Path) -> dict:
-    """Metadata and state dict of a model file, or of a training checkpoint's model."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    return payload["model"] if "model" in payload else payload  # a training checkpoint
+    """Metadata and state dict of a model file, or of a training checkpoint's model.
+
+    The file is read with ``torch.load(weights_only=True)`` (a file with pickled code is
+    refused, not run) and its checksum is verified; the returned payload is without the
+    file's integrity fields, so a caller that changes and saves it writes a consistent file.
+
+    :raises FileNotFoundError: no such file.
+    :raises FileFormatError: not a model file (an export, a text file, unsafe pickle), or from
+        a newer openmm-sog; ``CorruptFileError`` (a subclass) when the checksum does not match.
+    """
+    from .checkpoint import verify_checkpoint
+
+    payload = safe_load(path, _MODEL_FILE)
+    if isinstance(payload, dict) and "model" in payload and "optimizer" in payload:
+        verify_checkpoint(payload, path)
+        payload = payload["model"]
+    if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise FileFormatError(f"{path} is not {_MODEL_FILE}: it has no state_dict")
+    missing = [key for key in ("config", "energy_scale", "dtype") if key not in payload]
+    if missing:
+        raise FileFormatError(f"{path} is not {_MODEL_FILE}: it lacks {', '.join(missing)}")
+    version = check_format_version(
+        "model file", path, payload.get("format_version"), MODEL_FORMAT_VERSION
+    )
+    if version >= 1:
+        actual = weights_digest(payload["state_dict"].items())
+        verify_digest("model file", path, payload.get("weights_sha256"), actual)
+    return {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
 
 
 def model_from_payload(payload: dict, dtype: str | None = None) -> SOGNet:
@@ -147,6 +225,7 @@ def model_from_payload(payload: dict, dtype: str | None = None) -> SOGNet:
     # Files from before the per-species charge offsets existed: zero offsets.
     state.setdefault("charge_offsets", torch.zeros_like(model.charge_offsets))
     model.load_state_dict(state)
+    model.trained_periodic = payload.get("periodic")  # None in format-0 files
     return model
 
 
