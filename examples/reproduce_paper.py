@@ -113,7 +113,8 @@ def _pair(
             "data": data,
             "model": dict(model, long_range=long_range),
             "training": dict(training, max_time_s=max_time_s),
-            "output": {"directory": f"{task}_{kind}", "resume": False},
+            # A re-run into the same --output trains afresh (sognet refuses a used folder).
+            "output": {"directory": f"{task}_{kind}", "overwrite": True},
         }
         runs.append(Run(f"{task}_{kind}", config, tests))
     return runs
@@ -284,6 +285,7 @@ def _train_and_evaluate(run: Run, out: Path) -> dict:
         subprocess.run(
             ["sognet", "train", "--config", str(config_path)],
             check=True,
+            cwd=out,  # the configs' output folders are relative to the working directory
             stdout=f,
             stderr=subprocess.STDOUT,
             env=env,
@@ -340,7 +342,7 @@ def warm_start_runs(out: Path, runs: list[Run], epochs: int) -> list[Run]:
         config = dict(sr.config, output={"directory": continued.name, "resume": True})
         config["training"] = dict(sr.config["training"], epochs=done + epochs, **more)
         stage.append(Run(f"{task}_warm_shortrange", config, sr.tests))
-        config = dict(sog.config, output={"directory": f"{task}_warm_sognet", "resume": False})
+        config = dict(sog.config, output={"directory": f"{task}_warm_sognet", "overwrite": True})
         config["training"] = dict(
             sog.config["training"],
             epochs=epochs,

@@ -19,6 +19,14 @@ from openmm_sog.training.data import read_dataset, select_structures
 from openmm_sog.training.loop import load_training_data
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.fixture(autouse=True)
+def _run_in_tmp_path(tmp_path, monkeypatch):
+    """Config paths are relative to the working directory: each test works in its tmp_path."""
+    monkeypatch.chdir(tmp_path)
+
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sognet"
 
 
@@ -77,6 +85,7 @@ def write_toy_data(path: Path, frames: int = 8, seed: int = 0) -> None:
 
 
 def write_config(tmp_path: Path, **training: object) -> Path:
+    """A tiny SOG-Net config in ``tmp_path`` with paths relative to it (tests run there)."""
     config = {
         "seed": 3,
         "data": {"train": "toy.xyz", "validation_fraction": 0.25},
@@ -89,7 +98,15 @@ def write_config(tmp_path: Path, **training: object) -> Path:
             "charge_sizes": [8],
             "num_gaussians": 4,
         },
-        "training": {"epochs": 2, "batch_size": 2, "progress": True, "num_threads": 1, **training},
+        "training": {
+            "epochs": 2,
+            "batch_size": 2,
+            "progress": True,
+            "num_threads": 1,
+            # One composition (NaCl x 4): the least-squares fit would warn (undetermined).
+            "reference_energies": "average",
+            **training,
+        },
         "output": {"directory": "run"},
     }
     path = tmp_path / "config.yaml"
@@ -212,6 +229,7 @@ def test_resume_continues_from_checkpoint(tmp_path):
     config = load_config(write_config(tmp_path, epochs=1, progress=False))
     train(config)
     config.training.epochs = 2
+    config.output.resume = True  # resuming is asked for, never the default
     summary = train(config)
     rows = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
     assert summary["epochs"] == 2 and [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
@@ -240,17 +258,18 @@ def test_lbfgs_reduces_the_loss_and_checkpoints_are_written_at_the_end(tmp_path)
         last = state["model"]["state_dict"]
         assert any(not torch.equal(best["state_dict"][k], last[k]) for k in last)
     bad = write_config(tmp_path, optimizer="sgd")
-    with pytest.raises(ValueError, match="optimizer must be adam or lbfgs"):
+    with pytest.raises(ValueError, match="training.optimizer: 'sgd' is not one of adam, lbfgs"):
         load_config(bad)
 
 
-def test_training_is_deterministic_for_a_seed(tmp_path):
+def test_training_is_deterministic_for_a_seed(tmp_path, monkeypatch):
     from openmm_sog.training.loop import train
 
     states, logs = [], []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         folder = tmp_path / name
         folder.mkdir()
+        monkeypatch.chdir(folder)
         write_toy_data(folder / "toy.xyz", frames=4)
         path = write_config(folder, epochs=2, progress=False)
         values = yaml.safe_load(path.read_text())
@@ -349,7 +368,8 @@ def test_force_loss_without_forces_is_an_error(tmp_path):
     atoms = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.5, 0, 0]])
     atoms.calc = SinglePointCalculator(atoms, energy=-1.0)
     ase.io.write(str(tmp_path / "toy.xyz"), [atoms, atoms], format="extxyz")
-    with pytest.raises(ValueError, match="force_weight > 0 but some"):
+    message = r"training.force_weight > 0 but \d+ of the \d+ training structures have no forces"
+    with pytest.raises(ValueError, match=message):
         load_training_data(load_config(write_config(tmp_path)))
 
 
@@ -413,7 +433,10 @@ def test_initialize_from_a_short_range_model(tmp_path):
     train(load_config(sognet_config("trained", 1, charge_init_scale=1e-6)))
     sr_rows = (tmp_path / "shortrange" / "log.csv").read_text().split()
     best_sr = min(float(row.split(",")[2]) for row in sr_rows[1:])
-    first = float((tmp_path / "trained" / "log.csv").read_text().split()[1].split(",")[1])
+    rows = [row.split(",") for row in (tmp_path / "trained" / "log.csv").read_text().split()]
+    # Epoch 0 is the starting model, validated before any step (no training loss).
+    assert rows[1][0] == "0" and rows[1][1] == "nan" and float(rows[1][2]) > 0
+    first = float(rows[2][1])
     assert first < 2.0 * best_sr
 
     with pytest.raises(ValueError, match=r"another local model: fitting_sizes \(\[8\]"):

@@ -14,6 +14,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--select", default=None, help="structures to use, e.g. '80:100' or '1::2' (default: all)"
     )
+    p.add_argument(
+        "--energy-key", default="energy", help="extxyz key of the energies, eV (e.g. REF_energy)"
+    )
+    p.add_argument(
+        "--forces-key", default="forces", help="extxyz key of the forces, eV/A (e.g. REF_forces)"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument(
         "--dtype",
@@ -27,14 +33,63 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from openmm_sog.training.data import read_dataset, select_structures
-    from openmm_sog.training.metrics import evaluate
+def load_model_file(path: str, dtype: str | None = None):
+    """The model of a ``sognet train`` file, or a :class:`SognetError` that says what the file
+    is instead (a TorchScript export, a text file, another pickle)."""
+    import pickle
+    import zipfile
+
+    from openmm_sog.training.errors import SognetError
     from openmm_sog.training.model_io import load_model
 
-    structures = select_structures(read_dataset(args.data, args.format), args.select)
+    remedy = "give a model_best.pt or checkpoint_last.pt written by sognet train"
+    try:
+        return load_model(path, dtype)
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as error:
+        raise SognetError(f"{path} is not a model file ({error}): {remedy}") from None
+    except (KeyError, TypeError, AttributeError, RuntimeError) as error:
+        if _is_torchscript(path):
+            raise SognetError(
+                f"{path} is a TorchScript export (sognet export), which sognet eval cannot "
+                f"read: {remedy}, or use the export in OpenMM (create_sognet_force)"
+            ) from None
+        raise SognetError(
+            f"{path} is not a SOG-Net model file ({type(error).__name__}: {error}): {remedy}"
+        ) from None
+
+
+def _is_torchscript(path: str) -> bool:
+    """Whether ``path`` is a zip archive holding TorchScript code (``torch.jit.save``)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(
+                name.endswith((".py", "/code/", "constants.pkl")) for name in archive.namelist()
+            )
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    from openmm_sog.training.data import read_dataset, select_structures
+    from openmm_sog.training.errors import SognetError
+    from openmm_sog.training.metrics import evaluate
+
+    if args.batch_size < 1:
+        raise SognetError(f"--batch-size must be >= 1, got {args.batch_size}")
     dtype = None if args.dtype == "model" else args.dtype
-    metrics = evaluate(load_model(args.model, dtype), structures, args.batch_size)
+    model = load_model_file(args.model, dtype)
+    structures = select_structures(
+        read_dataset(args.data, args.format, args.energy_key, args.forces_key), args.select
+    )
+    if all(s.energy is None and s.forces is None for s in structures):
+        raise SognetError(
+            f"{args.data}: the selected structures have no energy or force labels to compare "
+            "with: choose labelled structures (--select) or name the labels' keys "
+            "(--energy-key, --forces-key)"
+        )
+    metrics = evaluate(model, structures, args.batch_size)
     if args.json:
         print(json.dumps(metrics))
     else:

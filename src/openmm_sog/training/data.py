@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import SognetError
+
 __all__ = [
     "BOHR_ANGSTROM",
     "HARTREE_EV",
@@ -170,17 +172,35 @@ def _t(array: np.ndarray, dtype: torch.dtype = torch.float64) -> Tensor:
     return torch.as_tensor(np.asarray(array), dtype=dtype)
 
 
-def read_extxyz(path: Path) -> list[Structure]:
-    """extxyz via ASE (energies eV, forces eV/A, stress eV/A^3 — ASE's units)."""
+def read_extxyz(
+    path: Path, energy_key: str = "energy", forces_key: str = "forces"
+) -> list[Structure]:
+    """extxyz via ASE (energies eV, forces eV/A, stress eV/A^3 -- ASE's units).
+
+    The labels are read from the calculator's results or from ``info`` (energy) and ``arrays``
+    (forces) under ``energy_key`` and ``forces_key``, e.g. ``REF_energy`` and ``REF_forces``.
+
+    :raises SognetError: no frame has either label, or a label is missing under its key while
+        the file holds it under another (say ``REF_energy``): the message names the keys.
+    """
     import ase.io
 
     structures = []
+    found = {"energy": False, "forces": False}
+    other_keys: dict[str, set[str]] = {"energy": set(), "forces": set()}
     for k, atoms in enumerate(ase.io.read(str(path), index=":")):
         calc = atoms.calc
         results = calc.results if calc is not None else {}
-        energy = results.get("energy", atoms.info.get("energy"))
-        forces = results.get("forces", atoms.arrays.get("forces"))
+        energy = results.get(energy_key, atoms.info.get(energy_key))
+        forces = results.get(forces_key, atoms.arrays.get(forces_key))
         stress = results.get("stress", atoms.info.get("stress"))
+        found["energy"] |= energy is not None
+        found["forces"] |= forces is not None
+        for kind, names in (
+            ("energy", [*results, *atoms.info]),
+            ("forces", [*results, *atoms.arrays]),
+        ):
+            other_keys[kind].update(name for name in names if kind[:5] in name.lower())
         pbc = atoms.pbc
         if pbc.any() and not pbc.all():
             raise ValueError(f"{path}: partially periodic structures are not supported")
@@ -201,10 +221,34 @@ def read_extxyz(path: Path) -> list[Structure]:
                 stress=None if stress is None else _t(stress).reshape(3, 3),
                 total_charge=float(atoms.info.get("total_charge", 0.0)),
             )
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise ValueError(f"{path}, frame {k}: {error}") from None
         structures.append(structure)
+    _check_labels(path, found, other_keys, {"energy": energy_key, "forces": forces_key})
     return structures
+
+
+def _check_labels(
+    path: Path, found: dict[str, bool], other_keys: dict[str, set[str]], keys: dict[str, str]
+) -> None:
+    """Refuse a file whose labels are not under the keys asked for (see :func:`read_extxyz`)."""
+    options = {
+        "energy": "--energy-key (config data.energy_key)",
+        "forces": "--forces-key (config data.forces_key)",
+    }
+    for kind in ("energy", "forces"):
+        candidates = sorted(other_keys[kind] - {keys[kind]})
+        if not found[kind] and candidates:
+            raise SognetError(
+                f"{path}: no frame has {kind} labels under the key {keys[kind]!r}, but the file "
+                f"has {', '.join(map(repr, candidates))}: name it with {options[kind]}, e.g. "
+                f"{options[kind].split()[0]} {candidates[0]}"
+            )
+    if not found["energy"] and not found["forces"]:
+        raise SognetError(
+            f"{path}: no labels: no frame has an energy ({keys['energy']!r}) or forces "
+            f"({keys['forces']!r}); name the keys with {options['energy']} and {options['forces']}"
+        )
 
 
 def read_spice(path: Path) -> list[Structure]:
@@ -307,10 +351,17 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"{path}: unknown data format (use .xyz/.extxyz or .h5)")
 
 
-def read_dataset(path: str | Path, data_format: str = "auto") -> list[Structure]:
+def read_dataset(
+    path: str | Path,
+    data_format: str = "auto",
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+) -> list[Structure]:
     """Read all structures of a file, converted to Angstrom and eV.
 
     :param data_format: ``auto``, ``extxyz``, ``spice``, ``dimer`` or ``pointcharge``.
+    :param energy_key: extxyz key of the energies (eV); the other formats have fixed layouts.
+    :param forces_key: extxyz key of the forces (eV/A).
     """
     path = Path(path)
     if not path.is_file():
@@ -319,7 +370,10 @@ def read_dataset(path: str | Path, data_format: str = "auto") -> list[Structure]
         data_format = detect_format(path)
     if data_format not in _READERS:
         raise ValueError(f"unknown data format {data_format!r}; choose from {sorted(_READERS)}")
-    structures = _READERS[data_format](path)
+    if data_format == "extxyz":
+        structures = read_extxyz(path, energy_key, forces_key)
+    else:
+        structures = _READERS[data_format](path)
     if not structures:
         raise ValueError(f"{path}: no structures")
     return structures

@@ -6,14 +6,16 @@ import copy
 import csv
 import math
 import time
+import warnings
 
 import torch
 
 from ..model import SOGNet
-from .checkpoint import CheckpointIO, TrainingState
+from .checkpoint import TrainingState
 from .config import TrainConfig
 from .data import Structure, collate, read_dataset, select_structures
-from .distributed import Context, distributed_context
+from .distributed import Context, distributed_context, label_counts
+from .errors import RunFolderError, SognetError
 from .metrics import evaluate, loss_terms
 from .model_io import (
     build_model,
@@ -24,20 +26,43 @@ from .model_io import (
     refit_energy_shifts,
     set_local_scales,
 )
+from .reference_energies import reference_energies
+from .run_folder import open_run_folder
 
-__all__ = ["load_training_data", "train"]
+__all__ = ["LOG_FIELDS", "load_training_data", "train"]
+
+#: Columns of ``log.csv``: the weighted loss (what is optimised) and, in physical units, the
+#: RMSE of the energy per atom (meV/atom) and of the force components (meV/A). The training
+#: RMSEs are running values over the epoch's batches (the model changes within an epoch), the
+#: validation ones are taken after it. Epoch 0 is the starting model of ``initialize_from``.
+LOG_FIELDS = [
+    "epoch",
+    "train_loss",
+    "validation_loss",
+    "learning_rate",
+    "elapsed_s",
+    "train_energy_rmse_meV_per_atom",
+    "train_forces_rmse_meV_per_A",
+    "validation_energy_rmse_meV_per_atom",
+    "validation_forces_rmse_meV_per_A",
+]
+#: A first epoch of fine-tuning whose validation loss exceeds the starting model's by this
+#: factor is warned about: the learning rate is too high for a trained model.
+FINE_TUNING_WORSENING_FACTOR = 2.0
 
 
 def load_training_data(config: TrainConfig) -> tuple[list[Structure], list[Structure]]:
     """Training and validation structures (seeded random split unless a file is given)."""
     data = config.data
+    keys = {"energy_key": data.energy_key, "forces_key": data.forces_key}
     structures = select_structures(
-        read_dataset(config.resolve(data.train), data.format), data.select
+        read_dataset(config.resolve(data.train), data.format, **keys), data.select
     )
     gen = torch.Generator().manual_seed(config.seed)
     if data.validation:
         validation = select_structures(
-            read_dataset(config.resolve(data.validation), data.format), data.validation_select
+            read_dataset(config.resolve(data.validation), data.format, **keys),
+            data.validation_select,
         )
         train = structures
     else:
@@ -51,17 +76,25 @@ def load_training_data(config: TrainConfig) -> tuple[list[Structure], list[Struc
         train = train[: data.max_structures]
     t = config.training
     for name, group in (("training", train), ("validation", validation)):
-        if t.force_weight > 0 and any(s.forces is None for s in group):
-            raise ValueError(f"force_weight > 0 but some {name} structures have no forces")
-        if t.energy_weight > 0 and any(s.energy is None for s in group):
-            raise ValueError(
-                f"energy_weight > 0 but some {name} structures have no energy "
-                "(set training.energy_weight: 0 to train on forces only)"
-            )
-        if t.stress_weight > 0 and any(s.stress is None for s in group):
-            raise ValueError(f"stress_weight > 0 but some {name} structures have no stress")
+        weights = {"energy": t.energy_weight, "forces": t.force_weight, "stress": t.stress_weight}
+        for label, weight_key in (
+            ("energy", "energy_weight"),
+            ("forces", "force_weight"),
+            ("stress", "stress_weight"),
+        ):
+            count = sum(getattr(s, label) is None for s in group) if weights[label] > 0 else 0
+            if count:
+                key = (
+                    f" under the key {getattr(data, f'{label}_key')!r}" if label != "stress" else ""
+                )
+                rename = f"name the key of the labels (data.{label}_key) or " if key else ""
+                raise SognetError(
+                    f"training.{weight_key} > 0 but {count} of the {len(group)} {name} "
+                    f"structures have no {label}{key}: {rename}set training.{weight_key}: 0 "
+                    "to train without them"
+                )
     if not train:
-        raise ValueError("no training structures")
+        raise SognetError("no training structures (data.max_structures or data.select is 0)")
     return train, validation
 
 
@@ -76,14 +109,47 @@ def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
     return None
 
 
+class ErrorSums:
+    """Squared errors and label counts of an epoch, for RMSEs in physical units.
+
+    Energies per atom in eV/atom, force components in eV/A; summed over the ranks by
+    :meth:`rmse`, which returns meV/atom and meV/A (NaN without labels).
+    """
+
+    def __init__(self) -> None:
+        self.squared = {"energy": 0.0, "forces": 0.0}
+        self.count = {"energy": 0, "forces": 0}
+
+    def add(self, terms: dict[str, torch.Tensor], structures: list[Structure]) -> None:
+        """Add a batch: ``terms`` are the MSEs of ``structures`` (this rank's share, unweighted)."""
+        counts = label_counts(structures)
+        for key in self.squared:
+            self.squared[key] += float(terms[key].detach()) * counts[key]
+            self.count[key] += counts[key]
+
+    def rmse(self, ctx: Context) -> dict[str, float]:
+        """``{"energy_rmse_meV_per_atom": ..., "forces_rmse_meV_per_A": ...}`` over all ranks."""
+        out = {}
+        for key, name in (
+            ("energy", "energy_rmse_meV_per_atom"),
+            ("forces", "forces_rmse_meV_per_A"),
+        ):
+            count = ctx.sum(float(self.count[key]))
+            squared = ctx.sum(self.squared[key])
+            out[name] = 1e3 * math.sqrt(squared / count) if count else math.nan
+        return out
+
+
 def _batch_loss(
     model: torch.nn.Module,
     chosen: list[Structure],
     config: TrainConfig,
     ctx: Context,
     create_graph: bool,
+    errors: ErrorSums | None = None,
 ) -> torch.Tensor:
-    """Weighted loss of this rank's share of the (global) batch ``chosen``."""
+    """Weighted loss of this rank's share of the (global) batch ``chosen``; adds the batch's
+    squared errors to ``errors``."""
     t = config.training
     dtype = next(model.parameters()).dtype
     weights = {"energy": t.energy_weight, "forces": t.force_weight, "stress": t.stress_weight}
@@ -95,7 +161,10 @@ def _batch_loss(
         compute_stress=t.stress_weight > 0,
         create_graph=create_graph,
     )
-    terms = ctx.share_terms(loss_terms(out, batch), local, chosen)
+    raw = loss_terms(out, batch)
+    if errors is not None:
+        errors.add(raw, local)
+    terms = ctx.share_terms(raw, local, chosen)
     return sum(weights[k] * v for k, v in terms.items())
 
 
@@ -107,13 +176,15 @@ def _epoch_loss(
     order: list[int],
     bar,
     ctx: Context,
-) -> float:
-    """One pass; trains if ``optimizer`` is given. Returns the mean weighted loss."""
+) -> tuple[float, dict[str, float]]:
+    """One pass; trains if ``optimizer`` is given. Returns the mean weighted loss and the
+    RMSEs of :class:`ErrorSums` (running values over the batches when training)."""
     t = config.training
     total, count = 0.0, 0
+    errors = ErrorSums()
     for start in range(0, len(order), t.batch_size):
         chosen = [structures[k] for k in order[start : start + t.batch_size]]
-        loss = _batch_loss(model, chosen, config, ctx, optimizer is not None)
+        loss = _batch_loss(model, chosen, config, ctx, optimizer is not None, errors)
         if optimizer is not None:
             optimizer.zero_grad()
             ctx.gradient_loss(loss).backward()
@@ -123,7 +194,7 @@ def _epoch_loss(
         if bar is not None:
             bar.update(len(chosen))
             bar.set_postfix(loss=f"{float(loss.detach()):.3e}")
-    return ctx.sum(total) / max(count, 1)
+    return ctx.sum(total) / max(count, 1), errors.rmse(ctx)
 
 
 def _lbfgs_epoch(
@@ -133,22 +204,29 @@ def _lbfgs_epoch(
     optimizer: torch.optim.LBFGS,
     order: list[int],
     ctx: Context,
-) -> float:
-    """One L-BFGS step on the full training set; returns the loss before the step."""
+) -> tuple[float, dict[str, float]]:
+    """One L-BFGS step on the full training set; returns the loss and RMSEs before the step."""
     t = config.training
+    first = ErrorSums()
+    calls = 0
 
     def closure() -> torch.Tensor:
+        nonlocal calls
         optimizer.zero_grad()
         total = 0.0
+        errors = first if calls == 0 else None
+        calls += 1
         for start in range(0, len(order), t.batch_size):
             chosen = [structures[k] for k in order[start : start + t.batch_size]]
-            loss = _batch_loss(model, chosen, config, ctx, True) * (len(chosen) / len(order))
+            loss = _batch_loss(model, chosen, config, ctx, True, errors)
+            loss = loss * (len(chosen) / len(order))
             ctx.gradient_loss(loss).backward()
             total += float(loss.detach())
         # The line search must see the same (global) loss on every rank.
         return torch.tensor(ctx.sum(total), dtype=torch.float64)
 
-    return float(optimizer.step(closure))
+    loss = float(optimizer.step(closure))
+    return loss, first.rmse(ctx)
 
 
 def _optimizer(config: TrainConfig, model: SOGNet) -> torch.optim.Optimizer:
@@ -189,15 +267,24 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     torch.manual_seed(config.seed)
+    io, state = open_run_folder(config, ctx.is_main)
+    ctx.barrier()  # rank 0 has cleared (overwrite) and written the folder's config.yaml
     train_set, validation = load_training_data(config)
     model = build_model(config.model, train_set, t.dtype)
     model_config = config.model
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
-    io = CheckpointIO(config.resolve(config.output.directory))
-    state = io.load() if config.output.resume else None
+    eval_set = validation if validation else train_set
+    start_row: dict | None = None  # epoch 0: the starting model of initialize_from
     if state is not None:
-        model.load_state_dict(state.model["state_dict"])
+        try:
+            model.load_state_dict(state.model["state_dict"])
+        except RuntimeError as error:  # a folder from before config.yaml with another model
+            raise RunFolderError(
+                f"cannot resume the run in {io.directory}: its model does not fit this config "
+                f"({' '.join(str(error).split())[:300]}); resume with the config it was started "
+                "with or start a new run in another output.directory"
+            ) from None
         set_local_scales(model, state.model)  # the run may have started from another model
         optimizer.load_state_dict(state.optimizer)
         if scheduler is not None and state.scheduler is not None:
@@ -215,18 +302,32 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
                     f"initialised here: {', '.join(kept) or 'none'}",
                     flush=True,
                 )
+            # The starting model is epoch 0: the best so far, so model_best.pt is never worse.
+            val_loss, val_rmse = _epoch_loss(
+                model, eval_set, config, None, list(range(len(eval_set))), None, ctx
+            )
+            start_row = _log_row(0, math.nan, val_loss, t.learning_rate, 0.0, {}, val_rmse)
+        else:
+            shifts = reference_energies(train_set, list(model.atomic_numbers), t.reference_energies)
+            with torch.no_grad():
+                model.energy_shifts.copy_(shifts.to(model.energy_shifts.dtype))
     log_path = io.directory / "log.csv"
-    fields = ["epoch", "train_loss", "validation_loss", "learning_rate", "elapsed_s"]
-    if ctx.is_main and (state.epoch == 0 or not log_path.exists()):
-        with log_path.open("w", newline="") as f:
-            csv.writer(f).writerow(fields)
+    if ctx.is_main:
+        _prepare_log(log_path, fresh=state.epoch == 0)
     started = time.monotonic() - state.elapsed_s
     last_write = time.monotonic()
     best_payload: dict | None = None  # best model not yet written to model_best.pt
+    if start_row is not None:
+        _append_log(log_path, start_row, ctx)
+        state.best_validation = start_row["validation_loss"]
+        best_payload = model_metadata(model, _final_config(model, model_config), t.dtype)
+        best_payload["state_dict"] = copy.deepcopy(model.state_dict())
+        state.history.append(start_row)
+    first_epoch = state.epoch + 1
     wrapped = ctx.wrap(model)
     from tqdm import tqdm
 
-    for epoch in range(state.epoch + 1, t.epochs + 1):
+    for epoch in range(first_epoch, t.epochs + 1):
         gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
         order = torch.randperm(len(train_set), generator=gen).tolist()
         with tqdm(
@@ -237,31 +338,32 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         ) as bar:
             wrapped.train()
             if isinstance(optimizer, torch.optim.LBFGS):
-                train_loss = _lbfgs_epoch(wrapped, train_set, config, optimizer, order, ctx)
+                train_loss, train_rmse = _lbfgs_epoch(
+                    wrapped, train_set, config, optimizer, order, ctx
+                )
             else:
-                train_loss = _epoch_loss(wrapped, train_set, config, optimizer, order, bar, ctx)
-        eval_set = validation if validation else train_set
-        val_loss = _epoch_loss(model, eval_set, config, None, list(range(len(eval_set))), None, ctx)
+                train_loss, train_rmse = _epoch_loss(
+                    wrapped, train_set, config, optimizer, order, bar, ctx
+                )
+        val_loss, val_rmse = _epoch_loss(
+            model, eval_set, config, None, list(range(len(eval_set))), None, ctx
+        )
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
         elif scheduler is not None:
             scheduler.step()
         elapsed = time.monotonic() - started
         lr = optimizer.param_groups[0]["lr"]
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "validation_loss": val_loss,
-            "learning_rate": lr,
-            "elapsed_s": elapsed,
-        }
-        if ctx.is_main:
-            with log_path.open("a", newline="") as f:
-                csv.writer(f).writerow([row[k] for k in fields])
+        row = _log_row(epoch, train_loss, val_loss, lr, elapsed, train_rmse, val_rmse)
+        _append_log(log_path, row, ctx)
         if t.progress and ctx.is_main:
             tqdm.write(
-                f"epoch {epoch}: train {train_loss:.4e}  validation {val_loss:.4e}  lr {lr:.2e}"
+                f"epoch {epoch}: train {train_loss:.4e}  validation {val_loss:.4e}  lr {lr:.2e}  "
+                f"(validation RMSE {val_rmse['energy_rmse_meV_per_atom']:.3g} meV/atom, "
+                f"{val_rmse['forces_rmse_meV_per_A']:.4g} meV/A)"
             )
+        if start_row is not None and epoch == first_epoch:
+            _warn_if_fine_tuning_diverges(start_row["validation_loss"], val_loss, t.learning_rate)
         improved = val_loss < state.best_validation
         payload = model_metadata(model, _final_config(model, model_config), t.dtype)
         payload["state_dict"] = model.state_dict()
@@ -301,12 +403,75 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             payload["state_dict"]["energy_shifts"] = best.energy_shifts.detach().clone()
             torch.save(payload, io.best)
         metrics = evaluate(best, validation) if validation else {}
-    return {
+    summary = {
         "best_validation_loss": state.best_validation,
         "epochs": state.epoch,
         "validation_metrics": ctx.broadcast(metrics),
         "model": str(io.best),
     }
+    if start_row is not None:
+        summary["initial_validation_loss"] = start_row["validation_loss"]
+    return summary
+
+
+def _log_row(
+    epoch: int,
+    train_loss: float,
+    validation_loss: float,
+    learning_rate: float,
+    elapsed_s: float,
+    train_rmse: dict[str, float],
+    validation_rmse: dict[str, float],
+) -> dict:
+    """A ``log.csv`` row (:data:`LOG_FIELDS`); RMSEs missing from the dicts are NaN."""
+    row = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "validation_loss": validation_loss,
+        "learning_rate": learning_rate,
+        "elapsed_s": elapsed_s,
+    }
+    for prefix, rmse in (("train_", train_rmse), ("validation_", validation_rmse)):
+        for name in ("energy_rmse_meV_per_atom", "forces_rmse_meV_per_A"):
+            row[prefix + name] = rmse.get(name, math.nan)
+    return row
+
+
+def _prepare_log(path, fresh: bool) -> None:
+    """A new ``log.csv`` with its header, or a resumed one brought to :data:`LOG_FIELDS` (logs
+    written before the RMSE columns get them, empty in their old rows)."""
+    if fresh or not path.exists():
+        with path.open("w", newline="") as f:
+            csv.writer(f).writerow(LOG_FIELDS)
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and list(rows[0]) == LOG_FIELDS:
+        return
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS, restval="")
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if k in LOG_FIELDS} for row in rows)
+
+
+def _append_log(path, row: dict, ctx: Context) -> None:
+    if ctx.is_main:
+        with path.open("a", newline="") as f:
+            csv.writer(f).writerow([row[k] for k in LOG_FIELDS])
+
+
+def _warn_if_fine_tuning_diverges(start: float, first: float, learning_rate: float) -> None:
+    """Warn when the first epoch from a trained model leaves it much worse (see the module)."""
+    if first > FINE_TUNING_WORSENING_FACTOR * start:
+        warnings.warn(
+            f"fine-tuning: the validation loss after the first epoch ({first:.4g}) is "
+            f"{first / start:.3g} times that of the starting model ({start:.4g}); the learning "
+            f"rate {learning_rate:g} is probably too high for a trained model: try "
+            f"training.learning_rate: {learning_rate / 10:g} (model_best.pt keeps the starting "
+            "model until an epoch improves on it)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _final_config(model: SOGNet, config):

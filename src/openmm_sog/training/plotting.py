@@ -25,17 +25,36 @@ def _pyplot():
 
 
 def plot_learning_curve(log_csv: str | Path, output: str | Path) -> Path:
-    """Training and validation loss per epoch from ``log.csv``."""
+    """Training and validation curves per epoch from ``log.csv``: the weighted loss and, where
+    the log has them, the energy RMSE (meV/atom) and force RMSE (meV/A)."""
     plt = _pyplot()
     with Path(log_csv).open() as f:
         rows = list(csv.DictReader(f))
+    if not rows or "epoch" not in rows[0]:
+        raise ValueError(f"{log_csv}: not a sognet training log (no epoch rows)")
+
+    def column(name: str) -> list[float]:
+        return [float(r[name]) if r.get(name) not in (None, "") else math.nan for r in rows]
+
+    panels = [("loss", "weighted loss")]
+    for quantity, label in (
+        ("energy_rmse_meV_per_atom", "energy RMSE (meV/atom)"),
+        ("forces_rmse_meV_per_A", "force RMSE (meV/A)"),
+    ):
+        values = column(f"validation_{quantity}") if f"validation_{quantity}" in rows[0] else []
+        values += column(f"train_{quantity}") if f"train_{quantity}" in rows[0] else []
+        if any(math.isfinite(v) for v in values):
+            panels.append((quantity, label))
     epochs = [int(r["epoch"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(epochs, [float(r["train_loss"]) for r in rows], label="train")
-    ax.semilogy(epochs, [float(r["validation_loss"]) for r in rows], label="validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("weighted loss")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
+    for ax, (quantity, label) in zip(axes[0], panels, strict=True):
+        for split in ("train", "validation"):
+            name = f"{split}_{quantity}"
+            if name in rows[0]:
+                ax.semilogy(epochs, column(name), label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
     fig.tight_layout()
     fig.savefig(output, dpi=120)
     plt.close(fig)

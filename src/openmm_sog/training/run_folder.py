@@ -1,0 +1,191 @@
+"""A training run's output folder: fresh run, resume or overwrite, decided from its config.
+
+The folder (``output.directory``) keeps the config of its run in ``config.yaml`` next to
+``checkpoint_last.pt``, ``model_best.pt`` and ``log.csv``. A fresh run refuses a folder that
+already holds a run (unless ``output.overwrite``), so a changed config never goes on from old
+weights, and a finished run is not silently re-reported; ``output.resume`` continues the run
+only if the config is the same apart from :data:`RESUMABLE_KEYS`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..model import SOGNetConfig
+from .checkpoint import CheckpointIO, TrainingState
+from .config import TrainConfig, config_to_dict
+from .errors import RunFolderError
+
+__all__ = ["CONFIG_NAME", "RESUMABLE_KEYS", "config_differences", "open_run_folder"]
+
+#: The run's config in its folder.
+CONFIG_NAME = "config.yaml"
+#: Config keys a resumed run may change: how long to go on and how to show it, not what is
+#: trained (``initialize_from`` is not used when resuming; ``output`` is where the run lives).
+RESUMABLE_KEYS = (
+    "training.epochs",
+    "training.max_time_s",
+    "training.early_stopping_patience",
+    "training.progress",
+    "training.num_threads",
+    "training.initialize_from",
+    "output.",
+)
+#: Model hyper-parameters that ``build_model`` fills in from the data.
+_DATA_DERIVED = ("model.atomic_numbers", "model.neighbor_normalization")
+
+
+def comparable_config(config: TrainConfig) -> dict:
+    """The config as plain values with its paths made absolute (stored in ``config.yaml``)."""
+    values = config_to_dict(config)
+    for section, key in (
+        ("data", "train"),
+        ("data", "validation"),
+        ("training", "initialize_from"),
+        ("output", "directory"),
+    ):
+        if values[section][key]:
+            values[section][key] = str(config.resolve(values[section][key]).absolute())
+    return values
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and key in ("data", "model", "training", "output"):
+            flat.update(_flatten(value, f"{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return float(a) == float(b) or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def config_differences(stored: dict, current: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """``key (stored value in the folder, current value here)`` for each key that differs,
+    skipping keys that start with one of ``ignore``."""
+    old, new = _flatten(stored), _flatten(current)
+    differ = []
+    for key in sorted(set(old) | set(new)):
+        if key.startswith(ignore):
+            continue
+        if key not in old or key not in new or not _same(old[key], new[key]):
+            there, here = old.get(key, "<not set>"), new.get(key, "<not set>")
+            differ.append(f"{key} ({there!r} in the folder, {here!r} now)")
+    return differ
+
+
+def _stored_config(directory: Path) -> dict | None:
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        return None
+    values = yaml.safe_load(path.read_text())
+    return values if isinstance(values, dict) else None
+
+
+def _finished(state: TrainingState, config: TrainConfig) -> str | None:
+    """Why the checkpoint's run has nothing left to do under ``config``, or ``None``."""
+    t = config.training
+    if state.epoch >= t.epochs:
+        return f"it has run all {t.epochs} epochs of training.epochs (raise it to go on)"
+    if state.epochs_without_improvement >= t.early_stopping_patience:
+        return (
+            f"it stopped early after {state.epochs_without_improvement} epochs without "
+            "improvement (raise training.early_stopping_patience to go on)"
+        )
+    if t.max_time_s is not None and state.elapsed_s > t.max_time_s:
+        return f"it reached training.max_time_s = {t.max_time_s:g} s (raise it to go on)"
+    return None
+
+
+def open_run_folder(
+    config: TrainConfig, is_main: bool
+) -> tuple[CheckpointIO, TrainingState | None]:
+    """The run folder of ``config`` and the state to resume from (``None``: a fresh run).
+
+    A fresh run (neither ``output.resume`` nor ``output.overwrite``) needs a folder without a
+    run; ``overwrite`` deletes the run's files first (on the main process, ``is_main``);
+    ``resume`` loads ``checkpoint_last.pt`` and checks that the config matches the folder's
+    ``config.yaml`` and that the run has epochs left. Writes ``config.yaml`` (main process).
+
+    :raises RunFolderError: the folder holds another run, or nothing is left to resume; the
+        message names the keys that differ and the remedies.
+    """
+    o = config.output
+    io = CheckpointIO(config.resolve(o.directory))
+    folder = io.directory.absolute()
+    current = comparable_config(config)
+    stored = _stored_config(folder)
+    has_run = io.last.is_file() or io.best.is_file()
+    state = None
+    if o.resume and io.last.is_file():
+        differ = _resume_differences(stored, current, io)
+        if differ:
+            raise RunFolderError(
+                f"cannot resume the run in {folder}: its config differs in "
+                + "; ".join(differ)
+                + f". Resume with the config it was started with ({folder / CONFIG_NAME}) "
+                "or start this config in a new output.directory"
+            )
+        state = io.load()
+        why = _finished(state, config)
+        if why is not None:
+            raise RunFolderError(
+                f"nothing to resume in {folder}: {why}; or start a new run in another "
+                "output.directory"
+            )
+        if is_main:
+            print(
+                f"resuming the run in {folder} at epoch {state.epoch + 1} of "
+                f"{config.training.epochs}",
+                file=sys.stderr,
+                flush=True,
+            )
+    elif o.resume and is_main:
+        print(f"nothing to resume in {folder} (no checkpoint): a new run", file=sys.stderr)
+    elif has_run and not o.overwrite:
+        differ = config_differences(stored, current, ("output.",)) if stored else []
+        what = (
+            "a run with a different config (" + "; ".join(differ) + ")"
+            if differ
+            else "a run" + (" of the same config" if stored else "")
+        )
+        previous = io.load() if io.last.is_file() else None
+        if previous is not None:
+            why = _finished(previous, config)
+            what += f", at epoch {previous.epoch}" + (" and finished" if why else "")
+        raise RunFolderError(
+            f"output folder {folder} already holds {what}: use a new output.directory, "
+            "--resume (config output.resume: true) to continue that run with its own config, or "
+            "--overwrite (config output.overwrite: true) to replace it"
+        )
+    if is_main:
+        if o.overwrite:
+            for path in (io.last, io.best, folder / "log.csv", folder / CONFIG_NAME):
+                path.unlink(missing_ok=True)
+        (folder / CONFIG_NAME).write_text(yaml.safe_dump(current, sort_keys=False))
+    return io, state
+
+
+def _resume_differences(stored: dict | None, current: dict, io: CheckpointIO) -> list[str]:
+    """What differs between the folder's run and ``current`` (keys a resume may not change)."""
+    if stored is not None:
+        return config_differences(stored, current, RESUMABLE_KEYS)
+    # A folder from before config.yaml: the checkpoint still has the model's hyper-parameters.
+    state = io.load()
+    model = {"model": SOGNetConfig(**state.model["config"]).to_dict()} if state else {}
+    mine = {"model": current["model"]}
+    return config_differences(model, mine, _DATA_DERIVED + ("model.initial_charges",))
