@@ -1,6 +1,9 @@
 """An exported SOG-Net inside OpenMM through PythonForce: units, consistency and bad input.
 
-The native TorchSOGForce is tested in tests/plugin/test_torch_sog_force.py."""
+The native TorchSOGForce is tested in tests/model/test_torch_sog_force.py, damaged and unsafe
+files in tests/adversarial/test_model_files.py."""
+
+import warnings
 
 import numpy as np
 import openmm
@@ -88,3 +91,75 @@ def test_bad_input(exported, tmp_path):
     context.setPositions(positions)
     with pytest.raises(Exception, match="particles but the SOG-Net force was built for 15"):
         context.getState(getEnergy=True)
+
+
+def _energy(context, positions):
+    context.setPositions(positions)
+    state = context.getState(getEnergy=True)
+    return state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)
+
+
+def test_non_periodic_cluster_is_the_eager_model_and_minus_its_energy_gradient(tmp_path):
+    """A model trained on clusters runs non-periodic by default (no box vectors asked for)."""
+    model = make_model(seed=7)
+    model.trained_periodic = False
+    path = tmp_path / "cluster.pt"
+    assert export_model(model, path)["periodic"] is False
+    cluster = random_structure(10, None, seed=8)
+    numbers = cluster["atomic_numbers"].tolist()
+    force = create_sognet_force(path, numbers)
+    assert isinstance(force, openmm.PythonForce) and not force.usesPeriodicBoundaryConditions()
+    system = openmm.System()
+    for _ in numbers:
+        system.addParticle(20.0)
+    system.addForce(force)
+    context = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
+    )
+    positions = cluster["positions"].numpy() * NM_PER_ANGSTROM
+    context.setPositions(positions)
+    state = context.getState(getEnergy=True, getForces=True)
+    energy = state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)
+    forces = state.getForces(asNumpy=True).value_in_unit(
+        openmm.unit.kilojoule_per_mole / openmm.unit.nanometer
+    )
+    # Oracle: the eager float64 model on the free cluster (zero cell, pbc false).
+    out = model(**cluster)
+    assert energy == pytest.approx(float(out["energy"].detach()[0]) * KJ_PER_MOL_PER_EV, rel=1e-9)
+    expected = out["forces"].detach().numpy() * KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM
+    np.testing.assert_allclose(forces, expected, rtol=1e-8, atol=1e-8)
+    assert np.abs(forces).max() > 1.0  # a real force field, not zeros
+    h = 1e-5
+    for i, d in [(0, 0), (4, 2), (9, 1)]:
+        plus, minus = positions.copy(), positions.copy()
+        plus[i, d] += h
+        minus[i, d] -= h
+        numeric = -(_energy(context, plus) - _energy(context, minus)) / (2 * h)
+        assert forces[i, d] == pytest.approx(numeric, rel=1e-5, abs=1e-4)
+    # A non-periodic model does not depend on a box: translating the cluster far away changes
+    # nothing (a periodic evaluation in OpenMM's default 2 nm box would).
+    assert _energy(context, positions + 7.3) == pytest.approx(energy, rel=1e-10)
+
+
+@pytest.mark.parametrize("trained", [True, False, None])
+def test_periodicity_follows_the_export_and_an_explicit_choice_warns(tmp_path, trained):
+    model = make_model(seed=3)
+    model.trained_periodic = trained
+    path = tmp_path / "model.pt"
+    assert export_model(model, path)["periodic"] is trained
+    numbers = [11, 17]
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "error", UserWarning
+        )  # the default takes the metadata's value silently
+        default = create_sognet_force(path, numbers, implementation="python")
+        # None (an export that does not say, e.g. from before the field existed): periodic
+        assert default.usesPeriodicBoundaryConditions() == (trained is not False)
+        if trained is not None:  # the same value as the metadata: silent too
+            create_sognet_force(path, numbers, periodic=trained, implementation="python")
+    for requested in (True, False):
+        if trained is None or requested == trained:
+            continue
+        with pytest.warns(UserWarning, match="was trained on .*periodic=None to follow"):
+            force = create_sognet_force(path, numbers, periodic=requested, implementation="python")
+        assert force.usesPeriodicBoundaryConditions() == requested
