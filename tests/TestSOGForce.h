@@ -20,6 +20,7 @@
 #include "openmm/VerletIntegrator.h"
 #include "openmm/internal/AssertionUtilities.h"
 #include "sfmt/SFMT.h"
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <string>
@@ -303,6 +304,65 @@ void testUpdateParameters() {
 }
 
 /**
+ * The net-charge background E_bg = -sum_c B_c Q_c^2/(2V) of setBackgroundIntegral(): switching
+ * it on changes the energy by exactly that (Q_c with the charge scale applied to the scaled
+ * particles), it follows the volume, and dE/dlambda includes its derivative (against a central
+ * difference, exact for an energy quadratic in lambda).
+ */
+void testBackgroundIntegral() {
+    TestSystem t;
+    makeSystem(t, 12, 2, true, false, 37);
+    const double lambda = 0.3;
+    vector<int> scaled = {0, 3, 4, 7};
+    t.force->setScaledParticles(scaled);
+    t.force->setChargeScaleDefaultValue(lambda);
+    t.force->addEnergyParameterDerivative(t.force->getChargeScaleParameterName());
+    VerletIntegrator integrator(0.001);
+    Context context(t.system, integrator, *platform);
+    context.setPositions(t.positions);
+    const double integrals[2] = {-3.5, 1.25}; // kJ/mol nm^3/e^2
+    vector<double> total(2, 0.0);
+    for (int i = 0; i < 12; i++) {
+        bool isScaled = (find(scaled.begin(), scaled.end(), i) != scaled.end());
+        for (int c = 0; c < 2; c++)
+            total[c] += t.charges[i*2 + c]*(isScaled ? lambda : 1.0);
+    }
+    Vec3 box[3];
+    makeBox(true, box);
+    for (double factor : {1.0, 1.05}) {
+        Vec3 scaledBox[3] = {box[0]*factor, box[1]*factor, box[2]*factor};
+        vector<Vec3> scaledPositions(t.positions);
+        for (Vec3& r : scaledPositions)
+            r *= factor;
+        context.setPeriodicBoxVectors(scaledBox[0], scaledBox[1], scaledBox[2]);
+        context.setPositions(scaledPositions);
+        double energies[2];
+        for (int on = 0; on < 2; on++) {
+            for (int c = 0; c < 2; c++)
+                t.force->setBackgroundIntegral(on ? integrals[c] : 0.0, c);
+            t.force->updateParametersInContext(context);
+            energies[on] = context.getState(State::Energy).getPotentialEnergy();
+        }
+        const double volume = scaledBox[0].dot(scaledBox[1].cross(scaledBox[2]));
+        double expected = 0.0;
+        for (int c = 0; c < 2; c++)
+            expected -= integrals[c]*total[c]*total[c]/(2*volume);
+        // The rest of the energy is the same computation twice: the difference is the background
+        // term up to the round-off of the total.
+        if (!(fabs(energies[1] - energies[0] - expected) <= 1e-10*max(1.0, fabs(energies[0]))))
+            throwException(__FILE__, __LINE__, "background energy " + to_string(energies[1] - energies[0]) +
+                    ", expected " + to_string(expected));
+    }
+    double derivative = context.getState(State::ParameterDerivatives).getEnergyParameterDerivatives().at("sog_lambda");
+    const double h = 0.25;
+    context.setParameter("sog_lambda", lambda + h);
+    double ePlus = context.getState(State::Energy).getPotentialEnergy();
+    context.setParameter("sog_lambda", lambda - h);
+    double eMinus = context.getState(State::Energy).getPotentialEnergy();
+    ASSERT_EQUAL_TOL((ePlus - eMinus)/(2*h), derivative, derivativeTolerance);
+}
+
+/**
  * The box may change between evaluations (barostats): results follow the new box. The host
  * (Reference/CPU) engine chooses its grid again when the box needs more modes; a device grid is
  * fixed at Context creation with 10 % room, and a larger growth is reported.
@@ -451,6 +511,7 @@ int main(int argc, char* argv[]) {
         testFiniteDifference();
         testChargeScale();
         testUpdateParameters();
+        testBackgroundIntegral();
         testBoxChange();
         testInvalidInput();
         runPlatformTests();

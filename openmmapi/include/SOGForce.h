@@ -32,6 +32,15 @@ namespace SOGPlugin {
  * alchemical calculations; its energy derivative is available through
  * addEnergyParameterDerivative().
  *
+ * Each channel may also carry a background integral B_c (kJ/mol nm^3/e^2, default 0; see
+ * setBackgroundIntegral()), which adds the net-charge background of a real-space complement:
+ *
+ *     E_bg = -sum_c B_c Q_c^2 / (2V),    Q_c = sum_i q[i][c]
+ *
+ * with the charge scale parameter applied to Q_c exactly as to the rest of the energy. E_bg does
+ * not depend on the positions (no forces) but on the volume (barostats see it), and its
+ * derivative with respect to the charge scale parameter is part of the energy derivative.
+ *
  * To use it, create a SOGForce, add one Gaussian per term with addGaussian(), then call
  * addParticle() once per particle of the System. The force always uses periodic boundary
  * conditions.
@@ -111,6 +120,24 @@ public:
      */
     void setGaussianParameters(int index, double weight, double width, int channel);
     /**
+     * Get the background integral B_c of a channel (see setBackgroundIntegral()).
+     *
+     * @param channel  the channel (0 to P-1)
+     * @return B_c, measured in kJ/mol nm^3/e^2
+     */
+    double getBackgroundIntegral(int channel = 0) const;
+    /**
+     * Set the background integral B_c of a channel: the force adds -B_c Q_c^2/(2V), where Q_c is
+     * the total (scaled) charge of the channel and V the box volume. For a real-space complement
+     * f_c(r) summed over pairs within a cutoff (for example in a CustomNonbondedForce), B_c is its
+     * integral over space, int f_c(r) d^3r, and the term is the neutralising background that
+     * complement needs in a charged periodic system. The default is 0 (no term).
+     *
+     * @param integral  B_c, measured in kJ/mol nm^3/e^2 (must be finite)
+     * @param channel   the channel (0 to P-1)
+     */
+    void setBackgroundIntegral(double integral, int channel = 0);
+    /**
      * Get the requested relative error of energy and forces against the exact lattice sum
      * (dimensionless).
      */
@@ -182,8 +209,8 @@ public:
      */
     const std::string& getEnergyParameterDerivativeName(int index) const;
     /**
-     * Copy the particle charges and Gaussian parameters (weights, widths, channels) to a Context
-     * that already uses this force. The grid is fixed when the Context is created, so the number
+     * Copy the particle charges, Gaussian parameters (weights, widths, channels) and background
+     * integrals to a Context that already uses this force. The grid is fixed when the Context is created, so the number
      * of particles and Gaussians and the tolerance cannot change, and the smallest width cannot
      * become smaller than it was then. The charge scale parameter and the scaled particles are
      * also fixed at Context creation. Use Context::reinitialize() for any of those changes.
@@ -214,6 +241,7 @@ private:
     double chargeScaleDefault;
     std::vector<std::vector<double> > charges;
     std::vector<GaussianInfo> gaussians;
+    std::vector<double> backgroundIntegrals; // B_c per channel, kJ/mol nm^3/e^2
     std::vector<int> scaledParticles;
     std::vector<std::string> energyParameterDerivatives;
 };

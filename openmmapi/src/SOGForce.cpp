@@ -13,6 +13,23 @@ SOGForce::SOGForce(int numChannels) : numChannels(numChannels), tolerance(1e-5),
         chargeScaleDefault(1.0) {
     if (numChannels < 1)
         throw OpenMMException("SOGForce: the number of channels must be at least 1");
+    backgroundIntegrals.assign(numChannels, 0.0);
+}
+
+static void checkChannel(int channel, int numChannels, const char* method) {
+    if (channel < 0 || channel >= numChannels)
+        throw OpenMMException(string("SOGForce: ") + method + "() got channel " + to_string(channel) +
+                " but the force has " + to_string(numChannels) + " channels (0 to " + to_string(numChannels - 1) + ")");
+}
+
+double SOGForce::getBackgroundIntegral(int channel) const {
+    checkChannel(channel, numChannels, "getBackgroundIntegral");
+    return backgroundIntegrals[channel];
+}
+
+void SOGForce::setBackgroundIntegral(double integral, int channel) {
+    checkChannel(channel, numChannels, "setBackgroundIntegral");
+    backgroundIntegrals[channel] = integral;
 }
 
 int SOGForce::addParticle(const vector<double>& particleCharges) {

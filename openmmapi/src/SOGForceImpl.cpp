@@ -58,6 +58,9 @@ void SOGForceImpl::validate(const SOGForce& force, const System& system) {
             throw OpenMMException("SOGForce: scaled particle index " + to_string(particle) + " is out of range");
     if (!isfinite(force.getChargeScaleDefaultValue()))
         throw OpenMMException("SOGForce: the default value of the charge scale parameter is not finite");
+    for (int c = 0; c < numChannels; c++)
+        if (!isfinite(force.getBackgroundIntegral(c)))
+            throw OpenMMException("SOGForce: the background integral of channel " + to_string(c) + " is not finite");
 }
 
 void SOGForceImpl::validateParameterUpdate(const SOGForce& force, const System& system, int numParticles,
@@ -80,6 +83,27 @@ vector<int> SOGForceImpl::findScaledParticles(const SOGForce& force) {
     for (int particle : scaled)
         flags[particle] = 1;
     return flags;
+}
+
+vector<double> SOGForceImpl::getBackgroundIntegrals(const SOGForce& force) {
+    vector<double> integrals(force.getNumChannels());
+    for (int c = 0; c < force.getNumChannels(); c++)
+        integrals[c] = force.getBackgroundIntegral(c);
+    return integrals;
+}
+
+double SOGForceImpl::calcBackgroundEnergy(const vector<double>& integrals, const vector<double>& scaledCharge,
+        const vector<double>& unscaledCharge, double scale, double volume, double& derivative) {
+    double energy = 0.0;
+    derivative = 0.0;
+    for (int c = 0; c < (int) integrals.size(); c++) {
+        if (integrals[c] == 0.0)
+            continue;
+        double total = scale*scaledCharge[c] + unscaledCharge[c];
+        energy -= integrals[c]*total*total/(2*volume);
+        derivative -= integrals[c]*total*scaledCharge[c]/volume;
+    }
+    return energy;
 }
 
 void SOGForceImpl::initialize(ContextImpl& context) {

@@ -10,7 +10,8 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-static const int currentVersion = 1;
+// Version 2 added the background integrals (version 1 files have none: all zero).
+static const int currentVersion = 2;
 
 SOGForceProxy::SOGForceProxy() : SerializationProxy("SOGForce") {
 }
@@ -25,6 +26,9 @@ void SOGForceProxy::serialize(const void* object, SerializationNode& node) const
     node.setStringProperty("chargeScaleName", force.getChargeScaleParameterName());
     node.setDoubleProperty("chargeScaleDefault", force.getChargeScaleDefaultValue());
     serializeGaussians(force, node);
+    SerializationNode& background = node.createChildNode("BackgroundIntegrals");
+    for (int c = 0; c < force.getNumChannels(); c++)
+        background.createChildNode("Channel").setDoubleProperty("B", force.getBackgroundIntegral(c));
     SerializationNode& particles = node.createChildNode("Particles");
     vector<double> charges;
     for (int i = 0; i < force.getNumParticles(); i++) {
@@ -52,6 +56,11 @@ void* SOGForceProxy::deserialize(const SerializationNode& node) const {
     force->setChargeScaleParameterName(node.getStringProperty("chargeScaleName"));
     force->setChargeScaleDefaultValue(node.getDoubleProperty("chargeScaleDefault"));
     deserializeGaussians(node, *force);
+    if (version >= 2) {
+        int c = 0;
+        for (const SerializationNode& channel : node.getChildNode("BackgroundIntegrals").getChildren())
+            force->setBackgroundIntegral(channel.getDoubleProperty("B"), c++);
+    }
     vector<double> charges(force->getNumChannels());
     for (const SerializationNode& particle : node.getChildNode("Particles").getChildren()) {
         for (int c = 0; c < (int) charges.size(); c++)

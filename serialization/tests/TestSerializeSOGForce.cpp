@@ -28,6 +28,7 @@ void testSerialization() {
     force.addParticle({0.0, 1e-3});
     force.setScaledParticles({2, 0});
     force.addEnergyParameterDerivative("ligand_lambda");
+    force.setBackgroundIntegral(-2.75, 1);
 
     stringstream buffer;
     XmlSerializer::serialize<SOGForce>(&force, "Force", buffer);
@@ -40,6 +41,8 @@ void testSerialization() {
     ASSERT_EQUAL(force.getChargeScaleParameterName(), force2.getChargeScaleParameterName());
     ASSERT_EQUAL(force.getChargeScaleDefaultValue(), force2.getChargeScaleDefaultValue());
     ASSERT_EQUAL(force.usesPeriodicBoundaryConditions(), force2.usesPeriodicBoundaryConditions());
+    for (int c = 0; c < force.getNumChannels(); c++)
+        ASSERT_EQUAL(force.getBackgroundIntegral(c), force2.getBackgroundIntegral(c));
     ASSERT_EQUAL(force.getNumGaussians(), force2.getNumGaussians());
     for (int i = 0; i < force.getNumGaussians(); i++) {
         double w1, s1, w2, s2;
@@ -64,9 +67,25 @@ void testSerialization() {
     delete copy;
 }
 
+/**
+ * XML written before the background integrals existed (version 1) still loads, with B_c = 0.
+ */
+void testVersion1() {
+    const string xml = "<Force chargeScaleDefault=\"1\" chargeScaleName=\"sog_lambda\" forceGroup=\"0\" name=\"SOGForce\" "
+            "numChannels=\"1\" tolerance=\"1e-05\" type=\"SOGForce\" version=\"1\"><Gaussians><Gaussian c=\"0\" "
+            "sigma=\".3\" w=\"1.5\"/></Gaussians><Particles><Particle q0=\".5\"/></Particles><ScaledParticles/>"
+            "<EnergyParameterDerivatives/></Force>";
+    stringstream buffer(xml);
+    SOGForce* force = XmlSerializer::deserialize<SOGForce>(buffer);
+    ASSERT_EQUAL(1, force->getNumParticles());
+    ASSERT_EQUAL(0.0, force->getBackgroundIntegral(0));
+    delete force;
+}
+
 int main() {
     try {
         testSerialization();
+        testVersion1();
     }
     catch (const exception& e) {
         cout << "exception: " << e.what() << endl;

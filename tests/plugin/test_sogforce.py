@@ -265,6 +265,7 @@ def test_api_and_serialization_round_trip():
     assert force.addParticle((-1.0 / 3.0, 0.7)) == 1
     force.setScaledParticles([1])
     force.addEnergyParameterDerivative("ligand_lambda")
+    force.setBackgroundIntegral(-2.75, 1)
     copy = SOGForce.cast(openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(force)))
     getters = [
         "getForceGroup",
@@ -281,6 +282,8 @@ def test_api_and_serialization_round_trip():
     ]
     for getter in getters:
         assert getattr(copy, getter)() == getattr(force, getter)(), getter
+    for c in range(force.getNumChannels()):
+        assert copy.getBackgroundIntegral(c) == force.getBackgroundIntegral(c)
     for i in range(force.getNumGaussians()):
         assert copy.getGaussianParameters(i) == force.getGaussianParameters(i)
     for i in range(force.getNumParticles()):
@@ -422,3 +425,57 @@ def test_non_periodic_system_is_reported():
         openmm.Context(
             system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference")
         )
+
+
+@pytest.mark.parametrize(
+    "platform_name, precision", _double_precision_cases() + _single_precision_cases()
+)
+def test_background_integral(platform_name, precision):
+    """E_bg = -sum_c B_c Q_c^2 / (2V) with the charge scale applied; dE/dlambda includes it."""
+    system, force, positions, charges, _ = make_system(12, 2, TRICLINIC_BOX, neutral=False, seed=37)
+    lam = 0.3
+    scaled = [0, 3, 4, 7]
+    force.setScaledParticles(scaled)
+    force.setChargeScaleDefaultValue(lam)
+    force.addEnergyParameterDerivative("sog_lambda")
+    integrals = [-3.5, 1.25]  # kJ/mol nm^3/e^2
+    context = make_context(system, platform_name, positions, precision)
+    scaled_charges = charges.copy()
+    scaled_charges[scaled] *= lam
+    total = scaled_charges.sum(axis=0)
+    for factor in (1.0, 1.05):  # the term follows the volume (a barostat sees it)
+        box = TRICLINIC_BOX * factor
+        context.setPeriodicBoxVectors(*[openmm.Vec3(*row) for row in box])
+        context.setPositions(positions * factor)
+        energies = []
+        for on in (False, True):
+            for c, value in enumerate(integrals):
+                force.setBackgroundIntegral(value if on else 0.0, c)
+            force.updateParametersInContext(context)
+            energies.append(energy_and_forces(context)[0])
+        expected = -np.sum(np.array(integrals) * total**2) / (2 * abs(np.linalg.det(box)))
+        # the rest of the energy is the same computation twice
+        assert energies[1] - energies[0] == pytest.approx(
+            expected, abs=1e-10 * max(1.0, abs(energies[0]))
+        )
+    state = context.getState(getParameterDerivatives=True)
+    derivative = state.getEnergyParameterDerivatives()["sog_lambda"]
+    h = 0.25  # E is quadratic in lambda: the central difference is exact up to round-off
+    finite = []
+    for value in (lam + h, lam - h):
+        context.setParameter("sog_lambda", value)
+        finite.append(energy_and_forces(context)[0])
+    tolerance = 1e-6 if precision == "double" else 2e-3
+    assert derivative == pytest.approx(
+        (finite[0] - finite[1]) / (2 * h), rel=tolerance, abs=tolerance
+    )
+
+
+def test_background_integral_channel_is_checked():
+    force = SOGForce(2)
+    assert force.getBackgroundIntegral(1) == 0.0
+    force.setBackgroundIntegral(2.5, channel=1)
+    assert force.getBackgroundIntegral(1) == 2.5
+    assert force.getBackgroundIntegral() == 0.0
+    with pytest.raises(openmm.OpenMMException, match="SOGForce: setBackgroundIntegral.*channel 2"):
+        force.setBackgroundIntegral(1.0, 2)

@@ -66,6 +66,25 @@ public:
      */
     static std::vector<int> findScaledParticles(const SOGForce& force);
     /**
+     * The background integrals B_c of all channels, measured in kJ/mol nm^3/e^2.
+     */
+    static std::vector<double> getBackgroundIntegrals(const SOGForce& force);
+    /**
+     * The net-charge background energy E_bg = -sum_c B_c Q_c^2/(2V) with the total charge
+     * Q_c = scale*scaledCharge[c] + unscaledCharge[c] of each channel, and its derivative with
+     * respect to the charge scale parameter. Every platform evaluates the term with this function.
+     *
+     * @param integrals        B_c per channel, measured in kJ/mol nm^3/e^2
+     * @param scaledCharge     per channel, the total unscaled charge of the scaled particles (e)
+     * @param unscaledCharge   per channel, the total charge of the other particles (e)
+     * @param scale            the value of the charge scale parameter (dimensionless)
+     * @param volume           the box volume, measured in nm^3
+     * @param[out] derivative  dE_bg/dscale, measured in kJ/mol
+     * @return E_bg, measured in kJ/mol
+     */
+    static double calcBackgroundEnergy(const std::vector<double>& integrals, const std::vector<double>& scaledCharge,
+            const std::vector<double>& unscaledCharge, double scale, double volume, double& derivative);
+    /**
      * Check that a System has a box with positive volume and no explicitly non-periodic
      * nonbonded force (a cluster, which a lattice sum would give periodic images it does not
      * have); throws OpenMMException with a message starting "forceName: ".

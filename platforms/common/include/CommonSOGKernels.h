@@ -72,6 +72,8 @@ private:
     std::vector<int> scaledFlags;                         // 1 if the charge scale multiplies particle i
     std::vector<double> scaledSelf, unscaledSelf;         // per channel sum of q^2 over scaled / other particles
     std::vector<double> scaledAbsCharge, unscaledAbsCharge; // per channel sum of |q| over scaled / other particles
+    std::vector<double> scaledTotal, unscaledTotal;       // per channel sum of q over scaled / other particles
+    std::vector<double> backgroundIntegrals;              // B_c, kJ/mol nm^3/e^2
     OpenMM::ComputeArray charges, isScaled, selfKernel, fixedGrid, potential, deconvolution;
     OpenMM::ComputeArray chargeDerivatives, hostForces; // dE/dq (i*P+c) and host forces (3*i+d), original order
     std::vector<OpenMM::ComputeArray> gaussians, spreadGrids, fourierGrids, potentialGrids; // spreadGrids also receive the inverse FFT

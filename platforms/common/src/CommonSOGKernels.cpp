@@ -83,11 +83,14 @@ void CommonCalcSOGForceKernel::setCharges(const vector<double>& chargeValues) {
     unscaledSelf.assign(numChannels, 0.0);
     scaledAbsCharge.assign(numChannels, 0.0);
     unscaledAbsCharge.assign(numChannels, 0.0);
+    scaledTotal.assign(numChannels, 0.0);
+    unscaledTotal.assign(numChannels, 0.0);
     for (int i = 0; i < numParticles; i++)
         for (int c = 0; c < numChannels; c++) {
             double q = chargeValues[i*numChannels + c];
             (scaledFlags[i] ? scaledSelf : unscaledSelf)[c] += q*q;
             (scaledFlags[i] ? scaledAbsCharge : unscaledAbsCharge)[c] += fabs(q);
+            (scaledFlags[i] ? scaledTotal : unscaledTotal)[c] += q;
         }
     charges.upload(chargeValues, true);
 }
@@ -101,6 +104,7 @@ void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
             chargeValues[i*numChannels + c] = particleCharges[c];
     }
     setCharges(chargeValues);
+    backgroundIntegrals = SOGForceImpl::getBackgroundIntegrals(force);
     // Per channel, (w pi^{3/2} sigma^3, sigma^2/4) pairs by increasing width: the convolve kernel
     // stops at the first term whose exponent exceeds the cut-off (all wider ones do too).
     vector<vector<pair<double, double> > > sorted(numChannels);
@@ -296,7 +300,15 @@ void CommonCalcSOGForceKernel::setBoxArguments(const Vec3* recip, const int maxM
 
 double CommonCalcSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ContextSelector selector(cc);
-    return computeLongRange(context.getParameter(chargeScaleName), includeForces);
+    const double scale = context.getParameter(chargeScaleName);
+    double energy = computeLongRange(scale, includeForces);
+    // The net-charge background (no forces): computeLongRange() has set the volume.
+    double backgroundDerivative;
+    energy += SOGForceImpl::calcBackgroundEnergy(backgroundIntegrals, scaledTotal, unscaledTotal, scale, volume,
+            backgroundDerivative);
+    if (computeDerivative)
+        cc.getEnergyParamDerivWorkspace()[chargeScaleName] += backgroundDerivative;
+    return energy;
 }
 
 void CommonCalcSOGForceKernel::enableChargeDerivatives() {

@@ -28,6 +28,8 @@ private:
     double tolerance;                 // the tolerance the grid was chosen for
     std::vector<double> charges;      // entry i*P+c, proton charges
     std::vector<int> isScaled;        // 1 if the charge scale parameter multiplies particle i
+    std::vector<double> backgroundIntegrals;          // B_c, kJ/mol nm^3/e^2
+    std::vector<double> scaledTotal, unscaledTotal;   // per channel, total charge of scaled / other particles
     std::string chargeScaleName;
     bool computeChargeScaleDerivative;
     std::unique_ptr<ReferenceSOGIxn> ixn;

@@ -29,12 +29,17 @@ void ReferenceCalcSOGForceKernel::initialize(const System& system, const SOGForc
 
 void ReferenceCalcSOGForceKernel::setParameters(const SOGForce& force) {
     charges.resize(numParticles*numChannels);
+    scaledTotal.assign(numChannels, 0.0);
+    unscaledTotal.assign(numChannels, 0.0);
     vector<double> particleCharges;
     for (int i = 0; i < numParticles; i++) {
         force.getParticleCharges(i, particleCharges);
-        for (int c = 0; c < numChannels; c++)
+        for (int c = 0; c < numChannels; c++) {
             charges[i*numChannels + c] = particleCharges[c];
+            (isScaled[i] ? scaledTotal : unscaledTotal)[c] += particleCharges[c];
+        }
     }
+    backgroundIntegrals = SOGForceImpl::getBackgroundIntegrals(force);
     vector<double> weights(numGaussians), widths(numGaussians);
     vector<int> channels(numGaussians);
     for (int l = 0; l < numGaussians; l++)
@@ -54,6 +59,10 @@ double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeFo
     ixn->setThreadPool(&data.threads);
     double energy = ixn->calculate(*data.positions, data.periodicBoxVectors, scaledCharges,
             includeForces ? data.forces : nullptr, computeChargeScaleDerivative ? &chargeDerivatives : nullptr);
+    const Vec3* box = data.periodicBoxVectors;
+    double backgroundDerivative;
+    energy += SOGForceImpl::calcBackgroundEnergy(backgroundIntegrals, scaledTotal, unscaledTotal, scale,
+            box[0].dot(box[1].cross(box[2])), backgroundDerivative);
     if (computeChargeScaleDerivative) {
         // dE/dlambda = sum over scaled particles and channels of dE/dq_eff * q.
         double derivative = 0.0;
@@ -61,7 +70,7 @@ double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeFo
             if (isScaled[i])
                 for (int c = 0; c < numChannels; c++)
                     derivative += chargeDerivatives[i*numChannels + c]*charges[i*numChannels + c];
-        (*data.energyParameterDerivatives)[chargeScaleName] += derivative;
+        (*data.energyParameterDerivatives)[chargeScaleName] += derivative + backgroundDerivative;
     }
     return energy;
 }
