@@ -12,15 +12,21 @@ single and mixed precision (device long range in float; on PoCL 6e-6 and 6e-5 ar
 3e-5 and 3e-4. Dropping the chain rule or a Gaussian moves the result by 1e-2 or more.
 """
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import openmm
 import pytest
 import torch
+from file_helpers import flip_bit_in_largest_tensor, rewrite_metadata
 from model_helpers import TRICLINIC, make_model, random_structure
 
 from openmm_sog.openmm_model import create_sognet_force
 from openmm_sog.reference import lattice_sum_energy
 from openmm_sog.training.export import export_model
+from openmm_sog.training.integrity import CorruptFileError, FileFormatError
 from openmm_sog.units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 
 try:
@@ -289,3 +295,101 @@ def test_box_changes_under_a_barostat_are_followed(exported, structure):
         pytest.approx(energy, rel=1e-6)
     )
     np.testing.assert_allclose(reached, forces, atol=1e-5 * np.sqrt(np.mean(forces**2)))
+
+
+def _force_for_file(path, numbers):
+    force = TorchSOGForce(str(path), numbers, 2)
+    force.addGaussian(1.0, 0.3, 0)
+    return force
+
+
+def test_python_and_cpp_agree_on_the_checksum(exported, structure, tmp_path):
+    """A good export loads in both; one flipped bit in a weight is refused by both."""
+    numbers = structure["atomic_numbers"].tolist()
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+    good = _native_force(exported, structure)  # Python verified the file
+    _context_error(_force_for_file(exported, numbers), positions=positions)  # and C++ did
+    xml = openmm.XmlSerializer.serialize(good)
+    corrupted = tmp_path / "corrupted.pt"
+    flip_bit_in_largest_tensor(exported, corrupted)
+    with pytest.raises(CorruptFileError, match="export checksum mismatch: the file is corrupted"):
+        create_sognet_force(corrupted, numbers)
+    with pytest.raises(
+        openmm.OpenMMException, match="TorchSOGForce: .*checksum mismatch: the file is corrupted"
+    ):
+        _context_error(_force_for_file(corrupted, numbers))
+    # A System saved while the file was good, whose file has since been damaged on disk.
+    restored = tmp_path / "restored.pt"
+    restored.write_bytes(exported.read_bytes())
+    xml = xml.replace(str(exported.resolve()), str(restored))
+    restored.write_bytes(corrupted.read_bytes())
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce: .*checksum mismatch"):
+        _context_error(openmm.XmlSerializer.deserialize(xml))
+    # Every bit of a weight counts: the lowest mantissa bit of a float64 too.
+    flip_bit_in_largest_tensor(exported, corrupted, bit=7)
+    with pytest.raises(openmm.OpenMMException, match="checksum mismatch"):
+        _context_error(_force_for_file(corrupted, numbers))
+
+
+def test_cpp_refuses_a_newer_format_and_accepts_format_0(exported, structure, tmp_path):
+    numbers = structure["atomic_numbers"].tolist()
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+    newer = tmp_path / "newer.pt"
+    rewrite_metadata(exported, newer, lambda meta: meta.update(format_version=99))
+    with pytest.raises(FileFormatError, match="format_version 99 is newer than the 1"):
+        create_sognet_force(newer, numbers)
+    with pytest.raises(
+        openmm.OpenMMException, match="format_version 99, newer than the 1 this plugin reads"
+    ):
+        _context_error(_force_for_file(newer, numbers))
+    # An export from before format_version (no checksum) loads in both, as it always did.
+    legacy = tmp_path / "legacy.pt"
+
+    def strip(meta):
+        for key in ("format_version", "openmm_sog_version", "weights_sha256", "periodic"):
+            del meta[key]
+
+    rewrite_metadata(exported, legacy, strip)
+    system = _system()
+    system.addForce(create_sognet_force(legacy, numbers, implementation="native"))
+    reference = _system()
+    reference.addForce(_native_force(exported, structure, tolerance=None))
+    assert _evaluate(system, positions)[0] == _evaluate(reference, positions)[0]
+
+
+def test_a_serialized_system_runs_in_a_fresh_process(exported, structure, tmp_path):
+    """Importing openmm_sog is enough: the model's vesin neighbour list type is registered."""
+    system = _system()
+    system.addForce(_native_force(exported, structure))
+    (tmp_path / "system.xml").write_text(openmm.XmlSerializer.serialize(system))
+    np.save(tmp_path / "positions.npy", structure["positions"].numpy() * NM_PER_ANGSTROM)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, openmm
+        import openmm_sog  # only this: no vesin_torch, no openmm_model
+        system = openmm.XmlSerializer.deserialize(open({str(tmp_path / "system.xml")!r}).read())
+        context = openmm.Context(system, openmm.VerletIntegrator(1e-3),
+                                 openmm.Platform.getPlatformByName("Reference"))
+        context.setPositions(np.load({str(tmp_path / "positions.npy")!r}))
+        state = context.getState(getEnergy=True)
+        print(repr(state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    energy = _evaluate(system, structure["positions"].numpy() * NM_PER_ANGSTROM)[0]
+    assert float(result.stdout.strip().splitlines()[-1]) == pytest.approx(energy, rel=1e-12)
+
+
+def test_cpp_names_atoms_at_the_same_position(exported, structure):
+    numbers = structure["atomic_numbers"].tolist()
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+    positions[9] = positions[4]
+    with pytest.raises(
+        openmm.OpenMMException, match="TorchSOGForce: atoms 4 and 9 are at the same position"
+    ):
+        _context_error(_native_force(exported, structure), positions=positions)
+    with pytest.raises(openmm.OpenMMException, match="atoms 4 and 9 are at the same position"):
+        _context_error(_force_for_file(exported, numbers), positions=positions)
