@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import SognetError
+
 __all__ = [
     "CorruptFileError",
     "FileFormatError",
@@ -35,8 +37,10 @@ __all__ = [
 ]
 
 
-class FileFormatError(ValueError):
-    """A file that is not what the caller expects (wrong kind, unsafe, or too new)."""
+class FileFormatError(SognetError):
+    """A file that is not what the caller expects (wrong kind, unsafe, or too new).
+
+    A :class:`ValueError` (through ``SognetError``): ``sognet`` prints it as one line."""
 
 
 class CorruptFileError(FileFormatError):
