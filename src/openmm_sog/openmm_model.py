@@ -203,7 +203,7 @@ def _python_force(
             )
             forces = forces.detach().double().numpy()
             failure = None if np.isfinite(forces).all() and torch.isfinite(energy).all() else ""
-        except RuntimeError as error:  # a TorchScript exception
+        except (RuntimeError, ValueError, torch.jit.Error) as error:
             failure = str(error)
         if failure is not None:
             pair = coincident_atoms(positions, box if periodic else None)
