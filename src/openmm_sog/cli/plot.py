@@ -28,13 +28,13 @@ def run(args: argparse.Namespace) -> int:
     from openmm_sog.training.data import read_dataset, select_structures
     from openmm_sog.training.errors import SognetError
 
+    if args.data and not args.model:
+        raise SognetError("--data makes a parity plot of a model: give --model MODEL.pt too")
     if not args.model and not args.log:
         raise SognetError(
             "nothing to plot: give --log RUN/log.csv (learning curve) and/or --model "
             "MODEL.pt (learned kernel; with --data DATA, a parity plot)"
         )
-    if args.data and not args.model:
-        raise SognetError("--data makes a parity plot of a model: give --model MODEL.pt too")
     if args.log and not Path(args.log).is_file():
         raise FileNotFoundError(f"log file not found: {args.log}")
     model = load_model_file(args.model) if args.model else None
