@@ -167,6 +167,26 @@ def test_flipped_bit_in_an_export(files, tmp_path):
         create_sognet_force(bad, NUMBERS, implementation="python")
 
 
+def test_sognet_eval_of_a_corrupted_checkpoint_fails(files, tmp_path):
+    """Was: exit status 0 and an energy RMSE of 3.7e26 meV from a silently wrong model."""
+    import ase
+    import ase.io
+
+    flip_bit_in_largest_tensor(files / "checkpoint_last.pt", tmp_path / "checkpoint_last.pt", 6)
+    atoms = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.5, 0, 0]], cell=np.eye(3) * 8, pbc=True)
+    atoms.info["energy"] = -1.0
+    ase.io.write(str(tmp_path / "data.xyz"), atoms, format="extxyz")
+    result = subprocess.run(
+        [sys.executable, "-m", "openmm_sog.cli.main", "eval", "--model"]
+        + [str(tmp_path / "checkpoint_last.pt"), "--data", str(tmp_path / "data.xyz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "checksum mismatch: the file is corrupted" in result.stderr, result.stderr
+
+
 def test_removed_checksum_is_a_mismatch(files, tmp_path):
     payload = torch.load(files / "model_best.pt", weights_only=True)
     del payload["weights_sha256"]
