@@ -163,3 +163,49 @@ def test_periodicity_follows_the_export_and_an_explicit_choice_warns(tmp_path, t
         with pytest.warns(UserWarning, match="was trained on .*periodic=None to follow"):
             force = create_sognet_force(path, numbers, periodic=requested, implementation="python")
         assert force.usesPeriodicBoundaryConditions() == requested
+
+
+def test_sognet_export_records_the_model_files_periodicity(tmp_path, capsys):
+    from model_helpers import small_config
+
+    from openmm_sog.cli.export import main as export_main
+    from openmm_sog.training.export import load_exported
+    from openmm_sog.training.model_io import save_model
+
+    model = make_model(seed=4)
+    model.trained_periodic = False  # as build_model records for a set of molecules
+    save_model(model, small_config(), "float64", tmp_path / "model_best.pt")
+    export_main(["--model", str(tmp_path / "model_best.pt"), "-o", str(tmp_path / "a.pt")])
+    assert load_exported(tmp_path / "a.pt")[1]["periodic"] is False
+    # --periodic overrides (for files that do not record it), with a warning when it differs.
+    with pytest.warns(UserWarning, match="trained on non-periodic structures"):
+        export_main(
+            ["--model", str(tmp_path / "model_best.pt"), "-o", str(tmp_path / "b.pt")]
+            + ["--periodic", "true"]
+        )
+    assert load_exported(tmp_path / "b.pt")[1]["periodic"] is True
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("pbc", [True, False])
+def test_build_model_records_the_training_datas_periodicity(tmp_path, pbc):
+    import ase
+    import ase.io
+    from model_helpers import small_config
+
+    from openmm_sog.training.data import read_dataset
+    from openmm_sog.training.model_io import build_model, read_model_payload, save_model
+
+    frames = []
+    for shift in (0.0, 0.3):
+        atoms = ase.Atoms("NaCl", positions=[[0, 0, 0], [2.6 + shift, 0, 0]])
+        if pbc:
+            atoms.set_cell(np.eye(3) * 8.0)
+            atoms.set_pbc(True)
+        atoms.info["energy"] = -1.0 - shift
+        frames.append(atoms)
+    ase.io.write(str(tmp_path / "data.xyz"), frames, format="extxyz")
+    model = build_model(small_config(), read_dataset(tmp_path / "data.xyz"), "float64")
+    save_model(model, small_config(), "float64", tmp_path / "model_best.pt")
+    assert read_model_payload(tmp_path / "model_best.pt")["periodic"] is pbc
+    assert export_model(model, tmp_path / "export.pt")["periodic"] is pbc
