@@ -85,10 +85,11 @@ def write_toy_data(path: Path, frames: int = 8, seed: int = 0) -> None:
 
 
 def write_config(tmp_path: Path, **training: object) -> Path:
-    """A tiny SOG-Net config in ``tmp_path`` with paths relative to it (tests run there)."""
+    """A tiny SOG-Net config in ``tmp_path`` for ``tmp_path/toy.xyz``, run into ``tmp_path/run``
+    (absolute paths: config paths are relative to the working directory, not to the file)."""
     config = {
         "seed": 3,
-        "data": {"train": "toy.xyz", "validation_fraction": 0.25},
+        "data": {"train": str(tmp_path / "toy.xyz"), "validation_fraction": 0.25},
         "model": {
             "cutoff": 3.5,
             "inner_cutoff": 2.5,
@@ -107,7 +108,7 @@ def write_config(tmp_path: Path, **training: object) -> Path:
             "reference_energies": "average",
             **training,
         },
-        "output": {"directory": "run"},
+        "output": {"directory": str(tmp_path / "run")},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -191,12 +192,12 @@ def test_eval_in_float64_does_not_round_large_total_energies(tmp_path, capsys):
     from openmm_sog.cli.eval import main as eval_main
     from openmm_sog.training.data import collate
     from openmm_sog.training.loop import train
-    from openmm_sog.training.model_io import load_model
+    from openmm_sog.training.model_io import load_model, read_model_payload
 
     write_toy_data(tmp_path / "toy.xyz", frames=4)
     train(load_config(write_config(tmp_path, epochs=1, progress=False, dtype="float32")))
     path = tmp_path / "run" / "model_best.pt"
-    payload = torch.load(path, weights_only=False)
+    payload = read_model_payload(path)  # without the checksum, which the edit would break
     payload["state_dict"]["energy_shifts"] = torch.full_like(
         payload["state_dict"]["energy_shifts"], -300.0
     )
@@ -249,9 +250,9 @@ def test_lbfgs_reduces_the_loss_and_checkpoints_are_written_at_the_end(tmp_path)
     rows = [r.split(",") for r in (tmp_path / "run" / "log.csv").read_text().split()[1:]]
     train_losses = [float(r[1]) for r in rows]
     assert summary["epochs"] == 4 and train_losses[-1] < 0.5 * train_losses[0]
-    state = torch.load(tmp_path / "run" / "checkpoint_last.pt", weights_only=False)
+    state = torch.load(tmp_path / "run" / "checkpoint_last.pt", weights_only=True)
     assert state["epoch"] == 4 and "state" in state["optimizer"]
-    best = torch.load(tmp_path / "run" / "model_best.pt", weights_only=False)
+    best = torch.load(tmp_path / "run" / "model_best.pt", weights_only=True)
     best_epoch = 1 + min(range(4), key=lambda k: float(rows[k][2]))
     # model_best.pt holds the weights of the best epoch, not those of the last one.
     if best_epoch != 4:
@@ -276,7 +277,7 @@ def test_training_is_deterministic_for_a_seed(tmp_path, monkeypatch):
         values["seed"] = seed
         path.write_text(yaml.safe_dump(values))
         train(load_config(path))
-        states.append(torch.load(folder / "run" / "model_best.pt", weights_only=False))
+        states.append(torch.load(folder / "run" / "model_best.pt", weights_only=True))
         rows = (folder / "run" / "log.csv").read_text().split()
         logs.append([row.split(",")[:3] for row in rows])
     assert logs[0] == logs[1] and logs[0] != logs[2]
@@ -296,7 +297,7 @@ def test_kernel_learning_rate_factor(tmp_path, factor):
 
     write_toy_data(tmp_path / "toy.xyz", frames=4)
     train(load_config(write_config(tmp_path, epochs=2, progress=False, kernel_lr_factor=factor)))
-    state = torch.load(tmp_path / "run" / "model_best.pt", weights_only=False)["state_dict"]
+    state = torch.load(tmp_path / "run" / "model_best.pt", weights_only=True)["state_dict"]
     initial = coulomb_initial_kernel(1, 3.5 / 2, 4, dtype=torch.float32)
     weights = state["lr.periodic.kernel.weights"]
     assert torch.equal(weights, initial.weights.detach()) == (factor == 0.0)

@@ -267,8 +267,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     torch.manual_seed(config.seed)
-    io, state = open_run_folder(config, ctx.is_main)
-    ctx.barrier()  # rank 0 has cleared (overwrite) and written the folder's config.yaml
+    io, state = open_run_folder(config, ctx)
     train_set, validation = load_training_data(config)
     model = build_model(config.model, train_set, t.dtype)
     model_config = config.model

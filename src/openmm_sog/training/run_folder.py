@@ -19,6 +19,7 @@ import yaml
 from ..model import SOGNetConfig
 from .checkpoint import CheckpointIO, TrainingState
 from .config import TrainConfig, config_to_dict
+from .distributed import Context
 from .errors import RunFolderError
 
 __all__ = ["CONFIG_NAME", "RESUMABLE_KEYS", "config_differences", "open_run_folder"]
@@ -92,7 +93,13 @@ def _stored_config(directory: Path) -> dict | None:
     path = directory / CONFIG_NAME
     if not path.is_file():
         return None
-    values = yaml.safe_load(path.read_text())
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise RunFolderError(
+            f"{path} (the config of the run in that folder) is not valid YAML: restore it, or "
+            "use --overwrite or another output.directory"
+        ) from None
     return values if isinstance(values, dict) else None
 
 
@@ -111,15 +118,14 @@ def _finished(state: TrainingState, config: TrainConfig) -> str | None:
     return None
 
 
-def open_run_folder(
-    config: TrainConfig, is_main: bool
-) -> tuple[CheckpointIO, TrainingState | None]:
+def open_run_folder(config: TrainConfig, ctx: Context) -> tuple[CheckpointIO, TrainingState | None]:
     """The run folder of ``config`` and the state to resume from (``None``: a fresh run).
 
     A fresh run (neither ``output.resume`` nor ``output.overwrite``) needs a folder without a
-    run; ``overwrite`` deletes the run's files first (on the main process, ``is_main``);
+    run; ``overwrite`` deletes the run's files first;
     ``resume`` loads ``checkpoint_last.pt`` and checks that the config matches the folder's
-    ``config.yaml`` and that the run has epochs left. Writes ``config.yaml`` (main process).
+    ``config.yaml`` and that the run has epochs left. Every rank checks, then the main process
+    clears (overwrite) and writes ``config.yaml`` while the others wait.
 
     :raises RunFolderError: the folder holds another run, or nothing is left to resume; the
         message names the keys that differ and the remedies.
@@ -127,12 +133,12 @@ def open_run_folder(
     o = config.output
     io = CheckpointIO(config.resolve(o.directory))
     folder = io.directory.absolute()
+    is_main = ctx.is_main
     current = comparable_config(config)
-    stored = _stored_config(folder)
     has_run = io.last.is_file() or io.best.is_file()
     state = None
     if o.resume and io.last.is_file():
-        differ = _resume_differences(stored, current, io)
+        differ = _resume_differences(_stored_config(folder), current, io)
         if differ:
             raise RunFolderError(
                 f"cannot resume the run in {folder}: its config differs in "
@@ -157,6 +163,7 @@ def open_run_folder(
     elif o.resume and is_main:
         print(f"nothing to resume in {folder} (no checkpoint): a new run", file=sys.stderr)
     elif has_run and not o.overwrite:
+        stored = _stored_config(folder)
         differ = config_differences(stored, current, ("output.",)) if stored else []
         what = (
             "a run with a different config (" + "; ".join(differ) + ")"
@@ -172,11 +179,13 @@ def open_run_folder(
             "--resume (config output.resume: true) to continue that run with its own config, or "
             "--overwrite (config output.overwrite: true) to replace it"
         )
+    ctx.barrier()  # every rank has read the folder before rank 0 changes it
     if is_main:
         if o.overwrite:
             for path in (io.last, io.best, folder / "log.csv", folder / CONFIG_NAME):
                 path.unlink(missing_ok=True)
         (folder / CONFIG_NAME).write_text(yaml.safe_dump(current, sort_keys=False))
+    ctx.barrier()
     return io, state
 
 
