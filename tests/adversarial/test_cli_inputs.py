@@ -338,6 +338,19 @@ def test_version_unknown_command_and_conflicting_flags(capsys):
     assert "not allowed with argument" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [("--frames", "0", "--frames must be >= 1"), ("--interval", "-1", "--interval must be > 0")],
+)
+def test_generate_bad_numbers(capsys, option, value, expected):
+    fails(capsys, ["generate", "electrolyte", "-o", "x.xyz", option, value], expected)
+    assert not Path("x.xyz").exists()
+
+
+def test_generate_odd_number_of_ions(capsys):
+    fails(capsys, ["generate", "electrolyte", "-o", "x.xyz", "--ions", "7"], "even", "got 7")
+
+
 def test_debug_keeps_the_traceback():
     with pytest.raises(ConfigError, match="training.learning_rate"):
         sognet(

@@ -22,6 +22,17 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from openmm_sog.training.electrolyte import generate_electrolyte
+    from openmm_sog.training.errors import SognetError
+
+    checks = (
+        (args.frames >= 1, f"--frames must be >= 1, got {args.frames}"),
+        (args.temperature > 0, f"--temperature must be > 0 K, got {args.temperature}"),
+        (args.equilibration >= 0, f"--equilibration must be >= 0 ps, got {args.equilibration}"),
+        (args.interval > 0, f"--interval must be > 0 ps, got {args.interval}"),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise SognetError(message)
 
     path = generate_electrolyte(
         args.output,

@@ -46,7 +46,7 @@ def version_text() -> str:
 def usage() -> str:
     lines = ["usage: sognet [--version] [--debug] {" + ",".join(COMMANDS) + "} ...", ""]
     lines += [f"  {name:<9} {text}" for name, text in COMMANDS.items()]
-    lines += ["", "  --version print the versions of sognet, torch and OpenMM", ""]
+    lines += ["", "  --version print the versions of sognet, torch and OpenMM"]
     lines += ["  --debug   show the traceback of every error (default: one line for user errors)"]
     lines += ["", "'sognet <command> --help' describes a command's options."]
     return "\n".join(lines)
