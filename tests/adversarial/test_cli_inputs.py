@@ -399,6 +399,13 @@ def test_resume_a_finished_run_and_resume_with_more_epochs(capsys, trained):
     assert [row.split(",")[0] for row in rows[1:]] == ["1", "2"]
 
 
+def test_cutoff_below_every_neighbour_distance(capsys):
+    """The toy's ions are ~4 A apart: at a 3 A cutoff the descriptor is zero everywhere, which
+    used to surface as 'charges contain NaN' in the first epoch."""
+    values = config_values(model={"cutoff": 3.0})
+    train_fails(capsys, values, "no atom", "neighbour within model.cutoff = 3 A", "raise")
+
+
 def test_overwrite_replaces_the_run(capsys, trained):
     values = config_values(model={"cutoff": 3.8})
     assert sognet(["train", "--config", write_config(values), "--overwrite"]) == 0

@@ -270,6 +270,13 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     io, state = open_run_folder(config, ctx)
     train_set, validation = load_training_data(config)
     model = build_model(config.model, train_set, t.dtype)
+    if float(model.descriptor_std.abs().max()) == 0.0:
+        # Zero descriptors (no pairs within the cutoff) would give NaN charges in epoch 1.
+        raise SognetError(
+            f"no atom of the first training structures has a neighbour within model.cutoff = "
+            f"{config.model.cutoff:g} A, so the local model sees nothing: raise model.cutoff "
+            "beyond the nearest-neighbour distance of the data"
+        )
     model_config = config.model
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
