@@ -42,6 +42,9 @@ def _setup(folder: Path, energies: bool, optimizer: str = "adam") -> Path:
     )
     values = yaml.safe_load(config.read_text())
     values["data"]["validation_fraction"] = 0.2  # one structure: rank 1 holds none
+    # Config paths are relative to the working directory, which is not ``folder`` here.
+    values["data"]["train"] = str(folder / "toy.xyz")
+    values["output"]["directory"] = str(folder / "run")
     config.write_text(yaml.safe_dump(values))
     return config
 
@@ -84,6 +87,7 @@ def test_two_ranks_match_single_process(tmp_path, energies, optimizer):
     run = tmp_path / "ddp" / "run"
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoint_last.pt",
+        "config.yaml",
         "log.csv",
         "model_best.pt",
     ]
@@ -96,8 +100,8 @@ def test_two_ranks_match_single_process(tmp_path, energies, optimizer):
     assert summary["epochs"] == single["epochs"]
     for key, value in single["validation_metrics"].items():
         assert summary["validation_metrics"][key] == pytest.approx(value, rel=RTOL, nan_ok=True)
-    reference = torch.load(tmp_path / "single" / "run" / "model_best.pt", weights_only=False)
-    trained = torch.load(run / "model_best.pt", weights_only=False)
+    reference = torch.load(tmp_path / "single" / "run" / "model_best.pt", weights_only=True)
+    trained = torch.load(run / "model_best.pt", weights_only=True)
     assert trained["config"] == reference["config"]
     for name, value in reference["state_dict"].items():
         torch.testing.assert_close(trained["state_dict"][name], value, rtol=RTOL, atol=1e-12)
