@@ -441,6 +441,20 @@ def test_undetermined_reference_energies_warn_on_stderr(capsys):
     assert "training.reference_energies" in err
 
 
+def test_given_reference_energies_reach_the_model(capsys):
+    """E0s given per symbol or number are the model's energy shifts (buffers: not trained)."""
+    from openmm_sog.training.model_io import read_model_payload
+
+    write_data(Path("toy.xyz"))
+    values = config_values(
+        training={"reference_energies": {"Na": -1.5, 17: -2.5}, "refit_energy_shifts": False}
+    )
+    assert sognet(["train", "--config", write_config(values)]) == 0
+    shifts = read_model_payload("run/model_best.pt")["state_dict"]["energy_shifts"]
+    assert shifts.tolist() == [-1.5, -2.5]
+    capsys.readouterr()
+
+
 def test_given_reference_energies_are_used(tmp_path):
     from openmm_sog.training.data import read_dataset
 

@@ -453,3 +453,27 @@ def test_initialize_from_a_short_range_model(tmp_path):
     base.write_text(yaml.safe_dump(values))
     with pytest.raises(ValueError, match="is a SOG-Net; its charge head and kernel have no place"):
         train(load_config(base))
+
+
+def test_log_has_physical_rmses_and_old_logs_gain_the_columns(tmp_path):
+    """log.csv: loss = w_E MSE(E/atom) + w_F MSE(F), so the RMSE columns (meV) reproduce it;
+    a resumed run whose log predates the RMSE columns gets them (empty in the old rows)."""
+    from openmm_sog.training.loop import LOG_FIELDS, train
+
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    config = load_config(write_config(tmp_path, epochs=1, progress=False, dtype="float64"))
+    train(config)
+    log = tmp_path / "run" / "log.csv"
+    rows = log.read_text().split()
+    assert rows[0].split(",") == LOG_FIELDS
+    row = dict(zip(LOG_FIELDS, map(float, rows[1].split(",")), strict=True))
+    energy_ev = row["validation_energy_rmse_meV_per_atom"] / 1e3
+    forces_ev = row["validation_forces_rmse_meV_per_A"] / 1e3
+    assert row["validation_loss"] == pytest.approx(energy_ev**2 + 10.0 * forces_ev**2, rel=1e-9)
+    old = ",".join(LOG_FIELDS[:5])
+    log.write_text(old + "\n" + ",".join(rows[1].split(",")[:5]) + "\n")
+    config.training.epochs, config.output.resume = 2, True
+    train(config)
+    rows = log.read_text().split()
+    assert rows[0].split(",") == LOG_FIELDS and len(rows) == 3
+    assert rows[1].split(",")[5:] == ["", "", "", ""] and "" not in rows[2].split(",")
