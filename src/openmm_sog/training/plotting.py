@@ -53,6 +53,7 @@ def plot_learning_curve(log_csv: str | Path, output: str | Path) -> Path:
             if name in rows[0]:
                 ax.semilogy(epochs, column(name), label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(label)
         ax.legend()
     fig.tight_layout()
