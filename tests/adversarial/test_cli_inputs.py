@@ -406,6 +406,21 @@ def test_cutoff_below_every_neighbour_distance(capsys):
     train_fails(capsys, values, "no atom", "neighbour within model.cutoff = 3 A", "raise")
 
 
+def test_resume_without_a_checkpoint_keeps_a_model_best(capsys, trained):
+    """A folder with model_best.pt but no checkpoint is not replaced by --resume."""
+    (trained / "checkpoint_last.pt").unlink()
+    more = write_config(config_values(training={"epochs": 2}))
+    fails(capsys, ["train", "--config", more, "--resume"], "already holds a run", "--overwrite")
+    assert (trained / "model_best.pt").is_file()
+
+
+def test_resume_into_an_empty_folder_starts_a_new_run(capsys):
+    write_data(Path("toy.xyz"))
+    assert sognet(["train", "--config", write_config(config_values()), "--resume"]) == 0
+    assert "nothing to resume" in capsys.readouterr().err
+    assert Path("run/model_best.pt").is_file()
+
+
 def test_overwrite_replaces_the_run(capsys, trained):
     values = config_values(model={"cutoff": 3.8})
     assert sognet(["train", "--config", write_config(values), "--overwrite"]) == 0

@@ -160,9 +160,10 @@ def open_run_folder(config: TrainConfig, ctx: Context) -> tuple[CheckpointIO, Tr
                 file=sys.stderr,
                 flush=True,
             )
-    elif o.resume and is_main:
-        print(f"nothing to resume in {folder} (no checkpoint): a new run", file=sys.stderr)
-    elif has_run and not o.overwrite:
+    elif o.resume and not has_run:
+        if is_main:
+            print(f"nothing to resume in {folder} (no checkpoint): a new run", file=sys.stderr)
+    elif has_run and not o.overwrite:  # also --resume of a folder with model_best.pt only
         stored = _stored_config(folder)
         differ = config_differences(stored, current, ("output.",)) if stored else []
         what = (
