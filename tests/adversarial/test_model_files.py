@@ -43,6 +43,13 @@ class _WritesMarker:
         return (open, (str(self.marker), "w"))
 
 
+class _ExecsMarker(_WritesMarker):
+    """Unpickling this runs Python source that writes the marker."""
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A good model file, checkpoint and export of one small model."""
@@ -73,7 +80,9 @@ def malicious(tmp_path):
     torch.save({"model": {}, "optimizer": _WritesMarker(marker)}, run / "checkpoint_last.pt")
     legacy = tmp_path / "legacy_format.pt"  # torch's pre-zip serialization
     torch.save(_WritesMarker(marker), legacy, _use_new_zipfile_serialization=False)
-    yield {"model": model, "run": run, "legacy": legacy}
+    source = tmp_path / "exec.pt"
+    torch.save({"config": {}, "state_dict": {"w": _ExecsMarker(marker)}}, source)
+    yield {"model": model, "run": run, "legacy": legacy, "exec": source}
     assert not marker.exists(), "a pickle ran code"
 
 
@@ -87,6 +96,8 @@ def test_malicious_model_file_is_refused_by_load_model(malicious):
         load_model(malicious["model"])
     with pytest.raises(FileFormatError, match="io.open was not an allowed global"):
         read_model_payload(malicious["legacy"])
+    with pytest.raises(FileFormatError, match="GLOBAL exec was not an allowed global"):
+        load_model(malicious["exec"])
 
 
 def test_malicious_model_file_is_refused_by_initialize_from(malicious):
