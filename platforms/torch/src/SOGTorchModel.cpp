@@ -251,7 +251,7 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force) : numParticles(force.ge
     }
     catch (const c10::Error& error) {
         throw OpenMMException("TorchSOGForce: cannot load '" + file + "' as a TorchScript model (write it with "
-                "`sognet export`; a model with vesin neighbour lists needs `import vesin_torch` first): " +
+                "`sognet export`; its vesin neighbour list needs `import openmm_sog`, which imports vesin_torch, first): " +
                 error.what_without_backtrace());
     }
     if (!module.find_method("local_energy_and_charges"))
