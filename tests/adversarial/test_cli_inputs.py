@@ -195,6 +195,7 @@ def test_missing_config_file_and_data_file(capsys):
     fails(capsys, ["train", "--config", "nope.yaml"], "config file not found: nope.yaml")
     values = config_values(data={"train": "missing.xyz"})
     fails(capsys, ["train", "--config", write_config(values)], "data file not found: missing.xyz")
+    assert not Path("run").exists()  # a failed start leaves no run folder behind
     values = config_values()
     del values["data"]["train"]
     fails(capsys, ["train", "--config", write_config(values)], "data.train", "required")

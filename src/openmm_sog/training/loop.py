@@ -27,7 +27,7 @@ from .model_io import (
     set_local_scales,
 )
 from .reference_energies import reference_energies
-from .run_folder import open_run_folder
+from .run_folder import check_run_folder, write_run_folder
 
 __all__ = ["LOG_FIELDS", "load_training_data", "train"]
 
@@ -267,7 +267,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     torch.manual_seed(config.seed)
-    io, state = open_run_folder(config, ctx)
+    state = check_run_folder(config, ctx.is_main)  # before the data: refuse early
     train_set, validation = load_training_data(config)
     model = build_model(config.model, train_set, t.dtype)
     if float(model.descriptor_std.abs().max()) == 0.0:
@@ -278,6 +278,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             "beyond the nearest-neighbour distance of the data"
         )
     model_config = config.model
+    io = write_run_folder(config, ctx)
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     eval_set = validation if validation else train_set

@@ -22,7 +22,13 @@ from .config import TrainConfig, config_to_dict
 from .distributed import Context
 from .errors import RunFolderError
 
-__all__ = ["CONFIG_NAME", "RESUMABLE_KEYS", "config_differences", "open_run_folder"]
+__all__ = [
+    "CONFIG_NAME",
+    "RESUMABLE_KEYS",
+    "check_run_folder",
+    "config_differences",
+    "write_run_folder",
+]
 
 #: The run's config in its folder.
 CONFIG_NAME = "config.yaml"
@@ -118,26 +124,24 @@ def _finished(state: TrainingState, config: TrainConfig) -> str | None:
     return None
 
 
-def open_run_folder(config: TrainConfig, ctx: Context) -> tuple[CheckpointIO, TrainingState | None]:
-    """The run folder of ``config`` and the state to resume from (``None``: a fresh run).
+def check_run_folder(config: TrainConfig, is_main: bool) -> TrainingState | None:
+    """The state to resume from (``None``: a fresh run) after checking ``config``'s run folder;
+    reads the folder, changes nothing (:func:`write_run_folder` does, after the data loaded).
 
     A fresh run (neither ``output.resume`` nor ``output.overwrite``) needs a folder without a
-    run; ``overwrite`` deletes the run's files first;
-    ``resume`` loads ``checkpoint_last.pt`` and checks that the config matches the folder's
-    ``config.yaml`` and that the run has epochs left. Every rank checks, then the main process
-    clears (overwrite) and writes ``config.yaml`` while the others wait.
+    run; ``resume`` loads ``checkpoint_last.pt`` and checks that the config matches the
+    folder's ``config.yaml`` and that the run has epochs left; ``overwrite`` takes any folder.
 
     :raises RunFolderError: the folder holds another run, or nothing is left to resume; the
         message names the keys that differ and the remedies.
     """
     o = config.output
-    io = CheckpointIO(config.resolve(o.directory))
-    folder = io.directory.absolute()
-    is_main = ctx.is_main
+    folder = config.resolve(o.directory).absolute()
+    last, best = folder / "checkpoint_last.pt", folder / "model_best.pt"  # CheckpointIO's names
     current = comparable_config(config)
-    has_run = io.last.is_file() or io.best.is_file()
-    state = None
-    if o.resume and io.last.is_file():
+    has_run = last.is_file() or best.is_file()
+    if o.resume and last.is_file():
+        io = CheckpointIO(folder)
         differ = _resume_differences(_stored_config(folder), current, io)
         if differ:
             raise RunFolderError(
@@ -160,7 +164,8 @@ def open_run_folder(config: TrainConfig, ctx: Context) -> tuple[CheckpointIO, Tr
                 file=sys.stderr,
                 flush=True,
             )
-    elif o.resume and not has_run:
+        return state
+    if o.resume and not has_run:
         if is_main:
             print(f"nothing to resume in {folder} (no checkpoint): a new run", file=sys.stderr)
     elif has_run and not o.overwrite:  # also --resume of a folder with model_best.pt only
@@ -171,7 +176,7 @@ def open_run_folder(config: TrainConfig, ctx: Context) -> tuple[CheckpointIO, Tr
             if differ
             else "a run" + (" of the same config" if stored else "")
         )
-        previous = io.load() if io.last.is_file() else None
+        previous = CheckpointIO(folder).load() if last.is_file() else None
         if previous is not None:
             why = _finished(previous, config)
             what += f", at epoch {previous.epoch}" + (" and finished" if why else "")
@@ -180,14 +185,22 @@ def open_run_folder(config: TrainConfig, ctx: Context) -> tuple[CheckpointIO, Tr
             "--resume (config output.resume: true) to continue that run with its own config, or "
             "--overwrite (config output.overwrite: true) to replace it"
         )
+    return None
+
+
+def write_run_folder(config: TrainConfig, ctx: Context) -> CheckpointIO:
+    """Create the run folder (after :func:`check_run_folder` on every rank): the main process
+    deletes the old run's files (``output.overwrite``) and writes ``config.yaml``."""
     ctx.barrier()  # every rank has read the folder before rank 0 changes it
-    if is_main:
-        if o.overwrite:
-            for path in (io.last, io.best, folder / "log.csv", folder / CONFIG_NAME):
+    io = CheckpointIO(config.resolve(config.output.directory))
+    if ctx.is_main:
+        if config.output.overwrite:
+            for path in (io.last, io.best, io.directory / "log.csv", io.directory / CONFIG_NAME):
                 path.unlink(missing_ok=True)
-        (folder / CONFIG_NAME).write_text(yaml.safe_dump(current, sort_keys=False))
+        text = yaml.safe_dump(comparable_config(config), sort_keys=False)
+        (io.directory / CONFIG_NAME).write_text(text)
     ctx.barrier()
-    return io, state
+    return io
 
 
 def _resume_differences(stored: dict | None, current: dict, io: CheckpointIO) -> list[str]:
