@@ -129,9 +129,19 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
 %apply double& OUTPUT { double& weight, double& width };
 %apply int& OUTPUT { int& channel };
 
-/* The object cast() returns must keep the proxy it came from alive (for example a temporary from XmlSerializer.deserialize). */
+/*
+ * Ownership of cast()'s result. From XmlSerializer.deserialize() (or any proxy that owns its C++
+ * object) the SOGForce takes the ownership over, as a proxy created by SOGForce() has it, so that
+ * System.addForce() accepts it; the original proxy keeps the SOGForce alive while it lives. From
+ * System.getForce() (the System owns the object) the result keeps the proxy it came from alive.
+ */
 %pythonappend SOGPlugin::SOGForce::cast %{
-    val._sog_source = force
+    if force.thisown:
+        force.thisown = False
+        val.thisown = True
+        force._sog_owner = val
+    else:
+        val._sog_source = force
 %}
 
 /* Recover a SOGForce from the openmm.Force that System.getForce() or XmlSerializer returns. */
@@ -148,7 +158,12 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
 }
 
 %pythonappend SOGPlugin::TorchSOGForce::cast %{
-    val._sog_source = force
+    if force.thisown:
+        force.thisown = False
+        val.thisown = True
+        force._sog_owner = val
+    else:
+        val._sog_source = force
 %}
 
 %extend SOGPlugin::TorchSOGForce {

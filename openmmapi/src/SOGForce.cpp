@@ -9,17 +9,23 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-SOGForce::SOGForce(int numChannels) : numChannels(numChannels), tolerance(1e-5), chargeScaleName("sog_lambda"),
-        chargeScaleDefault(1.0) {
-    if (numChannels < 1)
-        throw OpenMMException("SOGForce: the number of channels must be at least 1");
-    backgroundIntegrals.assign(numChannels, 0.0);
+static void checkIndex(int index, size_t size, const char* what) {
+    if (index < 0 || index >= (int) size)
+        throw OpenMMException(string("SOGForce: ") + what + " index " + to_string(index) + " is out of range (the force has " +
+                to_string(size) + ")");
 }
 
 static void checkChannel(int channel, int numChannels, const char* method) {
     if (channel < 0 || channel >= numChannels)
         throw OpenMMException(string("SOGForce: ") + method + "() got channel " + to_string(channel) +
                 " but the force has " + to_string(numChannels) + " channels (0 to " + to_string(numChannels - 1) + ")");
+}
+
+SOGForce::SOGForce(int numChannels) : numChannels(numChannels), tolerance(1e-5), chargeScaleName("sog_lambda"),
+        chargeScaleDefault(1.0) {
+    if (numChannels < 1)
+        throw OpenMMException("SOGForce: the number of channels must be at least 1");
+    backgroundIntegrals.assign(numChannels, 0.0);
 }
 
 double SOGForce::getBackgroundIntegral(int channel) const {
@@ -41,12 +47,12 @@ int SOGForce::addParticle(const vector<double>& particleCharges) {
 }
 
 void SOGForce::getParticleCharges(int index, vector<double>& particleCharges) const {
-    ASSERT_VALID_INDEX(index, charges);
+    checkIndex(index, charges.size(), "particle");
     particleCharges = charges[index];
 }
 
 void SOGForce::setParticleCharges(int index, const vector<double>& particleCharges) {
-    ASSERT_VALID_INDEX(index, charges);
+    checkIndex(index, charges.size(), "particle");
     if ((int) particleCharges.size() != numChannels)
         throw OpenMMException("SOGForce: setParticleCharges() got " + to_string(particleCharges.size()) +
                 " charges but the force has " + to_string(numChannels) + " channels");
@@ -59,14 +65,14 @@ int SOGForce::addGaussian(double weight, double width, int channel) {
 }
 
 void SOGForce::getGaussianParameters(int index, double& weight, double& width, int& channel) const {
-    ASSERT_VALID_INDEX(index, gaussians);
+    checkIndex(index, gaussians.size(), "Gaussian");
     weight = gaussians[index].weight;
     width = gaussians[index].width;
     channel = gaussians[index].channel;
 }
 
 void SOGForce::setGaussianParameters(int index, double weight, double width, int channel) {
-    ASSERT_VALID_INDEX(index, gaussians);
+    checkIndex(index, gaussians.size(), "Gaussian");
     gaussians[index] = GaussianInfo{weight, width, channel};
 }
 
@@ -100,7 +106,7 @@ void SOGForce::addEnergyParameterDerivative(const string& name) {
 }
 
 const string& SOGForce::getEnergyParameterDerivativeName(int index) const {
-    ASSERT_VALID_INDEX(index, energyParameterDerivatives);
+    checkIndex(index, energyParameterDerivatives.size(), "energy parameter derivative");
     return energyParameterDerivatives[index];
 }
 

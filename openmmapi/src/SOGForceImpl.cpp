@@ -6,7 +6,12 @@
 #include "openmm/internal/ContextImpl.h"
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <set>
+#include <sstream>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -61,6 +66,15 @@ void SOGForceImpl::validate(const SOGForce& force, const System& system) {
     for (int c = 0; c < numChannels; c++)
         if (!isfinite(force.getBackgroundIntegral(c)))
             throw OpenMMException("SOGForce: the background integral of channel " + to_string(c) + " is not finite");
+    // The charges at the default value of the charge scale parameter (evaluations check the current value).
+    vector<int> scaled = findScaledParticles(force);
+    vector<double> absCharge(numChannels, 0.0);
+    for (int i = 0; i < force.getNumParticles(); i++) {
+        force.getParticleCharges(i, charges);
+        for (int c = 0; c < numChannels; c++)
+            absCharge[c] += fabs(charges[c])*(scaled[i] ? fabs(force.getChargeScaleDefaultValue()) : 1.0);
+    }
+    checkChargeMagnitude("SOGForce", absCharge, calcWeightSums(force));
 }
 
 void SOGForceImpl::validateParameterUpdate(const SOGForce& force, const System& system, int numParticles,
@@ -83,6 +97,34 @@ vector<int> SOGForceImpl::findScaledParticles(const SOGForce& force) {
     for (int particle : scaled)
         flags[particle] = 1;
     return flags;
+}
+
+void SOGForceImpl::checkChargeMagnitude(const string& forceName, const vector<double>& absCharge,
+        const vector<double>& weightSums) {
+    double energyScale = 0.0;
+    for (int c = 0; c < (int) absCharge.size(); c++) {
+        if (!(absCharge[c] <= maxChargeSum)) {
+            stringstream message;
+            message << forceName << ": the charges of channel " << c << " are too large: sum_i |q_i| = " << absCharge[c] <<
+                    " e (with the charge scale applied), above the limit of " << maxChargeSum << " e, where the energy would "
+                    "overflow. Charges are in units of the proton charge";
+            throw OpenMMException(message.str());
+        }
+        energyScale += absCharge[c]*absCharge[c]*weightSums[c];
+    }
+    if (!(energyScale <= maxEnergyScale)) {
+        stringstream message;
+        message << forceName << ": the charges and weights are too large: the energy scale sum_c (sum_i |q_ic|)^2 sum_l |w_cl| = " <<
+                energyScale << " kJ/mol is above the limit of " << maxEnergyScale << " kJ/mol, where the energy would overflow. "
+                "Charges are in units of the proton charge, weights in kJ/mol/e^2";
+        throw OpenMMException(message.str());
+    }
+}
+
+void SOGForceImpl::checkChargeScale(const string& forceName, const string& name, double value) {
+    if (!isfinite(value))
+        throw OpenMMException(forceName + ": the charge scale parameter '" + name + "' is " + to_string(value) +
+                "; it must be finite (set it with Context.setParameter())");
 }
 
 vector<double> SOGForceImpl::getBackgroundIntegrals(const SOGForce& force) {
@@ -149,23 +191,37 @@ double SOGForceImpl::calcKaiserBesselBeta(int spreadWidth) {
     return M_PI*sqrt(x*x - 0.8);
 }
 
-void SOGForceImpl::calcMaxModes(const Vec3* boxVectors, double kCutoff, int maxMode[3]) {
-    for (int d = 0; d < 3; d++)
-        maxMode[d] = (int) floor(kCutoff*sqrt(boxVectors[d].dot(boxVectors[d]))/(2*M_PI));
+/*
+ * K_d = floor(k_cut |a_d| / 2 pi) in double precision; boxes and widths that would need more
+ * modes than any grid can hold are clamped here (the planner refuses them with a message).
+ */
+static double calcMaxModeValue(const Vec3& boxVector, double kCutoff) {
+    return floor(kCutoff*sqrt(boxVector.dot(boxVector))/(2*M_PI));
 }
 
-void SOGForceImpl::calcReciprocalBox(const Vec3* boxVectors, double kCutoff, const int gridSize[3], Vec3 recip[3],
-        double& volume, int maxMode[3]) {
+void SOGForceImpl::calcMaxModes(const Vec3* boxVectors, double kCutoff, int maxMode[3]) {
+    const double largest = (double) (1 << 28);
+    for (int d = 0; d < 3; d++)
+        maxMode[d] = (int) min(calcMaxModeValue(boxVectors[d], kCutoff), largest);
+}
+
+bool SOGForceImpl::gridHoldsModes(const Vec3* boxVectors, double kCutoff, const int gridSize[3]) {
+    for (int d = 0; d < 3; d++)
+        if (2.0*(2.0*calcMaxModeValue(boxVectors[d], kCutoff) + 1.0) > gridSize[d])
+            return false;
+    return true;
+}
+
+void SOGForceImpl::calcReciprocalBox(const string& forceName, const Vec3* boxVectors, double kCutoff,
+        const int gridSize[3], Vec3 recip[3], double& volume, int maxMode[3]) {
     const Vec3 &a = boxVectors[0], &b = boxVectors[1], &c = boxVectors[2];
     volume = a.dot(b.cross(c));
     recip[0] = b.cross(c)/volume;
     recip[1] = c.cross(a)/volume;
     recip[2] = a.cross(b)/volume;
+    if (!gridHoldsModes(boxVectors, kCutoff, gridSize))
+        throw OpenMMException(forceName + ": the periodic box grew more than the grid in use allows");
     calcMaxModes(boxVectors, kCutoff, maxMode);
-    for (int d = 0; d < 3; d++)
-        if (2*(2*maxMode[d] + 1) > gridSize[d])
-            throw OpenMMException("SOGForce: the periodic box grew more than the grid chosen at Context creation allows; "
-                    "call Context.reinitialize(preserveState=True)");
 }
 
 int SOGForceImpl::findFFTSize(int minimum) {
@@ -179,19 +235,71 @@ int SOGForceImpl::findFFTSize(int minimum) {
     }
 }
 
-SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, double tolerance, double minWidth,
+double SOGForceImpl::getPhysicalMemory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && pageSize > 0)
+        return (double) pages*(double) pageSize;
+#endif
+    return 0.0;
+}
+
+void SOGForceImpl::checkGridSize(const SOGGridRequest& request, const Vec3* boxVectors, const double gridSize[3]) {
+    const double points = gridSize[0]*gridSize[1]*gridSize[2];
+    const double bytes = points*request.numChannels*request.bytesPerGridPoint;
+    const double memory = (request.memoryBytes > 0 ? request.memoryBytes : getPhysicalMemory());
+    const double memoryLimit = (memory > 0 ? maxGridMemoryFraction*memory : INFINITY);
+    if (points <= maxGridPointsPerChannel && bytes <= memoryLimit)
+        return;
+    const double GiB = 1024.0*1024.0*1024.0;
+    stringstream message;
+    message << setprecision(3) << request.forceName << ": Gaussian " << request.narrowestIndex << " (width " <<
+            request.minWidth << " nm, channel " << request.narrowestChannel << "), the narrowest, needs a " <<
+            fixed << setprecision(0) << gridSize[0] << " x " << gridSize[1] << " x " << gridSize[2] <<
+            defaultfloat << setprecision(3) << " FFT grid for tolerance " << request.tolerance << " in a " <<
+            sqrt(boxVectors[0].dot(boxVectors[0])) << " x " << sqrt(boxVectors[1].dot(boxVectors[1])) << " x " <<
+            sqrt(boxVectors[2].dot(boxVectors[2])) << " nm box: " << points << " points per channel, " << bytes/GiB <<
+            " GiB for " << request.numChannels << " channel(s). The limit is " << maxGridPointsPerChannel <<
+            " points per channel and " << maxGridMemoryFraction << " of the memory (";
+    if (memory > 0)
+        message << memoryLimit/GiB << " of " << memory/GiB << " GiB). ";
+    else
+        message << "unknown). ";
+    // Where this Gaussian falls below the tolerance: a real-space cutoff for it.
+    const double cutoff = request.minWidth*sqrt(log(10.0/request.tolerance));
+    const double volume = fabs(boxVectors[0].dot(boxVectors[1].cross(boxVectors[2])));
+    double halfThickness = INFINITY;
+    for (int d = 0; d < 3; d++) {
+        Vec3 normal = boxVectors[(d+1)%3].cross(boxVectors[(d+2)%3]);
+        halfThickness = min(halfThickness, 0.5*volume/sqrt(normal.dot(normal)));
+    }
+    if (cutoff < halfThickness)
+        message << "Sum Gaussians this narrow in real space instead (for example in a CustomNonbondedForce with a "
+                "cutoff of " << cutoff << " nm, beyond which this one is below the tolerance), or use a looser tolerance";
+    else
+        message << "Use a looser tolerance or a smaller box";
+    throw OpenMMException(message.str());
+}
+
+SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, const SOGGridRequest& request,
         double growthAllowance) {
     SOGGridParameters params;
-    params.kCutoff = calcKCutoff(tolerance, minWidth);
-    params.spreadWidth = calcSpreadWidth(tolerance);
+    params.kCutoff = calcKCutoff(request.tolerance, request.minWidth);
+    params.spreadWidth = calcSpreadWidth(request.tolerance);
     params.beta = calcKaiserBesselBeta(params.spreadWidth);
-    Vec3 grownBox[3];
-    for (int d = 0; d < 3; d++)
-        grownBox[d] = boxVectors[d]*(1.0 + growthAllowance);
-    int maxMode[3];
-    calcMaxModes(grownBox, params.kCutoff, maxMode);
-    for (int d = 0; d < 3; d++)
-        params.gridSize[d] = findFFTSize(max(2*(2*maxMode[d] + 1), 2*params.spreadWidth));
+    // The smallest grid in double precision first: it is checked before any size becomes an int.
+    double minimumSize[3];
+    for (int d = 0; d < 3; d++) {
+        Vec3 grown = boxVectors[d]*(1.0 + growthAllowance);
+        minimumSize[d] = max(2.0*(2.0*calcMaxModeValue(grown, params.kCutoff) + 1.0), 2.0*params.spreadWidth);
+    }
+    checkGridSize(request, boxVectors, minimumSize);
+    double size[3];
+    for (int d = 0; d < 3; d++) {
+        params.gridSize[d] = findFFTSize((int) minimumSize[d]);
+        size[d] = params.gridSize[d];
+    }
+    checkGridSize(request, boxVectors, size);
     return params;
 }
 

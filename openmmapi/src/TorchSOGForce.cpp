@@ -7,6 +7,12 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
+static void checkIndex(int index, size_t size) {
+    if (index < 0 || index >= (int) size)
+        throw OpenMMException("TorchSOGForce: Gaussian index " + to_string(index) + " is out of range (the force has " +
+                to_string(size) + ")");
+}
+
 TorchSOGForce::TorchSOGForce(const string& file, const vector<int>& atomicNumbers, int numChannels) :
         file(file), atomicNumbers(atomicNumbers), numChannels(numChannels), tolerance(1e-5) {
     if (numChannels < 1)
@@ -19,14 +25,14 @@ int TorchSOGForce::addGaussian(double weight, double width, int channel) {
 }
 
 void TorchSOGForce::getGaussianParameters(int index, double& weight, double& width, int& channel) const {
-    ASSERT_VALID_INDEX(index, gaussians);
+    checkIndex(index, gaussians.size());
     weight = gaussians[index].weight;
     width = gaussians[index].width;
     channel = gaussians[index].channel;
 }
 
 void TorchSOGForce::setGaussianParameters(int index, double weight, double width, int channel) {
-    ASSERT_VALID_INDEX(index, gaussians);
+    checkIndex(index, gaussians.size());
     gaussians[index] = GaussianInfo{weight, width, channel};
 }
 

@@ -1,9 +1,59 @@
 #ifndef OPENMM_SOGGAUSSIANSERIALIZATION_H_
 #define OPENMM_SOGGAUSSIANSERIALIZATION_H_
 
+#include "openmm/OpenMMException.h"
 #include "openmm/serialization/SerializationNode.h"
+#include <string>
 
 namespace SOGPlugin {
+
+/*
+ * Readers for the proxies' XML whose errors say what is missing and where: `where` names the
+ * element, for example "SOGForce XML" or "SOGForce XML, particle 3", and a missing attribute
+ * gives "SOGForce XML: missing attribute 'tolerance'".
+ */
+
+inline void requireProperty(const OpenMM::SerializationNode& node, const std::string& name, const std::string& where) {
+    if (!node.hasProperty(name))
+        throw OpenMM::OpenMMException(where + ": missing attribute '" + name + "' (the XML is truncated or was not "
+                "written by this plugin's XmlSerializer)");
+}
+
+inline int readIntProperty(const OpenMM::SerializationNode& node, const std::string& name, const std::string& where) {
+    requireProperty(node, name, where);
+    return node.getIntProperty(name);
+}
+
+inline double readDoubleProperty(const OpenMM::SerializationNode& node, const std::string& name, const std::string& where) {
+    requireProperty(node, name, where);
+    return node.getDoubleProperty(name);
+}
+
+inline std::string readStringProperty(const OpenMM::SerializationNode& node, const std::string& name, const std::string& where) {
+    requireProperty(node, name, where);
+    return node.getStringProperty(name);
+}
+
+inline const OpenMM::SerializationNode& readChildNode(const OpenMM::SerializationNode& node, const std::string& name,
+        const std::string& where) {
+    for (const OpenMM::SerializationNode& child : node.getChildren())
+        if (child.getName() == name)
+            return child;
+    throw OpenMM::OpenMMException(where + ": missing element <" + name + "> (the XML is truncated or was not written "
+            "by this plugin's XmlSerializer)");
+}
+
+/**
+ * Check the version attribute of a proxy's node: throws "<forceName> XML: ..." if it is missing or
+ * not one this build reads (1 to currentVersion).
+ */
+inline int readVersion(const OpenMM::SerializationNode& node, const std::string& forceName, int currentVersion) {
+    int version = readIntProperty(node, "version", forceName + " XML");
+    if (version < 1 || version > currentVersion)
+        throw OpenMM::OpenMMException(forceName + " XML: unsupported version " + std::to_string(version) +
+                "; this build reads versions 1 to " + std::to_string(currentVersion) + " (a newer openmm-sog wrote it?)");
+    return version;
+}
 
 /**
  * Write the Gaussians of a force with SOGForce's kernel interface (SOGForce, TorchSOGForce) as a
@@ -24,9 +74,13 @@ void serializeGaussians(const SOGKernelForce& force, OpenMM::SerializationNode& 
  * Add the Gaussians written by serializeGaussians() to a force.
  */
 template <class SOGKernelForce>
-void deserializeGaussians(const OpenMM::SerializationNode& node, SOGKernelForce& force) {
-    for (const OpenMM::SerializationNode& gaussian : node.getChildNode("Gaussians").getChildren())
-        force.addGaussian(gaussian.getDoubleProperty("w"), gaussian.getDoubleProperty("sigma"), gaussian.getIntProperty("c"));
+void deserializeGaussians(const OpenMM::SerializationNode& node, SOGKernelForce& force, const std::string& forceName) {
+    int index = 0;
+    for (const OpenMM::SerializationNode& gaussian : readChildNode(node, "Gaussians", forceName + " XML").getChildren()) {
+        const std::string where = forceName + " XML, Gaussian " + std::to_string(index++);
+        force.addGaussian(readDoubleProperty(gaussian, "w", where), readDoubleProperty(gaussian, "sigma", where),
+                readIntProperty(gaussian, "c", where));
+    }
 }
 
 } // namespace SOGPlugin

@@ -46,32 +46,45 @@ void SOGForceProxy::serialize(const void* object, SerializationNode& node) const
 }
 
 void* SOGForceProxy::deserialize(const SerializationNode& node) const {
-    int version = node.getIntProperty("version");
-    if (version < 1 || version > currentVersion)
-        throw OpenMMException("SOGForce: unsupported serialization version " + to_string(version));
-    unique_ptr<SOGForce> force(new SOGForce(node.getIntProperty("numChannels")));
-    force->setForceGroup(node.getIntProperty("forceGroup", 0));
-    force->setName(node.getStringProperty("name", force->getName()));
-    force->setTolerance(node.getDoubleProperty("tolerance"));
-    force->setChargeScaleParameterName(node.getStringProperty("chargeScaleName"));
-    force->setChargeScaleDefaultValue(node.getDoubleProperty("chargeScaleDefault"));
-    deserializeGaussians(node, *force);
-    if (version >= 2) {
-        int c = 0;
-        for (const SerializationNode& channel : node.getChildNode("BackgroundIntegrals").getChildren())
-            force->setBackgroundIntegral(channel.getDoubleProperty("B"), c++);
+    const string where = "SOGForce XML";
+    int version = readVersion(node, "SOGForce", currentVersion);
+    try {
+        unique_ptr<SOGForce> force(new SOGForce(readIntProperty(node, "numChannels", where)));
+        force->setForceGroup(node.getIntProperty("forceGroup", 0));
+        force->setName(node.getStringProperty("name", force->getName()));
+        force->setTolerance(readDoubleProperty(node, "tolerance", where));
+        force->setChargeScaleParameterName(readStringProperty(node, "chargeScaleName", where));
+        force->setChargeScaleDefaultValue(readDoubleProperty(node, "chargeScaleDefault", where));
+        deserializeGaussians(node, *force, "SOGForce");
+        if (version >= 2) {
+            const vector<SerializationNode>& channels = readChildNode(node, "BackgroundIntegrals", where).getChildren();
+            if ((int) channels.size() != force->getNumChannels())
+                throw OpenMMException(where + ": <BackgroundIntegrals> has " + to_string(channels.size()) +
+                        " channels but numChannels is " + to_string(force->getNumChannels()));
+            for (int c = 0; c < (int) channels.size(); c++)
+                force->setBackgroundIntegral(readDoubleProperty(channels[c], "B", where + ", background integral " + to_string(c)), c);
+        }
+        vector<double> charges(force->getNumChannels());
+        int index = 0;
+        for (const SerializationNode& particle : readChildNode(node, "Particles", where).getChildren()) {
+            const string particleWhere = where + ", particle " + to_string(index++);
+            for (int c = 0; c < (int) charges.size(); c++)
+                charges[c] = readDoubleProperty(particle, "q" + to_string(c), particleWhere);
+            force->addParticle(charges);
+        }
+        vector<int> scaled;
+        for (const SerializationNode& particle : readChildNode(node, "ScaledParticles", where).getChildren())
+            scaled.push_back(readIntProperty(particle, "index", where + ", scaled particle"));
+        force->setScaledParticles(scaled);
+        for (const SerializationNode& parameter : readChildNode(node, "EnergyParameterDerivatives", where).getChildren())
+            force->addEnergyParameterDerivative(readStringProperty(parameter, "name", where + ", energy parameter derivative"));
+        return force.release();
     }
-    vector<double> charges(force->getNumChannels());
-    for (const SerializationNode& particle : node.getChildNode("Particles").getChildren()) {
-        for (int c = 0; c < (int) charges.size(); c++)
-            charges[c] = particle.getDoubleProperty("q" + to_string(c));
-        force->addParticle(charges);
+    catch (const OpenMMException& e) {
+        // Errors of the setters ("SOGForce: ...") say what is wrong but not that the XML is the cause.
+        string message = e.what();
+        if (message.rfind(where, 0) == 0)
+            throw;
+        throw OpenMMException(where + ": invalid content: " + message);
     }
-    vector<int> scaled;
-    for (const SerializationNode& particle : node.getChildNode("ScaledParticles").getChildren())
-        scaled.push_back(particle.getIntProperty("index"));
-    force->setScaledParticles(scaled);
-    for (const SerializationNode& parameter : node.getChildNode("EnergyParameterDerivatives").getChildren())
-        force->addEnergyParameterDerivative(parameter.getStringProperty("name"));
-    return force.release();
 }

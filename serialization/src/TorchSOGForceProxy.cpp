@@ -30,16 +30,25 @@ void TorchSOGForceProxy::serialize(const void* object, SerializationNode& node) 
 }
 
 void* TorchSOGForceProxy::deserialize(const SerializationNode& node) const {
-    int version = node.getIntProperty("version");
-    if (version < 1 || version > currentVersion)
-        throw OpenMMException("TorchSOGForce: unsupported serialization version " + to_string(version));
-    vector<int> numbers;
-    for (const SerializationNode& particle : node.getChildNode("Particles").getChildren())
-        numbers.push_back(particle.getIntProperty("Z"));
-    unique_ptr<TorchSOGForce> force(new TorchSOGForce(node.getStringProperty("file"), numbers, node.getIntProperty("numChannels")));
-    force->setForceGroup(node.getIntProperty("forceGroup", 0));
-    force->setName(node.getStringProperty("name", force->getName()));
-    force->setTolerance(node.getDoubleProperty("tolerance"));
-    deserializeGaussians(node, *force);
-    return force.release();
+    const string where = "TorchSOGForce XML";
+    readVersion(node, "TorchSOGForce", currentVersion);
+    try {
+        vector<int> numbers;
+        int index = 0;
+        for (const SerializationNode& particle : readChildNode(node, "Particles", where).getChildren())
+            numbers.push_back(readIntProperty(particle, "Z", where + ", particle " + to_string(index++)));
+        unique_ptr<TorchSOGForce> force(new TorchSOGForce(readStringProperty(node, "file", where), numbers,
+                readIntProperty(node, "numChannels", where)));
+        force->setForceGroup(node.getIntProperty("forceGroup", 0));
+        force->setName(node.getStringProperty("name", force->getName()));
+        force->setTolerance(readDoubleProperty(node, "tolerance", where));
+        deserializeGaussians(node, *force, "TorchSOGForce");
+        return force.release();
+    }
+    catch (const OpenMMException& e) {
+        string message = e.what();
+        if (message.rfind(where, 0) == 0)
+            throw;
+        throw OpenMMException(where + ": invalid content: " + message);
+    }
 }

@@ -26,6 +26,21 @@ struct SOGGridParameters {
 };
 
 /**
+ * What the grid planner (SOGForceImpl::calcGridParameters()) needs to know about a force and
+ * about the engine that will hold the grids, to choose a grid or refuse one that cannot fit.
+ */
+struct SOGGridRequest {
+    std::string forceName;     // "SOGForce" or "TorchSOGForce", for messages
+    double tolerance;          // the relative error tolerance (dimensionless)
+    int narrowestIndex;        // the narrowest Gaussian, which sets k_cut: its index,
+    double minWidth;           // its width (nm)
+    int narrowestChannel;      // and its channel
+    int numChannels;           // P; every channel has its own grids
+    double bytesPerGridPoint;  // the engine's memory per grid point and channel (bytes)
+    double memoryBytes;        // the memory that holds the grids (bytes); 0 means the host's physical memory
+};
+
+/**
  * This is the internal implementation of SOGForce. It validates the force and owns the static
  * helpers that choose the NUFFT parameters.
  */
@@ -116,6 +131,81 @@ public:
             throw OpenMM::OpenMMException(forceName + ": the tolerance " + std::to_string(tol) + " is outside (1e-10, 1e-1)");
     }
     /**
+     * Per channel, the total weight sum_l |w_cl| of its Gaussians (kJ/mol/e^2), for
+     * checkChargeMagnitude().
+     */
+    template <class SOGKernelForce>
+    static std::vector<double> calcWeightSums(const SOGKernelForce& force) {
+        std::vector<double> sums(force.getNumChannels(), 0.0);
+        for (int i = 0; i < force.getNumGaussians(); i++) {
+            double weight, width;
+            int channel;
+            force.getGaussianParameters(i, weight, width, channel);
+            if (channel >= 0 && channel < force.getNumChannels())
+                sums[channel] += std::fabs(weight);
+        }
+        return sums;
+    }
+    /**
+     * Refuse charges so large that the energy would overflow (or lose all precision), on every
+     * platform: per channel, the charge sum A_c = sum_i |q_ic| (with the charge scale applied)
+     * must be at most maxChargeSum and the energy scale sum_c A_c^2 sum_l |w_cl| at most
+     * maxEnergyScale. Throws an OpenMMException naming the channel and the numbers otherwise.
+     *
+     * @param forceName   the force's class name, for messages
+     * @param absCharge   per channel, A_c, measured in e
+     * @param weightSums  per channel, sum_l |w_cl| (calcWeightSums()), measured in kJ/mol/e^2
+     */
+    static void checkChargeMagnitude(const std::string& forceName, const std::vector<double>& absCharge,
+            const std::vector<double>& weightSums);
+    /**
+     * Refuse a non-finite value of the charge scale parameter (at evaluation): throws an
+     * OpenMMException naming the parameter.
+     */
+    static void checkChargeScale(const std::string& forceName, const std::string& name, double value);
+    /**
+     * The largest charge sum per channel sum_i |q_ic| (e): 1e15, so that structure factors
+     * squared stay far inside single precision's range.
+     */
+    static constexpr double maxChargeSum = 1e15;
+    /**
+     * The largest energy scale sum_c (sum_i |q_ic|)^2 sum_l |w_cl| (kJ/mol): 1e30, 23 orders of
+     * magnitude above any molecular energy and 8 below single precision's overflow.
+     */
+    static constexpr double maxEnergyScale = 1e30;
+    /**
+     * Describe the grid a force (SOGForce or TorchSOGForce) needs, for calcGridParameters().
+     *
+     * @param force              the force
+     * @param forceName          its class name, for messages
+     * @param bytesPerGridPoint  the engine's memory per grid point and channel (bytes)
+     * @param memoryBytes        the memory that holds the grids (bytes); 0 means the host's physical memory
+     */
+    template <class SOGKernelForce>
+    static SOGGridRequest createGridRequest(const SOGKernelForce& force, const std::string& forceName,
+            double bytesPerGridPoint, double memoryBytes = 0.0) {
+        SOGGridRequest request;
+        request.forceName = forceName;
+        request.tolerance = force.getTolerance();
+        request.narrowestIndex = -1;
+        request.minWidth = INFINITY;
+        request.narrowestChannel = 0;
+        for (int i = 0; i < force.getNumGaussians(); i++) {
+            double weight, width;
+            int channel;
+            force.getGaussianParameters(i, weight, width, channel);
+            if (width < request.minWidth) {
+                request.narrowestIndex = i;
+                request.minWidth = width;
+                request.narrowestChannel = channel;
+            }
+        }
+        request.numChannels = force.getNumChannels();
+        request.bytesPerGridPoint = bytesPerGridPoint;
+        request.memoryBytes = memoryBytes;
+        return request;
+    }
+    /**
      * Get the smallest Gaussian width of a force (SOGForce or TorchSOGForce), measured in nm.
      */
     template <class SOGKernelForce>
@@ -158,9 +248,10 @@ public:
     static void calcMaxModes(const OpenMM::Vec3* boxVectors, double kCutoff, int maxMode[3]);
     /**
      * The reciprocal-space quantities of a box for one evaluation, checking that the modes fit the
-     * grid chosen at Context creation (throws OpenMMException "SOGForce: the periodic box grew ..."
-     * otherwise).
+     * grid in use (throws OpenMMException "<forceName>: the periodic box grew ..." otherwise; the
+     * engines choose a larger grid before they get here).
      *
+     * @param forceName     the force's class name, for messages
      * @param boxVectors    the periodic box vectors h (rows), measured in nm
      * @param kCutoff       the largest |k| kept, measured in 1/nm
      * @param gridSize      the grid in use along each box vector
@@ -168,24 +259,58 @@ public:
      * @param[out] volume   det h, measured in nm^3
      * @param[out] maxMode  K_d for each box vector
      */
-    static void calcReciprocalBox(const OpenMM::Vec3* boxVectors, double kCutoff, const int gridSize[3],
-            OpenMM::Vec3 recip[3], double& volume, int maxMode[3]);
+    static void calcReciprocalBox(const std::string& forceName, const OpenMM::Vec3* boxVectors, double kCutoff,
+            const int gridSize[3], OpenMM::Vec3 recip[3], double& volume, int maxMode[3]);
+    /**
+     * Whether the modes a box needs fit a grid (2 (2 K_d + 1) <= n_d along every box vector).
+     *
+     * @param boxVectors  the periodic box vectors, measured in nm
+     * @param kCutoff     the largest |k| kept, measured in 1/nm
+     * @param gridSize    the grid along each box vector
+     */
+    static bool gridHoldsModes(const OpenMM::Vec3* boxVectors, double kCutoff, const int gridSize[3]);
     /**
      * The smallest even integer >= minimum whose only prime factors are 2, 3 and 5.
      */
     static int findFFTSize(int minimum);
     /**
      * Choose all NUFFT parameters. The grid leaves room for each box vector to grow by
-     * growthAllowance (for example under a barostat) before the Context must be reinitialized;
-     * the host engine, which can re-plan its grid at any time, asks for none.
+     * growthAllowance (for example under a barostat) before the engine must choose a larger one;
+     * the host engine asks for none. Grids that cannot fit are refused (checkGridSize()) before
+     * any size is converted to an int.
      *
      * @param boxVectors       the periodic box vectors, measured in nm
-     * @param tolerance        the relative error tolerance (dimensionless)
-     * @param minWidth         the smallest Gaussian width, measured in nm
+     * @param request          the force and the engine's memory
      * @param growthAllowance  relative growth of each box vector the grid must accommodate
      */
-    static SOGGridParameters calcGridParameters(const OpenMM::Vec3* boxVectors, double tolerance, double minWidth,
+    static SOGGridParameters calcGridParameters(const OpenMM::Vec3* boxVectors, const SOGGridRequest& request,
             double growthAllowance = boxGrowthAllowance);
+    /**
+     * The one limit on grids, on every platform: a grid may have at most maxGridPointsPerChannel
+     * points per channel, and its memory (points x channels x request.bytesPerGridPoint) may take
+     * at most maxGridMemoryFraction of the memory that holds it (request.memoryBytes, or the host's
+     * physical memory). Otherwise this throws an OpenMMException that names the narrowest
+     * Gaussian, the grid (n1 x n2 x n3), the memory it would take (GiB) and the remedies.
+     *
+     * @param request   the force and the engine's memory
+     * @param boxVectors the periodic box vectors the grid is for, measured in nm
+     * @param gridSize  the grid along each box vector (as doubles, so that no product overflows)
+     */
+    static void checkGridSize(const SOGGridRequest& request, const OpenMM::Vec3* boxVectors, const double gridSize[3]);
+    /**
+     * The host's physical memory, measured in bytes (0 if unknown).
+     */
+    static double getPhysicalMemory();
+    /**
+     * The largest number of grid points per channel (2^28, for example 645^3): about 20 times
+     * the grid of a 50 nm box with 0.3 nm as the narrowest width at tolerance 1e-5, and small
+     * enough that grid indices and the FFTs' 32-bit sizes never overflow.
+     */
+    static constexpr double maxGridPointsPerChannel = 268435456.0;
+    /**
+     * The largest fraction of the memory holding the grids (host or device) they may take.
+     */
+    static constexpr double maxGridMemoryFraction = 0.5;
     /**
      * The Kaiser-Bessel spreading kernel phi(z) = I0(beta sqrt(1-z^2)) - 1 for |z| < 1, 0 otherwise.
      *

@@ -20,8 +20,16 @@ namespace SOGPlugin {
  */
 class CommonCalcSOGForceKernel : public CalcSOGForceKernel {
 public:
-    CommonCalcSOGForceKernel(std::string name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc) :
-            CalcSOGForceKernel(name, platform), cc(cc), hasCompiledKernels(false) {
+    /**
+     * @param deviceMemory  the memory of the device that holds the grids (bytes), for the limit on
+     *                      grid sizes (SOGForceImpl::checkGridSize()); 0 means unknown, and the
+     *                      host's physical memory is used instead
+     * @param forceName     the class name of the force the kernel serves, for messages
+     */
+    CommonCalcSOGForceKernel(std::string name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc,
+            double deviceMemory = 0.0, const std::string& forceName = "SOGForce") :
+            CalcSOGForceKernel(name, platform), cc(cc), hasCompiledKernels(false), deviceMemory(deviceMemory),
+            forceName(forceName) {
     }
     void initialize(const OpenMM::System& system, const SOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
@@ -38,6 +46,20 @@ public:
      * Replace the charges (entry i*P+c for particle i, channel c; proton charges).
      */
     void setCharges(const std::vector<double>& chargeValues);
+    /**
+     * Refuse a non-finite charge scale, or charges times scale whose energy would overflow
+     * (SOGForceImpl::checkChargeMagnitude()).
+     */
+    void checkCharges(const std::string& chargeScaleName, double chargeScale);
+    /**
+     * The engine's device memory per grid point and channel (bytes): the 64-bit fixed-point
+     * grid, the real potential grid, three complex grids, and one more complex grid counted for
+     * the FFT's work space.
+     */
+    static double getBytesPerGridPoint(bool useDoublePrecision) {
+        const double real = (useDoublePrecision ? 8.0 : 4.0);
+        return 8.0 + real + 4*2*real;
+    }
     /**
      * Add the long-range energy (to the energy buffer; the returned self term excepted) and, if
      * requested, forces for the current charges multiplied by chargeScale.
@@ -56,12 +78,22 @@ public:
 private:
     class ForceInfo;
     void compileKernels();
+    /**
+     * Allocate the grids and the FFT for `grid` (sizes rounded up to legal FFT dimensions, then
+     * checked against the limit) and mark the kernels for compilation. Called at initialization and
+     * whenever the box needs more modes than the grid holds.
+     */
+    void allocateGrids(const OpenMM::Vec3* boxVectors);
     std::string createWeightFunctions();
     void uploadParameters(const SOGForce& force);
     void setBoxArguments(const OpenMM::Vec3* recip, const int maxMode[3]);
     OpenMM::ComputeContext& cc;
     ForceInfo* info;                                      // owned by cc
     bool hasCompiledKernels, computeDerivative, computeChargeDerivatives = false;
+    double deviceMemory;                                  // bytes; 0 = unknown
+    std::string forceName;
+    SOGGridRequest gridRequest;
+    std::vector<double> weightSums;                       // per channel, sum of |w| (kJ/mol/e^2)
     int numParticles, numChannels, numGaussians;
     double minWidth, tolerance, volume;
     std::string chargeScaleName;

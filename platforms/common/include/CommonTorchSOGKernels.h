@@ -19,14 +19,18 @@ namespace SOGPlugin {
  */
 class CommonCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
 public:
-    CommonCalcTorchSOGForceKernel(std::string name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc) :
-            CalcTorchSOGForceKernel(name, platform), cc(cc) {
+    /**
+     * @param deviceMemory  the device's memory (bytes) for the limit on grid sizes; 0 = unknown
+     */
+    CommonCalcTorchSOGForceKernel(std::string name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc,
+            double deviceMemory = 0.0) : CalcTorchSOGForceKernel(name, platform), cc(cc), deviceMemory(deviceMemory) {
     }
     void initialize(const OpenMM::System& system, const TorchSOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
 private:
     class ForceInfo;
     OpenMM::ComputeContext& cc;
+    double deviceMemory;
     std::unique_ptr<SOGTorchModel> model;
     SOGForce kernelParameters;                       // the Gaussians and tolerance, for the engine
     std::unique_ptr<CommonCalcSOGForceKernel> engine;

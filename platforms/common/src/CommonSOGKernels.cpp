@@ -44,38 +44,71 @@ void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& 
     computeDerivative = (force.getNumEnergyParameterDerivatives() > 0);
     if (computeDerivative)
         cc.addEnergyParameterDerivative(chargeScaleName);
-    Vec3 box[3];
-    system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-    grid = SOGForceImpl::calcGridParameters(box, tolerance, minWidth);
-    for (int d = 0; d < 3; d++) {
-        gridSize[d] = cc.findLegalFFTDimension(grid.gridSize[d]);
-        lastMaxMode[d] = -1;
-    }
     const bool useDouble = cc.getUseDoublePrecision();
     const int realSize = (useDouble ? sizeof(double) : sizeof(float));
-    const int complexSize = 2*realSize;
-    const int gridPoints = gridSize[0]*gridSize[1]*gridSize[2];
+    gridRequest = SOGForceImpl::createGridRequest(force, forceName, getBytesPerGridPoint(useDouble), deviceMemory);
+    Vec3 box[3];
+    system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
+    grid = SOGForceImpl::calcGridParameters(box, gridRequest);
     charges.initialize(cc, numParticles*numChannels, realSize, "sogCharges");
     isScaled.initialize<int>(cc, numParticles, "sogIsScaled");
     selfKernel.initialize(cc, numChannels, realSize, "sogSelfKernel");
-    fixedGrid.initialize<long long>(cc, (size_t) numChannels*gridPoints, "sogFixedGrid");
-    potential.initialize(cc, (size_t) numChannels*gridPoints, realSize, "sogPotential");
     deconvolution.initialize(cc, 1, realSize, "sogDeconvolution");
     gaussians.resize(numChannels);
     spreadGrids.resize(numChannels);
     fourierGrids.resize(numChannels);
     potentialGrids.resize(numChannels);
-    for (int c = 0; c < numChannels; c++) {
-        spreadGrids[c].initialize(cc, gridPoints, complexSize, "sogSpreadGrid");
-        fourierGrids[c].initialize(cc, gridPoints, complexSize, "sogFourierGrid");
-        potentialGrids[c].initialize(cc, gridPoints, complexSize, "sogPotentialGrid");
-    }
-    fft = cc.createFFT(gridSize[0], gridSize[1], gridSize[2], false);
+    allocateGrids(box);
     scaledFlags = SOGForceImpl::findScaledParticles(force);
     isScaled.upload(scaledFlags);
     uploadParameters(force);
     info = new ForceInfo(force);
     cc.addForce(info);
+}
+
+void CommonCalcSOGForceKernel::allocateGrids(const Vec3* boxVectors) {
+    double size[3];
+    for (int d = 0; d < 3; d++) {
+        gridSize[d] = cc.findLegalFFTDimension(grid.gridSize[d]);
+        size[d] = gridSize[d];
+        lastMaxMode[d] = -1;
+    }
+    SOGForceImpl::checkGridSize(gridRequest, boxVectors, size);
+    const bool useDouble = cc.getUseDoublePrecision();
+    const int realSize = (useDouble ? sizeof(double) : sizeof(float));
+    const size_t gridPoints = (size_t) gridSize[0]*gridSize[1]*gridSize[2];
+    // Release the old grids (a re-plan) before the larger ones are allocated.
+    fft = FFT3D();
+    for (ComputeArray* array : {&fixedGrid, &potential})
+        if (array->isInitialized())
+            array->resize(1);
+    for (auto* arrays : {&spreadGrids, &fourierGrids, &potentialGrids})
+        for (ComputeArray& array : *arrays)
+            if (array.isInitialized())
+                array.resize(1);
+    auto allocate = [&](ComputeArray& array, size_t size, int elementSize, const string& name) {
+        if (array.isInitialized())
+            array.resize(size);
+        else
+            array.initialize(cc, size, elementSize, name);
+    };
+    allocate(fixedGrid, (size_t) numChannels*gridPoints, sizeof(long long), "sogFixedGrid");
+    allocate(potential, (size_t) numChannels*gridPoints, realSize, "sogPotential");
+    for (int c = 0; c < numChannels; c++) {
+        allocate(spreadGrids[c], gridPoints, 2*realSize, "sogSpreadGrid");
+        allocate(fourierGrids[c], gridPoints, 2*realSize, "sogFourierGrid");
+        allocate(potentialGrids[c], gridPoints, 2*realSize, "sogPotentialGrid");
+    }
+    fft = cc.createFFT(gridSize[0], gridSize[1], gridSize[2], false);
+    hasCompiledKernels = false; // the grid sizes are compiled into the kernels
+}
+
+void CommonCalcSOGForceKernel::checkCharges(const string& chargeScaleName, double scale) {
+    SOGForceImpl::checkChargeScale(forceName, chargeScaleName, scale);
+    vector<double> absCharge(numChannels);
+    for (int c = 0; c < numChannels; c++)
+        absCharge[c] = fabs(scale)*scaledAbsCharge[c] + unscaledAbsCharge[c];
+    SOGForceImpl::checkChargeMagnitude(forceName, absCharge, weightSums);
 }
 
 void CommonCalcSOGForceKernel::setCharges(const vector<double>& chargeValues) {
@@ -105,6 +138,7 @@ void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
     }
     setCharges(chargeValues);
     backgroundIntegrals = SOGForceImpl::getBackgroundIntegrals(force);
+    weightSums = SOGForceImpl::calcWeightSums(force);
     // Per channel, (w pi^{3/2} sigma^3, sigma^2/4) pairs by increasing width: the convolve kernel
     // stops at the first term whose exponent exceeds the cut-off (all wider ones do too).
     vector<vector<pair<double, double> > > sorted(numChannels);
@@ -174,6 +208,8 @@ void CommonCalcSOGForceKernel::compileKernels() {
     defines["GRID_SIZE_X"] = cc.intToString(gridSize[0]);
     defines["GRID_SIZE_Y"] = cc.intToString(gridSize[1]);
     defines["GRID_SIZE_Z"] = cc.intToString(gridSize[2]);
+    // At most SOGForceImpl::maxGridPointsPerChannel (2^28): an int; channel offsets are 64-bit.
+    defines["GRID_POINTS"] = cc.intToString(gridSize[0]*gridSize[1]*gridSize[2]);
     defines["SPREAD_WIDTH"] = cc.intToString(grid.spreadWidth);
     // OpenCL C defines M_PI, CUDA's run-time compiler does not.
     defines["TWO_PI"] = cc.doubleToString(2*M_PI);
@@ -301,6 +337,7 @@ void CommonCalcSOGForceKernel::setBoxArguments(const Vec3* recip, const int maxM
 double CommonCalcSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ContextSelector selector(cc);
     const double scale = context.getParameter(chargeScaleName);
+    checkCharges(chargeScaleName, scale);
     double energy = computeLongRange(scale, includeForces);
     // The net-charge background (no forces): computeLongRange() has set the volume.
     double backgroundDerivative;
@@ -313,7 +350,7 @@ double CommonCalcSOGForceKernel::execute(ContextImpl& context, bool includeForce
 
 void CommonCalcSOGForceKernel::enableChargeDerivatives() {
     if (hasCompiledKernels)
-        throw OpenMMException("SOGForce: enableChargeDerivatives() must come before the first evaluation");
+        throw OpenMMException(forceName + ": enableChargeDerivatives() must come before the first evaluation");
     computeChargeDerivatives = true;
     const int realSize = (cc.getUseDoublePrecision() ? sizeof(double) : sizeof(float));
     chargeDerivatives.initialize(cc, numParticles*numChannels, realSize, "sogChargeDerivatives");
@@ -333,13 +370,19 @@ void CommonCalcSOGForceKernel::addHostForces(const vector<double>& forces) {
 
 double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForces) {
     ContextSelector selector(cc);
-    if (!hasCompiledKernels)
-        compileKernels();
     Vec3 box[3];
     cc.getPeriodicBoxVectors(box[0], box[1], box[2]);
+    if (!SOGForceImpl::gridHoldsModes(box, grid.kCutoff, gridSize)) {
+        // The box grew past the grid's room (a barostat): choose a grid for this box, again with
+        // room to grow, refused with the reason before any allocation if it cannot fit.
+        grid = SOGForceImpl::calcGridParameters(box, gridRequest);
+        allocateGrids(box);
+    }
+    if (!hasCompiledKernels)
+        compileKernels();
     Vec3 recip[3];
     int maxMode[3];
-    SOGForceImpl::calcReciprocalBox(box, grid.kCutoff, gridSize, recip, volume, maxMode);
+    SOGForceImpl::calcReciprocalBox(forceName, box, grid.kCutoff, gridSize, recip, volume, maxMode);
     setBoxArguments(recip, maxMode);
     // Fixed-point scale for spreading: the largest |grid value| is at most sum_j |q_j| (weights <= 1).
     double chargeBound = 0.0;
@@ -356,8 +399,9 @@ double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForc
     setReal(gatherKernel, 4, scale);
     setReal(spreadKernel, 9, fixedScale);
     setReal(finishSpreadKernel, 3, 1.0/fixedScale);
-    const int gridPoints = gridSize[0]*gridSize[1]*gridSize[2];
-    const int numModes = (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*(2*maxMode[2] + 1);
+    // Both at most SOGForceImpl::maxGridPointsPerChannel (2^28), so they fit execute()'s int.
+    const long long gridPoints = (long long) gridSize[0]*gridSize[1]*gridSize[2];
+    const long long numModes = (long long) (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*(2*maxMode[2] + 1);
 
     // Type 1 and the k-space multiplication, channel by channel after one spreading pass.
     cc.clearBuffer(fixedGrid);
@@ -365,14 +409,14 @@ double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForc
     for (int c = 0; c < numChannels; c++) {
         finishSpreadKernel->setArg(1, spreadGrids[c]);
         finishSpreadKernel->setArg(2, c);
-        finishSpreadKernel->execute(gridPoints);
+        finishSpreadKernel->execute((int) gridPoints);
         fft->execFFT(spreadGrids[c], fourierGrids[c], true);
         cc.clearBuffer(potentialGrids[c]);
         convolveKernel->setArg(0, fourierGrids[c]);
         convolveKernel->setArg(1, potentialGrids[c]);
         convolveKernel->setArg(4, gaussians[c]);
         convolveKernel->setArg(5, (int) gaussians[c].getSize()/2);
-        convolveKernel->execute(numModes);
+        convolveKernel->execute((int) numModes);
     }
 
     // Type 2: potentials of all channels, then one gathering pass.
@@ -381,7 +425,7 @@ double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForc
             fft->execFFT(potentialGrids[c], spreadGrids[c], false);
             collectKernel->setArg(0, spreadGrids[c]);
             collectKernel->setArg(2, c);
-            collectKernel->execute(gridPoints);
+            collectKernel->execute((int) gridPoints);
         }
         gatherKernel->execute(numParticles);
     }

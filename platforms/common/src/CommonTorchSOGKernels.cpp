@@ -37,7 +37,7 @@ void CommonCalcTorchSOGForceKernel::initialize(const System& system, const Torch
     vector<double> zero(force.getNumChannels(), 0.0);
     for (int i = 0; i < force.getNumParticles(); i++)
         kernelParameters.addParticle(zero);
-    engine.reset(new CommonCalcSOGForceKernel(CalcSOGForceKernel::Name(), getPlatform(), cc));
+    engine.reset(new CommonCalcSOGForceKernel(CalcSOGForceKernel::Name(), getPlatform(), cc, deviceMemory, "TorchSOGForce"));
     engine->initialize(system, kernelParameters);
     engine->enableChargeDerivatives();
     cc.addForce(new ForceInfo(force));
@@ -51,6 +51,7 @@ double CommonCalcTorchSOGForceKernel::execute(ContextImpl& context, bool include
     vector<double> charges, chargeDerivatives, modelForces;
     double energy = model->evaluate(positions, box, includeForces, charges);
     engine->setCharges(charges);
+    engine->checkCharges("", 1.0);
     energy += engine->computeLongRange(1.0, includeForces);  // the rest of E_lr is in the energy buffer
     if (includeForces) {
         engine->getChargeDerivatives(chargeDerivatives);

@@ -26,6 +26,10 @@ KernelImpl* OpenCLSOGKernelFactory::createKernelImpl(std::string name, const Pla
     if (data.contexts.size() != 1)
         throw OpenMMException("SOGForce: the OpenCL kernel supports one device per Context");
     if (name == CalcSOGForceKernel::Name())
-        return new CommonCalcSOGForceKernel(name, platform, *data.contexts[0]);
+        {
+            // The grids live in the device's global memory (SOGForceImpl::checkGridSize()).
+            double memory = (double) data.contexts[0]->getDevice().getInfo<CL_DEVICE_GLOBAL_MEM_SIZE>();
+            return new CommonCalcSOGForceKernel(name, platform, *data.contexts[0], memory);
+        }
     throw OpenMMException("SOGForce: the OpenCL kernel factory was asked for unknown kernel '" + name + "'");
 }

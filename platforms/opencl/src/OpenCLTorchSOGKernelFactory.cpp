@@ -20,7 +20,11 @@ public:
         if (data.contexts.size() != 1)
             throw OpenMMException("TorchSOGForce: the OpenCL kernel supports one device per Context");
         if (name == CalcTorchSOGForceKernel::Name())
-            return new CommonCalcTorchSOGForceKernel(name, platform, *data.contexts[0]);
+            {
+            // The grids live in the device's global memory (SOGForceImpl::checkGridSize()).
+            double memory = (double) data.contexts[0]->getDevice().getInfo<CL_DEVICE_GLOBAL_MEM_SIZE>();
+            return new CommonCalcTorchSOGForceKernel(name, platform, *data.contexts[0], memory);
+        }
         throw OpenMMException("TorchSOGForce: the OpenCL kernel factory was asked for unknown kernel '" + name + "'");
     }
 };

@@ -20,14 +20,19 @@ class ReferenceSOGIxn {
 public:
     /**
      * The grid is chosen for the given box with no room for growth: when a later box needs more
-     * modes (a barostat), the grid is chosen again (SOGForceImpl::calcGridParameters()).
+     * modes (a barostat), the grid is chosen again (SOGForceImpl::calcGridParameters(), which
+     * refuses grids that cannot fit).
      *
-     * @param numChannels  the number of charge channels P
-     * @param tolerance    the relative error tolerance (dimensionless)
-     * @param minWidth     the smallest Gaussian width, measured in nm
-     * @param boxVectors   the periodic box vectors to choose the first grid for, measured in nm
+     * @param request     the force (name, tolerance, narrowest Gaussian, channels); its
+     *                    bytesPerGridPoint should be ReferenceSOGIxn::bytesPerGridPoint
+     * @param boxVectors  the periodic box vectors to choose the first grid for, measured in nm
      */
-    ReferenceSOGIxn(int numChannels, double tolerance, double minWidth, const OpenMM::Vec3* boxVectors);
+    ReferenceSOGIxn(const SOGGridRequest& request, const OpenMM::Vec3* boxVectors);
+    /**
+     * The engine's memory per grid point and channel (bytes): the real grid (8) and the half
+     * spectrum of the kept modes, n_x n_y (K_z + 1) complex values with n_z >= 4 K_z (4).
+     */
+    static constexpr double bytesPerGridPoint = 12.0;
     /**
      * Set the Gaussian terms. All three vectors have one entry per term.
      *
@@ -66,8 +71,8 @@ private:
      * Compute modeFactors for this box unless they are already for it.
      */
     void updateModeFactors(const OpenMM::Vec3* boxVectors, const OpenMM::Vec3* recip, double volume, const int* maxMode);
+    SOGGridRequest request;     // what the grid is chosen for
     int numChannels;
-    double tolerance, minWidth; // the grid's tolerance and smallest width (nm)
     SOGGridParameters grid;
     SOGFFT3D fft;
     SOGSpreadingKernel spreadingKernel; // the spreading weights (w and beta do not change with the grid)

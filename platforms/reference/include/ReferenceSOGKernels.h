@@ -30,6 +30,8 @@ private:
     std::vector<int> isScaled;        // 1 if the charge scale parameter multiplies particle i
     std::vector<double> backgroundIntegrals;          // B_c, kJ/mol nm^3/e^2
     std::vector<double> scaledTotal, unscaledTotal;   // per channel, total charge of scaled / other particles
+    std::vector<double> scaledAbs, unscaledAbs;       // per channel, sum of |q| over scaled / other particles
+    std::vector<double> weightSums;                   // per channel, sum of |w| (kJ/mol/e^2)
     std::string chargeScaleName;
     bool computeChargeScaleDerivative;
     std::unique_ptr<ReferenceSOGIxn> ixn;

@@ -6,6 +6,7 @@
 #include "TorchSOGKernels.h"
 #include "openmm/KernelFactory.h"
 #include <memory>
+#include <vector>
 #include <string>
 
 namespace SOGPlugin {
@@ -23,6 +24,7 @@ public:
 private:
     std::unique_ptr<SOGTorchModel> model;
     std::unique_ptr<ReferenceSOGIxn> ixn;
+    std::vector<double> weightSums; // per channel, sum of |w| (kJ/mol/e^2)
 };
 
 /**

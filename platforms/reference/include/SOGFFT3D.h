@@ -39,8 +39,8 @@ public:
     /**
      * The number of complex entries of the spectrum for mode limits K_d (maxMode[2] = K_z).
      */
-    int getSpectrumSize(const int maxMode[3]) const {
-        return size[0]*size[1]*(maxMode[2] + 1);
+    size_t getSpectrumSize(const int maxMode[3]) const {
+        return (size_t) size[0]*size[1]*(maxMode[2] + 1);
     }
     /**
      * Transform a real grid to its low modes.

@@ -9,24 +9,26 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-ReferenceSOGIxn::ReferenceSOGIxn(int numChannels, double tolerance, double minWidth, const Vec3* boxVectors) :
-        numChannels(numChannels), tolerance(tolerance), minWidth(minWidth),
-        grid(SOGForceImpl::calcGridParameters(boxVectors, tolerance, minWidth, 0.0)),
+ReferenceSOGIxn::ReferenceSOGIxn(const SOGGridRequest& request, const Vec3* boxVectors) :
+        request(request), numChannels(request.numChannels),
+        grid(SOGForceImpl::calcGridParameters(boxVectors, request, 0.0)),
         fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]),
         spreadingKernel(grid.spreadWidth, grid.beta), channelWeights(numChannels), channelWidths(numChannels),
         selfKernel(numChannels, 0.0), grids(numChannels), spectra(numChannels), modeFactors(numChannels) {
 }
 
 void ReferenceSOGIxn::fitGrid(const Vec3* boxVectors) {
-    int maxMode[3];
-    SOGForceImpl::calcMaxModes(boxVectors, grid.kCutoff, maxMode);
-    for (int d = 0; d < 3; d++)
-        if (2*(2*maxMode[d] + 1) > grid.gridSize[d]) {
-            grid = SOGForceImpl::calcGridParameters(boxVectors, tolerance, minWidth, 0.0);
-            fft = SOGFFT3D(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]);
-            modeFactorsValid = false;
-            return;
-        }
+    if (SOGForceImpl::gridHoldsModes(boxVectors, grid.kCutoff, grid.gridSize))
+        return;
+    // Refused (with the reason) before anything is allocated if the grid cannot fit.
+    SOGGridParameters larger = SOGForceImpl::calcGridParameters(boxVectors, request, 0.0);
+    for (auto& values : grids)
+        vector<double>().swap(values); // free the old grids before the new ones are allocated
+    for (auto& values : spectra)
+        vector<complex<double> >().swap(values);
+    grid = larger;
+    fft = SOGFFT3D(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]);
+    modeFactorsValid = false;
 }
 
 void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<double>& widths, const vector<int>& channels) {
@@ -77,7 +79,7 @@ void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* reci
             deconvolution[d][m + maxMode[d]] = alpha*SOGForceImpl::calcKernelTransform(2*M_PI*m*alpha/n[d], grid.beta);
     }
     const int kz = maxMode[2] + 1;
-    const int numModes = (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*kz;
+    const size_t numModes = (size_t) (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*kz;
     for (int ch = 0; ch < numChannels; ch++)
         modeFactors[ch].resize(numModes);
     parallelFor(threads, 2*maxMode[0] + 1, [&](int begin, int end, int thread) {
@@ -85,7 +87,7 @@ void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* reci
             for (int my = -maxMode[1]; my <= maxMode[1]; my++)
                 for (int mz = 0; mz < kz; mz++) {
                     const int mx = row - maxMode[0];
-                    const int index = (row*(2*maxMode[1] + 1) + my + maxMode[1])*kz + mz;
+                    const size_t index = ((size_t) row*(2*maxMode[1] + 1) + my + maxMode[1])*kz + mz;
                     Vec3 k = (recip[0]*mx + recip[1]*my + recip[2]*mz)*(2*M_PI);
                     double D = deconvolution[0][row]*deconvolution[1][my + maxMode[1]]*deconvolution[2][mz + maxMode[2]];
                     bool zeroMode = (mx == 0 && my == 0 && mz == 0);
@@ -111,7 +113,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     const int w = grid.spreadWidth;
     const double alpha = 0.5*w;
     const int* n = grid.gridSize;
-    const int gridPoints = n[0]*n[1]*n[2];
+    const size_t gridPoints = (size_t) n[0]*n[1]*n[2];
     const bool needPotential = (forces != nullptr || chargeDerivatives != nullptr);
     const int numThreads = (threads == nullptr ? 1 : max(1, threads->getNumThreads()));
 
@@ -119,11 +121,11 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     Vec3 recip[3];
     double volume;
     int maxMode[3];
-    SOGForceImpl::calcReciprocalBox(boxVectors, grid.kCutoff, n, recip, volume, maxMode);
+    SOGForceImpl::calcReciprocalBox(request.forceName, boxVectors, grid.kCutoff, n, recip, volume, maxMode);
     for (int i = 0; i < numParticles; i++) {
         const Vec3& r = positions[i];
         if (!(isfinite(r[0]) && isfinite(r[1]) && isfinite(r[2])))
-            throw OpenMMException("SOGForce: particle " + to_string(i) + " has a non-finite position");
+            throw OpenMMException(request.forceName + ": particle " + to_string(i) + " has a non-finite position");
     }
 
     // Spreading weights, shared by every channel and by both transforms.
@@ -204,7 +206,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
                         continue;
                     for (int ty = 0; ty < w; ty++) {
                         const double a = q*wx[tx]*wy[ty];
-                        double* row = grid + (long long) (gx*n[1] + indices[1][ty])*n[2];
+                        double* row = grid + ((long long) gx*n[1] + indices[1][ty])*n[2];
                         if (contiguous) {
                             double* points = row + indices[2][0];
                             for (int tz = 0; tz < w; tz++)
@@ -221,7 +223,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
             for (int k = range.first; k < range.second; k++)
                 spreadParticle(order[k]);
     });
-    const int spectrumSize = fft.getSpectrumSize(maxMode);
+    const size_t spectrumSize = fft.getSpectrumSize(maxMode);
     for (int ch = 0; ch < P; ch++) {
         spectra[ch].resize(spectrumSize);
         fft.forward(grids[ch].data(), spectra[ch].data(), maxMode, threads);
@@ -239,8 +241,8 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
         for (int row = begin; row < end; row++) {
             const int mx = row - maxMode[0];
             for (int my = -maxMode[1]; my <= maxMode[1]; my++) {
-                const int first = (wrapIndex(mx, n[0])*n[1] + wrapIndex(my, n[1]))*kz;
-                const int factorIndex = row*rowLength + (my + maxMode[1])*kz;
+                const long long first = ((long long) wrapIndex(mx, n[0])*n[1] + wrapIndex(my, n[1]))*kz;
+                const size_t factorIndex = (size_t) row*rowLength + (my + maxMode[1])*kz;
                 for (int ch = 0; ch < P; ch++) {
                     const double* factor = &modeFactors[ch][factorIndex];
                     complex<double>* S = &spectra[ch][first];
@@ -286,7 +288,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
                 const double* grid = grids[ch].data();
                 double phi = 0.0, g0 = 0.0, g1 = 0.0, g2 = 0.0;
                 for (int tx = 0; tx < w; tx++) {
-                    const double* plane = grid + (long long) indices[0][tx]*n[1]*n[2];
+                    const double* plane = grid + (long long) indices[0][tx]*n[1]*(long long) n[2];
                     double planeValue = 0.0, planeDy = 0.0, planeDz = 0.0; // sums over y and z
                     for (int ty = 0; ty < w; ty++) {
                         const double* row = plane + (long long) indices[1][ty]*n[2];

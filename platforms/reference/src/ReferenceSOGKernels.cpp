@@ -3,6 +3,7 @@
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/reference/ReferencePlatform.h"
+#include <cmath>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -20,7 +21,7 @@ void ReferenceCalcSOGForceKernel::initialize(const System& system, const SOGForc
     tolerance = force.getTolerance();
     Vec3 box[3];
     system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-    ixn.reset(new ReferenceSOGIxn(numChannels, force.getTolerance(), minWidth, box));
+    ixn.reset(new ReferenceSOGIxn(SOGForceImpl::createGridRequest(force, "SOGForce", ReferenceSOGIxn::bytesPerGridPoint), box));
     chargeScaleName = force.getChargeScaleParameterName();
     computeChargeScaleDerivative = (force.getNumEnergyParameterDerivatives() > 0);
     isScaled = SOGForceImpl::findScaledParticles(force);
@@ -31,14 +32,18 @@ void ReferenceCalcSOGForceKernel::setParameters(const SOGForce& force) {
     charges.resize(numParticles*numChannels);
     scaledTotal.assign(numChannels, 0.0);
     unscaledTotal.assign(numChannels, 0.0);
+    scaledAbs.assign(numChannels, 0.0);
+    unscaledAbs.assign(numChannels, 0.0);
     vector<double> particleCharges;
     for (int i = 0; i < numParticles; i++) {
         force.getParticleCharges(i, particleCharges);
         for (int c = 0; c < numChannels; c++) {
             charges[i*numChannels + c] = particleCharges[c];
             (isScaled[i] ? scaledTotal : unscaledTotal)[c] += particleCharges[c];
+            (isScaled[i] ? scaledAbs : unscaledAbs)[c] += fabs(particleCharges[c]);
         }
     }
+    weightSums = SOGForceImpl::calcWeightSums(force);
     backgroundIntegrals = SOGForceImpl::getBackgroundIntegrals(force);
     vector<double> weights(numGaussians), widths(numGaussians);
     vector<int> channels(numGaussians);
@@ -50,6 +55,11 @@ void ReferenceCalcSOGForceKernel::setParameters(const SOGForce& force) {
 double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ReferencePlatform::PlatformData& data = getPlatformData(context);
     double scale = context.getParameter(chargeScaleName);
+    SOGForceImpl::checkChargeScale("SOGForce", chargeScaleName, scale);
+    vector<double> absCharge(numChannels);
+    for (int c = 0; c < numChannels; c++)
+        absCharge[c] = fabs(scale)*scaledAbs[c] + unscaledAbs[c];
+    SOGForceImpl::checkChargeMagnitude("SOGForce", absCharge, weightSums);
     vector<double> scaledCharges(charges);
     for (int i = 0; i < numParticles; i++)
         if (isScaled[i])

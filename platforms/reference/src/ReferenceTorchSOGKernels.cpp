@@ -4,6 +4,7 @@
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/internal/windowsExport.h"
 #include "openmm/reference/ReferencePlatform.h"
+#include <cmath>
 #include <vector>
 
 using namespace SOGPlugin;
@@ -36,8 +37,8 @@ void ReferenceCalcTorchSOGForceKernel::initialize(const System& system, const To
     model.reset(new SOGTorchModel(force));
     Vec3 box[3];
     system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-    double minWidth = SOGForceImpl::findMinimumWidth(force);
-    ixn.reset(new ReferenceSOGIxn(force.getNumChannels(), force.getTolerance(), minWidth, box));
+    ixn.reset(new ReferenceSOGIxn(SOGForceImpl::createGridRequest(force, "TorchSOGForce", ReferenceSOGIxn::bytesPerGridPoint), box));
+    weightSums = SOGForceImpl::calcWeightSums(force);
     vector<double> weights(force.getNumGaussians()), widths(force.getNumGaussians());
     vector<int> channels(force.getNumGaussians());
     for (int l = 0; l < force.getNumGaussians(); l++)
@@ -50,6 +51,11 @@ double ReferenceCalcTorchSOGForceKernel::execute(ContextImpl& context, bool incl
     const vector<Vec3>& positions = *data.positions;
     vector<double> charges, chargeDerivatives, modelForces;
     double energy = model->evaluate(positions, data.periodicBoxVectors, includeForces, charges);
+    const int numChannels = weightSums.size();
+    vector<double> absCharge(numChannels, 0.0);
+    for (int k = 0; k < (int) charges.size(); k++)
+        absCharge[k % numChannels] += fabs(charges[k]);
+    SOGForceImpl::checkChargeMagnitude("TorchSOGForce", absCharge, weightSums);
     ixn->setThreadPool(&data.threads);
     energy += ixn->calculate(positions, data.periodicBoxVectors, charges, includeForces ? data.forces : nullptr,
             includeForces ? &chargeDerivatives : nullptr);

@@ -16,7 +16,7 @@ static const int BATCH = 8;
 static const int MAX_RADIX = 16;
 
 struct SOGFFT3D::Lines {
-    vector<int> starts; // index of each line's first element
+    vector<long long> starts; // index of each line's first element
     int stride;         // distance between consecutive elements of a line
 };
 
@@ -221,7 +221,7 @@ void SOGFFT3D::transformComplexLines(cd* data, const Plan1D& plan, const Lines& 
     const int n = plan.size;
     double* values = reinterpret_cast<double*>(data);
     auto pack = [&](int first, int batch, double* re, double* im) {
-        const int* starts = &lines.starts[first];
+        const long long* starts = &lines.starts[first];
         for (int j = 0; j < n; j++) {
             const bool zero = (usedInput != nullptr && !(*usedInput)[j]);
             for (int b = 0; b < batch; b++) {
@@ -232,7 +232,7 @@ void SOGFFT3D::transformComplexLines(cd* data, const Plan1D& plan, const Lines& 
         }
     };
     auto unpack = [&](int first, int batch, double* re, double* im) {
-        const int* starts = &lines.starts[first];
+        const long long* starts = &lines.starts[first];
         for (int j = 0; j < n; j++)
             for (int b = 0; b < batch; b++) {
                 long long index = 2*(starts[b] + (long long) j*lines.stride);
@@ -263,7 +263,7 @@ SOGFFT3D::Lines SOGFFT3D::linesAlongY(int kz) const {
     lines.stride = kz;
     for (int x = 0; x < size[0]; x++)
         for (int z = 0; z < kz; z++)
-            lines.starts.push_back(x*size[1]*kz + z);
+            lines.starts.push_back((long long) x*size[1]*kz + z);
     return lines;
 }
 
@@ -274,7 +274,7 @@ SOGFFT3D::Lines SOGFFT3D::linesAlongX(const vector<char>& usedY, int kz) const {
     for (int y = 0; y < size[1]; y++)
         if (usedY[y])
             for (int z = 0; z < kz; z++)
-                lines.starts.push_back(y*kz + z);
+                lines.starts.push_back((long long) y*kz + z);
     return lines;
 }
 

@@ -2,7 +2,8 @@
  * Device code of the SOG long-range kernel (Common compute language, compiled by OpenMM for
  * OpenCL and CUDA). Stages: spread -> (FFT) -> finishSpread -> convolve -> (inverse FFT) ->
  * collectPotential -> gatherForces. The host defines:
- *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, SPREAD_WIDTH, TWO_PI,
+ *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, GRID_POINTS (their product, at
+ *   most 2^28, so indices within a channel are ints; channel offsets are 64-bit), SPREAD_WIDTH, TWO_PI,
  *   the functions kernelValues(v, w) and kernelDerivatives(v, w) (generated source, prepended:
  *   the SPREAD_WIDTH spreading weights and their d/dz as polynomials in a particle's grid
  *   offset, SOGSpreadingKernel, scaled so that the kernel is 1 at its centre),
@@ -11,7 +12,8 @@
  * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z.
  */
 
-#define GRID_POINTS (GRID_SIZE_X*GRID_SIZE_Y*GRID_SIZE_Z)
+/* The offset of channel c in the grids holding all channels. */
+#define CHANNEL_OFFSET(c) (((mm_long) (c))*GRID_POINTS)
 #define HALF_WIDTH ((real) (0.5*SPREAD_WIDTH))
 
 /*
@@ -73,7 +75,7 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
                     const int index = row + gz[tz];
                     const real w = wxy*wz[tz];
                     for (int c = 0; c < NUM_CHANNELS; c++)
-                        ATOMIC_ADD(&fixedGrid[c*GRID_POINTS + index], (mm_ulong) ((mm_long) (q[c]*w)));
+                        ATOMIC_ADD(&fixedGrid[CHANNEL_OFFSET(c) + index], (mm_ulong) ((mm_long) (q[c]*w)));
                 }
             }
         }
@@ -84,7 +86,7 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
 KERNEL void finishSpread(GLOBAL const mm_long* RESTRICT fixedGrid, GLOBAL real2* RESTRICT grid, int channel, real inverseFixedScale) {
     const real scale = inverseFixedScale;
     for (int i = GLOBAL_ID; i < GRID_POINTS; i += GLOBAL_SIZE)
-        grid[i] = make_real2(scale*fixedGrid[channel*GRID_POINTS + i], 0);
+        grid[i] = make_real2(scale*fixedGrid[CHANNEL_OFFSET(channel) + i], 0);
 }
 
 /*
@@ -131,7 +133,7 @@ KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2*
 /* Type 2, step 1: keep the real part of one channel's potential grid. */
 KERNEL void collectPotential(GLOBAL const real2* RESTRICT grid, GLOBAL real* RESTRICT potential, int channel) {
     for (int i = GLOBAL_ID; i < GRID_POINTS; i += GLOBAL_SIZE)
-        potential[channel*GRID_POINTS + i] = grid[i].x;
+        potential[CHANNEL_OFFSET(channel) + i] = grid[i].x;
 }
 
 /*
@@ -179,7 +181,7 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
                 for (int tz = 0; tz < SPREAD_WIDTH; tz++) {
                     const int index = row + gz[tz];
                     for (int c = 0; c < NUM_CHANNELS; c++) {
-                        const real u = potential[c*GRID_POINTS + index];
+                        const real u = potential[CHANNEL_OFFSET(c) + index];
                         rowValue[c] += wz[tz]*u;
                         rowDz[c] += dz[tz]*u;
                     }
