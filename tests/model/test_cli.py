@@ -180,6 +180,13 @@ def test_train_eval_export_end_to_end(tmp_path):
     e_sr, charges = module.short_range_and_charges(s.positions, s.atomic_numbers, s.cell, True)
     assert charges.shape == (8, 1)
 
+    # What training writes is a checked model file: format version and checksum, verified.
+    from openmm_sog.training.integrity import weights_digest
+
+    raw = torch.load(run / "model_best.pt", weights_only=True)
+    assert raw["format_version"] >= 1
+    assert raw["weights_sha256"] == weights_digest(raw["state_dict"].items())
+
 
 def test_eval_in_float64_does_not_round_large_total_energies(tmp_path, capsys):
     """A float32 model with -300 eV per atom: labels = its own float64 predictions. Evaluated in

@@ -25,6 +25,7 @@ from .model_io import (
     read_model_payload,
     refit_energy_shifts,
     set_local_scales,
+    write_model_payload,
 )
 from .reference_energies import reference_energies
 from .run_folder import check_run_folder, write_run_folder
@@ -394,7 +395,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             # The best model first, so that a checkpoint never points past an unwritten best.
             if ctx.is_main:
                 if best_payload is not None:
-                    torch.save(best_payload, io.best)
+                    write_model_payload(best_payload, io.best)
                 io.save(state)
             best_payload = None
             last_write = time.monotonic()
@@ -408,7 +409,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         if t.refit_energy_shifts:
             refit_energy_shifts(best, train_set)
             payload["state_dict"]["energy_shifts"] = best.energy_shifts.detach().clone()
-            torch.save(payload, io.best)
+            write_model_payload(payload, io.best)
         metrics = evaluate(best, validation) if validation else {}
     summary = {
         "best_validation_loss": state.best_validation,
