@@ -12,6 +12,7 @@ openmm = pytest.importorskip("openmm")
 unit = openmm.unit
 try:
     from openmm_sog import use_sog_coulomb
+    from openmm_sog.plugin import SOGForce
 except ImportError as error:
     pytest.skip(f"the openmm_sog native plugin is not built: {error}", allow_module_level=True)
 from openmm_sog.systems import molten_nacl  # noqa: E402
@@ -106,3 +107,62 @@ def test_npt_with_monte_carlo_barostats(barostat):
         fresh.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
     )
     assert energy == pytest.approx(fresh_energy, rel=1e-6)
+
+
+def _charged_gas(num_particles=16, box=2.5, seed=3):
+    """Neutral point charges with a soft LJ repulsion (periodic cutoff) in a small box."""
+    rng = np.random.default_rng(seed)
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(box * np.eye(3)[i])) for i in range(3)))
+    sog = SOGForce()
+    sog.addGaussian(138.935 * 0.2, 0.3)
+    sog.addGaussian(138.935 * 0.1, 0.6)
+    sog.setTolerance(1e-6)
+    lj = openmm.NonbondedForce()
+    lj.setNonbondedMethod(openmm.NonbondedForce.CutoffPeriodic)
+    lj.setCutoffDistance(0.9)
+    for i in range(num_particles):
+        system.addParticle(20.0)
+        sog.addParticle(1.0 if i % 2 == 0 else -1.0)
+        lj.addParticle(0.0, 0.3, 0.5)
+    system.addForce(sog)
+    system.addForce(lj)
+    grid = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    positions = (grid[rng.permutation(len(grid))[:num_particles]] + 0.5) * box / 3
+    return system, positions
+
+
+@pytest.mark.slow
+def test_npt_growth_past_the_device_grid_on_opencl():
+    """A Monte Carlo barostat at low pressure expands a hot gas far beyond the 10 % room of the
+    OpenCL grid: the Common kernel chooses larger grids as it goes (no error), and the energy at
+    the end equals a fresh Reference Context's at the same state."""
+    names = [
+        openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
+    ]
+    if "OpenCL" not in names:
+        pytest.skip("no OpenCL platform")
+    system, positions = _charged_gas()
+    barostat = openmm.MonteCarloBarostat(1.0, 3000, 1)
+    barostat.setRandomNumberSeed(11)
+    system.addForce(barostat)
+    integrator = openmm.LangevinMiddleIntegrator(3000, 5, 0.002)
+    integrator.setRandomNumberSeed(13)
+    platform = openmm.Platform.getPlatformByName("OpenCL")
+    context = openmm.Context(system, integrator, platform, {"Precision": "double"})
+    context.setPositions(positions)
+    context.setVelocitiesToTemperature(3000, 7)
+    start = context.getState().getPeriodicBoxVolume().value_in_unit(unit.nanometer**3)
+    integrator.step(400)
+    state = context.getState(getPositions=True, getEnergy=True, enforcePeriodicBox=False)
+    volume = state.getPeriodicBoxVolume().value_in_unit(unit.nanometer**3)
+    print(f"volume {start:.2f} -> {volume:.2f} nm^3")
+    assert volume > 1.1**3 * start, f"the box grew only from {start:.2f} to {volume:.2f} nm^3"
+    reference = openmm.Context(
+        system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference")
+    )
+    reference.setPeriodicBoxVectors(*state.getPeriodicBoxVectors())
+    reference.setPositions(state.getPositions())
+    energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    expected = reference.getState(getEnergy=True).getPotentialEnergy()
+    assert energy == pytest.approx(expected.value_in_unit(unit.kilojoule_per_mole), rel=1e-6)
