@@ -2,7 +2,7 @@
 
 The shipped models of the ionic toy system (``models/electrolyte_sognet.pt`` and
 ``models/electrolyte_shortrange.pt``: the same local network, with and without latent charges
-and the SOG layer) evaluate energies and forces of molten NaCl boxes (DESIGN.md section 8
+and the SOG layer) evaluate energies and forces of molten NaCl boxes (docs/design.md §8
 density) side by side in one run. The ratio SOG-Net / short-range is what the paper quotes as
 the long-range overhead (10-40 % on CPU). Results are printed and appended with the date and
 the machine to ``bench/RESULTS.md``.

@@ -3,7 +3,7 @@
 Both run on the same platform, in their own force group, at matched force accuracy: PME at the
 requested ``ewaldErrorTolerance`` (OpenMM's default 5e-4) and SOGForce at the SOG tolerance
 whose total Coulomb force error (real space + k-space, against tight PME) is no worse. The
-systems are the molten-NaCl toy system (DESIGN.md section 8) with 3k, 24k and 192k ions.
+systems are the molten-NaCl toy system (docs/design.md §8) with 3k, 24k and 192k ions.
 Prints the ratios and appends them with the date and the machine to ``bench/RESULTS.md``.
 
     python bench/bench_openmm.py --platforms CPU OpenCL

@@ -95,7 +95,7 @@ def main() -> None:
             f"\n## SOG-Net in OpenMM: TorchSOGForce vs PythonForce, {today}\n\n"
             f"Machine: {machine()}; OpenMM {openmm.__version__} CPU platform, one thread; "
             "`python bench/bench_openmm_model.py`. CPU time per force evaluation (median), "
-            "shipped electrolyte models, molten NaCl at the DESIGN.md section 8 density.\n\n"
+            "shipped electrolyte models, molten NaCl at the docs/design.md §8 density.\n\n"
             + "\n".join(lines)
             + "\n"
         )

@@ -1,7 +1,7 @@
 """openmm-sog main job: the most complete end-to-end run the code supports.
 
 1. The long-range layer (PyTorch): SOG Coulomb through the NUFFT layer + real-space complement
-   against OpenMM PME on the molten-NaCl toy system (DESIGN.md section 8); a learned-style
+   against OpenMM PME on the molten-NaCl toy system (docs/design.md §8); a learned-style
    P = 4 kernel against the exact lattice sum; a mixed batch; timing against system size.
 2. OpenMM MD of the NaCl melt with SOG Coulomb (the native SOGForce plugin) with a Langevin
    thermostat at 1300 K on the CPU platform.

@@ -1,4 +1,4 @@
-"""Reproduce the SOG-Net paper's comparisons (issue 4, DESIGN.md section 7) with ``sognet``.
+"""Reproduce the SOG-Net paper's comparisons (issue 4, docs/design.md §7) with ``sognet``.
 
 Every task trains a SOG-Net and its short-range-only baseline (the same local model without
 the latent-charge long-range layer) through the ``sognet`` command line, evaluates both on
@@ -9,7 +9,7 @@ paper's numbers. Runs, configurations and ``results.json`` go to ``--output``.
 
 Tasks (data from ../shared/data/sognet, see its README; electrolyte data from data/):
 
-* ``electrolyte``: the ionic toy system (DESIGN.md section 8), 240 training frames of 128 ions
+* ``electrolyte``: the ionic toy system (docs/design.md §8), 240 training frames of 128 ions
   (two trajectories), test on an independent 128-ion trajectory and on 1024-ion boxes (8 times
   the volume).
 * ``pointcharge``: 200 periodic point charges, forces only (the file's energies do not
@@ -41,7 +41,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data" / "sognet"
 
-# Paper numbers (DESIGN.md section 7): force RMSE meV/A, short-range only -> SOG-Net.
+# Paper numbers (docs/design.md §7): force RMSE meV/A, short-range only -> SOG-Net.
 PAPER_DIMERS = {
     "CC": (64.3, 3.8),
     "CP": (35.4, 2.1),

@@ -1,6 +1,6 @@
 """Coulomb preset + real-space complement against OpenMM's NonbondedForce Ewald.
 
-Oracle 3 of DESIGN.md section 6: a random neutral 2,000-ion system, OpenMM Ewald with
+Oracle 3 of docs/design.md §6: a random neutral 2,000-ion system, OpenMM Ewald with
 ewaldErrorTolerance 1e-7 on the Reference platform (double precision).
 """
 

@@ -1,6 +1,6 @@
 """The PyTorch layer and SOG-Net on a CUDA device (skipped without one).
 
-Oracles: the direct lattice sum (DESIGN.md section 6, oracle 1) for the layer, evaluated on the
+Oracles: the direct lattice sum (docs/design.md §6, oracle 1) for the layer, evaluated on the
 CPU in float64; for the model, the same model evaluated on the CPU in float64, whose layer and
 local part are tested against their own oracles elsewhere. A device-dependent bug (a tensor left
 on the CPU, a float32 constant, an index that differs between back ends) shows up as an error or

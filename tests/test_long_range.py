@@ -2,7 +2,7 @@
 
 Accuracy contract: for a requested ``tolerance`` the energy is within ``tolerance * |E_ref|``
 and the forces within ``tolerance * ||F_ref||`` (relative RMS over atoms) of the direct lattice
-sum (DESIGN.md section 6, oracle 1), which is exact to round-off for Gaussian kernels.
+sum (docs/design.md §6, oracle 1), which is exact to round-off for Gaussian kernels.
 """
 
 import pytest

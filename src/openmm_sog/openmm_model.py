@@ -4,7 +4,7 @@ Two implementations of the same energy:
 
 * ``"native"``: a :class:`~openmm_sog.TorchSOGForce`. The plugin's C++ kernel runs the model's
   short range and latent charges through libtorch, the long range in its native NUFFT engine,
-  and couples them by one backward pass (DESIGN.md section 5). Periodic models only;
+  and couples them by one backward pass (docs/design.md §5). Periodic models only;
   Reference, CPU and OpenCL platforms (on OpenCL the model runs on the host, the long range on
   the device).
 * ``"python"``: an ``openmm.PythonForce`` that evaluates the whole model, long range included,

@@ -1,4 +1,4 @@
-"""Slow, exact references for the SOG long-range energy (DESIGN.md section 6).
+"""Slow, exact references for the SOG long-range energy (docs/design.md §6).
 
 * :func:`lattice_sum_energy`: the direct real-space lattice sum
   1/2 sum'_{i,j,n} q_i q_j g(|r_i - r_j + n h|) - Q^2 ghat(0) / (2V); converges fast for

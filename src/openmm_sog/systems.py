@@ -1,4 +1,4 @@
-"""OpenMM Systems used across the project: the molten-NaCl toy system of DESIGN.md section 8.
+"""OpenMM Systems used across the project: the molten-NaCl toy system of docs/design.md §8.
 
 Na+ (q = +1, 22.99 u) and Cl- (q = -1, 35.45 u) with Joung-Cheatham (SPC/E) Lennard-Jones
 parameters, Lorentz-Berthelot mixing, LJ truncated at 0.7 nm without shift, switching or
@@ -48,7 +48,7 @@ def molten_nacl(
 
     :param num_ions: even number of ions (half Na+, half Cl-).
     :param seed: seed of the initial arrangement.
-    :param ewald_error_tolerance: PME accuracy (DESIGN.md labels use <= 1e-6).
+    :param ewald_error_tolerance: PME accuracy (docs/design.md §8 labels use <= 1e-6).
     :param coulomb_cutoff_nm: PME real-space cutoff, nm; also the LJ cutoff of the NonbondedForce
         when it equals 0.7 nm. A different Coulomb cutoff moves LJ to a CustomNonbondedForce
         truncated at 0.7 nm (in force group ``LJ_FORCE_GROUP``) so that the potential stays the

@@ -1,4 +1,4 @@
-"""The SOG-Net kernel's Coulomb initialisation against OpenMM PME (DESIGN.md section 6, oracle 3).
+"""The SOG-Net kernel's Coulomb initialisation against OpenMM PME (docs/design.md §6, oracle 3).
 
 With formal charges, the initial long-range energy plus the pair complement q_i q_j (K/r - g(r))
 inside the local cutoff (what the local model has to learn) must reproduce the PME Coulomb

@@ -2,7 +2,7 @@
 
 Gaussians narrow enough to vanish beyond the neighbour-list cutoff are summed over the pairs,
 the rest with the NUFFT. Oracle: the direct lattice sum of the whole kernel
-(:func:`openmm_sog.reference.lattice_sum_energy`, DESIGN.md section 6), energies and forces.
+(:func:`openmm_sog.reference.lattice_sum_energy`, docs/design.md §6), energies and forces.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The shipped models of the ionic toy system against its PME labels (DESIGN.md section 8).
+"""The shipped models of the ionic toy system against its PME labels (docs/design.md §8).
 
 The labels of ``data/electrolyte/test.xyz`` come from OpenMM PME on an MD trajectory that no
 model was trained on; the ions carry formal charges +-1 e, which SOG-Net's latent charges should

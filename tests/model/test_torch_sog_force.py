@@ -1,8 +1,8 @@
 """The native TorchSOGForce: a whole exported SOG-Net in OpenMM (libtorch model + C++ long range).
 
 Oracle: the eager float64 model's short-range energy and latent charges plus the direct lattice
-sum of its whole kernel over those charges (openmm_sog.reference.lattice_sum_energy, DESIGN.md
-section 6, oracle 1), differentiated by autograd through the charges. That checks the three
+sum of its whole kernel over those charges (openmm_sog.reference.lattice_sum_energy,
+docs/design.md §6, oracle 1), differentiated by autograd through the charges. That checks the three
 pieces the force couples: the export's real-space part of the narrow Gaussians, the native
 k-space sum of the others, and the chain rule through dE/dq in one backward pass. The force's
 k-space sum runs at tolerance 1e-9; the real-space part is truncated at the model's cutoff where

@@ -1,6 +1,6 @@
 """MD with SOG Coulomb: NVE energy conservation and NPT with OpenMM's Monte Carlo barostats.
 
-The melt is the DESIGN.md section 8 toy system; its Lennard-Jones is truncated at 0.7 nm
+The melt is the docs/design.md §8 toy system; its Lennard-Jones is truncated at 0.7 nm
 without a shift, so total energy jumps a little whenever a pair crosses the cutoff: the NVE test
 compares SOG Coulomb with PME on the same trajectory start rather than against zero.
 """

@@ -1,4 +1,4 @@
-"""``sognet generate electrolyte -o FILE``: labelled molten-NaCl frames (DESIGN.md s. 8)."""
+"""``sognet generate electrolyte -o FILE``: labelled molten-NaCl frames (docs/design.md §8)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def coulomb_initial_kernel(
     Why the default ratio is sqrt(2) (ripple 2e-6) and not 2 (ripple 2e-3): the ripple's
     derivative is 2 pi / h times larger than the ripple itself, at every distance, so it
     does not fall off faster than Coulomb and a local model cannot absorb it. On the molten
-    salt of DESIGN.md section 8 with exact charges, ratio 2 misses the PME Coulomb forces by
+    salt of docs/design.md §8 with exact charges, ratio 2 misses the PME Coulomb forces by
     36 meV/A RMS (14 meV/A beyond a 5 A cutoff) out of 527, ratio sqrt(2) by 0.1 meV/A.
     Halving the ratio's logarithm doubles the Gaussian count, which costs little: the NUFFT
     grid is set by the narrowest width, not by the number of Gaussians.

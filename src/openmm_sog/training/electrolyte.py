@@ -1,4 +1,4 @@
-"""Labelled frames of the DESIGN.md section 8 molten-NaCl toy system, from OpenMM MD.
+"""Labelled frames of the docs/design.md §8 molten-NaCl toy system, from OpenMM MD.
 
 Na+ / Cl- with Joung-Cheatham SPC/E LJ parameters (Lorentz-Berthelot), LJ truncated at 0.7 nm
 without shift, switching or dispersion correction, Coulomb by PME (ewaldErrorTolerance 1e-6),
