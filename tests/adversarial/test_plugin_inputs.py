@@ -463,3 +463,48 @@ def test_torch_cast_of_a_deserialized_force_can_be_added_to_a_system():
     system = _system()
     system.addForce(copy)
     assert TorchSOGForce.isinstance(system.getForce(0))
+
+
+@pytest.fixture(scope="module")
+def exported_model(tmp_path_factory):
+    """A small random SOG-Net exported for TorchSOGForce (two species, two channels)."""
+    torch = pytest.importorskip("torch")
+    from openmm_sog.model import SOGNet, SOGNetConfig
+    from openmm_sog.training.export import export_model
+
+    torch.manual_seed(0)
+    config = SOGNetConfig(
+        atomic_numbers=[11, 17],
+        cutoff=3.5,
+        inner_cutoff=2.5,
+        num_radial=6,
+        embedding_sizes=[8, 12],
+        axis_features=3,
+        fitting_sizes=[16],
+        charge_sizes=[8],
+        num_channels=2,
+        num_gaussians=6,
+        min_width=0.6,
+        tolerance=1e-7,
+    )
+    path = tmp_path_factory.mktemp("export") / "model.pt"
+    export_model(SOGNet(config, dtype=torch.float64), path)
+    return path
+
+
+@pytest.mark.parametrize("platform", _platform_names())
+def test_torch_grid_too_large_names_torchsogforce(exported_model, platform):
+    """The TorchSOGForce kernels share the grid limit, and their messages say TorchSOGForce."""
+    from openmm_sog.openmm_model import create_sognet_force
+
+    force = create_sognet_force(exported_model, [11, 17], implementation="native")
+    assert TorchSOGForce.isinstance(force)
+    force = TorchSOGForce.cast(force)
+    weight, _, channel = force.getGaussianParameters(0)
+    force.setGaussianParameters(0, weight, 5e-4, channel)
+    force.setTolerance(1e-6)
+    _context_error(
+        force,
+        platform=platform,
+        match=rf"^TorchSOGForce: Gaussian 0 \(width 0.0005 nm, channel {channel}\).*GiB",
+    )
