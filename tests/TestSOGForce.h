@@ -480,6 +480,13 @@ void testInvalidInput() {
         force->addGaussian(1.0, 0.3, 1);
         assertThrowsSOGError(system, force, "channel out of range");
     }
+    {
+        // Charges whose energy would overflow.
+        System system;
+        SOGForce* force = makeValidForce(system, 2);
+        force->setParticleCharges(0, {1e200});
+        assertThrowsSOGError(system, force, "charges of 1e200");
+    }
     for (double tol : {1e-11, 0.2}) {
         System system;
         SOGForce* force = makeValidForce(system, 2);
@@ -497,6 +504,28 @@ void testInvalidInput() {
         }
         ASSERT(thrown);
     }
+}
+
+/**
+ * A non-finite value of the charge scale parameter raises an exception naming it at evaluation,
+ * on every platform.
+ */
+void testNonFiniteChargeScale() {
+    System system;
+    system.addForce(makeValidForce(system, 2));
+    VerletIntegrator integrator(0.001);
+    Context context(system, integrator, *platform);
+    context.setPositions({Vec3(0, 0, 0), Vec3(0.5, 0, 0)});
+    context.setParameter("sog_lambda", NAN);
+    string message;
+    try {
+        context.getState(State::Energy);
+    }
+    catch (const OpenMMException& e) {
+        message = e.what();
+    }
+    if (message.rfind("SOGForce: the charge scale parameter 'sog_lambda'", 0) != 0)
+        throwException(__FILE__, __LINE__, "NaN charge scale: unexpected message '" + message + "'");
 }
 
 /**
@@ -533,6 +562,7 @@ int main(int argc, char* argv[]) {
         testBoxChange();
         testGridTooLarge();
         testInvalidInput();
+        testNonFiniteChargeScale();
         runPlatformTests();
     }
     catch (const exception& e) {
