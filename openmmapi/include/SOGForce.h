@@ -44,6 +44,14 @@ namespace SOGPlugin {
  * To use it, create a SOGForce, add one Gaussian per term with addGaussian(), then call
  * addParticle() once per particle of the System. The force always uses periodic boundary
  * conditions.
+ *
+ * Limits (SOGForceImpl, the same on every platform): the FFT grid, set by the narrowest width,
+ * the tolerance and the box, may have at most 2^28 points per channel and take at most half the
+ * memory that holds it (the host's, or the OpenCL device's); a larger one is refused, when the
+ * Context is created or when a barostat grows the box, with a message naming the Gaussian, the
+ * grid and its memory (Gaussians that narrow belong in a real-space sum). Charges are refused
+ * when sum_i |q_ic| exceeds 1e15 e or sum_c (sum_i |q_ic|)^2 sum_l |w_cl| exceeds 1e30 kJ/mol
+ * (the energy would overflow), and a non-finite charge scale parameter is refused at evaluation.
  */
 class OPENMM_EXPORT_SOG SOGForce : public OpenMM::Force {
 public:
