@@ -454,6 +454,14 @@ def test_torch_xml_without_the_file():
         openmm.XmlSerializer.deserialize(xml)
 
 
+def test_torch_xml_of_an_unsupported_version():
+    force = TorchSOGForce("model.pt", [11, 17], 1)
+    force.addGaussian(1.0, 0.3)
+    xml = openmm.XmlSerializer.serialize(force).replace('version="1"', 'version="7"')
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce XML: unsupported version 7"):
+        openmm.XmlSerializer.deserialize(xml)
+
+
 def test_torch_cast_of_a_deserialized_force_can_be_added_to_a_system():
     force = TorchSOGForce("model.pt", [11, 17], 1)
     force.addGaussian(1.0, 0.3)

@@ -209,7 +209,7 @@ void CommonCalcSOGForceKernel::compileKernels() {
     defines["GRID_SIZE_Y"] = cc.intToString(gridSize[1]);
     defines["GRID_SIZE_Z"] = cc.intToString(gridSize[2]);
     // At most SOGForceImpl::maxGridPointsPerChannel (2^28): an int; channel offsets are 64-bit.
-    defines["GRID_POINTS"] = cc.intToString(gridSize[0]*gridSize[1]*gridSize[2]);
+    defines["GRID_POINTS"] = to_string((long long) gridSize[0]*gridSize[1]*gridSize[2]);
     defines["SPREAD_WIDTH"] = cc.intToString(grid.spreadWidth);
     // OpenCL C defines M_PI, CUDA's run-time compiler does not.
     defines["TWO_PI"] = cc.doubleToString(2*M_PI);

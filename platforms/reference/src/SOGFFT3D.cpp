@@ -40,7 +40,7 @@ SOGFFT3D::Plan1D SOGFFT3D::createPlan(int n) {
     for (int factor = 2; remainder > 1; factor++)
         while (remainder % factor == 0) {
             if (factor > MAX_RADIX)
-                throw OpenMM::OpenMMException("SOGForce: unsupported FFT size " + to_string(n) + " (prime factor " +
+                throw OpenMM::OpenMMException("SOG host FFT: unsupported FFT size " + to_string(n) + " (prime factor " +
                         to_string(factor) + ")");
             radices.push_back(factor);
             remainder /= factor;
@@ -246,7 +246,7 @@ void SOGFFT3D::transformComplexLines(cd* data, const Plan1D& plan, const Lines& 
 void SOGFFT3D::checkModes(const int maxMode[3]) const {
     for (int d = 0; d < 3; d++)
         if (maxMode[d] < 0 || 2*maxMode[d] >= size[d])
-            throw OpenMM::OpenMMException("SOGForce: internal error, mode limit " + to_string(maxMode[d]) +
+            throw OpenMM::OpenMMException("SOG host FFT: internal error, mode limit " + to_string(maxMode[d]) +
                     " does not fit an FFT grid of " + to_string(size[d]) + " points");
 }
 
