@@ -56,6 +56,17 @@ inline int readVersion(const OpenMM::SerializationNode& node, const std::string&
 }
 
 /**
+ * Rethrow an error raised while building a force from XML so that it says the XML is the cause:
+ * the setters' own errors ("SOGForce: ...") name what is wrong but not where it came from.
+ */
+[[noreturn]] inline void rethrowAsXmlError(const OpenMM::OpenMMException& error, const std::string& where) {
+    std::string message = error.what();
+    if (message.rfind(where, 0) == 0)
+        throw error;
+    throw OpenMM::OpenMMException(where + ": invalid content: " + message);
+}
+
+/**
  * Write the Gaussians of a force with SOGForce's kernel interface (SOGForce, TorchSOGForce) as a
  * "Gaussians" child node: one "Gaussian" per term with w (kJ/mol/e^2), sigma (nm) and c.
  */

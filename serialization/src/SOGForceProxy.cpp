@@ -81,10 +81,6 @@ void* SOGForceProxy::deserialize(const SerializationNode& node) const {
         return force.release();
     }
     catch (const OpenMMException& e) {
-        // Errors of the setters ("SOGForce: ...") say what is wrong but not that the XML is the cause.
-        string message = e.what();
-        if (message.rfind(where, 0) == 0)
-            throw;
-        throw OpenMMException(where + ": invalid content: " + message);
+        rethrowAsXmlError(e, where);
     }
 }

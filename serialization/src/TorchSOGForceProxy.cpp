@@ -46,9 +46,6 @@ void* TorchSOGForceProxy::deserialize(const SerializationNode& node) const {
         return force.release();
     }
     catch (const OpenMMException& e) {
-        string message = e.what();
-        if (message.rfind(where, 0) == 0)
-            throw;
-        throw OpenMMException(where + ": invalid content: " + message);
+        rethrowAsXmlError(e, where);
     }
 }

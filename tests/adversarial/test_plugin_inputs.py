@@ -9,6 +9,7 @@ killing the test run.
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -477,26 +478,15 @@ def test_torch_cast_of_a_deserialized_force_can_be_added_to_a_system():
 def exported_model(tmp_path_factory):
     """A small random SOG-Net exported for TorchSOGForce (two species, two channels)."""
     torch = pytest.importorskip("torch")
-    from openmm_sog.model import SOGNet, SOGNetConfig
+    from openmm_sog.model import SOGNet
     from openmm_sog.training.export import export_model
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
+    from model_helpers import small_config
+
     torch.manual_seed(0)
-    config = SOGNetConfig(
-        atomic_numbers=[11, 17],
-        cutoff=3.5,
-        inner_cutoff=2.5,
-        num_radial=6,
-        embedding_sizes=[8, 12],
-        axis_features=3,
-        fitting_sizes=[16],
-        charge_sizes=[8],
-        num_channels=2,
-        num_gaussians=6,
-        min_width=0.6,
-        tolerance=1e-7,
-    )
     path = tmp_path_factory.mktemp("export") / "model.pt"
-    export_model(SOGNet(config, dtype=torch.float64), path)
+    export_model(SOGNet(small_config(), dtype=torch.float64), path)
     return path
 
 

@@ -18,6 +18,7 @@ from .integrity import (
     verify_digest,
     weights_digest,
 )
+from .reference_energies import composition_matrix
 
 __all__ = [
     "MODEL_FORMAT_VERSION",
@@ -63,7 +64,7 @@ def build_model(
     shifts = torch.zeros(len(config.atomic_numbers), dtype=torch.float64)
     if labelled:
         energies = torch.tensor([s.energy for s in labelled], dtype=torch.float64)
-        counts = _composition(labelled, config.atomic_numbers)
+        counts = composition_matrix(labelled, config.atomic_numbers)
         shifts = torch.linalg.lstsq(counts, energies[:, None], driver="gelsd").solution[:, 0]
     forces = [s.forces for s in structures if s.forces is not None]
     scale = float(torch.cat(forces).pow(2).mean().sqrt()) if forces else 1.0
@@ -107,7 +108,7 @@ def refit_energy_shifts(model: SOGNet, structures: list[Structure], batch_size: 
         with torch.no_grad():
             out = model(**batch.model_inputs(), compute_forces=False)
         residuals.append((batch.energy - out["energy"]).double())
-    counts = _composition(labelled, model.atomic_numbers)
+    counts = composition_matrix(labelled, model.atomic_numbers)
     residual = torch.cat(residuals)[:, None]
     delta = torch.linalg.lstsq(counts, residual, driver="gelsd").solution[:, 0]
     with torch.no_grad():
@@ -119,16 +120,6 @@ def _periodicity(structures: list[Structure]) -> bool | None:
     """True or False when all ``structures`` are periodic or all are not; None when mixed."""
     flags = {bool(s.pbc) for s in structures}
     return flags.pop() if len(flags) == 1 else None
-
-
-def _composition(structures: list[Structure], atomic_numbers: list[int]) -> torch.Tensor:
-    """Atom counts per structure and species ``[S, len(atomic_numbers)]`` (float64)."""
-    index = {z: k for k, z in enumerate(atomic_numbers)}
-    counts = torch.zeros(len(structures), len(atomic_numbers), dtype=torch.float64)
-    for row, s in enumerate(structures):
-        for z in s.atomic_numbers.tolist():
-            counts[row, index[int(z)]] += 1
-    return counts
 
 
 def model_metadata(model: SOGNet, config: SOGNetConfig, dtype: str) -> dict:
