@@ -137,11 +137,17 @@ def safe_load(path: str | Path, expected: str) -> object:
     except pickle.UnpicklingError as error:
         if "Weights only load failed" not in str(error):
             raise FileFormatError(f"{path} is not {expected}: {error}") from None
+        reason = _unpickler_reason(str(error))
+        if "Unsupported operand" in reason:  # bytes that are no pickle: text, other formats
+            raise FileFormatError(
+                f"{path} is not {expected}: it is neither a torch file nor a pickle "
+                f"(unreadable bytes: {reason})"
+            ) from None
         raise FileFormatError(
             f"{path} is not {expected}: it holds pickled Python objects other than tensors, "
             "numbers, strings, lists and dicts, which are not loaded because unpickling them "
             "could run code (openmm-sog's files hold none); only load files from a trusted "
-            f"source ({_unpickler_reason(str(error))})"
+            f"source ({reason})"
         ) from None
     except (RuntimeError, KeyError, EOFError, ValueError, OSError, zipfile.BadZipFile) as error:
         raise FileFormatError(
@@ -150,8 +156,9 @@ def safe_load(path: str | Path, expected: str) -> object:
 
 
 def _unpickler_reason(message: str) -> str:
-    """The one line of torch's weights-only refusal that names the offending global."""
-    for line in message.splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].split(". Please", 1)[0].strip()
-    return "refused by torch.load(weights_only=True)"
+    """The part of torch's weights-only refusal that names the offending global or operand."""
+    if "WeightsUnpickler error:" not in message:
+        return "refused by torch.load(weights_only=True)"
+    reason = message.split("WeightsUnpickler error:", 1)[1]
+    reason = reason.split("Check the documentation", 1)[0].split(". Please", 1)[0]
+    return " ".join(reason.split()) or "refused by torch.load(weights_only=True)"
