@@ -132,17 +132,22 @@ def safe_load(path: str | Path, expected: str) -> object:
             raise FileFormatError(
                 f"{path} is a TorchScript export (`sognet export`), not {expected}"
             )
+    else:
+        with open(path, "rb") as handle:
+            head = handle.read(1)
+        # torch.save writes a zip archive, or (legacy) a pickle of protocol >= 2, which starts
+        # with the PROTO opcode 0x80; anything else (text, other formats) is not one of ours.
+        if head != b"\x80":
+            raise FileFormatError(
+                f"{path} is not {expected}: it is neither a torch file (zip archive) nor a "
+                f"torch pickle (first byte {head!r})"
+            )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "Weights only load failed" not in str(error):
             raise FileFormatError(f"{path} is not {expected}: {error}") from None
         reason = _unpickler_reason(str(error))
-        if "Unsupported operand" in reason:  # bytes that are no pickle: text, other formats
-            raise FileFormatError(
-                f"{path} is not {expected}: it is neither a torch file nor a pickle "
-                f"(unreadable bytes: {reason})"
-            ) from None
         raise FileFormatError(
             f"{path} is not {expected}: it holds pickled Python objects other than tensors, "
             "numbers, strings, lists and dicts, which are not loaded because unpickling them "
