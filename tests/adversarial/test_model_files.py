@@ -264,7 +264,8 @@ def test_text_files(tmp_path):
     text = tmp_path / "notes.pt"
     text.write_text("cutoff: 5.0\nthis is a YAML config, not a model\n")
     with pytest.raises(
-        FileFormatError, match=r"notes.pt is not a SOG-Net model file \(the model_.*neither a torch file"
+        FileFormatError,
+        match=r"notes.pt is not a SOG-Net model file \(the model_.*neither a torch file",
     ):
         load_model(text)
     with pytest.raises(FileFormatError, match="notes.pt is not a SOG-Net export: .*sognet export"):
