@@ -12,9 +12,14 @@ Two implementations of the same energy:
   openmm-ml. Any platform, non-periodic (cluster) models and short-range-only models.
 
 The default, ``"auto"``, takes the native force wherever it applies (a periodic model with a
-long range, and the TorchSOGForce plugins loaded) and the PythonForce otherwise. The native
+long range, the whole System, and the TorchSOGForce plugins loaded) and the PythonForce
+otherwise. The native
 force is the faster of the two on CPUs: bench/bench_openmm_model.py measures a median 0.76-0.89x
 the PythonForce's time per evaluation at 128-4,096 ions (bench/RESULTS.md).
+
+``particles=[...]`` models only those particles of a larger System (ML/MM, openmm-ml's
+``createMixedSystem``): the model sees them alone, in the System's periodic box for a periodic
+model or in free space otherwise; the PythonForce implements it.
 
 Periodicity follows the export's metadata (``periodic``: whether the model was trained on
 periodic structures), so a model of gas-phase molecules is not run in OpenMM's default box;
@@ -27,6 +32,7 @@ inside the model.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +43,7 @@ import torch
 from .training.export import load_exported
 from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 
-__all__ = ["IMPLEMENTATIONS", "create_sognet_force"]
+__all__ = ["IMPLEMENTATIONS", "SOGNetComputation", "create_sognet_force", "trained_periodicity"]
 
 #: accepted values of ``create_sognet_force(implementation=...)``
 IMPLEMENTATIONS = ("auto", "python", "native")
@@ -49,11 +55,13 @@ def create_sognet_force(
     periodic: bool | None = None,
     implementation: str = "auto",
     tolerance: float | None = None,
+    particles: Sequence[int] | None = None,
 ) -> openmm.Force:
     """An OpenMM force with the energy and forces of an exported SOG-Net model.
 
     :param model_path: file written by ``sognet export``.
-    :param atomic_numbers: atomic number of every particle of the System, in order.
+    :param atomic_numbers: atomic number of every particle of the System, in order, or of
+        every particle in ``particles``, in that order.
     :param periodic: use the System's periodic box (required for the long range of a periodic
         model); ``False`` treats the particles as a free cluster (``"python"`` only). Default
         ``None``: as the model was trained (the export's ``periodic`` metadata; periodic for
@@ -65,15 +73,27 @@ def create_sognet_force(
         range when its plugins loaded, with a warning if they did not; python otherwise).
     :param tolerance: relative accuracy of the native long range (dimensionless); default the
         model's own NUFFT tolerance. Ignored by ``"python"``, which uses the model's.
+    :param particles: indices of the System's particles to model (default ``None``: all of
+        them). The model sees these particles alone (the long range acts among them, in the
+        System's box when periodic), the other particles get no force from it. ``"python"``
+        only; ``"auto"`` chooses it.
     :return: the force, named ``"SOGNet"``; add it to a System with exactly
-        ``len(atomic_numbers)`` particles.
+        ``len(atomic_numbers)`` particles, or with every index in ``particles``.
     :raises FileNotFoundError: no such file.
     :raises ValueError: not a SOG-Net export, a corrupted or too new one
-        (:class:`~openmm_sog.training.integrity.FileFormatError`), unknown species, or an
-        implementation that cannot run this model.
+        (:class:`~openmm_sog.training.integrity.FileFormatError`), unknown species, an
+        implementation that cannot run this model, or bad ``particles`` (a negative or repeated
+        index, a count other than ``len(atomic_numbers)``; an index beyond the System is
+        reported at the first evaluation, where the System's size is known).
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    subset = None if particles is None else _checked_particles(particles, len(atomic_numbers))
+    if subset is not None and implementation == "native":
+        raise ValueError(
+            "the native TorchSOGForce models whole Systems so far, not a subset of particles; "
+            "use implementation='python' (or 'auto') with particles=..."
+        )
     path = Path(model_path)
     module, metadata = load_exported(path)
     if not hasattr(module, "short_range_and_charges"):
@@ -88,7 +108,7 @@ def create_sognet_force(
     has_long_range = bool(metadata.get("long_range")) and "sog" in metadata
     if implementation == "auto":
         implementation = "python"
-        if periodic and has_long_range:
+        if periodic and has_long_range and subset is None:
             if _native_kernels_loaded():
                 implementation = "native"
             else:
@@ -114,13 +134,38 @@ def create_sognet_force(
                 "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
             )
         return _native_force(path, atomic_numbers, metadata, tolerance)
-    return _python_force(module, atomic_numbers, periodic)
+    return _python_force(SOGNetComputation(path, atomic_numbers, periodic, subset, module))
+
+
+def trained_periodicity(metadata: dict) -> bool:
+    """Whether an export runs periodic by default: as trained; periodic when not recorded."""
+    trained = metadata.get("periodic")
+    return True if trained is None else bool(trained)
+
+
+def _checked_particles(particles: Sequence[int], num_atomic_numbers: int) -> tuple[int, ...]:
+    """``particles`` as a tuple of ints, or a ValueError naming what is wrong with them."""
+    indices = tuple(int(i) for i in particles)
+    if len(indices) != num_atomic_numbers:
+        raise ValueError(
+            f"particles lists {len(indices)} indices but atomic_numbers has "
+            f"{num_atomic_numbers} entries; give one atomic number per listed particle, in order"
+        )
+    if not indices:
+        raise ValueError("particles is empty; list the particles to model, or None for all")
+    negative = [i for i in indices if i < 0]
+    if negative:
+        raise ValueError(f"particles has negative indices {negative}; System indices start at 0")
+    repeated = sorted(i for i, count in Counter(indices).items() if count > 1)
+    if repeated:
+        raise ValueError(f"particles lists indices {repeated} more than once; list each once")
+    return indices
 
 
 def _periodicity(path: Path, trained: object, requested: bool | None) -> bool:
     """The periodicity to run with: the user's, else the training data's, else periodic."""
     if requested is None:
-        return True if trained is None else bool(trained)
+        return trained_periodicity({"periodic": trained})
     if trained is not None and bool(trained) != bool(requested):
         data = "periodic" if trained else "non-periodic (molecules, clusters)"
         run = "periodic" if requested else "non-periodic"
@@ -169,53 +214,112 @@ def _native_force(
     return force
 
 
-def _python_force(
-    module: torch.jit.ScriptModule, atomic_numbers: Sequence[int], periodic: bool
-) -> openmm.PythonForce:
+def _python_force(computation: SOGNetComputation) -> openmm.PythonForce:
     """A ``PythonForce`` that evaluates the whole exported model with torch."""
-    numbers = torch.tensor(list(atomic_numbers), dtype=torch.long)
-    num_particles = len(atomic_numbers)
-    energy_scale = KJ_PER_MOL_PER_EV
-    force_scale = KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM
-    no_box = np.zeros((3, 3))  # the model's cell of a non-periodic structure
+    force = openmm.PythonForce(computation)
+    force.setUsesPeriodicBoundaryConditions(computation.periodic)
+    force.setName("SOGNet")
+    return force
 
-    def compute(state: openmm.State) -> tuple[float, np.ndarray]:
+
+class SOGNetComputation:
+    """The PythonForce's function: the exported model on the System's (or a subset's) positions.
+
+    Pickled by the export's path, not its weights, so that a System holding the force can be
+    copied (openmm-ml's interpolation deep-copies the ML forces) and saved with XmlSerializer;
+    unpickling loads and checks the file again. Part of saved Systems: keep its name.
+
+    The subset is gathered here from the whole State rather than with
+    ``PythonForce.setParticles``, which does not check indices against the System (an index
+    beyond it reads undefined memory); the gather and scatter cost ~0.4 ms per evaluation at
+    50,000 particles.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        atomic_numbers: Sequence[int],
+        periodic: bool,
+        particles: Sequence[int] | None = None,
+        module: torch.jit.ScriptModule | None = None,
+    ) -> None:
+        """:param path: the export; loaded (and checked) unless ``module`` is given.
+        :param atomic_numbers: of the modelled particles, in order.
+        :param periodic: run the model in the System's box (else as a free cluster).
+        :param particles: System indices of the modelled particles (``None``: all, in order).
+        """
+        self.path = Path(path).resolve()
+        self.atomic_numbers = [int(z) for z in atomic_numbers]
+        self.periodic = bool(periodic)
+        self.particles = None if particles is None else [int(i) for i in particles]
+        self._module = load_exported(self.path)[0] if module is None else module
+        self._numbers = torch.tensor(self.atomic_numbers, dtype=torch.long)
+        self._subset = None if particles is None else np.array(self.particles, dtype=np.int64)
+        self._end = 0 if self._subset is None else int(self._subset.max()) + 1
+
+    def __getstate__(self) -> dict:
+        return {
+            "path": str(self.path),
+            "atomic_numbers": self.atomic_numbers,
+            "periodic": self.periodic,
+            "particles": self.particles,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(
+            Path(state["path"]), state["atomic_numbers"], state["periodic"], state["particles"]
+        )
+
+    def __call__(self, state: openmm.State) -> tuple[float, np.ndarray]:
+        """Energy (kJ/mol) and forces (kJ/mol/nm) of every particle of the System."""
         positions = state.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer)
-        if positions.shape[0] != num_particles:
-            raise ValueError(
-                f"the System has {positions.shape[0]} particles but the SOG-Net force was "
-                f"built for {num_particles}"
-            )
+        num_system = positions.shape[0]
+        if self._subset is None:
+            if num_system != len(self.atomic_numbers):
+                raise ValueError(
+                    f"the System has {num_system} particles but the SOG-Net force was "
+                    f"built for {len(self.atomic_numbers)}"
+                )
+        else:
+            if self._end > num_system:
+                raise ValueError(
+                    f"SOG-Net force: particle index {self._end - 1} is out of range "
+                    f"for a System of {num_system} particles; pass indices below {num_system}"
+                )
+            positions = positions[self._subset]
         if not np.isfinite(positions).all():
             raise ValueError("SOG-Net force: positions contain NaN or infinite values")
-        # A non-periodic State has no box vectors to ask for.
+        # A non-periodic State has no box vectors to ask for; the model's cell is then zero.
         box = (
             state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(openmm.unit.nanometer)
-            if periodic
-            else no_box
+            if self.periodic
+            else np.zeros((3, 3))
         )
         try:
-            energy, forces = module(
+            energy, forces = self._module(
                 torch.from_numpy(np.ascontiguousarray(positions) / NM_PER_ANGSTROM),
-                numbers,
+                self._numbers,
                 torch.from_numpy(np.ascontiguousarray(box) / NM_PER_ANGSTROM),
-                periodic,
+                self.periodic,
             )
             forces = forces.detach().double().numpy()
             failure = None if np.isfinite(forces).all() and torch.isfinite(energy).all() else ""
         except (RuntimeError, ValueError, torch.jit.Error) as error:
             failure = str(error)
         if failure is not None:
-            pair = coincident_atoms(positions, box if periodic else None)
+            pair = coincident_atoms(positions, box if self.periodic else None)
             if pair is not None:
+                if self._subset is not None:
+                    pair = (int(self._subset[pair[0]]), int(self._subset[pair[1]]))
                 raise ValueError(_coincident_message(*pair))
             raise ValueError(f"SOG-Net force: the model gave non-finite results {failure}")
-        return float(energy.sum()) * energy_scale, forces * force_scale
-
-    force = openmm.PythonForce(compute)
-    force.setUsesPeriodicBoundaryConditions(periodic)
-    force.setName("SOGNet")
-    return force
+        forces = forces * (KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM)
+        if self._subset is not None:
+            # The other particles get no force from this one.
+            scattered = np.zeros((num_system, 3))
+            scattered[self._subset] = forces
+            forces = scattered
+        return float(energy.sum()) * KJ_PER_MOL_PER_EV, forces
 
 
 def coincident_atoms(
