@@ -261,3 +261,25 @@ def test_model_instance_is_copied():
     atoms = make_atoms(False)
     atoms.calc = calc
     assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_total_charge_is_read_from_info():
+    """A model with neutralised charges takes the net charge (e) from atoms.info, as the
+    extxyz reader of training does; checked against the eager model given the same charge."""
+    model = make_model(neutralize=True)
+    atoms = make_atoms(True)
+    atoms.info["total_charge"] = 1.0
+    atoms.calc = SOGNetCalculator(model)
+    out = model(
+        positions=torch.tensor(atoms.positions),
+        atomic_numbers=torch.tensor(atoms.numbers),
+        cell=torch.tensor(atoms.cell.array)[None],
+        pbc=torch.tensor([True]),
+        batch=torch.zeros(len(atoms), dtype=torch.long),
+        total_charge=torch.tensor([1.0], dtype=torch.float64),
+    )
+    charged = atoms.get_potential_energy()
+    assert charged == pytest.approx(float(out["energy"].detach()[0]), abs=1e-10)
+    atoms.info["total_charge"] = 0.0
+    atoms.calc.reset()  # ASE does not track info
+    assert abs(atoms.get_potential_energy() - charged) > 1e-3
