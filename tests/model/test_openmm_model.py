@@ -3,6 +3,7 @@
 The native TorchSOGForce is tested in tests/model/test_torch_sog_force.py, damaged and unsafe
 files in tests/adversarial/test_model_files.py."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -209,3 +210,20 @@ def test_build_model_records_the_training_datas_periodicity(tmp_path, pbc):
     save_model(model, small_config(), "float64", tmp_path / "model_best.pt")
     assert read_model_payload(tmp_path / "model_best.pt")["periodic"] is pbc
     assert export_model(model, tmp_path / "export.pt")["periodic"] is pbc
+
+
+def test_python_force_of_a_whole_system_survives_copy_and_xml(exported):
+    """The PythonForce pickles its computation by the export's path (openmm-ml copies forces)."""
+    system, positions, numbers = _system_and_positions(8)
+    system.addForce(create_sognet_force(exported, numbers, implementation="python"))
+    energies = []
+    for candidate in (
+        system,
+        copy.deepcopy(system),
+        openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(system)),
+    ):
+        context = openmm.Context(
+            candidate, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
+        )
+        energies.append(_energy(context, positions))
+    assert energies[1] == energies[0] and energies[2] == energies[0]
