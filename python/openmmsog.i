@@ -128,6 +128,8 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
 }
 %apply double& OUTPUT { double& weight, double& width };
 %apply int& OUTPUT { int& channel };
+%apply double& OUTPUT { double& kCutoff };
+%apply int& OUTPUT { int& spreadWidth, int& nx, int& ny, int& nz };
 
 /*
  * Ownership of cast()'s result. From XmlSerializer.deserialize() (or any proxy that owns its C++

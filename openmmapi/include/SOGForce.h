@@ -227,6 +227,23 @@ public:
      */
     void updateParametersInContext(OpenMM::Context& context);
     /**
+     * Get the parameters of the non-uniform FFT a Context uses for this force: they follow from
+     * the tolerance, the narrowest width and the box (see SOGForce's class comment), and change
+     * when a barostat grows the box beyond what the grid holds. Like NonbondedForce's
+     * getPMEParametersInContext(), this shows what a Context chose; the Reference and CPU
+     * platforms use the smallest grid the rule allows for the current box, OpenCL and CUDA one
+     * with room for box growth rounded to their legal FFT sizes.
+     *
+     * @param context           the Context
+     * @param[out] kCutoff      the k-space cutoff, measured in 1/nm
+     * @param[out] spreadWidth  the spreading kernel's support in grid points per dimension
+     * @param[out] nx           the fine grid's size along the first box vector
+     * @param[out] ny           the fine grid's size along the second box vector
+     * @param[out] nz           the fine grid's size along the third box vector
+     */
+    void getGridParametersInContext(const OpenMM::Context& context, double& kCutoff, int& spreadWidth, int& nx, int& ny,
+            int& nz) const;
+    /**
      * This force always uses periodic boundary conditions.
      */
     bool usesPeriodicBoundaryConditions() const {

@@ -43,6 +43,14 @@ public:
      * @param force    the SOGForce to copy the parameters from
      */
     virtual void copyParametersToContext(OpenMM::ContextImpl& context, const SOGForce& force) = 0;
+    /**
+     * Get the parameters of the grid the kernel uses now (it follows the box).
+     *
+     * @param[out] kCutoff      the k-space cutoff, measured in 1/nm
+     * @param[out] spreadWidth  the spreading kernel's support in grid points per dimension
+     * @param[out] gridSize     the fine FFT grid along the three box vectors
+     */
+    virtual void getGridParameters(double& kCutoff, int& spreadWidth, int gridSize[3]) const = 0;
 };
 
 } // namespace SOGPlugin

@@ -114,6 +114,15 @@ void SOGForce::updateParametersInContext(Context& context) {
     dynamic_cast<SOGForceImpl&>(getImplInContext(context)).updateParametersInContext(getContextImpl(context));
 }
 
+void SOGForce::getGridParametersInContext(const Context& context, double& kCutoff, int& spreadWidth, int& nx, int& ny,
+        int& nz) const {
+    int gridSize[3];
+    dynamic_cast<const SOGForceImpl&>(getImplInContext(context)).getGridParameters(kCutoff, spreadWidth, gridSize);
+    nx = gridSize[0];
+    ny = gridSize[1];
+    nz = gridSize[2];
+}
+
 ForceImpl* SOGForce::createImpl() const {
     return new SOGForceImpl(*this);
 }

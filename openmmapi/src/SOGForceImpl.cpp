@@ -160,6 +160,10 @@ double SOGForceImpl::calcForcesAndEnergy(ContextImpl& context, bool includeForce
     return 0.0;
 }
 
+void SOGForceImpl::getGridParameters(double& kCutoff, int& spreadWidth, int gridSize[3]) const {
+    kernel.getAs<const CalcSOGForceKernel>().getGridParameters(kCutoff, spreadWidth, gridSize);
+}
+
 map<string, double> SOGForceImpl::getDefaultParameters() {
     map<string, double> parameters;
     parameters[owner.getChargeScaleParameterName()] = owner.getChargeScaleDefaultValue();

@@ -58,6 +58,7 @@ public:
     std::map<std::string, double> getDefaultParameters();
     std::vector<std::string> getKernelNames();
     void updateParametersInContext(OpenMM::ContextImpl& context);
+    void getGridParameters(double& kCutoff, int& spreadWidth, int gridSize[3]) const;
     /**
      * Check that a force is usable with a System; throws OpenMMException with a message starting
      * "SOGForce: " otherwise.

@@ -34,6 +34,7 @@ public:
     void initialize(const OpenMM::System& system, const SOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
     void copyParametersToContext(OpenMM::ContextImpl& context, const SOGForce& force);
+    void getGridParameters(double& kCutoff, int& spreadWidth, int gridSize[3]) const;
     /*
      * The engine interface used by CommonCalcTorchSOGForceKernel, whose charges come from a model
      * every step. Call enableChargeDerivatives() before the first evaluation.

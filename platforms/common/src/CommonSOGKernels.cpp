@@ -438,6 +438,13 @@ double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForc
     return selfEnergy;
 }
 
+void CommonCalcSOGForceKernel::getGridParameters(double& kCutoff, int& spreadWidth, int size[3]) const {
+    kCutoff = grid.kCutoff;
+    spreadWidth = grid.spreadWidth;
+    for (int d = 0; d < 3; d++)
+        size[d] = gridSize[d];
+}
+
 void CommonCalcSOGForceKernel::copyParametersToContext(ContextImpl& context, const SOGForce& force) {
     ContextSelector selector(cc);
     SOGForceImpl::validateParameterUpdate(force, context.getSystem(), numParticles, numGaussians, tolerance, minWidth);

@@ -61,6 +61,12 @@ public:
     double calculate(const std::vector<OpenMM::Vec3>& positions, const OpenMM::Vec3* boxVectors,
             const std::vector<double>& charges, std::vector<OpenMM::Vec3>* forces,
             std::vector<double>* chargeDerivatives);
+    /**
+     * The grid in use (chosen for the box of the last evaluation, or the first box).
+     */
+    const SOGGridParameters& getGrid() const {
+        return grid;
+    }
 private:
     double calcKernelTransform(int channel, double k2) const;
     /**

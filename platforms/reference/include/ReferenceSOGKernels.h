@@ -21,6 +21,7 @@ public:
     void initialize(const OpenMM::System& system, const SOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
     void copyParametersToContext(OpenMM::ContextImpl& context, const SOGForce& force);
+    void getGridParameters(double& kCutoff, int& spreadWidth, int gridSize[3]) const;
 private:
     void setParameters(const SOGForce& force);
     int numParticles, numChannels, numGaussians;

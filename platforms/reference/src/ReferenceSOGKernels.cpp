@@ -85,6 +85,14 @@ double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeFo
     return energy;
 }
 
+void ReferenceCalcSOGForceKernel::getGridParameters(double& kCutoff, int& spreadWidth, int gridSize[3]) const {
+    const SOGGridParameters& grid = ixn->getGrid();
+    kCutoff = grid.kCutoff;
+    spreadWidth = grid.spreadWidth;
+    for (int d = 0; d < 3; d++)
+        gridSize[d] = grid.gridSize[d];
+}
+
 void ReferenceCalcSOGForceKernel::copyParametersToContext(ContextImpl& context, const SOGForce& force) {
     SOGForceImpl::validateParameterUpdate(force, context.getSystem(), numParticles, numGaussians, tolerance, minWidth);
     setParameters(force);
