@@ -13,11 +13,17 @@ The metadata records ``format_version``, the writing package's version, ``weight
 verified by :func:`load_exported` and by the C++ ``TorchSOGForce`` when it loads the file) and
 ``periodic``: whether the model was trained on periodic structures (``null`` when unknown,
 as in the exports of format 0, or mixed), which ``create_sognet_force`` follows.
+
+:func:`export_openmm_torch` writes the other kind of export, for openmm-torch's ``TorchForce``:
+:class:`OpenMMTorchSOGNet` (or :class:`OpenMMTorchSOGNetWithForces`) with the System's atomic
+numbers baked in, OpenMM's units outside (nm, kJ/mol), the same metadata and checksum, and
+``"format": "openmm-torch"``; read it back with :func:`load_openmm_torch_export`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -25,6 +31,7 @@ from torch import Tensor, nn
 
 from ..model import SOGNet
 from ..units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
+from .errors import SognetError
 from .integrity import (
     FileFormatError,
     check_format_version,
@@ -33,13 +40,26 @@ from .integrity import (
     weights_digest,
 )
 
-__all__ = ["EXPORT_FORMAT_VERSION", "ExportedSOGNet", "export_model", "load_exported"]
+__all__ = [
+    "EXPORT_FORMAT_VERSION",
+    "OPENMM_TORCH_FORMAT",
+    "ExportedSOGNet",
+    "OpenMMTorchSOGNet",
+    "OpenMMTorchSOGNetWithForces",
+    "export_model",
+    "export_openmm_torch",
+    "load_exported",
+    "load_openmm_torch_export",
+]
 
 #: layout of the export's metadata.json: 1 adds format_version, openmm_sog_version,
 #: weights_sha256 and periodic; exports without format_version are format 0. The C++
 #: TorchSOGForce (SOGTorchModel.cpp) refuses versions above its own copy of this number.
 EXPORT_FORMAT_VERSION = 1
+#: metadata.json ``format`` of the exports for openmm-torch's TorchForce (same format_version)
+OPENMM_TORCH_FORMAT = "openmm-torch"
 _EXPORT = "a SOG-Net export"
+_OPENMM_TORCH_EXPORT = "a SOG-Net export for openmm-torch"
 
 
 class ExportedSOGNet(nn.Module):
@@ -111,6 +131,106 @@ class ExportedSOGNet(nn.Module):
         )
 
 
+class _OpenMMTorchBase(nn.Module):
+    """The whole model of one fixed System in OpenMM's units (shared by the two TorchForce kinds).
+
+    :param model: the SOG-Net.
+    :param atomic_numbers: atomic number of every particle of the System, in order.
+    :param periodic: the System is periodic: ``forward`` takes OpenMM's box ``[3, 3]`` (nm) as
+        its second argument; else the particles are a free cluster and ``forward`` takes none.
+    """
+
+    def __init__(self, model: SOGNet, atomic_numbers: Sequence[int], periodic: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.periodic = bool(periodic)
+        numbers = torch.tensor([int(z) for z in atomic_numbers], dtype=torch.long)
+        # A buffer: it follows the module to TorchForce's device and is in the checksum.
+        self.register_buffer("particle_atomic_numbers", numbers)
+        self.num_particles = int(numbers.numel())
+        self.nm_per_angstrom = NM_PER_ANGSTROM
+        self.kj_per_mol_per_ev = KJ_PER_MOL_PER_EV
+
+    def _energy(self, positions: Tensor, box: Tensor | None) -> Tensor:
+        """Energy (kJ/mol, float64 scalar) of ``positions`` ``[N, 3]`` (nm) in ``box`` (nm)."""
+        n = self.num_particles
+        if positions.dim() != 2 or positions.shape[0] != n or positions.shape[1] != 3:
+            raise ValueError(
+                f"SOG-Net openmm-torch export: positions of shape {list(positions.shape)}, but "
+                f"the export holds the atomic numbers of a System of {n} particles (expects "
+                f"[{n}, 3] nm); export again for this System with `sognet export --format "
+                "openmm-torch --structure FILE` or `--atomic-numbers Z1,Z2,...`"
+            )
+        device = positions.device
+        dtype = self.model.descriptor_mean.dtype
+        if self.periodic:
+            if box is None:
+                raise ValueError(
+                    "SOG-Net openmm-torch export: this model is periodic and needs the box; "
+                    "call setUsesPeriodicBoundaryConditions(True) on the TorchForce"
+                )
+            if box.shape != (3, 3):
+                raise ValueError(
+                    f"SOG-Net openmm-torch export: box of shape {list(box.shape)}; expects the "
+                    "periodic box vectors as rows of a [3, 3] tensor (nm)"
+                )
+            cell = (box / self.nm_per_angstrom).to(dtype).reshape(1, 3, 3)
+        else:
+            if box is not None:
+                raise ValueError(
+                    "SOG-Net openmm-torch export: this export is non-periodic (a free cluster) "
+                    "but was given a box; do not call setUsesPeriodicBoundaryConditions(True), "
+                    "or export with `--periodic true` for a periodic System"
+                )
+            cell = torch.zeros(1, 3, 3, dtype=dtype, device=device)
+        # The cast is differentiable: TorchForce's positions get gradients of their own dtype.
+        angstrom = (positions / self.nm_per_angstrom).to(dtype)
+        batch = torch.zeros(n, dtype=torch.long, device=device)
+        pbc = torch.tensor([self.periodic], device=device)
+        out = self.model.energy_components(
+            angstrom, self.particle_atomic_numbers, cell, pbc, batch, None, False
+        )
+        return out["energy"].sum().to(torch.float64) * self.kj_per_mol_per_ev
+
+
+class OpenMMTorchSOGNet(_OpenMMTorchBase):
+    """A SOG-Net for openmm-torch's ``TorchForce``: ``forward(positions, box=None) -> energy``.
+
+    ``positions`` ``[N, 3]`` (nm) of the System the export was made for (its atomic numbers are
+    baked in), ``box`` ``[3, 3]`` (nm, rows are the periodic box vectors; given by TorchForce
+    after ``setUsesPeriodicBoundaryConditions(True)``, required for a periodic model and refused
+    for a non-periodic one). Returns the energy, a float64 scalar tensor (kJ/mol), long range
+    included (torch NUFFT layer), differentiable: TorchForce takes the forces by autograd.
+    """
+
+    def forward(self, positions: Tensor, box: Tensor | None = None) -> Tensor:
+        """Energy (kJ/mol, scalar) of ``positions`` ``[N, 3]`` (nm) in ``box`` ``[3, 3]`` (nm)."""
+        return self._energy(positions, box)
+
+
+class OpenMMTorchSOGNetWithForces(_OpenMMTorchBase):
+    """As :class:`OpenMMTorchSOGNet`, for a TorchForce with ``setOutputsForces(True)``.
+
+    ``forward(positions, box=None) -> (energy, forces)``: energy (kJ/mol, float64 scalar,
+    detached) and forces ``[N, 3]`` (kJ/mol/nm, -dE/dr in the positions' dtype), computed by one
+    backward pass inside the module (call it with autograd enabled, as TorchForce does).
+    """
+
+    def forward(self, positions: Tensor, box: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Energy (kJ/mol, scalar) and forces ``[N, 3]`` (kJ/mol/nm)."""
+        if not torch.is_grad_enabled():  # TorchScript has no enable_grad() to turn it on
+            raise RuntimeError(
+                "SOG-Net openmm-torch export: the forces need autograd, which is disabled "
+                "(torch.no_grad()); call the module with gradients enabled"
+            )
+        leaf = positions.detach().requires_grad_(True)
+        energy = self._energy(leaf, box)
+        grads = torch.autograd.grad([energy], [leaf], allow_unused=True)
+        gradient = grads[0]
+        forces = torch.zeros_like(leaf) if gradient is None else -gradient
+        return energy.detach(), forces.detach()
+
+
 def export_metadata(model: SOGNet) -> dict:
     """Units, cutoff, species and SOG parameters (torch-side and OpenMM-side units)."""
     meta: dict = {
@@ -166,11 +286,85 @@ def module_digest(module: torch.jit.ScriptModule | nn.Module) -> str:
 
 def export_model(model: SOGNet, path: str | Path) -> dict:
     """Script and save ``model`` with ``metadata.json``; returns the metadata."""
+    model = _frozen(model)
+    return _save(torch.jit.script(ExportedSOGNet(model)), export_metadata(model), path)
+
+
+def export_openmm_torch(
+    model: SOGNet,
+    path: str | Path,
+    atomic_numbers: Sequence[int],
+    periodic: bool | None = None,
+    outputs_forces: bool = False,
+) -> dict:
+    """Save ``model`` for openmm-torch's ``TorchForce(path)``, for one System; returns the metadata.
+
+    :param model: the SOG-Net (its dtype is the export's).
+    :param path: output file.
+    :param atomic_numbers: atomic number of every particle of the System, in order (TorchForce
+        passes only positions and box, so the species are fixed here).
+    :param periodic: the System is periodic (TorchForce with
+        ``setUsesPeriodicBoundaryConditions(True)``); default ``None``: as the model was trained
+        (``model.trained_periodic``), periodic when not recorded.
+    :param outputs_forces: write :class:`OpenMMTorchSOGNetWithForces` (for
+        ``setOutputsForces(True)``) instead of :class:`OpenMMTorchSOGNet`.
+    :return: the metadata: that of :func:`export_model`, with ``format`` ``"openmm-torch"``,
+        the module's units (nm, kJ/mol), ``particle_atomic_numbers`` and ``openmm_torch``
+        (``uses_periodic_boundary_conditions``, ``outputs_forces``, ``num_particles``).
+    :raises SognetError: no atomic numbers, or species the model does not know.
+    """
+    numbers = [int(z) for z in atomic_numbers]
+    if not numbers:
+        raise SognetError(
+            "an openmm-torch export needs the System's atomic numbers (one per particle, in "
+            "order); give --structure FILE or --atomic-numbers Z1,Z2,..."
+        )
+    unknown = sorted(set(numbers) - set(model.atomic_numbers))
+    if unknown:
+        raise SognetError(
+            f"atomic numbers {unknown} are not among the model's species "
+            f"{sorted(model.atomic_numbers)}; check the structure or the list of atomic numbers"
+        )
+    if periodic is None:
+        trained = getattr(model, "trained_periodic", None)
+        periodic = True if trained is None else bool(trained)
+    model = _frozen(model)
+    kind = OpenMMTorchSOGNetWithForces if outputs_forces else OpenMMTorchSOGNet
+    scripted = torch.jit.script(kind(model, numbers, periodic))
+    meta = export_metadata(model)
+    box = ", box [3,3] nm" if periodic else ""
+    returns = "(energy kJ/mol, forces [N,3] kJ/mol/nm)" if outputs_forces else "energy kJ/mol"
+    meta.update(
+        {
+            "format": OPENMM_TORCH_FORMAT,
+            "units": {"length": "nm", "energy": "kJ/mol", "charge": "e", "forces": "kJ/mol/nm"},
+            "openmm_conversion": {
+                "nm_per_angstrom": NM_PER_ANGSTROM,
+                "kj_per_mol_per_ev": KJ_PER_MOL_PER_EV,
+                "note": "done inside the module: it takes nm and returns kJ/mol (kJ/mol/nm)",
+            },
+            "particle_atomic_numbers": numbers,
+            "openmm_torch": {
+                "forward": f"forward(positions [N,3] nm{box}) -> {returns}",
+                "num_particles": len(numbers),
+                "uses_periodic_boundary_conditions": bool(periodic),
+                "outputs_forces": bool(outputs_forces),
+            },
+        }
+    )
+    return _save(scripted, meta, path)
+
+
+def _frozen(model: SOGNet) -> SOGNet:
+    """``model`` in eval mode without parameter gradients (in place)."""
     model = model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    scripted = torch.jit.script(ExportedSOGNet(model))
-    meta = export_metadata(model)
+    return model
+
+
+def _save(scripted: torch.jit.ScriptModule, meta: dict, path: str | Path) -> dict:
+    """Save ``scripted`` with ``meta`` (plus its checksum) as ``metadata.json``."""
     meta["weights_sha256"] = module_digest(scripted)
     torch.jit.save(scripted, str(path), _extra_files={"metadata.json": json.dumps(meta)})
     return meta
@@ -181,9 +375,42 @@ def load_exported(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
 
     :raises FileNotFoundError: no such file.
     :raises FileFormatError: not a SOG-Net export (a model file, another TorchScript module,
-        anything else) or from a newer openmm-sog; ``CorruptFileError`` (a subclass) when the
-        weights do not match the recorded checksum.
+        an export for openmm-torch, anything else) or from a newer openmm-sog;
+        ``CorruptFileError`` (a subclass) when the weights do not match the recorded checksum.
     """
+    module, meta = _load_checked(path, _EXPORT, "`sognet export --model model_best.pt -o FILE`")
+    if meta.get("format") == OPENMM_TORCH_FORMAT:
+        raise FileFormatError(
+            f"{path} is an export for openmm-torch's TorchForce (`sognet export --format "
+            "openmm-torch`), which takes nm and kJ/mol for one System; load it with "
+            "openmmtorch.TorchForce, or export with `--format torchscript` (the default) for "
+            "create_sognet_force, TorchSOGForce and SOGNetCalculator"
+        )
+    return module, meta
+
+
+def load_openmm_torch_export(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
+    """Load an export of :func:`export_openmm_torch` and its metadata, checked as
+    :func:`load_exported` checks its files (format version, checksum).
+
+    :raises FileNotFoundError: no such file.
+    :raises FileFormatError: not an openmm-torch export (another SOG-Net export, a model file,
+        anything else) or from a newer openmm-sog; ``CorruptFileError`` on a checksum mismatch.
+    """
+    remedy = "`sognet export --format openmm-torch --model model_best.pt -o FILE --structure XYZ`"
+    module, meta = _load_checked(path, _OPENMM_TORCH_EXPORT, remedy)
+    if meta.get("format") != OPENMM_TORCH_FORMAT:
+        raise FileFormatError(
+            f"{path} is {_EXPORT} for create_sognet_force (Angstrom, eV, species as input), "
+            f"not for openmm-torch's TorchForce; write one with {remedy}"
+        )
+    return module, meta
+
+
+def _load_checked(
+    path: str | Path, expected: str, command: str
+) -> tuple[torch.jit.ScriptModule, dict]:
+    """A TorchScript file with SOG-Net metadata, its format version and checksum checked."""
     import zipfile
 
     import vesin_torch  # noqa: F401  (registers the neighbour-list TorchScript class)
@@ -191,7 +418,7 @@ def load_exported(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"SOG-Net export not found: {path}")
-    remedy = "export one with `sognet export --model model_best.pt -o FILE`"
+    remedy = f"export one with {command}"
     extra = {"metadata.json": ""}
     try:
         module = torch.jit.load(str(path), _extra_files=extra)
@@ -199,18 +426,18 @@ def load_exported(path: str | Path) -> tuple[torch.jit.ScriptModule, dict]:
         names = zipfile.ZipFile(path).namelist() if zipfile.is_zipfile(path) else []
         if any(name.endswith("/data.pkl") for name in names):
             raise FileFormatError(
-                f"{path} is not {_EXPORT} but a model file (the kind `sognet train` writes); "
+                f"{path} is not {expected} but a model file (the kind `sognet train` writes); "
                 + remedy
             ) from None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise FileFormatError(f"{path} is not {_EXPORT}: {reason}; {remedy}") from None
+        raise FileFormatError(f"{path} is not {expected}: {reason}; {remedy}") from None
     try:
         meta = json.loads(extra["metadata.json"])
     except json.JSONDecodeError:
         meta = None
     if not isinstance(meta, dict) or "atomic_numbers" not in meta:
         raise FileFormatError(
-            f"{path} is not {_EXPORT}: a TorchScript file without SOG-Net metadata.json; " + remedy
+            f"{path} is not {expected}: a TorchScript file without SOG-Net metadata.json; " + remedy
         )
     version = check_format_version(
         "export", path, meta.get("format_version"), EXPORT_FORMAT_VERSION
