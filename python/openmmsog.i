@@ -126,6 +126,29 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
     for (size_t i = 0; i < $1->size(); i++)
         PyList_SET_ITEM($result, i, PyLong_FromLong((*$1)[i]));
 }
+/* TorchSOGForce's model bytes in: bytes, bytearray or any buffer; a str is refused (a model is binary). */
+%typemap(in) const std::string& modelBytes (std::string temp) {
+    Py_buffer view;
+    if (PyObject_GetBuffer($input, &view, PyBUF_SIMPLE) != 0) {
+        PyErr_Format(PyExc_TypeError, "TorchSOGForce: modelBytes must be bytes (the contents of a file written by "
+                "`sognet export`), not %s", Py_TYPE($input)->tp_name);
+        SWIG_fail;
+    }
+    temp.assign(static_cast<const char*>(view.buf), view.len);
+    PyBuffer_Release(&view);
+    $1 = &temp;
+}
+/* temp is a local: nothing to free (std_string.i's freearg would look for its own variable). */
+%typemap(freearg) const std::string& modelBytes ""
+/* Any object reaches the typemap above, so that a str gets its TypeError rather than SWIG's overload error. */
+%typemap(typecheck, precedence=SWIG_TYPECHECK_STRING) const std::string& modelBytes {
+    $1 = 1;
+}
+/* ... and out, as bytes rather than a str (which would not survive the binary content). */
+%typemap(out) const std::string& getModelBytes {
+    $result = PyBytes_FromStringAndSize($1->data(), $1->size());
+}
+%newobject SOGPlugin::TorchSOGForce::fromBytes;
 %apply double& OUTPUT { double& weight, double& width };
 %apply int& OUTPUT { int& channel };
 %apply double& OUTPUT { double& kCutoff };

@@ -30,13 +30,19 @@ namespace SOGPlugin {
  * units (kJ/mol/e^2, nm); openmm_sog.openmm_model.create_sognet_force() reads them from the
  * export's metadata. The force always uses periodic boundary conditions.
  *
- * The model is loaded from the file when a Context is created. If it uses vesin-torch neighbour
- * lists, the vesin-torch library must already be loaded in the process (`import vesin_torch`).
+ * The force holds the model itself: the constructor reads the file's bytes once, and the force
+ * (its copies, its XML serialization, a System saved with it) carries them, so the file is not
+ * needed again, here or on another machine. fromBytes() creates the force from bytes already in
+ * memory. The model is loaded from the bytes, and its weights checked against the SHA-256 that
+ * its metadata.json records, when a Context is created. If it uses vesin-torch neighbour lists,
+ * the vesin-torch library must already be loaded in the process (`import vesin_torch`, which
+ * `import openmm_sog` does).
  */
 class OPENMM_EXPORT_SOG TorchSOGForce : public OpenMM::Force {
 public:
     /**
-     * Create a TorchSOGForce.
+     * Create a TorchSOGForce. The file's bytes are read here (an unreadable or empty file throws
+     * an OpenMMException naming it); the force does not read the file again.
      *
      * @param file           the TorchScript file written by `sognet export`
      * @param atomicNumbers  the atomic number of every particle of the System, in order
@@ -44,10 +50,29 @@ public:
      */
     TorchSOGForce(const std::string& file, const std::vector<int>& atomicNumbers, int numChannels = 1);
     /**
-     * Get the path of the TorchScript model file.
+     * Create a TorchSOGForce from the bytes of a model file (what getModelBytes() returns). The
+     * caller owns the new object.
+     *
+     * @param modelBytes     the contents of a TorchScript file written by `sognet export`
+     * @param atomicNumbers  the atomic number of every particle of the System, in order
+     * @param numChannels    the number of latent charge channels P the model returns (at least 1)
+     * @param file           where the bytes came from, for getFile() and messages only (may be empty)
+     * @return a new TorchSOGForce
+     */
+    static TorchSOGForce* fromBytes(const std::string& modelBytes, const std::vector<int>& atomicNumbers,
+            int numChannels = 1, const std::string& file = "");
+    /**
+     * Get the path of the file the model was read from, for information: the force does not read it
+     * again. Empty for a force created from bytes without a file name.
      */
     const std::string& getFile() const {
         return file;
+    }
+    /**
+     * Get the model: the bytes of the TorchScript file (in Python, a bytes object).
+     */
+    const std::string& getModelBytes() const {
+        return modelBytes;
     }
     /**
      * Get the atomic number of every particle.
@@ -131,7 +156,10 @@ public:
 protected:
     OpenMM::ForceImpl* createImpl() const;
 private:
-    std::string file;
+    struct FromBytes {};
+    TorchSOGForce(FromBytes, const std::string& modelBytes, const std::string& file, const std::vector<int>& atomicNumbers,
+            int numChannels);
+    std::string file, modelBytes;
     std::vector<int> atomicNumbers;
     int numChannels;
     double tolerance;

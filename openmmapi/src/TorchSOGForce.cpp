@@ -2,6 +2,8 @@
 #include "internal/TorchSOGForceImpl.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/AssertionUtilities.h"
+#include <fstream>
+#include <iterator>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -13,10 +15,52 @@ static void checkIndex(int index, size_t size) {
                 to_string(size) + ")");
 }
 
-TorchSOGForce::TorchSOGForce(const string& file, const vector<int>& atomicNumbers, int numChannels) :
-        file(file), atomicNumbers(atomicNumbers), numChannels(numChannels), tolerance(1e-5) {
+static void checkNumChannels(int numChannels) {
     if (numChannels < 1)
         throw OpenMMException("TorchSOGForce: the number of channels must be at least 1");
+}
+
+/**
+ * The bytes of a model file, or an OpenMMException naming the file.
+ */
+static string readModelFile(const string& file) {
+    ifstream input(file, ios::in | ios::binary);
+    if (!input)
+        throw OpenMMException("TorchSOGForce: cannot open the model file '" + file + "' (write it with `sognet export`)");
+    string bytes;
+    string reason;
+    try {
+        bytes.assign(istreambuf_iterator<char>(input), istreambuf_iterator<char>());
+    }
+    catch (const exception& e) {
+        // libstdc++ throws from the stream buffer, for example when the path is a directory.
+        reason = string(": ") + e.what();
+    }
+    if (!reason.empty() || input.bad())
+        throw OpenMMException("TorchSOGForce: cannot read the model file '" + file + "'" + reason);
+    if (bytes.empty())
+        throw OpenMMException("TorchSOGForce: the model file '" + file + "' is empty; export it again with `sognet export`");
+    return bytes;
+}
+
+TorchSOGForce::TorchSOGForce(const string& file, const vector<int>& atomicNumbers, int numChannels) :
+        file(file), atomicNumbers(atomicNumbers), numChannels(numChannels), tolerance(1e-5) {
+    checkNumChannels(numChannels);
+    modelBytes = readModelFile(file);
+}
+
+TorchSOGForce::TorchSOGForce(FromBytes, const string& modelBytes, const string& file, const vector<int>& atomicNumbers,
+        int numChannels) : file(file), modelBytes(modelBytes), atomicNumbers(atomicNumbers), numChannels(numChannels),
+        tolerance(1e-5) {
+    checkNumChannels(numChannels);
+    if (modelBytes.empty())
+        throw OpenMMException("TorchSOGForce: the model bytes are empty; give the contents of a file written by "
+                "`sognet export`");
+}
+
+TorchSOGForce* TorchSOGForce::fromBytes(const string& modelBytes, const vector<int>& atomicNumbers, int numChannels,
+        const string& file) {
+    return new TorchSOGForce(FromBytes(), modelBytes, file, atomicNumbers, numChannels);
 }
 
 int TorchSOGForce::addGaussian(double weight, double width, int channel) {

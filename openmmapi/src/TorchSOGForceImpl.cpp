@@ -3,7 +3,6 @@
 #include "internal/SOGForceImpl.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
-#include <fstream>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -26,8 +25,6 @@ void TorchSOGForceImpl::validate(const TorchSOGForce& force, const System& syste
                     to_string(numbers[i]) + ", which is not an element (1-118)");
     SOGForceImpl::validatePeriodicSystem(system, "TorchSOGForce");
     SOGForceImpl::validateKernel(force, "TorchSOGForce");
-    if (!ifstream(force.getFile()).good())
-        throw OpenMMException("TorchSOGForce: cannot open the model file '" + force.getFile() + "'");
 }
 
 void TorchSOGForceImpl::initialize(ContextImpl& context) {

@@ -7,8 +7,10 @@
 namespace SOGPlugin {
 
 /**
- * Serializes and deserializes TorchSOGForce objects (format version 1). The model is stored as
- * the path of its file, not its contents.
+ * Serializes and deserializes TorchSOGForce objects (format version 2). Version 2 stores the
+ * model's bytes (base64, in a <Model> child with their count) besides the original path, so the
+ * XML runs without the file; version 1, which stored the path alone, is still read (the model is
+ * then read from that path).
  */
 class OPENMM_EXPORT_SOG TorchSOGForceProxy : public OpenMM::SerializationProxy {
 public:

@@ -410,6 +410,14 @@ def test_xml_with_zero_channels():
 # --- TorchSOGForce ------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def model_pt(tmp_path, monkeypatch):
+    """A placeholder "model.pt" in the working directory: TorchSOGForce reads its file's bytes when
+    it is created, and these cases fail before a model is loaded."""
+    (tmp_path / "model.pt").write_bytes(b"not a model")
+    monkeypatch.chdir(tmp_path)
+
+
 def test_torch_zero_channels():
     with pytest.raises(
         openmm.OpenMMException, match="TorchSOGForce: the number of channels must be"
@@ -417,6 +425,7 @@ def test_torch_zero_channels():
         TorchSOGForce("model.pt", [11, 17], 0)
 
 
+@pytest.mark.usefixtures("model_pt")
 def test_torch_atomic_number_not_an_element():
     force = TorchSOGForce("model.pt", [11, 0], 1)
     force.addGaussian(1.0, 0.3)
@@ -424,17 +433,18 @@ def test_torch_atomic_number_not_an_element():
 
 
 def test_torch_missing_model_file(tmp_path):
-    force = TorchSOGForce(str(tmp_path / "missing.pt"), [11, 17], 1)
-    force.addGaussian(1.0, 0.3)
-    _context_error(force, match="TorchSOGForce: cannot open the model file")
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce: cannot open the model file"):
+        TorchSOGForce(str(tmp_path / "missing.pt"), [11, 17], 1)
 
 
+@pytest.mark.usefixtures("model_pt")
 def test_torch_messages_name_torchsogforce():
     force = TorchSOGForce("model.pt", [11, 17], 1)
     force.addGaussian(1.0, -0.3)
     _context_error(force, match="^TorchSOGForce: Gaussian 0 has width")
 
 
+@pytest.mark.usefixtures("model_pt")
 def test_torch_gaussian_index_out_of_range():
     with pytest.raises(
         openmm.OpenMMException, match="TorchSOGForce: Gaussian index 0 is out of range"
@@ -447,6 +457,7 @@ def test_torch_cast_of_a_sogforce():
         TorchSOGForce.cast(_force())
 
 
+@pytest.mark.usefixtures("model_pt")
 def test_torch_xml_without_the_file():
     force = TorchSOGForce("model.pt", [11, 17], 1)
     force.addGaussian(1.0, 0.3)
@@ -455,14 +466,16 @@ def test_torch_xml_without_the_file():
         openmm.XmlSerializer.deserialize(xml)
 
 
+@pytest.mark.usefixtures("model_pt")
 def test_torch_xml_of_an_unsupported_version():
     force = TorchSOGForce("model.pt", [11, 17], 1)
     force.addGaussian(1.0, 0.3)
-    xml = openmm.XmlSerializer.serialize(force).replace('version="1"', 'version="7"')
+    xml = openmm.XmlSerializer.serialize(force).replace('version="2"', 'version="7"')
     with pytest.raises(openmm.OpenMMException, match="TorchSOGForce XML: unsupported version 7"):
         openmm.XmlSerializer.deserialize(xml)
 
 
+@pytest.mark.usefixtures("model_pt")
 def test_torch_cast_of_a_deserialized_force_can_be_added_to_a_system():
     force = TorchSOGForce("model.pt", [11, 17], 1)
     force.addGaussian(1.0, 0.3)
@@ -472,6 +485,84 @@ def test_torch_cast_of_a_deserialized_force_can_be_added_to_a_system():
     system = _system()
     system.addForce(copy)
     assert TorchSOGForce.isinstance(system.getForce(0))
+
+
+def _torch_xml(model=b"not a model"):
+    """XML of a TorchSOGForce holding ``model``, and the base64 text of the model in it."""
+    force = TorchSOGForce.fromBytes(model, [11, 17], 1, "model.pt")
+    force.addGaussian(1.0, 0.3)
+    xml = openmm.XmlSerializer.serialize(force)
+    text = xml.split(' base64="')[1].split('"')[0]
+    return xml, text
+
+
+def test_torch_model_bytes_from_a_str():
+    with pytest.raises(TypeError, match="TorchSOGForce: modelBytes must be bytes"):
+        TorchSOGForce.fromBytes("model.pt", [11, 17], 1)
+
+
+def test_torch_empty_model(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce: the model file .* is empty"):
+        TorchSOGForce(str(tmp_path / "empty.pt"), [11, 17], 1)
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce: the model bytes are empty"):
+        TorchSOGForce.fromBytes(b"", [11, 17], 1)
+
+
+def test_torch_model_file_that_is_a_directory(tmp_path):
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce: cannot read the model file"):
+        TorchSOGForce(str(tmp_path), [11, 17], 1)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda t: t[:-1], "has 15 characters, not a multiple of 4"),
+        (lambda t: t[:-2], "has 14 characters, not a multiple of 4"),
+        (lambda t: t[:-4], "decodes to 9 bytes but the model has 11"),
+        (lambda t: "", "decodes to 0 bytes but the model has 11"),
+        (lambda t: "!" + t[1:], "invalid character '!' at position 0"),
+        (lambda t: t[:4] + "=" + t[5:], "invalid character '=' at position 4"),
+        (lambda t: t[:5] + "\u00e9" + t[7:], "invalid character code 195 at position 5"),
+        (lambda t: t[:6] + " " + t[7:], "invalid character code 32 at position 6"),
+    ],
+)
+def test_torch_xml_with_damaged_base64(damage, message):
+    xml, text = _torch_xml()
+    assert text == "bm90IGEgbW9kZWw="
+    with pytest.raises(openmm.OpenMMException, match="^TorchSOGForce XML, <Model>: .*" + message):
+        openmm.XmlSerializer.deserialize(xml.replace(text, damage(text)))
+
+
+def test_torch_xml_without_the_model():
+    xml, text = _torch_xml()
+    for element in (f'<Model base64="{text}" size="11"/>', f'<Model base64="{text}" size="11" />'):
+        xml = xml.replace(element, "")
+    assert "<Model" not in xml
+    with pytest.raises(openmm.OpenMMException, match="TorchSOGForce XML: missing element <Model>"):
+        openmm.XmlSerializer.deserialize(xml)
+    xml, text = _torch_xml()
+    with pytest.raises(
+        openmm.OpenMMException, match="TorchSOGForce XML, <Model>: missing attribute 'size'"
+    ):
+        openmm.XmlSerializer.deserialize(xml.replace(' size="11"', ""))
+
+
+def test_torch_xml_whose_bytes_are_not_a_model():
+    xml, _ = _torch_xml()
+    force = TorchSOGForce.cast(openmm.XmlSerializer.deserialize(xml))
+    _context_error(force, match="TorchSOGForce: cannot load 'model.pt' as a TorchScript model")
+
+
+def test_torch_version_1_xml_whose_file_is_missing(tmp_path):
+    xml, text = _torch_xml()
+    old = xml.replace(f'<Model base64="{text}" size="11"/>', "").replace(
+        'version="2"', 'version="1"'
+    )
+    old = old.replace('file="model.pt"', f'file="{tmp_path / "gone.pt"}"')
+    message = "TorchSOGForce XML: version 1 stores the model by its path: cannot open the model"
+    with pytest.raises(openmm.OpenMMException, match=message):
+        openmm.XmlSerializer.deserialize(old)
 
 
 @pytest.fixture(scope="module")

@@ -185,6 +185,7 @@ def test_serialization_round_trip(exported, structure):
         openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(force))
     )
     assert copy.getFile() == force.getFile()
+    assert copy.getModelBytes() == force.getModelBytes() == exported.read_bytes()
     assert list(copy.getAtomicNumbers()) == structure["atomic_numbers"].tolist()
     assert copy.getNumChannels() == 2 and copy.getForceGroup() == 3
     assert copy.getTolerance() == force.getTolerance()
@@ -307,9 +308,8 @@ def test_python_and_cpp_agree_on_the_checksum(exported, structure, tmp_path):
     """A good export loads in both; one flipped bit in a weight is refused by both."""
     numbers = structure["atomic_numbers"].tolist()
     positions = structure["positions"].numpy() * NM_PER_ANGSTROM
-    good = _native_force(exported, structure)  # Python verified the file
+    _native_force(exported, structure)  # Python verified the file
     _context_error(_force_for_file(exported, numbers), positions=positions)  # and C++ did
-    xml = openmm.XmlSerializer.serialize(good)
     corrupted = tmp_path / "corrupted.pt"
     flip_bit_in_largest_tensor(exported, corrupted)
     with pytest.raises(CorruptFileError, match="export checksum mismatch: the file is corrupted"):
@@ -318,13 +318,17 @@ def test_python_and_cpp_agree_on_the_checksum(exported, structure, tmp_path):
         openmm.OpenMMException, match="TorchSOGForce: .*checksum mismatch: the file is corrupted"
     ):
         _context_error(_force_for_file(corrupted, numbers))
-    # A System saved while the file was good, whose file has since been damaged on disk.
+    # A force holds its model's bytes: one made while the file was good, whose file has since
+    # been damaged on disk, keeps the good model (and saves it); damaged bytes are refused.
     restored = tmp_path / "restored.pt"
     restored.write_bytes(exported.read_bytes())
-    xml = xml.replace(str(exported.resolve()), str(restored))
+    held = _force_for_file(restored, numbers)
     restored.write_bytes(corrupted.read_bytes())
+    _context_error(openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(held)))
+    damaged = TorchSOGForce.fromBytes(corrupted.read_bytes(), numbers, 2)
+    damaged.addGaussian(1.0, 0.3, 0)
     with pytest.raises(openmm.OpenMMException, match="TorchSOGForce: .*checksum mismatch"):
-        _context_error(openmm.XmlSerializer.deserialize(xml))
+        _context_error(damaged)
     # Every bit of a weight counts: the lowest mantissa bit of a float64 too.
     flip_bit_in_largest_tensor(exported, corrupted, bit=7)
     with pytest.raises(openmm.OpenMMException, match="checksum mismatch"):

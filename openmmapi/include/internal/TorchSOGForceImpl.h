@@ -31,7 +31,7 @@ public:
     std::vector<std::string> getKernelNames();
     /**
      * Check that a force is usable with a System; throws OpenMMException with a message starting
-     * "TorchSOGForce: " otherwise. The model file itself is checked when the kernel loads it.
+     * "TorchSOGForce: " otherwise. The model itself is checked when the kernel loads it.
      */
     static void validate(const TorchSOGForce& force, const OpenMM::System& system);
 private:

@@ -11,9 +11,10 @@ namespace SOGPlugin {
 
 /**
  * The model half of a TorchSOGForce, on the host through libtorch, shared by every platform's
- * kernel: it loads and checks the TorchScript file, evaluates local_energy_and_charges, and runs
- * the backward pass that couples the model to the long range. Units at its interface are
- * OpenMM's (nm, kJ/mol, proton charges); the model's Angstrom and eV are converted here.
+ * kernel: it loads the TorchScript model from the force's bytes and checks it, evaluates
+ * local_energy_and_charges, and runs the backward pass that couples the model to the long range.
+ * Units at its interface are OpenMM's (nm, kJ/mol, proton charges); the model's Angstrom and eV
+ * are converted here.
  */
 class SOGTorchModel {
 public:

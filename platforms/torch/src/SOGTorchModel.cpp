@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -185,6 +186,7 @@ string metadataValue(const string& json, const string& key) {
 
 /**
  * Refuse an export from a newer openmm-sog or whose weights differ from its recorded checksum.
+ * `file` names the model in messages: its path in quotes, or "the given model bytes".
  * Files without metadata or without format_version (format 0) are accepted unchecked, as before.
  */
 void checkExport(const torch::jit::Module& module, const string& metadata, const string& file) {
@@ -196,15 +198,15 @@ void checkExport(const torch::jit::Module& module, const string& metadata, const
         found = stoll(version);
     }
     catch (const exception&) {
-        throw OpenMMException("TorchSOGForce: '" + file + "' has an invalid format_version " + version);
+        throw OpenMMException("TorchSOGForce: " + file + " has an invalid format_version " + version);
     }
     if (found > EXPORT_FORMAT_VERSION)
-        throw OpenMMException("TorchSOGForce: '" + file + "' has export format_version " + version + ", newer than the " +
+        throw OpenMMException("TorchSOGForce: " + file + " has export format_version " + version + ", newer than the " +
                 to_string(EXPORT_FORMAT_VERSION) + " this plugin reads; upgrade openmm-sog to run it");
     string recorded = metadataValue(metadata, "weights_sha256");
     string actual = weightsDigest(module);
     if (recorded != actual)
-        throw OpenMMException("TorchSOGForce: '" + file + "': export checksum mismatch: the file is corrupted (the SHA-256 "
+        throw OpenMMException("TorchSOGForce: " + file + ": export checksum mismatch: the file is corrupted (the SHA-256 "
                 "of its weights is " + actual + ", it was written with " + (recorded.empty() ? "none" : recorded) +
                 "); restore it from a good copy or export it again with `sognet export`");
 }
@@ -244,18 +246,20 @@ pair<int, int> coincidentAtoms(const vector<Vec3>& positions, const Vec3* box) {
 
 SOGTorchModel::SOGTorchModel(const TorchSOGForce& force) : numParticles(force.getNumParticles()),
         numChannels(force.getNumChannels()) {
-    const string& file = force.getFile();
+    // The model is loaded from the force's bytes (the file is not read again), metadata.json included.
+    const string file = force.getFile().empty() ? "the given model bytes" : "'" + force.getFile() + "'";
     torch::jit::ExtraFilesMap extraFiles{{"metadata.json", ""}};
     try {
-        module = torch::jit::load(file, torch::kCPU, extraFiles);
+        istringstream stream(force.getModelBytes(), ios::in | ios::binary);
+        module = torch::jit::load(stream, torch::kCPU, extraFiles);
     }
     catch (const c10::Error& error) {
-        throw OpenMMException("TorchSOGForce: cannot load '" + file + "' as a TorchScript model (write it with "
+        throw OpenMMException("TorchSOGForce: cannot load " + file + " as a TorchScript model (write it with "
                 "`sognet export`; its vesin neighbour list needs `import openmm_sog`, which imports vesin_torch, first): " +
                 error.what_without_backtrace());
     }
     if (!module.find_method("local_energy_and_charges"))
-        throw OpenMMException("TorchSOGForce: the model in '" + file + "' has no method local_energy_and_charges("
+        throw OpenMMException("TorchSOGForce: the TorchScript module of " + file + " has no method local_energy_and_charges("
                 "positions, atomic_numbers, cell, pbc) -> (energy, charges); write it with `sognet export`");
     checkExport(module, extraFiles["metadata.json"], file);
     module.eval();
