@@ -169,8 +169,41 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
         val._sog_source = force
 %}
 
+/*
+ * copy, deepcopy and pickle. openmm.Force's own __copy__ clones through XML into a proxy of type
+ * openmm.Force and relabels its class, which leaves our methods refusing the object (TypeError);
+ * cast() gives a proxy of the right type that owns the clone.
+ */
+%pythoncode %{
+def _copy_through_xml(force):
+    from openmm import XmlSerializer
+    return type(force).cast(XmlSerializer.clone(force))
+
+
+def _set_state_from_xml(force, state):
+    from openmm import XmlSerializer
+    other = type(force).cast(XmlSerializer.deserialize(state))
+    force.this = other.this
+    other.thisown = False
+    force.thisown = True
+%}
+
 /* Recover a SOGForce from the openmm.Force that System.getForce() or XmlSerializer returns. */
 %extend SOGPlugin::SOGForce {
+    %pythoncode %{
+    def __copy__(self):
+        return _copy_through_xml(self)
+
+    def __deepcopy__(self, memo):
+        return _copy_through_xml(self)
+
+    def __getstate__(self):
+        from openmm import XmlSerializer
+        return XmlSerializer.serialize(self)
+
+    def __setstate__(self, state):
+        _set_state_from_xml(self, state)
+    %}
     static SOGPlugin::SOGForce& cast(OpenMM::Force& force) {
         SOGPlugin::SOGForce* result = dynamic_cast<SOGPlugin::SOGForce*>(&force);
         if (result == NULL)
@@ -192,6 +225,20 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
 %}
 
 %extend SOGPlugin::TorchSOGForce {
+    %pythoncode %{
+    def __copy__(self):
+        return _copy_through_xml(self)
+
+    def __deepcopy__(self, memo):
+        return _copy_through_xml(self)
+
+    def __getstate__(self):
+        from openmm import XmlSerializer
+        return XmlSerializer.serialize(self)
+
+    def __setstate__(self, state):
+        _set_state_from_xml(self, state)
+    %}
     static SOGPlugin::TorchSOGForce& cast(OpenMM::Force& force) {
         SOGPlugin::TorchSOGForce* result = dynamic_cast<SOGPlugin::TorchSOGForce*>(&force);
         if (result == NULL)

@@ -251,3 +251,23 @@ def test_damaged_base64_is_refused_with_its_cause(exported, structure):
             openmm.XmlSerializer.deserialize(xml.replace(text, replacement))
     with pytest.raises(openmm.OpenMMException, match="TorchSOGForce XML: missing element <Model>"):
         openmm.XmlSerializer.deserialize(MODEL_ELEMENT.sub("", xml))
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_copies_of_the_force_are_working_forces(exported, structure, how):
+    """copy, deepcopy and pickle give a TorchSOGForce (openmm.Force's own copy gave a proxy
+    whose methods raised TypeError) with the same model and the same energy."""
+    import pickle
+
+    original = _native_force(exported, structure)
+    duplicate = {
+        "copy": copy.copy,
+        "deepcopy": copy.deepcopy,
+        "pickle": lambda force: pickle.loads(pickle.dumps(force)),
+    }[how](original)
+    assert isinstance(duplicate, TorchSOGForce)
+    assert duplicate.getModelBytes() == original.getModelBytes()
+    energy, forces = _evaluate(_system(duplicate), _positions(structure))
+    reference, reference_forces = _evaluate(_system(original), _positions(structure))
+    assert energy == reference
+    np.testing.assert_array_equal(forces, reference_forces)

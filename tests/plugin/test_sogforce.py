@@ -480,3 +480,49 @@ def test_background_integral_channel_is_checked():
     assert force.getBackgroundIntegral() == 0.0
     with pytest.raises(openmm.OpenMMException, match="SOGForce: setBackgroundIntegral.*channel 2"):
         force.setBackgroundIntegral(1.0, 2)
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_copies_of_the_force_are_working_forces(how):
+    """copy, deepcopy and pickle give a SOGForce with the same parameters and energy (openmm.Force's
+    own copy gave a proxy whose methods raised TypeError)."""
+    import copy
+    import pickle
+
+    system, positions = _random_periodic_system_for_copies()
+    original = SOGForce.cast(system.getForce(0))
+    duplicate = {
+        "copy": copy.copy,
+        "deepcopy": copy.deepcopy,
+        "pickle": lambda force: pickle.loads(pickle.dumps(force)),
+    }[how](original)
+    assert isinstance(duplicate, SOGForce)
+    assert duplicate.getBackgroundIntegral() == original.getBackgroundIntegral() == 2.5
+    other = openmm.System()
+    other.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
+    for _ in range(system.getNumParticles()):
+        other.addParticle(1.0)
+    other.addForce(duplicate)
+    energies = []
+    for s in (system, other):
+        context = openmm.Context(
+            s, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference")
+        )
+        context.setPositions(positions)
+        energies.append(context.getState(getEnergy=True).getPotentialEnergy())
+    assert energies[0] == energies[1]
+
+
+def _random_periodic_system_for_copies():
+    rng = np.random.default_rng(4)
+    force = SOGForce()
+    force.addGaussian(50.0, 0.3)
+    force.addGaussian(-10.0, 0.6)
+    force.setBackgroundIntegral(2.5)
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(2.0 * np.eye(3)[d])) for d in range(3)))
+    for q in rng.normal(size=10):
+        system.addParticle(1.0)
+        force.addParticle([float(q)])
+    system.addForce(force)
+    return system, rng.uniform(0.0, 2.0, (10, 3))
