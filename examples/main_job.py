@@ -8,23 +8,35 @@
 3. OpenMM MD of the shipped SOG-Net model (models/electrolyte_sognet.pt, exported with
    ``sognet export``) through the native TorchSOGForce (libtorch model + C++ long range),
    checked against the PythonForce path (the whole model in torch).
+4. NPT MD of the shipped SOG-Net model on a larger melt (512 ions by default) on the best
+   available platform (CUDA > OpenCL on a GPU > CPU): Langevin thermostat at 1300 K and a Monte
+   Carlo barostat at 1 atm, a DCD trajectory and a CSV log in the output folder, ns/day, the mean
+   density (against the same NPT run with the PME + LJ force field the model learned), then an
+   NVE segment (Verlet) for the total-energy drift.
 
-Run: ``python3 examples/main_job.py`` (after ``bash scripts/setup.sh``).
+Run: ``python3 examples/main_job.py`` (after ``bash scripts/setup.sh``); ``--help`` lists the
+options (``--steps``, ``--ions``, ``--output``, ``--platform``, ...; the defaults are the full run).
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import openmm
 import torch
-from openmm import unit
+from openmm import app, unit
+from tqdm import tqdm
 
 from openmm_sog import SOGKernel, SOGLongRange, units, use_sog_coulomb
 from openmm_sog.real_space import real_space_energy
 from openmm_sog.reference import lattice_sum_energy
-from openmm_sog.systems import molten_nacl
+from openmm_sog.systems import MOLTEN_NACL_DENSITY_PER_NM3, molten_nacl
 
 KJ_NM = unit.kilojoule_per_mole / unit.nanometer
 
@@ -226,12 +238,9 @@ def openmm_md_with_sog_coulomb(summary: list[str]) -> None:
     )
 
 
-def openmm_md_with_sognet(summary: list[str]) -> None:
-    stage("3. OpenMM MD of the shipped SOG-Net model (128-ion NaCl melt, native TorchSOGForce)")
-    import tempfile
-    from pathlib import Path
-
-    from openmm_sog.openmm_model import create_sognet_force
+@functools.cache
+def exported_shipped_model() -> Path:
+    """The shipped SOG-Net model exported (``sognet export``) to a temporary file, once."""
     from openmm_sog.training.export import export_model
     from openmm_sog.training.model_io import load_model
 
@@ -239,6 +248,14 @@ def openmm_md_with_sognet(summary: list[str]) -> None:
     exported = Path(tempfile.mkdtemp()) / "electrolyte_sognet_export.pt"
     export_model(load_model(checkpoint), exported)
     print(f"  exported {checkpoint.name} -> {exported} (TorchScript + metadata)")
+    return exported
+
+
+def openmm_md_with_sognet(summary: list[str]) -> None:
+    stage("3. OpenMM MD of the shipped SOG-Net model (128-ion NaCl melt, native TorchSOGForce)")
+    from openmm_sog.openmm_model import create_sognet_force
+
+    exported = exported_shipped_model()
 
     positions = thermal_melt(128, seed=4)
     system, _, species = molten_nacl(128, seed=4)
@@ -299,12 +316,342 @@ def _ms_per_force_evaluation(context: openmm.Context, repeats: int = 10) -> floa
     return 1e3 * float(np.median(times))
 
 
+#: platforms in the order of preference for the NPT run of section 4
+PLATFORM_PREFERENCE = ("CUDA", "OpenCL", "CPU")
+#: time step of the NPT and NVE runs of section 4, fs
+MD_TIME_STEP_FS = 2.0
+#: temperature (K), friction (1/ps) and pressure (atm) of the NPT run of section 4
+NPT_TEMPERATURE_K = 1300.0
+NPT_FRICTION_PER_PS = 5.0
+NPT_PRESSURE_ATM = 1.0
+#: Monte Carlo barostat: steps between volume moves
+BAROSTAT_INTERVAL = 25
+#: u / nm^3 -> g / cm^3
+AMU_PER_NM3_TO_G_PER_CM3 = 1e21 / 6.02214076e23
+
+
+def opencl_device(platform: openmm.Platform) -> tuple[str, str]:
+    """``(OpenCL platform name, device name)`` that OpenMM picks by default, from a tiny Context."""
+    system = openmm.System()
+    system.addParticle(1.0)
+    context = openmm.Context(system, openmm.VerletIntegrator(1e-3), platform)
+    names = (
+        platform.getPropertyValue(context, "OpenCLPlatformName"),
+        platform.getPropertyValue(context, "DeviceName"),
+    )
+    del context
+    return names
+
+
+def platform_candidates(requested: str) -> list[tuple[str, dict[str, str], str]]:
+    """``(platform name, properties, why)`` to try in order: ``requested``, or for ``"auto"``
+    CUDA, then OpenCL on a real accelerator, then CPU. OpenCL on a CPU device (PoCL here) is
+    skipped by "auto": it is slower than the CPU platform on the same cores."""
+    available = {
+        openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
+    }
+    gpu = {"Precision": "mixed"}
+    if requested != "auto":
+        if requested not in available:
+            raise SystemExit(f"platform {requested} is not available (have {sorted(available)})")
+        return [(requested, gpu if requested in ("CUDA", "OpenCL") else {}, "requested")]
+    candidates = []
+    for name in PLATFORM_PREFERENCE:
+        if name not in available:
+            continue
+        if name == "OpenCL":
+            try:
+                cl_platform, device = opencl_device(openmm.Platform.getPlatformByName(name))
+            except openmm.OpenMMException as error:
+                print(f"  OpenCL: no usable device ({error})")
+                continue
+            on_cpu = "portable computing language" in cl_platform.lower() or (
+                "cpu" in device.lower() or device.lower().startswith("pthread")
+            )
+            if on_cpu:
+                print(f"  OpenCL: {device} ({cl_platform}) is a CPU device; skipped")
+                continue
+            candidates.append((name, gpu, f"{device} ({cl_platform})"))
+        else:
+            candidates.append((name, gpu if name == "CUDA" else {}, "best available"))
+    return candidates
+
+
+def nacl_topology(species: list[str], box_vectors) -> app.Topology:
+    """A Topology of single-ion residues (NA / CL) for the trajectory files."""
+    topology = app.Topology()
+    chain = topology.addChain()
+    for name in species:
+        residue = topology.addResidue(name.upper(), chain)
+        topology.addAtom(name, app.Element.getBySymbol(name), residue)
+    topology.setPeriodicBoxVectors(
+        [vector.value_in_unit(unit.nanometer) for vector in box_vectors] * unit.nanometer
+    )
+    return topology
+
+
+def second_half_density(densities: list[float]) -> str:
+    """``"mean +- standard error"`` (g/cm^3) over the second half of the density samples."""
+    second_half = np.array(densities[len(densities) // 2 :])
+    error = f"{block_standard_error(second_half):.4f}" if len(second_half) >= 5 else "n/a"
+    return f"{second_half.mean():.4f} +- {error}"
+
+
+def reference_npt_density(
+    positions: np.ndarray, steps: int, report: int, platform: str, properties: dict[str, str]
+) -> str:
+    """Second-half density (g/cm^3) of the same NPT run with the force field the model learned
+    (PME + LJ, docs/design.md §8) instead of the model."""
+    system, _, _ = molten_nacl(len(positions), seed=5, ewald_error_tolerance=1e-5)
+    system.addForce(
+        openmm.MonteCarloBarostat(
+            NPT_PRESSURE_ATM * unit.atmosphere, NPT_TEMPERATURE_K * unit.kelvin, BAROSTAT_INTERVAL
+        )
+    )
+    integrator = openmm.LangevinMiddleIntegrator(
+        NPT_TEMPERATURE_K * unit.kelvin,
+        NPT_FRICTION_PER_PS / unit.picosecond,
+        MD_TIME_STEP_FS * unit.femtosecond,
+    )
+    context = openmm.Context(
+        system, integrator, openmm.Platform.getPlatformByName(platform), properties
+    )
+    context.setPositions(positions)
+    context.setVelocitiesToTemperature(NPT_TEMPERATURE_K * unit.kelvin, 5)
+    mass = sum(system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(len(positions)))
+    densities = []
+    for _ in range(max(1, steps // report)):
+        integrator.step(report)
+        volume = context.getState().getPeriodicBoxVolume().value_in_unit(unit.nanometer**3)
+        densities.append(mass / volume * AMU_PER_NM3_TO_G_PER_CM3)
+    return second_half_density(densities)
+
+
+def block_standard_error(values: np.ndarray, blocks: int = 5) -> float:
+    """Standard error of the mean of correlated samples from ``blocks`` block means."""
+    means = np.array([block.mean() for block in np.array_split(values, blocks)])
+    return float(means.std(ddof=1) / np.sqrt(blocks))
+
+
+def npt_md_of_sognet(summary: list[str], args: argparse.Namespace) -> None:
+    stage(f"4. NPT MD of the shipped SOG-Net model ({args.ions:,}-ion NaCl melt)")
+    from openmm_sog.openmm_model import create_sognet_force
+
+    exported = exported_shipped_model()
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    n = args.ions
+    t0 = time.perf_counter()
+    # The lattice start is far from the model's training data: minimise and melt it with the
+    # classical force field the model was trained on (PME + LJ), then hand over to the model.
+    positions = thermal_melt(n, seed=5, steps=args.melt_steps)
+    print(
+        f"  start: molten_nacl({n}) minimised and melted with PME + LJ "
+        f"({args.melt_steps} steps at 1300 K) in {time.perf_counter() - t0:.1f} s"
+    )
+    classical, _, species = molten_nacl(n, seed=5)
+    box_vectors = classical.getDefaultPeriodicBoxVectors()
+    numbers = [11 if name == "Na" else 17 for name in species]
+
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*box_vectors)
+    for i in range(n):
+        system.addParticle(classical.getParticleMass(i))
+    force = create_sognet_force(exported, numbers)  # implementation "auto"
+    system.addForce(force)
+    barostat = openmm.MonteCarloBarostat(
+        NPT_PRESSURE_ATM * unit.atmosphere, NPT_TEMPERATURE_K * unit.kelvin, BAROSTAT_INTERVAL
+    )
+    barostat.setRandomNumberSeed(5)
+    barostat_index = system.addForce(barostat)
+    total_mass = sum(system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(n))
+    topology = nacl_topology(species, box_vectors)
+    dt = MD_TIME_STEP_FS * unit.femtosecond
+
+    simulation = None
+    platform_name, properties = "", {}
+    for name, candidate_properties, why in platform_candidates(args.platform):
+        integrator = openmm.LangevinMiddleIntegrator(
+            NPT_TEMPERATURE_K * unit.kelvin, NPT_FRICTION_PER_PS / unit.picosecond, dt
+        )
+        integrator.setRandomNumberSeed(5)
+        try:
+            simulation = app.Simulation(
+                topology,
+                system,
+                integrator,
+                openmm.Platform.getPlatformByName(name),
+                candidate_properties,
+            )
+            simulation.context.setPositions(positions)
+            simulation.context.getState(getForces=True)
+        except (openmm.OpenMMException, RuntimeError) as error:
+            print(f"  {name}: cannot run the model ({error}); trying the next platform")
+            simulation = None
+            continue
+        platform_name, properties = name, candidate_properties
+        settings = "".join(f", {key} {value}" for key, value in properties.items())
+        print(f"  platform {name} ({why}{settings}); force {type(force).__name__}")
+        break
+    if simulation is None:
+        raise SystemExit("no platform could run the SOG-Net force")
+    context = simulation.context
+    context.setVelocitiesToTemperature(NPT_TEMPERATURE_K * unit.kelvin, 5)
+    energy = context.getState(getEnergy=True).getPotentialEnergy()
+    print(
+        f"  model energy at the start {energy.value_in_unit(unit.kilojoule_per_mole):.1f} kJ/mol; "
+        f"NPT: LangevinMiddleIntegrator {NPT_TEMPERATURE_K:.0f} K, friction "
+        f"{NPT_FRICTION_PER_PS:g}/ps, {MD_TIME_STEP_FS:g} fs; MonteCarloBarostat "
+        f"{NPT_PRESSURE_ATM:g} atm every {BAROSTAT_INTERVAL} steps"
+    )
+    app.PDBFile.writeFile(topology, positions * unit.nanometer, str(output / "start.pdb"))
+    report = args.report_interval
+    simulation.reporters.append(app.DCDReporter(str(output / "npt.dcd"), report))
+    simulation.reporters.append(
+        app.StateDataReporter(
+            str(output / "npt_log.csv"),
+            report,
+            step=True,
+            time=True,
+            potentialEnergy=True,
+            kineticEnergy=True,
+            totalEnergy=True,
+            temperature=True,
+            volume=True,
+            density=True,
+            speed=True,
+        )
+    )
+
+    steps = args.steps
+    chunks = max(1, steps // report)
+    volumes = []
+    bar = tqdm(total=chunks * report, unit="step", desc="  NPT", disable=None, file=sys.stderr)
+    t0 = time.perf_counter()
+    for chunk in range(1, chunks + 1):
+        simulation.step(report)
+        volumes.append(context.getState().getPeriodicBoxVolume().value_in_unit(unit.nanometer**3))
+        density = total_mass / volumes[-1] * AMU_PER_NM3_TO_G_PER_CM3
+        bar.update(report)
+        bar.set_postfix(density=f"{density:.3f} g/cm3", refresh=False)
+        if bar.disable and (chunk % max(1, chunks // 10) == 0 or chunk == chunks):
+            print(
+                f"  step {chunk * report:6d}: density {density:.4f} g/cm^3, "
+                f"{time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    steps = chunks * report
+    ns_per_day = steps * MD_TIME_STEP_FS * 1e-6 / elapsed * 86400
+    densities = total_mass / np.array(volumes) * AMU_PER_NM3_TO_G_PER_CM3
+    density_text = second_half_density(list(densities))
+    start_density = total_mass / (n / MOLTEN_NACL_DENSITY_PER_NM3) * AMU_PER_NM3_TO_G_PER_CM3
+    print(
+        f"  {steps} steps of {MD_TIME_STEP_FS:g} fs ({steps * MD_TIME_STEP_FS / 1000:g} ps) in "
+        f"{elapsed:.1f} s: {ns_per_day:.3f} ns/day ({1e3 * elapsed / steps:.1f} ms/step, "
+        "reporters and barostat included)"
+    )
+    print(
+        f"  density: start {start_density:.4f}, mean over the second half "
+        f"{density_text} g/cm^3 (standard error from 5 block means "
+        f"of {len(densities) - len(densities) // 2} samples)"
+    )
+    t0 = time.perf_counter()
+    reference_density = reference_npt_density(positions, steps, report, platform_name, properties)
+    print(
+        f"  the same NPT run with the force field the model learned (PME + LJ): density "
+        f"{reference_density} g/cm^3 ({time.perf_counter() - t0:.1f} s)"
+    )
+
+    # NVE: the same state in a new Context with a VerletIntegrator and no barostat.
+    state = context.getState(getPositions=True, getVelocities=True)
+    system.removeForce(barostat_index)
+    verlet = openmm.VerletIntegrator(dt)
+    nve = openmm.Context(
+        system, verlet, openmm.Platform.getPlatformByName(platform_name), properties
+    )
+    nve.setState(state)
+    sample = args.nve_sample_interval
+    times_ps, totals = [], []
+    t0 = time.perf_counter()
+    for done in tqdm(range(0, args.nve_steps + 1, sample), desc="  NVE", disable=None):
+        if done:
+            verlet.step(sample)
+        energies = nve.getState(getEnergy=True)
+        times_ps.append(done * MD_TIME_STEP_FS * 1e-3)
+        totals.append(
+            (energies.getPotentialEnergy() + energies.getKineticEnergy()).value_in_unit(
+                unit.kilojoule_per_mole
+            )
+        )
+    nve_elapsed = time.perf_counter() - t0
+    totals_arr = np.array(totals)
+    slope_per_ps = float(np.polyfit(np.array(times_ps), totals_arr, 1)[0])  # kJ/mol/ps
+    drift = slope_per_ps * 1e3 / n  # kJ/mol/ns per atom
+    dof = 3 * n - 3  # Verlet conserves the total momentum
+    drift_dof = slope_per_ps * 1e3 / dof
+    fluctuation = float(totals_arr.std()) / n
+    print(
+        f"  NVE: {args.nve_steps} Verlet steps of {MD_TIME_STEP_FS:g} fs "
+        f"({args.nve_steps * MD_TIME_STEP_FS / 1000:g} ps) in {nve_elapsed:.1f} s, total energy "
+        f"every {sample} steps"
+    )
+    print(
+        f"  energy drift (slope of a least-squares line through the total energy against time): "
+        f"{drift:+.3f} kJ/mol/ns per atom = {drift_dof:+.3f} kJ/mol/ns per degree of freedom "
+        f"({dof}); RMS fluctuation of the total energy {fluctuation:.2e} kJ/mol per atom"
+    )
+    print(f"  written: {output}/start.pdb, npt.dcd ({chunks} frames), npt_log.csv")
+    summary.append(
+        f"SOG-Net NPT MD in OpenMM ({type(force).__name__}, {platform_name} platform), "
+        f"{n:,} ions, 1300 K, {NPT_PRESSURE_ATM:g} atm: {steps * MD_TIME_STEP_FS / 1000:g} ps at "
+        f"{ns_per_day:.3f} ns/day"
+    )
+    summary.append(
+        f"SOG-Net NPT density (second half): {density_text} g/cm^3; PME + LJ reference "
+        f"{reference_density}; start (the training density) {start_density:.4f}"
+    )
+    summary.append(
+        f"SOG-Net NVE energy drift over {args.nve_steps * MD_TIME_STEP_FS / 1000:g} ps "
+        f"({MD_TIME_STEP_FS:g} fs Verlet): {drift:+.3f} kJ/mol/ns per atom "
+        f"({drift_dof:+.3f} per degree of freedom)"
+    )
+    summary.append(f"trajectory and log: {output}/npt.dcd, {output}/npt_log.csv")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=3000, help="NPT steps of section 4 (2 fs)")
+    parser.add_argument("--ions", type=int, default=512, help="ions in section 4's melt (even)")
+    parser.add_argument("--nve-steps", type=int, default=1000, help="NVE steps after the NPT run")
+    parser.add_argument(
+        "--output", default="main_job_output", help="folder for the trajectory and log"
+    )
+    parser.add_argument(
+        "--platform",
+        default="auto",
+        choices=["auto", "CUDA", "OpenCL", "CPU", "Reference"],
+        help="platform of section 4 (auto: CUDA > OpenCL on a GPU > CPU)",
+    )
+    parser.add_argument("--melt-steps", type=int, default=500, help=argparse.SUPPRESS)
+    parser.add_argument("--report-interval", type=int, default=50, help=argparse.SUPPRESS)
+    parser.add_argument("--nve-sample-interval", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--md-only", action="store_true", help="skip sections 1-3 (the checks); run section 4"
+    )
+    return parser.parse_args(argv)
+
+
 def main() -> None:
+    args = parse_args()
     t_start = time.perf_counter()
     summary: list[str] = []
-    layer_demo(summary)
-    openmm_md_with_sog_coulomb(summary)
-    openmm_md_with_sognet(summary)
+    if not args.md_only:
+        layer_demo(summary)
+        openmm_md_with_sog_coulomb(summary)
+        openmm_md_with_sognet(summary)
+    npt_md_of_sognet(summary, args)
     stage("summary")
     for line in summary:
         print(" -", line)
