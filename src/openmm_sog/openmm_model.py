@@ -40,10 +40,10 @@ import numpy as np
 import openmm
 import torch
 
-from .training.export import load_exported
+from .training.export import load_exported, runs_periodic
 from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 
-__all__ = ["IMPLEMENTATIONS", "SOGNetComputation", "create_sognet_force", "trained_periodicity"]
+__all__ = ["IMPLEMENTATIONS", "SOGNetComputation", "create_sognet_force"]
 
 #: accepted values of ``create_sognet_force(implementation=...)``
 IMPLEMENTATIONS = ("auto", "python", "native")
@@ -137,12 +137,6 @@ def create_sognet_force(
     return _python_force(SOGNetComputation(path, atomic_numbers, periodic, subset, module))
 
 
-def trained_periodicity(metadata: dict) -> bool:
-    """Whether an export runs periodic by default: as trained; periodic when not recorded."""
-    trained = metadata.get("periodic")
-    return True if trained is None else bool(trained)
-
-
 def _checked_particles(particles: Sequence[int], num_atomic_numbers: int) -> tuple[int, ...]:
     """``particles`` as a tuple of ints, or a ValueError naming what is wrong with them."""
     indices = tuple(int(i) for i in particles)
@@ -165,7 +159,7 @@ def _checked_particles(particles: Sequence[int], num_atomic_numbers: int) -> tup
 def _periodicity(path: Path, trained: object, requested: bool | None) -> bool:
     """The periodicity to run with: the user's, else the training data's, else periodic."""
     if requested is None:
-        return trained_periodicity({"periodic": trained})
+        return runs_periodic(trained)
     if trained is not None and bool(trained) != bool(requested):
         data = "periodic" if trained else "non-periodic (molecules, clusters)"
         run = "periodic" if requested else "non-periodic"

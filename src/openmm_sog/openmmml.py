@@ -72,8 +72,8 @@ class SOGNetPotentialImpl(MLPotentialImpl):
         :param implementation: default ``create_sognet_force`` implementation.
         :param tolerance: default relative accuracy of the native long range.
         """
-        from .openmm_model import IMPLEMENTATIONS, trained_periodicity
-        from .training.export import load_exported
+        from .openmm_model import IMPLEMENTATIONS
+        from .training.export import load_exported, runs_periodic
 
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(
@@ -84,7 +84,8 @@ class SOGNetPotentialImpl(MLPotentialImpl):
         self.periodic = periodic
         self.implementation = implementation
         self.tolerance = tolerance
-        self._runs_periodic = trained_periodicity(metadata) if periodic is None else bool(periodic)
+        trained = metadata.get("periodic")
+        self._runs_periodic = runs_periodic(trained) if periodic is None else bool(periodic)
         self._has_long_range = bool(metadata.get("long_range")) and "sog" in metadata
 
     def addForces(

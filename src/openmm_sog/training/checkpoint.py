@@ -9,12 +9,11 @@ import torch
 
 from .integrity import (
     FileFormatError,
-    check_format_version,
     flatten_tensors,
-    package_version,
     safe_load,
-    verify_digest,
-    weights_digest,
+    seal,
+    verify_sealed,
+    without_integrity,
 )
 
 __all__ = ["CHECKPOINT_FORMAT_VERSION", "CheckpointIO", "TrainingState", "verify_checkpoint"]
@@ -22,7 +21,6 @@ __all__ = ["CHECKPOINT_FORMAT_VERSION", "CheckpointIO", "TrainingState", "verify
 #: layout of checkpoint_last.pt: 1 adds format_version, openmm_sog_version and weights_sha256
 #: (over every tensor: model, optimiser and scheduler state, RNG state); without: format 0.
 CHECKPOINT_FORMAT_VERSION = 1
-_INTEGRITY_KEYS = ("format_version", "openmm_sog_version", "weights_sha256")
 _CHECKPOINT = "a training checkpoint (the checkpoint_last.pt written by `sognet train`)"
 
 
@@ -70,15 +68,7 @@ class CheckpointIO:
         if isinstance(body["model"], dict) and "state_dict" in body["model"]:
             body["model"] = seal_model_payload(body["model"])  # readable as a model file
         tmp = self.last.with_suffix(".tmp")
-        torch.save(
-            {
-                "format_version": CHECKPOINT_FORMAT_VERSION,
-                "openmm_sog_version": package_version(),
-                "weights_sha256": weights_digest(flatten_tensors(body)),
-                **body,
-            },
-            tmp,
-        )
+        torch.save(seal(body, CHECKPOINT_FORMAT_VERSION, flatten_tensors), tmp)
         tmp.replace(self.last)
 
     def load(self) -> TrainingState | None:
@@ -93,9 +83,9 @@ class CheckpointIO:
         if not isinstance(payload, dict):
             raise FileFormatError(f"{self.last} is not {_CHECKPOINT}")
         verify_checkpoint(payload, self.last)
-        body = {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
+        body = without_integrity(payload)
         if isinstance(body.get("model"), dict):
-            body["model"] = {k: v for k, v in body["model"].items() if k not in _INTEGRITY_KEYS}
+            body["model"] = without_integrity(body["model"])
         try:
             return TrainingState(**body)
         except TypeError as error:
@@ -104,10 +94,4 @@ class CheckpointIO:
 
 def verify_checkpoint(payload: dict, path: str | Path) -> None:
     """Refuse a checkpoint payload from a newer openmm-sog or whose tensors were corrupted."""
-    version = check_format_version(
-        "checkpoint", path, payload.get("format_version"), CHECKPOINT_FORMAT_VERSION
-    )
-    if version >= 1:
-        body = {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
-        actual = weights_digest(flatten_tensors(body))
-        verify_digest("checkpoint", path, payload.get("weights_sha256"), actual)
+    verify_sealed("checkpoint", path, payload, CHECKPOINT_FORMAT_VERSION, flatten_tensors)

@@ -50,6 +50,7 @@ __all__ = [
     "export_openmm_torch",
     "load_exported",
     "load_openmm_torch_export",
+    "runs_periodic",
 ]
 
 #: layout of the export's metadata.json: 1 adds format_version, openmm_sog_version,
@@ -271,6 +272,12 @@ def export_metadata(model: SOGNet) -> dict:
     return meta
 
 
+def runs_periodic(trained: object) -> bool:
+    """Whether an export runs periodic by default: as its model was trained (the metadata's
+    ``periodic``), and periodic when that is not recorded (format 0, or mixed training data)."""
+    return True if trained is None else bool(trained)
+
+
 def module_digest(module: torch.jit.ScriptModule | nn.Module) -> str:
     """Checksum of a module's named parameters and buffers (what TorchSOGForce recomputes).
 
@@ -326,8 +333,7 @@ def export_openmm_torch(
             f"{sorted(model.atomic_numbers)}; check the structure or the list of atomic numbers"
         )
     if periodic is None:
-        trained = getattr(model, "trained_periodic", None)
-        periodic = True if trained is None else bool(trained)
+        periodic = runs_periodic(getattr(model, "trained_periodic", None))
     model = _frozen(model)
     kind = OpenMMTorchSOGNetWithForces if outputs_forces else OpenMMTorchSOGNet
     scripted = torch.jit.script(kind(model, numbers, periodic))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -28,13 +28,20 @@ import torch
 from .errors import SognetError
 
 __all__ = [
+    "INTEGRITY_KEYS",
     "CorruptFileError",
     "FileFormatError",
     "check_format_version",
     "package_version",
+    "seal",
     "verify_digest",
+    "verify_sealed",
     "weights_digest",
+    "without_integrity",
 ]
+
+#: the fields :func:`seal` adds to a payload
+INTEGRITY_KEYS = ("format_version", "openmm_sog_version", "weights_sha256")
 
 
 class FileFormatError(SognetError):
@@ -94,6 +101,42 @@ def verify_digest(kind: str, path: str | Path, recorded: object, actual: str) ->
             f"weights is {actual}, it was written with {recorded}); restore it from a good "
             "copy or write it again"
         )
+
+
+def without_integrity(payload: dict) -> dict:
+    """``payload`` without the fields of :func:`seal`."""
+    return {k: v for k, v in payload.items() if k not in INTEGRITY_KEYS}
+
+
+def seal(
+    payload: dict,
+    format_version: int,
+    tensors: Callable[[dict], Iterable[tuple[str, torch.Tensor]]],
+) -> dict:
+    """``payload`` (its old integrity fields dropped) with the format version, the package
+    version and the checksum of ``tensors(payload)``, the named tensors the checksum covers."""
+    body = without_integrity(payload)
+    return {
+        "format_version": format_version,
+        "openmm_sog_version": package_version(),
+        "weights_sha256": weights_digest(tensors(body)),
+        **body,
+    }
+
+
+def verify_sealed(
+    kind: str,
+    path: str | Path,
+    payload: dict,
+    supported: int,
+    tensors: Callable[[dict], Iterable[tuple[str, torch.Tensor]]],
+) -> None:
+    """Refuse a payload of :func:`seal` from a newer format or whose checksum does not match
+    (format 0, without the fields, is not checked)."""
+    version = check_format_version(kind, path, payload.get("format_version"), supported)
+    if version >= 1:
+        actual = weights_digest(tensors(without_integrity(payload)))
+        verify_digest(kind, path, payload.get("weights_sha256"), actual)
 
 
 def flatten_tensors(value: object, prefix: str = "") -> list[tuple[str, torch.Tensor]]:

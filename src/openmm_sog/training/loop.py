@@ -76,14 +76,14 @@ def load_training_data(config: TrainConfig) -> tuple[list[Structure], list[Struc
     if data.max_structures is not None:
         train = train[: data.max_structures]
     t = config.training
+    weights = {  # label: (its weight's config key, the weight)
+        "energy": ("energy_weight", t.energy_weight),
+        "forces": ("force_weight", t.force_weight),
+        "stress": ("stress_weight", t.stress_weight),
+    }
     for name, group in (("training", train), ("validation", validation)):
-        weights = {"energy": t.energy_weight, "forces": t.force_weight, "stress": t.stress_weight}
-        for label, weight_key in (
-            ("energy", "energy_weight"),
-            ("forces", "force_weight"),
-            ("stress", "stress_weight"),
-        ):
-            count = sum(getattr(s, label) is None for s in group) if weights[label] > 0 else 0
+        for label, (weight_key, weight) in weights.items():
+            count = sum(getattr(s, label) is None for s in group) if weight > 0 else 0
             if count:
                 key = (
                     f" under the key {getattr(data, f'{label}_key')!r}" if label != "stress" else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -12,11 +13,10 @@ from ..model.neighbors import VesinNeighborList
 from .data import Structure, collate
 from .integrity import (
     FileFormatError,
-    check_format_version,
-    package_version,
     safe_load,
-    verify_digest,
-    weights_digest,
+    seal,
+    verify_sealed,
+    without_integrity,
 )
 from .reference_energies import composition_matrix
 
@@ -35,8 +35,6 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: layout of model files: 1 adds format_version, openmm_sog_version, weights_sha256 (a
 #: checksum of the state dict, see integrity.py) and ``periodic``; files without are format 0.
 MODEL_FORMAT_VERSION = 1
-#: keys of a model file that describe the file rather than the model
-_INTEGRITY_KEYS = ("format_version", "openmm_sog_version", "weights_sha256")
 #: what a model file is, for error messages
 _MODEL_FILE = "a SOG-Net model file (the model_best.pt written by `sognet train`)"
 
@@ -148,13 +146,12 @@ def save_model(model: SOGNet, config: SOGNetConfig, dtype: str, path: str | Path
 
 def seal_model_payload(payload: dict) -> dict:
     """``payload`` with the format version, package version and checksum of its state dict."""
-    body = {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
-    return {
-        "format_version": MODEL_FORMAT_VERSION,
-        "openmm_sog_version": package_version(),
-        "weights_sha256": weights_digest(body["state_dict"].items()),
-        **body,
-    }
+    return seal(payload, MODEL_FORMAT_VERSION, _state_dict_tensors)
+
+
+def _state_dict_tensors(payload: dict) -> Iterable[tuple[str, torch.Tensor]]:
+    """The tensors a model file's checksum covers: its state dict."""
+    return payload["state_dict"].items()
 
 
 def write_model_payload(payload: dict, path: str | Path) -> None:
@@ -195,13 +192,8 @@ def read_model_payload(path: str | Path) -> dict:
     missing = [key for key in ("config", "energy_scale", "dtype") if key not in payload]
     if missing:
         raise FileFormatError(f"{path} is not {_MODEL_FILE}: it lacks {', '.join(missing)}")
-    version = check_format_version(
-        "model file", path, payload.get("format_version"), MODEL_FORMAT_VERSION
-    )
-    if version >= 1:
-        actual = weights_digest(payload["state_dict"].items())
-        verify_digest("model file", path, payload.get("weights_sha256"), actual)
-    return {k: v for k, v in payload.items() if k not in _INTEGRITY_KEYS}
+    verify_sealed("model file", path, payload, MODEL_FORMAT_VERSION, _state_dict_tensors)
+    return without_integrity(payload)
 
 
 def model_from_payload(payload: dict, dtype: str | None = None) -> SOGNet:
