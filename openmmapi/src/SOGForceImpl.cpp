@@ -68,13 +68,14 @@ void SOGForceImpl::validate(const SOGForce& force, const System& system) {
             throw OpenMMException("SOGForce: the background integral of channel " + to_string(c) + " is not finite");
     // The charges at the default value of the charge scale parameter (evaluations check the current value).
     vector<int> scaled = findScaledParticles(force);
-    vector<double> absCharge(numChannels, 0.0);
+    vector<double> scaledAbs(numChannels, 0.0), unscaledAbs(numChannels, 0.0);
     for (int i = 0; i < force.getNumParticles(); i++) {
         force.getParticleCharges(i, charges);
         for (int c = 0; c < numChannels; c++)
-            absCharge[c] += fabs(charges[c])*(scaled[i] ? fabs(force.getChargeScaleDefaultValue()) : 1.0);
+            (scaled[i] ? scaledAbs : unscaledAbs)[c] += fabs(charges[c]);
     }
-    checkChargeMagnitude("SOGForce", absCharge, calcWeightSums(force));
+    checkScaledCharges("SOGForce", force.getChargeScaleParameterName(), force.getChargeScaleDefaultValue(), scaledAbs,
+            unscaledAbs, calcWeightSums(force));
 }
 
 void SOGForceImpl::validateParameterUpdate(const SOGForce& force, const System& system, int numParticles,
@@ -125,6 +126,15 @@ void SOGForceImpl::checkChargeScale(const string& forceName, const string& name,
     if (!isfinite(value))
         throw OpenMMException(forceName + ": the charge scale parameter '" + name + "' is " + to_string(value) +
                 "; it must be finite (set it with Context.setParameter())");
+}
+
+void SOGForceImpl::checkScaledCharges(const string& forceName, const string& scaleName, double scale,
+        const vector<double>& scaledAbs, const vector<double>& unscaledAbs, const vector<double>& weightSums) {
+    checkChargeScale(forceName, scaleName, scale);
+    vector<double> absCharge(scaledAbs.size());
+    for (int c = 0; c < (int) absCharge.size(); c++)
+        absCharge[c] = fabs(scale)*scaledAbs[c] + unscaledAbs[c];
+    checkChargeMagnitude(forceName, absCharge, weightSums);
 }
 
 vector<double> SOGForceImpl::getBackgroundIntegrals(const SOGForce& force) {

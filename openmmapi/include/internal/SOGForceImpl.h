@@ -165,6 +165,20 @@ public:
      */
     static void checkChargeScale(const std::string& forceName, const std::string& name, double value);
     /**
+     * Refuse a non-finite charge scale (checkChargeScale()), then charges too large at that scale
+     * (checkChargeMagnitude() with A_c = |scale| scaledAbs[c] + unscaledAbs[c]).
+     *
+     * @param forceName    the force's class name, for messages
+     * @param scaleName    the charge scale parameter's name
+     * @param scale        its value (dimensionless)
+     * @param scaledAbs    per channel, sum of |q| over the scaled particles (e)
+     * @param unscaledAbs  per channel, sum of |q| over the other particles (e)
+     * @param weightSums   per channel, sum_l |w_cl| (calcWeightSums()), measured in kJ/mol/e^2
+     */
+    static void checkScaledCharges(const std::string& forceName, const std::string& scaleName, double scale,
+            const std::vector<double>& scaledAbs, const std::vector<double>& unscaledAbs,
+            const std::vector<double>& weightSums);
+    /**
      * The largest charge sum per channel sum_i |q_ic| (e): 1e15, so that structure factors
      * squared stay far inside single precision's range.
      */

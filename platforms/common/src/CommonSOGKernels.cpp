@@ -104,11 +104,7 @@ void CommonCalcSOGForceKernel::allocateGrids(const Vec3* boxVectors) {
 }
 
 void CommonCalcSOGForceKernel::checkCharges(const string& chargeScaleName, double scale) {
-    SOGForceImpl::checkChargeScale(forceName, chargeScaleName, scale);
-    vector<double> absCharge(numChannels);
-    for (int c = 0; c < numChannels; c++)
-        absCharge[c] = fabs(scale)*scaledAbsCharge[c] + unscaledAbsCharge[c];
-    SOGForceImpl::checkChargeMagnitude(forceName, absCharge, weightSums);
+    SOGForceImpl::checkScaledCharges(forceName, chargeScaleName, scale, scaledAbsCharge, unscaledAbsCharge, weightSums);
 }
 
 void CommonCalcSOGForceKernel::setCharges(const vector<double>& chargeValues) {

@@ -55,11 +55,7 @@ void ReferenceCalcSOGForceKernel::setParameters(const SOGForce& force) {
 double ReferenceCalcSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ReferencePlatform::PlatformData& data = getPlatformData(context);
     double scale = context.getParameter(chargeScaleName);
-    SOGForceImpl::checkChargeScale("SOGForce", chargeScaleName, scale);
-    vector<double> absCharge(numChannels);
-    for (int c = 0; c < numChannels; c++)
-        absCharge[c] = fabs(scale)*scaledAbs[c] + unscaledAbs[c];
-    SOGForceImpl::checkChargeMagnitude("SOGForce", absCharge, weightSums);
+    SOGForceImpl::checkScaledCharges("SOGForce", chargeScaleName, scale, scaledAbs, unscaledAbs, weightSums);
     vector<double> scaledCharges(charges);
     for (int i = 0; i < numParticles; i++)
         if (isScaled[i])
