@@ -28,7 +28,14 @@ namespace SOGPlugin {
  * split that keeps the grid coarse). The units at this boundary are the model's (Angstrom, eV,
  * proton charges) and are converted to OpenMM's here, once. The Gaussians are given in OpenMM's
  * units (kJ/mol/e^2, nm); openmm_sog.openmm_model.create_sognet_force() reads them from the
- * export's metadata. The force always uses periodic boundary conditions.
+ * export's metadata.
+ *
+ * By default the model acts on every particle of a periodic System. setParticles() restricts it to
+ * an ML region of a larger System (ML/MM); setUsesPeriodicBoundaryConditions(false) runs a model
+ * of molecules or clusters in free space. Two global parameters make it usable in alchemical
+ * free-energy calculations: a charge scale that multiplies the latent charges of chosen particles
+ * in the long range, and an energy scale that multiplies the whole energy, both with exact
+ * derivatives through addEnergyParameterDerivative().
  *
  * The force holds the model itself: the constructor reads the file's bytes once, and the force
  * (its copies, its XML serialization, a System saved with it) carries them, so the file is not
@@ -45,7 +52,8 @@ public:
      * an OpenMMException naming it); the force does not read the file again.
      *
      * @param file           the TorchScript file written by `sognet export`
-     * @param atomicNumbers  the atomic number of every particle of the System, in order
+     * @param atomicNumbers  the atomic number of every particle of the System, in order (of every
+     *                       particle of setParticles() when that is used)
      * @param numChannels    the number of latent charge channels P the model returns (at least 1)
      */
     TorchSOGForce(const std::string& file, const std::vector<int>& atomicNumbers, int numChannels = 1);
@@ -81,7 +89,7 @@ public:
         return atomicNumbers;
     }
     /**
-     * Get the number of particles (the length of the atomic number list).
+     * Get the number of modelled particles (the length of the atomic number list).
      */
     int getNumParticles() const {
         return static_cast<int>(atomicNumbers.size());
@@ -140,11 +148,117 @@ public:
      */
     void setTolerance(double tol);
     /**
-     * This force always uses periodic boundary conditions.
+     * Get the System indices of the particles the model acts on (the ML region). An empty list
+     * (the default) means every particle of the System, in order.
+     */
+    const std::vector<int>& getParticles() const {
+        return particles;
+    }
+    /**
+     * Model only some particles of the System (ML/MM): the model sees these particles alone, the
+     * long range acts among them, and the other particles get no force from this one. The atomic
+     * numbers are then those of the listed particles, in the same order.
+     *
+     * @param particles  System indices, each listed once; empty for every particle
+     */
+    void setParticles(const std::vector<int>& particles);
+    /**
+     * Whether the model runs in the System's periodic box (a periodic model) or as a free molecule
+     * or cluster, whose long range is the exact free-space sum over pairs (a non-periodic model).
      */
     bool usesPeriodicBoundaryConditions() const {
-        return true;
+        return periodic;
     }
+    /**
+     * Set whether the model runs in the periodic box (the default) or in free space. A periodic
+     * force needs a periodic System; a non-periodic one, whose Gaussians are then all of the
+     * model's, works in any System and ignores its box.
+     *
+     * @param periodic  true for periodic boundary conditions
+     */
+    void setUsesPeriodicBoundaryConditions(bool periodic);
+    /**
+     * Get the name of the global parameter that multiplies the latent charges of the scaled
+     * particles in the long-range energy (dimensionless); empty if there is none.
+     */
+    const std::string& getChargeScaleParameterName() const {
+        return chargeScaleName;
+    }
+    /**
+     * Set the name of the global parameter that multiplies the latent charges of the scaled
+     * particles in the long-range energy (their short-range energy is unchanged): lambda = 0
+     * decouples their learned electrostatics from the other particles. Empty for none.
+     *
+     * @param name  the parameter name
+     */
+    void setChargeScaleParameterName(const std::string& name);
+    /**
+     * Get the default value of the charge scale parameter (dimensionless).
+     */
+    double getChargeScaleDefaultValue() const {
+        return chargeScaleDefault;
+    }
+    /**
+     * Set the default value of the charge scale parameter (dimensionless; 1 by default).
+     */
+    void setChargeScaleDefaultValue(double value);
+    /**
+     * Get the System indices of the particles whose latent charges the charge scale parameter
+     * multiplies; empty means every modelled particle.
+     */
+    const std::vector<int>& getChargeScaledParticles() const {
+        return chargeScaledParticles;
+    }
+    /**
+     * Set the particles whose latent charges the charge scale parameter multiplies.
+     *
+     * @param particles  System indices, each one of the modelled particles; empty for all of them
+     */
+    void setChargeScaledParticles(const std::vector<int>& particles);
+    /**
+     * Get the name of the global parameter that multiplies the whole energy of this force
+     * (dimensionless); empty if there is none.
+     */
+    const std::string& getEnergyScaleParameterName() const {
+        return energyScaleName;
+    }
+    /**
+     * Set the name of the global parameter that multiplies the whole energy (and forces) of this
+     * force. Empty for none.
+     *
+     * @param name  the parameter name
+     */
+    void setEnergyScaleParameterName(const std::string& name);
+    /**
+     * Get the default value of the energy scale parameter (dimensionless).
+     */
+    double getEnergyScaleDefaultValue() const {
+        return energyScaleDefault;
+    }
+    /**
+     * Set the default value of the energy scale parameter (dimensionless; 1 by default).
+     */
+    void setEnergyScaleDefaultValue(double value);
+    /**
+     * Request the derivative of the energy with respect to a global parameter: the charge scale
+     * or the energy scale parameter. The derivative (kJ/mol per unit of the parameter) is
+     * reported by State::getEnergyParameterDerivatives().
+     *
+     * @param name  the name of the parameter
+     */
+    void addEnergyParameterDerivative(const std::string& name);
+    /**
+     * Get the number of global parameters whose energy derivative is computed.
+     */
+    int getNumEnergyParameterDerivatives() const {
+        return static_cast<int>(energyParameterDerivatives.size());
+    }
+    /**
+     * Get the name of a global parameter whose energy derivative is computed.
+     *
+     * @param index  the index of the derivative
+     */
+    const std::string& getEnergyParameterDerivativeName(int index) const;
     /**
      * One Gaussian term of a channel's kernel.
      */
@@ -160,9 +274,12 @@ private:
     TorchSOGForce(FromBytes, const std::string& modelBytes, const std::string& file, const std::vector<int>& atomicNumbers,
             int numChannels);
     std::string file, modelBytes;
-    std::vector<int> atomicNumbers;
+    std::vector<int> atomicNumbers, particles, chargeScaledParticles;
     int numChannels;
-    double tolerance;
+    double tolerance, chargeScaleDefault, energyScaleDefault;
+    bool periodic;
+    std::string chargeScaleName, energyScaleName;
+    std::vector<std::string> energyParameterDerivatives;
     std::vector<GaussianInfo> gaussians;
 };
 

@@ -44,14 +44,15 @@ static string readModelFile(const string& file) {
 }
 
 TorchSOGForce::TorchSOGForce(const string& file, const vector<int>& atomicNumbers, int numChannels) :
-        file(file), atomicNumbers(atomicNumbers), numChannels(numChannels), tolerance(1e-5) {
+        file(file), atomicNumbers(atomicNumbers), numChannels(numChannels), tolerance(1e-5), chargeScaleDefault(1.0),
+        energyScaleDefault(1.0), periodic(true) {
     checkNumChannels(numChannels);
     modelBytes = readModelFile(file);
 }
 
 TorchSOGForce::TorchSOGForce(FromBytes, const string& modelBytes, const string& file, const vector<int>& atomicNumbers,
         int numChannels) : file(file), modelBytes(modelBytes), atomicNumbers(atomicNumbers), numChannels(numChannels),
-        tolerance(1e-5) {
+        tolerance(1e-5), chargeScaleDefault(1.0), energyScaleDefault(1.0), periodic(true) {
     checkNumChannels(numChannels);
     if (modelBytes.empty())
         throw OpenMMException("TorchSOGForce: the model bytes are empty; give the contents of a file written by "
@@ -82,6 +83,48 @@ void TorchSOGForce::setGaussianParameters(int index, double weight, double width
 
 void TorchSOGForce::setTolerance(double tol) {
     tolerance = tol;
+}
+
+void TorchSOGForce::setParticles(const vector<int>& indices) {
+    particles = indices;
+}
+
+void TorchSOGForce::setUsesPeriodicBoundaryConditions(bool usesPeriodic) {
+    periodic = usesPeriodic;
+}
+
+void TorchSOGForce::setChargeScaleParameterName(const string& name) {
+    chargeScaleName = name;
+}
+
+void TorchSOGForce::setChargeScaleDefaultValue(double value) {
+    chargeScaleDefault = value;
+}
+
+void TorchSOGForce::setChargeScaledParticles(const vector<int>& indices) {
+    chargeScaledParticles = indices;
+}
+
+void TorchSOGForce::setEnergyScaleParameterName(const string& name) {
+    energyScaleName = name;
+}
+
+void TorchSOGForce::setEnergyScaleDefaultValue(double value) {
+    energyScaleDefault = value;
+}
+
+void TorchSOGForce::addEnergyParameterDerivative(const string& name) {
+    for (const string& existing : energyParameterDerivatives)
+        if (existing == name)
+            return;
+    energyParameterDerivatives.push_back(name);
+}
+
+const string& TorchSOGForce::getEnergyParameterDerivativeName(int index) const {
+    if (index < 0 || index >= (int) energyParameterDerivatives.size())
+        throw OpenMMException("TorchSOGForce: energy parameter derivative index " + to_string(index) +
+                " is out of range (the force has " + to_string(energyParameterDerivatives.size()) + ")");
+    return energyParameterDerivatives[index];
 }
 
 ForceImpl* TorchSOGForce::createImpl() const {

@@ -3,6 +3,8 @@
 #include "internal/SOGForceImpl.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
+#include <cmath>
+#include <set>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -15,16 +17,112 @@ TorchSOGForceImpl::~TorchSOGForceImpl() {
 }
 
 void TorchSOGForceImpl::validate(const TorchSOGForce& force, const System& system) {
-    if (force.getNumParticles() != system.getNumParticles())
-        throw OpenMMException("TorchSOGForce: the force has atomic numbers for " + to_string(force.getNumParticles()) +
-                " particles but the System has " + to_string(system.getNumParticles()));
+    const int numSystem = system.getNumParticles();
+    const vector<int>& particles = force.getParticles();
+    if (particles.empty()) {
+        if (force.getNumParticles() != numSystem)
+            throw OpenMMException("TorchSOGForce: the force has atomic numbers for " + to_string(force.getNumParticles()) +
+                    " particles but the System has " + to_string(numSystem) + "; give one per particle, or list the "
+                    "modelled particles with setParticles() (an ML region)");
+    }
+    else {
+        if ((int) particles.size() != force.getNumParticles())
+            throw OpenMMException("TorchSOGForce: setParticles() lists " + to_string(particles.size()) +
+                    " particles but the force has " + to_string(force.getNumParticles()) +
+                    " atomic numbers; give one atomic number per listed particle, in order");
+        vector<bool> seen(numSystem, false);
+        for (int i : particles) {
+            if (i < 0 || i >= numSystem)
+                throw OpenMMException("TorchSOGForce: particle index " + to_string(i) + " in setParticles() is out of "
+                        "range for a System of " + to_string(numSystem) + " particles");
+            if (seen[i])
+                throw OpenMMException("TorchSOGForce: particle " + to_string(i) + " is listed more than once in "
+                        "setParticles(); list each particle once");
+            seen[i] = true;
+        }
+    }
+    if (force.getNumParticles() == 0)
+        throw OpenMMException("TorchSOGForce: the force models no particles");
     const vector<int>& numbers = force.getAtomicNumbers();
     for (int i = 0; i < (int) numbers.size(); i++)
         if (numbers[i] < 1 || numbers[i] > 118)
             throw OpenMMException("TorchSOGForce: particle " + to_string(i) + " has atomic number " +
                     to_string(numbers[i]) + ", which is not an element (1-118)");
-    SOGForceImpl::validatePeriodicSystem(system, "TorchSOGForce");
+    if (force.usesPeriodicBoundaryConditions())
+        SOGForceImpl::validatePeriodicSystem(system, "TorchSOGForce");
+    else if (particles.empty() && system.usesPeriodicBoundaryConditions())
+        throw OpenMMException("TorchSOGForce: the force is non-periodic (a model of free molecules or clusters) but "
+                "the System is periodic; use a periodic model, or model an ML region of the System with setParticles()");
     SOGForceImpl::validateKernel(force, "TorchSOGForce");
+    // The alchemical parameters.
+    const string& chargeName = force.getChargeScaleParameterName();
+    const string& energyName = force.getEnergyScaleParameterName();
+    if (!chargeName.empty() && chargeName == energyName)
+        throw OpenMMException("TorchSOGForce: the charge scale and the energy scale parameters are both named '" +
+                chargeName + "'; give them different names");
+    if (chargeName.empty() && !force.getChargeScaledParticles().empty())
+        throw OpenMMException("TorchSOGForce: charge-scaled particles are listed but the force has no charge scale "
+                "parameter; set one with setChargeScaleParameterName()");
+    if (!isfinite(force.getChargeScaleDefaultValue()) || !isfinite(force.getEnergyScaleDefaultValue()))
+        throw OpenMMException("TorchSOGForce: the default value of a scale parameter is not finite");
+    vector<int> region = getRegion(force, numSystem);
+    vector<int> position(numSystem, -1);
+    for (int k = 0; k < (int) region.size(); k++)
+        position[region[k]] = k;
+    vector<bool> scaled(numSystem, false);
+    for (int i : force.getChargeScaledParticles()) {
+        if (i < 0 || i >= numSystem || position[i] < 0)
+            throw OpenMMException("TorchSOGForce: charge-scaled particle " + to_string(i) + " is not one of the modelled "
+                    "particles" + string(particles.empty() ? "" : " (setParticles())") + "; scale only particles the "
+                    "model acts on");
+        if (scaled[i])
+            throw OpenMMException("TorchSOGForce: charge-scaled particle " + to_string(i) + " is listed more than once");
+        scaled[i] = true;
+    }
+    for (int k = 0; k < force.getNumEnergyParameterDerivatives(); k++) {
+        const string& name = force.getEnergyParameterDerivativeName(k);
+        if (name.empty() || (name != chargeName && name != energyName))
+            throw OpenMMException("TorchSOGForce: a derivative with respect to '" + name + "' was requested, but the "
+                    "force depends only on its charge scale parameter ('" + chargeName + "') and its energy scale "
+                    "parameter ('" + energyName + "')");
+    }
+}
+
+vector<int> TorchSOGForceImpl::getRegion(const TorchSOGForce& force, int numSystemParticles) {
+    if (!force.getParticles().empty())
+        return force.getParticles();
+    vector<int> region(numSystemParticles);
+    for (int i = 0; i < numSystemParticles; i++)
+        region[i] = i;
+    return region;
+}
+
+vector<bool> TorchSOGForceImpl::getChargeScaledMask(const TorchSOGForce& force, const vector<int>& region) {
+    vector<bool> mask(region.size(), false);
+    if (force.getChargeScaleParameterName().empty())
+        return mask;
+    const vector<int>& scaled = force.getChargeScaledParticles();
+    if (scaled.empty())
+        return vector<bool>(region.size(), true);
+    set<int> scaledSet(scaled.begin(), scaled.end());
+    for (int k = 0; k < (int) region.size(); k++)
+        mask[k] = (scaledSet.count(region[k]) > 0);
+    return mask;
+}
+
+void TorchSOGForceImpl::checkScaleValue(const string& kind, const string& name, double value) {
+    if (!isfinite(value))
+        throw OpenMMException("TorchSOGForce: the " + kind + " parameter '" + name + "' is " + to_string(value) +
+                "; it must be finite (set it with Context.setParameter())");
+}
+
+map<string, double> TorchSOGForceImpl::getDefaultParameters() {
+    map<string, double> parameters;
+    if (!owner.getChargeScaleParameterName().empty())
+        parameters[owner.getChargeScaleParameterName()] = owner.getChargeScaleDefaultValue();
+    if (!owner.getEnergyScaleParameterName().empty())
+        parameters[owner.getEnergyScaleParameterName()] = owner.getEnergyScaleDefaultValue();
+    return parameters;
 }
 
 void TorchSOGForceImpl::initialize(ContextImpl& context) {

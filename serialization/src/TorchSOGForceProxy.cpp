@@ -11,8 +11,9 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-// Version 1 stored the path of the model file; version 2 stores the file's bytes (base64).
-static const int currentVersion = 2;
+// Version 1 stored the path of the model file; version 2 stores the file's bytes (base64); version 3
+// adds the ML region, the periodicity and the alchemical parameters.
+static const int currentVersion = 3;
 
 static const char BASE64_DIGITS[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -99,6 +100,20 @@ void TorchSOGForceProxy::serialize(const void* object, SerializationNode& node) 
     SerializationNode& particles = node.createChildNode("Particles");
     for (int number : force.getAtomicNumbers())
         particles.createChildNode("Particle").setIntProperty("Z", number);
+    node.setBoolProperty("periodic", force.usesPeriodicBoundaryConditions());
+    node.setStringProperty("chargeScaleParameter", force.getChargeScaleParameterName());
+    node.setDoubleProperty("chargeScaleDefault", force.getChargeScaleDefaultValue());
+    node.setStringProperty("energyScaleParameter", force.getEnergyScaleParameterName());
+    node.setDoubleProperty("energyScaleDefault", force.getEnergyScaleDefaultValue());
+    SerializationNode& region = node.createChildNode("Region");
+    for (int index : force.getParticles())
+        region.createChildNode("Particle").setIntProperty("index", index);
+    SerializationNode& scaled = node.createChildNode("ChargeScaledParticles");
+    for (int index : force.getChargeScaledParticles())
+        scaled.createChildNode("Particle").setIntProperty("index", index);
+    SerializationNode& derivatives = node.createChildNode("EnergyParameterDerivatives");
+    for (int k = 0; k < force.getNumEnergyParameterDerivatives(); k++)
+        derivatives.createChildNode("Parameter").setStringProperty("name", force.getEnergyParameterDerivativeName(k));
     // The model itself, so that the XML runs where the file is not.
     SerializationNode& model = node.createChildNode("Model");
     model.setLongProperty("size", (long long) force.getModelBytes().size());
@@ -147,6 +162,25 @@ void* TorchSOGForceProxy::deserialize(const SerializationNode& node) const {
         force->setName(node.getStringProperty("name", force->getName()));
         force->setTolerance(readDoubleProperty(node, "tolerance", where));
         deserializeGaussians(node, *force, "TorchSOGForce");
+        if (version >= 3) {
+            requireProperty(node, "periodic", where);
+            force->setUsesPeriodicBoundaryConditions(node.getBoolProperty("periodic"));
+            force->setChargeScaleParameterName(readStringProperty(node, "chargeScaleParameter", where));
+            force->setChargeScaleDefaultValue(readDoubleProperty(node, "chargeScaleDefault", where));
+            force->setEnergyScaleParameterName(readStringProperty(node, "energyScaleParameter", where));
+            force->setEnergyScaleDefaultValue(readDoubleProperty(node, "energyScaleDefault", where));
+            auto readIndices = [&](const string& child) {
+                vector<int> indices;
+                int k = 0;
+                for (const SerializationNode& particle : readChildNode(node, child, where).getChildren())
+                    indices.push_back(readIntProperty(particle, "index", where + ", <" + child + "> entry " + to_string(k++)));
+                return indices;
+            };
+            force->setParticles(readIndices("Region"));
+            force->setChargeScaledParticles(readIndices("ChargeScaledParticles"));
+            for (const SerializationNode& parameter : readChildNode(node, "EnergyParameterDerivatives", where).getChildren())
+                force->addEnergyParameterDerivative(readStringProperty(parameter, "name", where + ", <EnergyParameterDerivatives>"));
+        }
         return force.release();
     }
     catch (const OpenMMException& e) {

@@ -47,6 +47,16 @@ static void assertSameForce(const TorchSOGForce& force, const TorchSOGForce& cop
         ASSERT_EQUAL(s1, s2);
         ASSERT_EQUAL(c1, c2);
     }
+    ASSERT_EQUAL_CONTAINERS(force.getParticles(), copy.getParticles());
+    ASSERT_EQUAL(force.usesPeriodicBoundaryConditions(), copy.usesPeriodicBoundaryConditions());
+    ASSERT_EQUAL(force.getChargeScaleParameterName(), copy.getChargeScaleParameterName());
+    ASSERT_EQUAL(force.getChargeScaleDefaultValue(), copy.getChargeScaleDefaultValue());
+    ASSERT_EQUAL_CONTAINERS(force.getChargeScaledParticles(), copy.getChargeScaledParticles());
+    ASSERT_EQUAL(force.getEnergyScaleParameterName(), copy.getEnergyScaleParameterName());
+    ASSERT_EQUAL(force.getEnergyScaleDefaultValue(), copy.getEnergyScaleDefaultValue());
+    ASSERT_EQUAL(force.getNumEnergyParameterDerivatives(), copy.getNumEnergyParameterDerivatives());
+    for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
+        ASSERT_EQUAL(force.getEnergyParameterDerivativeName(i), copy.getEnergyParameterDerivativeName(i));
 }
 
 static void assertThrows(const string& xml, const string& expected) {
@@ -85,8 +95,17 @@ void testSerialization(const string& file, const string& bytes) {
     force.addGaussian(1.5, 0.3, 0);
     force.addGaussian(-0.7, 0.61, 1);
     force.addGaussian(1.0/3.0, 1.1, 1);
+    force.setParticles({7, 2, 9, 4});
+    force.setUsesPeriodicBoundaryConditions(false);
+    force.setChargeScaleParameterName("lambda_q");
+    force.setChargeScaleDefaultValue(0.25);
+    force.setChargeScaledParticles({9, 2});
+    force.setEnergyScaleParameterName("lambda_e");
+    force.setEnergyScaleDefaultValue(1.0/3.0);
+    force.addEnergyParameterDerivative("lambda_e");
+    force.addEnergyParameterDerivative("lambda_q");
     string xml = serialize(force);
-    ASSERT(xml.find("version=\"2\"") != string::npos);
+    ASSERT(xml.find("version=\"3\"") != string::npos);
     // The copy holds the bytes: the file is not needed any more.
     remove(file.c_str());
     unique_ptr<TorchSOGForce> copy(deserialize(xml));
@@ -115,7 +134,7 @@ void testVersion1IsReadFromThePath(const string& file, const string& bytes) {
     string xml = serialize(force);
     // A version 1 file: no <Model>, the model read from the path when the XML is read.
     size_t model = xml.find("<Model");
-    string version1 = replaceOnce(xml.substr(0, model) + xml.substr(xml.find("/>", model)+2), "version=\"2\"", "version=\"1\"");
+    string version1 = replaceOnce(xml.substr(0, model) + xml.substr(xml.find("/>", model)+2), "version=\"3\"", "version=\"1\"");
     unique_ptr<TorchSOGForce> copy(deserialize(version1));
     assertSameForce(force, *copy);
     remove(file.c_str());
@@ -137,7 +156,11 @@ void testDamagedModelsAreRefused() {
     assertThrows(replaceOnce(xml, " base64=\"" + text + "\"", ""), "TorchSOGForce XML, <Model>: missing attribute 'base64'");
     size_t model = xml.find("<Model");
     assertThrows(xml.substr(0, model) + xml.substr(xml.find("/>", model)+2), "TorchSOGForce XML: missing element <Model>");
-    assertThrows(replaceOnce(xml, "version=\"2\"", "version=\"3\""), "TorchSOGForce XML: unsupported version 3");
+    assertThrows(replaceOnce(xml, "version=\"3\"", "version=\"4\""), "TorchSOGForce XML: unsupported version 4");
+    // Version 2 (no region, periodicity or parameters) reads as a whole periodic System without parameters.
+    unique_ptr<TorchSOGForce> version2(deserialize(replaceOnce(xml, "version=\"3\"", "version=\"2\"")));
+    assertSameForce(*force, *version2);
+    assertThrows(replaceOnce(xml, " periodic=\"1\"", ""), "TorchSOGForce XML: missing attribute 'periodic'");
 }
 
 /** The message of the OpenMMException that `action` throws, or "" if it throws none. */

@@ -3,23 +3,23 @@
 Two implementations of the same energy:
 
 * ``"native"``: a :class:`~openmm_sog.TorchSOGForce`. The plugin's C++ kernel runs the model's
-  short range and latent charges through libtorch, the long range in its native NUFFT engine,
-  and couples them by one backward pass (docs/design.md §5). Periodic models only;
-  Reference, CPU and OpenCL platforms (on OpenCL the model runs on the host, the long range on
-  the device).
+  short range and latent charges through libtorch, the long range in its native engine (the
+  NUFFT lattice sum for periodic models, the exact pair sum in free space otherwise), and
+  couples them by one backward pass (docs/design.md §5). Reference, CPU and OpenCL platforms
+  (on OpenCL the model runs on the host, the periodic long range on the device). It alone has
+  the alchemical parameters (``charge_scale_parameter``, ``energy_scale_parameter``).
 * ``"python"``: an ``openmm.PythonForce`` that evaluates the whole model, long range included,
   with torch each step (the torch NUFFT layer, float32 in a float32 model), in the spirit of
-  openmm-ml. Any platform, non-periodic (cluster) models and short-range-only models.
+  openmm-ml. Any platform and short-range-only models.
 
-The default, ``"auto"``, takes the native force wherever it applies (a periodic model with a
-long range, the whole System, and the TorchSOGForce plugins loaded) and the PythonForce
-otherwise. The native
-force is the faster of the two on CPUs: bench/bench_openmm_model.py measures a median 0.76-0.89x
-the PythonForce's time per evaluation at 128-4,096 ions (bench/RESULTS.md).
+The default, ``"auto"``, takes the native force wherever it applies (a model with a long range
+and the TorchSOGForce plugins loaded) and the PythonForce otherwise. The native force is the
+faster of the two on CPUs: bench/bench_openmm_model.py measures a median 0.76-0.89x the
+PythonForce's time per evaluation at 128-4,096 ions (bench/RESULTS.md).
 
 ``particles=[...]`` models only those particles of a larger System (ML/MM, openmm-ml's
 ``createMixedSystem``): the model sees them alone, in the System's periodic box for a periodic
-model or in free space otherwise; the PythonForce implements it.
+model or in free space otherwise.
 
 Periodicity follows the export's metadata (``periodic``: whether the model was trained on
 periodic structures), so a model of gas-phase molecules is not run in OpenMM's default box;
@@ -56,6 +56,9 @@ def create_sognet_force(
     implementation: str = "auto",
     tolerance: float | None = None,
     particles: Sequence[int] | None = None,
+    charge_scale_parameter: str | None = None,
+    charge_scaled_particles: Sequence[int] | None = None,
+    energy_scale_parameter: str | None = None,
 ) -> openmm.Force:
     """An OpenMM force with the energy and forces of an exported SOG-Net model.
 
@@ -75,10 +78,21 @@ def create_sognet_force(
         model's own NUFFT tolerance. Ignored by ``"python"``, which uses the model's.
     :param particles: indices of the System's particles to model (default ``None``: all of
         them). The model sees these particles alone (the long range acts among them, in the
-        System's box when periodic), the other particles get no force from it. ``"python"``
-        only; ``"auto"`` chooses it.
+        System's box when periodic, else as a free cluster), the other particles get no force
+        from it.
+    :param charge_scale_parameter: name of a global parameter (default value 1) that multiplies
+        the latent charges of ``charge_scaled_particles`` in the long-range energy, not in the
+        short range: 0 decouples their learned electrostatics from the rest. Native only.
+    :param charge_scaled_particles: System indices of the particles it scales, each one of the
+        modelled particles; default: all modelled particles.
+    :param energy_scale_parameter: name of a global parameter (default value 1) that multiplies
+        the whole energy and forces of the model. Native only.
+
+    Call ``force.addEnergyParameterDerivative(name)`` for either parameter to get the exact
+    dU/dlambda from ``State.getEnergyParameterDerivatives()``.
     :return: the force, named ``"SOGNet"``; add it to a System with exactly
-        ``len(atomic_numbers)`` particles, or with every index in ``particles``.
+        ``len(atomic_numbers)`` particles, or with every index in ``particles``. Native forces
+        are :class:`~openmm_sog.TorchSOGForce`, python ones ``openmm.PythonForce``.
     :raises FileNotFoundError: no such file.
     :raises ValueError: not a SOG-Net export, a corrupted or too new one
         (:class:`~openmm_sog.training.integrity.FileFormatError`), unknown species, an
@@ -89,11 +103,13 @@ def create_sognet_force(
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     subset = None if particles is None else _checked_particles(particles, len(atomic_numbers))
-    if subset is not None and implementation == "native":
-        raise ValueError(
-            "the native TorchSOGForce models whole Systems so far, not a subset of particles; "
-            "use implementation='python' (or 'auto') with particles=..."
-        )
+    scaling = _checked_scaling(
+        charge_scale_parameter,
+        charge_scaled_particles,
+        energy_scale_parameter,
+        subset,
+        len(atomic_numbers),
+    )
     path = Path(model_path)
     module, metadata = load_exported(path)
     if not hasattr(module, "short_range_and_charges"):
@@ -108,7 +124,7 @@ def create_sognet_force(
     has_long_range = bool(metadata.get("long_range")) and "sog" in metadata
     if implementation == "auto":
         implementation = "python"
-        if periodic and has_long_range and subset is None:
+        if has_long_range:
             if _native_kernels_loaded():
                 implementation = "native"
             else:
@@ -119,11 +135,6 @@ def create_sognet_force(
                     stacklevel=2,
                 )
     if implementation == "native":
-        if not periodic:
-            raise ValueError(
-                "the native TorchSOGForce needs a periodic System; use "
-                "implementation='python' for a non-periodic (cluster) model"
-            )
         if not has_long_range:
             raise ValueError(
                 f"{path} is a short-range-only model; the native TorchSOGForce "
@@ -133,8 +144,87 @@ def create_sognet_force(
             raise RuntimeError(
                 "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
             )
-        return _native_force(path, atomic_numbers, metadata, tolerance)
+        if scaling.charge_scale_parameter and not _takes_charge_scale(module):
+            raise ValueError(
+                f"{path} predates charge scaling (its local_energy_and_charges takes no "
+                "charge_scale); export the model again with `sognet export`"
+            )
+        force = _native_force(path, atomic_numbers, metadata, tolerance, periodic)
+        if subset is not None:
+            force.setParticles(list(subset))
+        scaling.apply(force)
+        return force
+    if scaling.charge_scale_parameter or scaling.energy_scale_parameter:
+        raise ValueError(
+            "charge_scale_parameter and energy_scale_parameter need the native TorchSOGForce "
+            "(implementation='native' or 'auto' with its plugins loaded and a long-range model)"
+        )
     return _python_force(SOGNetComputation(path, atomic_numbers, periodic, subset, module))
+
+
+class _Scaling:
+    """The alchemical parameters of a native force, checked."""
+
+    def __init__(
+        self,
+        charge_scale_parameter: str | None,
+        charge_scaled_particles: tuple[int, ...] | None,
+        energy_scale_parameter: str | None,
+    ) -> None:
+        self.charge_scale_parameter = charge_scale_parameter or ""
+        self.charge_scaled_particles = charge_scaled_particles
+        self.energy_scale_parameter = energy_scale_parameter or ""
+
+    def apply(self, force: openmm.Force) -> None:
+        if self.charge_scale_parameter:
+            force.setChargeScaleParameterName(self.charge_scale_parameter)
+            if self.charge_scaled_particles is not None:
+                force.setChargeScaledParticles(list(self.charge_scaled_particles))
+        if self.energy_scale_parameter:
+            force.setEnergyScaleParameterName(self.energy_scale_parameter)
+
+
+def _checked_scaling(
+    charge_scale_parameter: str | None,
+    charge_scaled_particles: Sequence[int] | None,
+    energy_scale_parameter: str | None,
+    subset: tuple[int, ...] | None,
+    num_modelled: int,
+) -> _Scaling:
+    """The scale parameters, or a ValueError naming what is wrong with them."""
+    for name in (charge_scale_parameter, energy_scale_parameter):
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError(f"a scale parameter name must be a non-empty string, got {name!r}")
+    if charge_scale_parameter and charge_scale_parameter == energy_scale_parameter:
+        raise ValueError(
+            "charge_scale_parameter and energy_scale_parameter are both "
+            f"{charge_scale_parameter!r}; give them different names"
+        )
+    scaled = None
+    if charge_scaled_particles is not None:
+        if not charge_scale_parameter:
+            raise ValueError("charge_scaled_particles needs a charge_scale_parameter")
+        scaled = tuple(int(i) for i in charge_scaled_particles)
+        modelled = set(range(num_modelled)) if subset is None else set(subset)
+        outside = sorted(set(scaled) - modelled)
+        if outside:
+            where = "particles" if subset is not None else "the System's modelled particles"
+            raise ValueError(
+                f"charge_scaled_particles {outside} are not among {where}; scale only "
+                "particles the model acts on"
+            )
+        repeated = sorted(i for i, count in Counter(scaled).items() if count > 1)
+        if repeated:
+            raise ValueError(f"charge_scaled_particles lists {repeated} more than once")
+        if not scaled:
+            raise ValueError("charge_scaled_particles is empty; give None to scale every particle")
+    return _Scaling(charge_scale_parameter, scaled, energy_scale_parameter)
+
+
+def _takes_charge_scale(module: torch.jit.ScriptModule) -> bool:
+    """Whether the export's local_energy_and_charges takes a charge_scale (newer exports)."""
+    arguments = module.local_energy_and_charges.schema.arguments
+    return any(argument.name == "charge_scale" for argument in arguments)
 
 
 def _checked_particles(particles: Sequence[int], num_atomic_numbers: int) -> tuple[int, ...]:
@@ -186,7 +276,11 @@ def _native_kernels_loaded() -> bool:
 
 
 def _native_force(
-    path: Path, atomic_numbers: Sequence[int], metadata: dict, tolerance: float | None
+    path: Path,
+    atomic_numbers: Sequence[int],
+    metadata: dict,
+    tolerance: float | None,
+    periodic: bool,
 ) -> openmm.Force:
     """A ``TorchSOGForce`` with the export's learned kernel (metadata in OpenMM's units)."""
     from .plugin import TorchSOGForce
@@ -194,14 +288,16 @@ def _native_force(
     sog = metadata["sog"]
     weights = sog["weights_kj_per_mol_per_e2"]
     widths = sog["widths_nm"]
-    # The narrow Gaussians are in the model's local_energy_and_charges (real space).
+    # Periodic: the narrow Gaussians are in the model's local_energy_and_charges (real space).
+    # Free space: the engine sums every Gaussian over the pairs.
     kspace = sog.get("kspace")
     if kspace is None:
         raise ValueError(f"{path} predates the native force's export format; re-export it")
     force = TorchSOGForce(str(path.resolve()), [int(z) for z in atomic_numbers], len(weights))
+    force.setUsesPeriodicBoundaryConditions(periodic)
     for channel, channel_gaussians in enumerate(zip(weights, widths, kspace, strict=True)):
         for weight, width, in_kspace in zip(*channel_gaussians, strict=True):
-            if in_kspace:
+            if in_kspace or not periodic:
                 force.addGaussian(float(weight), float(width), channel)
     force.setTolerance(float(sog["tolerance"] if tolerance is None else tolerance))
     force.setName("SOGNet")

@@ -4,14 +4,14 @@ openmm-ml (the ``openmmml`` package, 1.8) finds this module through the entry po
 in the group ``openmmml.potentials`` (pyproject.toml). Both of its ways to build a System work:
 
 * ``createSystem(topology)``: the whole Topology is modelled (by default the native
-  ``TorchSOGForce`` for a periodic model with a long range, see
+  ``TorchSOGForce`` for a model with a long range, see
   :func:`~openmm_sog.openmm_model.create_sognet_force`);
 * ``createMixedSystem(topology, mmSystem, mlAtoms, ...)``: the ML atoms alone are modelled
-  (through the PythonForce: the native force models whole Systems so far), in the System's box
-  for a periodic model. :meth:`SOGNetPotentialImpl.getMLLongRange` tells openmm-ml's
-  mechanical embedding whether the model's long range covers the ML atoms' periodic images, so
-  that it removes the MM force field's Coulomb among them (images included) instead of counting
-  it twice.
+  (the native force's ML region, ``TorchSOGForce.setParticles``), in the System's box for a
+  periodic model and as a free cluster otherwise.
+  :meth:`SOGNetPotentialImpl.getMLLongRange` tells openmm-ml's mechanical embedding whether
+  the model's long range covers the ML atoms' periodic images, so that it removes the MM force
+  field's Coulomb among them (images included) instead of counting it twice.
 
 Options (``modelPath`` is required): ``periodic`` (default: as the model was trained),
 ``implementation`` (``"auto"``, ``"python"``, ``"native"``) and ``tolerance`` (native long range,

@@ -470,7 +470,7 @@ def test_torch_xml_without_the_file():
 def test_torch_xml_of_an_unsupported_version():
     force = TorchSOGForce("model.pt", [11, 17], 1)
     force.addGaussian(1.0, 0.3)
-    xml = openmm.XmlSerializer.serialize(force).replace('version="2"', 'version="7"')
+    xml = openmm.XmlSerializer.serialize(force).replace('version="3"', 'version="7"')
     with pytest.raises(openmm.OpenMMException, match="TorchSOGForce XML: unsupported version 7"):
         openmm.XmlSerializer.deserialize(xml)
 
@@ -557,7 +557,7 @@ def test_torch_xml_whose_bytes_are_not_a_model():
 def test_torch_version_1_xml_whose_file_is_missing(tmp_path):
     xml, text = _torch_xml()
     old = xml.replace(f'<Model base64="{text}" size="11"/>', "").replace(
-        'version="2"', 'version="1"'
+        'version="3"', 'version="1"'
     )
     old = old.replace('file="model.pt"', f'file="{tmp_path / "gone.pt"}"')
     message = "TorchSOGForce XML: version 1 stores the model by its path: cannot open the model"

@@ -108,7 +108,7 @@ def test_non_periodic_cluster_is_the_eager_model_and_minus_its_energy_gradient(t
     assert export_model(model, path)["periodic"] is False
     cluster = random_structure(10, None, seed=8)
     numbers = cluster["atomic_numbers"].tolist()
-    force = create_sognet_force(path, numbers)
+    force = create_sognet_force(path, numbers, implementation="python")
     assert isinstance(force, openmm.PythonForce) and not force.usesPeriodicBoundaryConditions()
     system = openmm.System()
     for _ in numbers:

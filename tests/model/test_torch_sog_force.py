@@ -261,10 +261,11 @@ def test_create_sognet_force_chooses_and_refuses(exported, structure, tmp_path):
     assert isinstance(native, TorchSOGForce) and native.getName() == "SOGNet"
     # "auto" (the default): native for a periodic long-range model, python where native cannot go
     assert isinstance(create_sognet_force(exported, numbers), TorchSOGForce)
+    # A non-periodic (cluster) run is native too, in free space; python on request.
     cluster = create_sognet_force(exported, numbers, periodic=False)
-    assert isinstance(cluster, openmm.PythonForce)
-    with pytest.raises(ValueError, match="needs a periodic System"):
-        create_sognet_force(exported, numbers, periodic=False, implementation="native")
+    assert isinstance(cluster, TorchSOGForce) and not cluster.usesPeriodicBoundaryConditions()
+    python = create_sognet_force(exported, numbers, periodic=False, implementation="python")
+    assert isinstance(python, openmm.PythonForce)
     with pytest.raises(ValueError, match="implementation must be one of"):
         create_sognet_force(exported, numbers, implementation="cuda")
     short_range = tmp_path / "short_range.pt"

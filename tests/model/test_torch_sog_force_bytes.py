@@ -86,7 +86,7 @@ def _version_1(xml):
     """The XML as version 1 wrote it: the path alone, no <Model>."""
     old, count = MODEL_ELEMENT.subn("", xml)
     assert count == 1
-    old, count = re.subn(r'(type="TorchSOGForce" version=)"2"', r'\1"1"', old)
+    old, count = re.subn(r'(type="TorchSOGForce" version=)"3"', r'\1"1"', old)
     assert count == 1
     return old
 

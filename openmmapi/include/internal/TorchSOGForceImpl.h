@@ -25,15 +25,30 @@ public:
     void updateContextState(OpenMM::ContextImpl& context, bool& forcesInvalid) {
     }
     double calcForcesAndEnergy(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy, int groups);
-    std::map<std::string, double> getDefaultParameters() {
-        return {};
-    }
+    std::map<std::string, double> getDefaultParameters();
     std::vector<std::string> getKernelNames();
     /**
      * Check that a force is usable with a System; throws OpenMMException with a message starting
      * "TorchSOGForce: " otherwise. The model itself is checked when the kernel loads it.
      */
     static void validate(const TorchSOGForce& force, const OpenMM::System& system);
+    /**
+     * The System indices of the modelled particles (the ML region), in the order of the atomic
+     * numbers: getParticles(), or every particle of the System when that is empty.
+     */
+    static std::vector<int> getRegion(const TorchSOGForce& force, int numSystemParticles);
+    /**
+     * For each modelled particle (in region order), whether the charge scale parameter multiplies
+     * its latent charges: none without a charge scale parameter, every one when the charge-scaled
+     * particle list is empty.
+     */
+    /**
+     * Refuse a non-finite value of a scale parameter at evaluation, naming it.
+     *
+     * @param kind   "charge scale" or "energy scale"
+     */
+    static void checkScaleValue(const std::string& kind, const std::string& name, double value);
+    static std::vector<bool> getChargeScaledMask(const TorchSOGForce& force, const std::vector<int>& region);
 private:
     const TorchSOGForce& owner;
     OpenMM::Kernel kernel;

@@ -62,12 +62,20 @@ public:
         return 8.0 + real + 4*2*real;
     }
     /**
-     * Add the long-range energy (to the energy buffer; the returned self term excepted) and, if
-     * requested, forces for the current charges multiplied by chargeScale.
+     * Add the long-range energy (to the energy buffer, or after enableChargeDerivatives() to the
+     * buffer of downloadLongRangeEnergy(); the returned self term excepted) and, if requested,
+     * forces for the current charges multiplied by chargeScale. energyScale multiplies the forces
+     * and dE/dq (TorchSOGForce's energy scale parameter), not the energy.
      *
-     * @return the self-energy term, measured in kJ/mol, which the caller must add
+     * @return the self-energy term (not multiplied by energyScale), measured in kJ/mol, which the caller must add
      */
-    double computeLongRange(double chargeScale, bool includeForces);
+    double computeLongRange(double chargeScale, bool includeForces, double energyScale = 1.0);
+    /**
+     * The k-space energy (kJ/mol, not multiplied by the energy scale) of the last
+     * computeLongRange(), which after enableChargeDerivatives() goes to a buffer of its own instead
+     * of the context's energy buffer: add the self term that computeLongRange() returned for E_lr.
+     */
+    double downloadLongRangeEnergy();
     /**
      * Download dE/dq (kJ/mol/e; entry i*P+c) of the last evaluation with forces.
      */
@@ -109,6 +117,8 @@ private:
     std::vector<double> backgroundIntegrals;              // B_c, kJ/mol nm^3/e^2
     OpenMM::ComputeArray charges, isScaled, selfKernel, fixedGrid, potential, deconvolution;
     OpenMM::ComputeArray chargeDerivatives, hostForces; // dE/dq (i*P+c) and host forces (3*i+d), original order
+    OpenMM::ComputeArray longRangeEnergy;                 // k-space energy after enableChargeDerivatives()
+    double uploadedEnergyScale = 1.0;                     // the factor in the uploaded selfKernel
     std::vector<OpenMM::ComputeArray> gaussians, spreadGrids, fourierGrids, potentialGrids; // spreadGrids also receive the inverse FFT
     OpenMM::FFT3D fft;
     OpenMM::ComputeKernel spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel, addForcesKernel;

@@ -3,6 +3,7 @@
 
 #include "CommonSOGKernels.h"
 #include "SOGForce.h"
+#include "SOGFreeSpaceSum.h"
 #include "SOGTorchModel.h"
 #include "TorchSOGKernels.h"
 #include "openmm/common/ComputeContext.h"
@@ -13,9 +14,10 @@ namespace SOGPlugin {
 
 /**
  * The TorchSOGForce kernel for the OpenCL and CUDA platforms: the model runs on the host
- * (SOGTorchModel, CPU libtorch) on positions downloaded each step, the long range on the device
- * through the Common SOGForce engine with the model's charges uploaded, and dE/dq comes back
- * for the backward pass, whose forces are added to the device's force buffer.
+ * (SOGTorchModel, CPU libtorch) on positions downloaded each step, the long range of a periodic
+ * model on the device through the Common SOGForce engine with the model's charges uploaded (zero
+ * outside the ML region), and dE/dq comes back for the backward pass, whose forces are added to
+ * the device's force buffer. A non-periodic model's free-space sum runs on the host.
  */
 class CommonCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
 public:
@@ -33,7 +35,14 @@ private:
     double deviceMemory;
     std::unique_ptr<SOGTorchModel> model;
     SOGForce kernelParameters;                       // the Gaussians and tolerance, for the engine
-    std::unique_ptr<CommonCalcSOGForceKernel> engine;
+    std::unique_ptr<CommonCalcSOGForceKernel> engine;   // periodic
+    std::unique_ptr<SOGFreeSpaceSum> freeSpace;         // non-periodic
+    std::vector<double> weightSums;                     // per channel, sum of |w| (kJ/mol/e^2)
+    int numSystemParticles = 0, numChannels = 0;
+    std::string chargeScaleName, energyScaleName;
+    bool chargeScaleDerivative = false, energyScaleDerivative = false;
+    OpenMM::ComputeArray hostForces;                    // 3*i+d, original order
+    OpenMM::ComputeKernel addForcesKernel;
 };
 
 } // namespace SOGPlugin

@@ -167,6 +167,7 @@ void CommonCalcSOGForceKernel::uploadParameters(const SOGForce& force) {
         gaussians[c].upload(terms[c], true);
     }
     selfKernel.upload(selfKernelHost, true);
+    uploadedEnergyScale = 1.0;
 }
 
 /*
@@ -221,6 +222,12 @@ void CommonCalcSOGForceKernel::compileKernels() {
     }
     if (computeChargeDerivatives)
         defines["HAS_CHARGE_DERIVATIVES"] = "1";
+    if (computeChargeDerivatives && !longRangeEnergy.isInitialized()) {
+        // The k-space energy goes to a buffer of its own, which downloadLongRangeEnergy() sums on
+        // the host; sized like the context's energy buffer, which exists once evaluations start.
+        ArrayInterface& energyBuffer = cc.getEnergyBuffer();
+        longRangeEnergy.initialize(cc, energyBuffer.getSize(), energyBuffer.getElementSize(), "sogLongRangeEnergy");
+    }
     ComputeProgram program = cc.compileProgram(createWeightFunctions() + CommonSOGKernelSources::sog, defines);
     spreadKernel = program->createKernel("spread");
     finishSpreadKernel = program->createKernel("finishSpread");
@@ -256,16 +263,17 @@ void CommonCalcSOGForceKernel::compileKernels() {
     finishSpreadKernel->addArg(spreadGrids[0]);
     finishSpreadKernel->addArg((int) 0);
     addReal(finishSpreadKernel, 1.0);
-    // convolve(structureFactor, potential, energyBuffer, deconvolution, gaussians, numGaussians, maxMode, recipX, recipY, recipZ, invVolume)
+    // convolve(structureFactor, potential, energyBuffer, deconvolution, gaussians, numGaussians, maxMode, recipX, recipY, recipZ, invVolume, potentialScale)
     convolveKernel->addArg(fourierGrids[0]);
     convolveKernel->addArg(potentialGrids[0]);
-    convolveKernel->addArg(cc.getEnergyBuffer());
+    convolveKernel->addArg(computeChargeDerivatives ? longRangeEnergy : cc.getEnergyBuffer());
     convolveKernel->addArg(deconvolution);
     convolveKernel->addArg(gaussians[0]);
     convolveKernel->addArg((int) 0);
     convolveKernel->addArg(mm_int4(0, 0, 0, 0));
     for (int i = 0; i < 3; i++)
         addReal4(convolveKernel);
+    addReal(convolveKernel, 1.0);
     addReal(convolveKernel, 1.0);
     // collectPotential(grid, potential, channel)
     collectKernel->addArg(spreadGrids[0]);
@@ -353,6 +361,26 @@ void CommonCalcSOGForceKernel::enableChargeDerivatives() {
     hostForces.initialize(cc, 3*numParticles, realSize, "sogHostForces");
 }
 
+double CommonCalcSOGForceKernel::downloadLongRangeEnergy() {
+    ContextSelector selector(cc);
+    if (!computeChargeDerivatives)
+        throw OpenMMException(forceName + ": downloadLongRangeEnergy() needs enableChargeDerivatives()");
+    double sum = 0.0;
+    if (longRangeEnergy.getElementSize() == sizeof(double)) {
+        vector<double> values;
+        longRangeEnergy.download(values);
+        for (double value : values)
+            sum += value;
+    }
+    else {
+        vector<float> values;
+        longRangeEnergy.download(values);
+        for (float value : values)
+            sum += value;
+    }
+    return sum;
+}
+
 void CommonCalcSOGForceKernel::getChargeDerivatives(vector<double>& derivatives) {
     ContextSelector selector(cc);
     chargeDerivatives.download(derivatives, true);
@@ -364,7 +392,7 @@ void CommonCalcSOGForceKernel::addHostForces(const vector<double>& forces) {
     addForcesKernel->execute(numParticles);
 }
 
-double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForces) {
+double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForces, double energyScale) {
     ContextSelector selector(cc);
     Vec3 box[3];
     cc.getPeriodicBoxVectors(box[0], box[1], box[2]);
@@ -395,6 +423,17 @@ double CommonCalcSOGForceKernel::computeLongRange(double scale, bool includeForc
     setReal(gatherKernel, 4, scale);
     setReal(spreadKernel, 9, fixedScale);
     setReal(finishSpreadKernel, 3, 1.0/fixedScale);
+    // The energy scale multiplies the potential (so forces and dE/dq), and g_c(0) in dE/dq with it.
+    setReal(convolveKernel, 11, energyScale);
+    if (energyScale != uploadedEnergyScale) {
+        vector<double> scaledSelfKernel(selfKernelHost);
+        for (double& value : scaledSelfKernel)
+            value *= energyScale;
+        selfKernel.upload(scaledSelfKernel, true);
+        uploadedEnergyScale = energyScale;
+    }
+    if (computeChargeDerivatives)
+        cc.clearBuffer(longRangeEnergy);
     // Both at most SOGForceImpl::maxGridPointsPerChannel (2^28), so they fit execute()'s int.
     const long long gridPoints = (long long) gridSize[0]*gridSize[1]*gridSize[2];
     const long long numModes = (long long) (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*(2*maxMode[2] + 1);

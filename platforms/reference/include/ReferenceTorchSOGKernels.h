@@ -2,6 +2,7 @@
 #define OPENMM_REFERENCETORCHSOGKERNELS_H_
 
 #include "ReferenceSOGIxn.h"
+#include "SOGFreeSpaceSum.h"
 #include "SOGTorchModel.h"
 #include "TorchSOGKernels.h"
 #include "openmm/KernelFactory.h"
@@ -13,7 +14,8 @@ namespace SOGPlugin {
 
 /**
  * The Reference (and CPU) platform's TorchSOGForce kernel: the model through SOGTorchModel, the
- * long range through ReferenceSOGIxn, coupled by one backward pass.
+ * long range through ReferenceSOGIxn (periodic) or SOGFreeSpaceSum (non-periodic), coupled by one
+ * backward pass, all on the modelled particles.
  */
 class ReferenceCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
 public:
@@ -23,8 +25,11 @@ public:
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
 private:
     std::unique_ptr<SOGTorchModel> model;
-    std::unique_ptr<ReferenceSOGIxn> ixn;
+    std::unique_ptr<ReferenceSOGIxn> ixn;            // periodic
+    std::unique_ptr<SOGFreeSpaceSum> freeSpace;      // non-periodic
     std::vector<double> weightSums; // per channel, sum of |w| (kJ/mol/e^2)
+    std::string chargeScaleName, energyScaleName;
+    bool chargeScaleDerivative, energyScaleDerivative;
 };
 
 /**

@@ -22,33 +22,58 @@ public:
      * Load the model of a force; throws OpenMMException naming the problem. An export that
      * records a format_version (metadata.json) must not be newer than this build reads and its
      * named parameters and buffers must match the recorded weights_sha256 (the canonical stream
-     * of openmm_sog/training/integrity.py).
-     */
-    explicit SOGTorchModel(const TorchSOGForce& force);
-    /**
-     * Evaluate the model's local energy and latent charges.
+     * of openmm_sog/training/integrity.py). A force with a charge scale parameter needs an export
+     * whose local_energy_and_charges takes the charge scale (openmm-sog 0.1.0 of 2026-12 and later).
      *
-     * @param positions      particle positions in the original order, measured in nm
-     * @param boxVectors     the periodic box vectors, measured in nm
-     * @param includeForces  keep the graph for backward()
-     * @param[out] charges   the charges, entry i*P+c, measured in proton charges
+     * @param force               the force (its model bytes, atomic numbers, periodicity, scaling)
+     * @param numSystemParticles  the number of particles of the System
+     */
+    SOGTorchModel(const TorchSOGForce& force, int numSystemParticles);
+    /**
+     * Evaluate the model's local energy and latent charges on the modelled particles.
+     *
+     * @param systemPositions  the positions of every particle of the System in its original order, measured in nm
+     * @param boxVectors       the periodic box vectors, measured in nm (ignored by a non-periodic force)
+     * @param chargeScale      the value of the charge scale parameter (dimensionless; 1 without one)
+     * @param includeForces    keep the graph for backward()
+     * @param[out] charges     the charges of the modelled particles (region order), entry k*P+c,
+     *                         measured in proton charges, with the charge scale applied
      * @return the local energy, measured in kJ/mol
      */
-    double evaluate(const std::vector<OpenMM::Vec3>& positions, const OpenMM::Vec3* boxVectors, bool includeForces,
-            std::vector<double>& charges);
+    double evaluate(const std::vector<OpenMM::Vec3>& systemPositions, const OpenMM::Vec3* boxVectors,
+            double chargeScale, bool includeForces, std::vector<double>& charges);
     /**
-     * After evaluate(..., true): the forces -d/dr [E_local + sum_ic q_ic dE_lr/dq_ic] with
-     * dE_lr/dq held fixed, which are the model's forces plus the charges' chain rule.
-     *
-     * @param chargeDerivatives  dE_lr/dq, entry i*P+c, measured in kJ/mol/e
-     * @param[out] forces        entry 3*i+d, measured in kJ/mol/nm
+     * The positions (nm) of the modelled particles at the last evaluation, in region order.
      */
-    void backward(const std::vector<double>& chargeDerivatives, std::vector<double>& forces);
+    const std::vector<OpenMM::Vec3>& getRegionPositions() const {
+        return regionPositions;
+    }
+    /**
+     * The System indices of the modelled particles, in region order.
+     */
+    const std::vector<int>& getRegion() const {
+        return region;
+    }
+    /**
+     * After evaluate(..., true): the forces -d/dr [s E_local + sum_kc q_kc D_kc] with D held fixed.
+     * With D = s dE_lr/dq these are s times the model's forces plus the charges' chain rule.
+     *
+     * @param chargeDerivatives   D, entry k*P+c (region order), measured in kJ/mol/e
+     * @param energyScale         s, the energy scale (dimensionless)
+     * @param[out] forces         entry 3*k+d for the k-th modelled particle, measured in kJ/mol/nm
+     * @return the derivative of the same objective with respect to the charge scale (kJ/mol);
+     *         0 when the force has no charge scale parameter
+     */
+    double backward(const std::vector<double>& chargeDerivatives, double energyScale, std::vector<double>& forces);
 private:
     int numParticles, numChannels;
+    bool periodic, hasChargeScale;
+    std::vector<int> region;
+    std::vector<OpenMM::Vec3> regionPositions;
     torch::jit::Module module;
     torch::Tensor atomicNumbers;          // [N] int64
-    torch::Tensor positions, energy, charges; // of the last evaluation with forces
+    torch::Tensor scaledMask;             // [N] bool: the charge scale multiplies these
+    torch::Tensor positions, energy, charges, chargeScale; // of the last evaluation with forces
 };
 
 } // namespace SOGPlugin

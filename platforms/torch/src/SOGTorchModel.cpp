@@ -1,4 +1,5 @@
 #include "SOGTorchModel.h"
+#include "internal/TorchSOGForceImpl.h"
 #include "openmm/OpenMMException.h"
 #include <algorithm>
 #include <array>
@@ -213,16 +214,18 @@ void checkExport(const torch::jit::Module& module, const string& metadata, const
 
 /**
  * The first two particles closer than COINCIDENT_DISTANCE (periodic minimum image in OpenMM's reduced
- * box), or (-1, -1). O(N^2), only to explain a failed evaluation.
+ * box when `box` is not null), or (-1, -1). O(N^2), only to explain a failed evaluation.
  */
 pair<int, int> coincidentAtoms(const vector<Vec3>& positions, const Vec3* box) {
     int n = positions.size();
     for (int i = 0; i < n; i++)
         for (int j = i+1; j < n; j++) {
             Vec3 delta = positions[i]-positions[j];
-            delta -= box[2]*round(delta[2]/box[2][2]);
-            delta -= box[1]*round(delta[1]/box[1][1]);
-            delta -= box[0]*round(delta[0]/box[0][0]);
+            if (box != nullptr) {
+                delta -= box[2]*round(delta[2]/box[2][2]);
+                delta -= box[1]*round(delta[1]/box[1][1]);
+                delta -= box[0]*round(delta[0]/box[0][0]);
+            }
             if (delta.dot(delta) < COINCIDENT_DISTANCE*COINCIDENT_DISTANCE)
                 return {i, j};
         }
@@ -230,22 +233,25 @@ pair<int, int> coincidentAtoms(const vector<Vec3>& positions, const Vec3* box) {
 }
 
 /**
- * Throw the error of a model that failed or returned non-finite values, naming coincident atoms if
- * they are the cause.
+ * Throw the error of a model that failed or returned non-finite values, naming coincident atoms (by
+ * their System indices) if they are the cause.
  */
-[[noreturn]] void modelFailure(const vector<Vec3>& positions, const Vec3* box, const string& what) {
+[[noreturn]] void modelFailure(const vector<Vec3>& positions, const Vec3* box, const vector<int>& region,
+        const string& what) {
     auto [i, j] = coincidentAtoms(positions, box);
     if (i >= 0)
-        throw OpenMMException("TorchSOGForce: atoms " + to_string(i) + " and " + to_string(j) + " are at the same "
-                "position (closer than 1e-6 nm), where the model is not defined; check the initial positions "
+        throw OpenMMException("TorchSOGForce: atoms " + to_string(region[i]) + " and " + to_string(region[j]) + " are at "
+                "the same position (closer than 1e-6 nm), where the model is not defined; check the initial positions "
                 "(duplicated atoms?)");
     throw OpenMMException("TorchSOGForce: " + what);
 }
 
 } // namespace
 
-SOGTorchModel::SOGTorchModel(const TorchSOGForce& force) : numParticles(force.getNumParticles()),
-        numChannels(force.getNumChannels()) {
+SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles) : numParticles(force.getNumParticles()),
+        numChannels(force.getNumChannels()), periodic(force.usesPeriodicBoundaryConditions()),
+        hasChargeScale(!force.getChargeScaleParameterName().empty()),
+        region(TorchSOGForceImpl::getRegion(force, numSystemParticles)) {
     // The model is loaded from the force's bytes (the file is not read again), metadata.json included.
     const string file = force.getFile().empty() ? "the given model bytes" : "'" + force.getFile() + "'";
     torch::jit::ExtraFilesMap extraFiles{{"metadata.json", ""}};
@@ -258,35 +264,62 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force) : numParticles(force.ge
                 "`sognet export`; its vesin neighbour list needs `import openmm_sog`, which imports vesin_torch, first): " +
                 error.what_without_backtrace());
     }
-    if (!module.find_method("local_energy_and_charges"))
+    auto method = module.find_method("local_energy_and_charges");
+    if (!method)
         throw OpenMMException("TorchSOGForce: the TorchScript module of " + file + " has no method local_energy_and_charges("
                 "positions, atomic_numbers, cell, pbc) -> (energy, charges); write it with `sognet export`");
+    // self, positions, atomic_numbers, cell, pbc[, charge_scale]
+    if (hasChargeScale && method->function().getSchema().arguments().size() < 6)
+        throw OpenMMException("TorchSOGForce: " + file + " predates charge scaling (its local_energy_and_charges takes no "
+                "charge_scale); export the model again with this openmm-sog's `sognet export` to use a charge scale "
+                "parameter");
     checkExport(module, extraFiles["metadata.json"], file);
     module.eval();
     vector<int64_t> numbers(force.getAtomicNumbers().begin(), force.getAtomicNumbers().end());
     atomicNumbers = torch::tensor(numbers, torch::kInt64);
+    vector<bool> mask = TorchSOGForceImpl::getChargeScaledMask(force, region);
+    scaledMask = torch::zeros({numParticles}, torch::kBool);
+    for (int k = 0; k < numParticles; k++)
+        if (mask[k])
+            scaledMask[k] = true;
+    regionPositions.resize(numParticles);
 }
 
-double SOGTorchModel::evaluate(const vector<Vec3>& positionsNm, const Vec3* box, bool includeForces, vector<double>& q) {
+double SOGTorchModel::evaluate(const vector<Vec3>& systemPositions, const Vec3* box, double lambda, bool includeForces,
+        vector<double>& q) {
     // Whatever the caller's thread had set, the forces need autograd.
     torch::AutoGradMode gradMode(true);
     torch::Tensor r = torch::empty({numParticles, 3}, torch::kFloat64);
-    torch::Tensor cell = torch::empty({3, 3}, torch::kFloat64);
+    torch::Tensor cell = torch::zeros({3, 3}, torch::kFloat64);
     auto rAccess = r.accessor<double, 2>();
-    for (int i = 0; i < numParticles; i++)
+    for (int k = 0; k < numParticles; k++) {
+        const Vec3& position = systemPositions[region[k]];
+        regionPositions[k] = position;
         for (int d = 0; d < 3; d++) {
-            if (!isfinite(positionsNm[i][d]))
-                throw OpenMMException("TorchSOGForce: particle " + to_string(i) + " has a non-finite position");
-            rAccess[i][d] = positionsNm[i][d]*ANGSTROM_PER_NM;
+            if (!isfinite(position[d]))
+                throw OpenMMException("TorchSOGForce: particle " + to_string(region[k]) + " has a non-finite position");
+            rAccess[k][d] = position[d]*ANGSTROM_PER_NM;
         }
-    auto cellAccess = cell.accessor<double, 2>();
-    for (int v = 0; v < 3; v++)
-        for (int d = 0; d < 3; d++)
-            cellAccess[v][d] = box[v][d]*ANGSTROM_PER_NM;
+    }
+    const Vec3* periodicBox = (periodic ? box : nullptr);
+    if (periodic) {
+        auto cellAccess = cell.accessor<double, 2>();
+        for (int v = 0; v < 3; v++)
+            for (int d = 0; d < 3; d++)
+                cellAccess[v][d] = box[v][d]*ANGSTROM_PER_NM;
+    }
     r.requires_grad_(includeForces);
+    vector<c10::IValue> inputs{r, atomicNumbers, cell, periodic};
+    torch::Tensor lambdaTensor;
+    if (hasChargeScale) {
+        // The charge scale enters the model as a differentiable input: backward() gives dU/dlambda.
+        lambdaTensor = torch::tensor(lambda, torch::kFloat64).requires_grad_(includeForces);
+        torch::Tensor ones = torch::ones({numParticles}, torch::kFloat64);
+        inputs.push_back(torch::where(scaledMask, lambdaTensor, ones));
+    }
     torch::Tensor localEnergy, modelCharges;
     try {
-        c10::IValue output = module.get_method("local_energy_and_charges")({r, atomicNumbers, cell, true});
+        c10::IValue output = module.get_method("local_energy_and_charges")(inputs);
         auto elements = output.toTuple()->elements();
         if (elements.size() != 2)
             throw OpenMMException("TorchSOGForce: local_energy_and_charges() must return (energy, charges)");
@@ -294,7 +327,7 @@ double SOGTorchModel::evaluate(const vector<Vec3>& positionsNm, const Vec3* box,
         modelCharges = elements[1].toTensor();       // [N, P] e
     }
     catch (const c10::Error& error) {
-        modelFailure(positionsNm, box, string("the model failed: ") + error.what_without_backtrace());
+        modelFailure(regionPositions, periodicBox, region, string("the model failed: ") + error.what_without_backtrace());
     }
     if (modelCharges.dim() != 2 || modelCharges.size(0) != numParticles || modelCharges.size(1) != numChannels)
         throw OpenMMException("TorchSOGForce: the model returned charges of shape " + c10::str(modelCharges.sizes()) +
@@ -303,31 +336,35 @@ double SOGTorchModel::evaluate(const vector<Vec3>& positionsNm, const Vec3* box,
     q.assign(hostCharges.data_ptr<double>(), hostCharges.data_ptr<double>() + numParticles*numChannels);
     for (double value : q)
         if (!isfinite(value))
-            modelFailure(positionsNm, box, "the model returned a non-finite charge");
+            modelFailure(regionPositions, periodicBox, region, "the model returned a non-finite charge");
     double energyKJ = localEnergy.item<double>()*KJ_PER_MOL_PER_EV;
     if (!isfinite(energyKJ))
-        modelFailure(positionsNm, box, "the model returned a non-finite energy");
+        modelFailure(regionPositions, periodicBox, region, "the model returned a non-finite energy");
     if (includeForces) {
         positions = r;
         energy = localEnergy;
         charges = modelCharges;
+        chargeScale = lambdaTensor;
     }
     return energyKJ;
 }
 
-void SOGTorchModel::backward(const vector<double>& chargeDerivatives, vector<double>& forces) {
+double SOGTorchModel::backward(const vector<double>& chargeDerivatives, double energyScale, vector<double>& forces) {
     if (!positions.defined())
         throw OpenMMException("TorchSOGForce: backward() without an evaluation with forces");
     torch::AutoGradMode gradMode(true);
-    // dE_lr/dq (kJ/mol/e) enters as a constant: one backward pass gives dE_local/dr and the
-    // chain rule sum_ic dE_lr/dq_ic dq_ic/dr together.
+    // D = s dE_lr/dq (kJ/mol/e) enters as a constant: one backward pass gives s dE_local/dr and the
+    // chain rule sum_kc D_kc dq_kc/dr together, and the same for the charge scale.
     vector<double> copy(chargeDerivatives);
     torch::Tensor chargeGradient = torch::from_blob(copy.data(), {numParticles, numChannels},
             torch::kFloat64).to(charges.dtype());
-    torch::Tensor objective = energy*KJ_PER_MOL_PER_EV + (charges*chargeGradient).sum();
+    torch::Tensor objective = energy*(energyScale*KJ_PER_MOL_PER_EV) + (charges*chargeGradient).sum();
+    vector<torch::Tensor> inputs{positions};
+    if (chargeScale.defined())
+        inputs.push_back(chargeScale);
     vector<torch::Tensor> gradients;
     try {
-        gradients = torch::autograd::grad({objective}, {positions}, {}, false, false, true);
+        gradients = torch::autograd::grad({objective}, inputs, {}, false, false, true);
     }
     catch (const c10::Error& error) {
         throw OpenMMException(string("TorchSOGForce: the model's backward pass failed: ") + error.what_without_backtrace());
@@ -339,7 +376,12 @@ void SOGTorchModel::backward(const vector<double>& chargeDerivatives, vector<dou
         for (int k = 0; k < 3*numParticles; k++)
             forces[k] = -g[k]*ANGSTROM_PER_NM;
     }
+    double chargeScaleDerivative = 0.0;
+    if (chargeScale.defined() && gradients[1].defined())
+        chargeScaleDerivative = gradients[1].item<double>();
     positions = torch::Tensor();
     energy = torch::Tensor();
     charges = torch::Tensor();
+    chargeScale = torch::Tensor();
+    return chargeScaleDerivative;
 }

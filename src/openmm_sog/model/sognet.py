@@ -183,6 +183,7 @@ class SOGNet(nn.Module):
         batch: Tensor,
         total_charge: Tensor | None = None,
         real_space_only: bool = False,
+        charge_scale: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Per-structure short/long-range energies ``[B]`` (eV), local energies and charges.
 
@@ -195,6 +196,9 @@ class SOGNet(nn.Module):
         :param real_space_only: ``energy_lr`` holds only the real-space part of the long range
             (periodic structures), leaving out the NUFFT lattice sum of the Gaussians in
             ``lr.periodic.kspace_mask()``: what a native k-space engine adds.
+        :param charge_scale: ``[N]`` factors (dimensionless) that multiply the latent charges
+            in the long range only (alchemical decoupling of learned electrostatics); the
+            returned ``charges`` are the scaled ones. Default: unscaled.
         """
         num_structures = cell.shape[0]
         species, descriptor, i, j, vectors = self._raw_descriptor(
@@ -217,6 +221,8 @@ class SOGNet(nn.Module):
             charges = self.charge_head(features) + self.charge_offsets[species]
             if self.neutralize:
                 charges = self._neutralize(charges, batch, num_structures, total_charge)
+            if charge_scale is not None:
+                charges = charges * charge_scale.to(charges.dtype).unsqueeze(-1)
             result["charges"] = charges
             distances = torch.linalg.norm(vectors, dim=-1)
             if real_space_only:

@@ -107,12 +107,23 @@ class ExportedSOGNet(nn.Module):
 
     @torch.jit.export
     def local_energy_and_charges(
-        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: bool = True
+        self,
+        positions: Tensor,
+        atomic_numbers: Tensor,
+        cell: Tensor,
+        pbc: bool = True,
+        charge_scale: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """``E_sr`` plus the long range's real-space part ``[1]`` (eV), and the latent charges
         ``[N, P]`` (e), differentiable: the model's energy but for the k-space lattice sum of the
-        Gaussians in the metadata's ``sog.kspace``."""
-        out = self._components(positions, atomic_numbers, cell, pbc, True)
+        Gaussians in the metadata's ``sog.kspace`` (for a periodic structure; a non-periodic one
+        gets ``E_sr`` alone, the engine adding the whole free-space sum).
+
+        ``charge_scale`` ``[N]`` (dimensionless, optional) multiplies the latent charges in the
+        long range (its real-space part here, and the returned charges that the engine sums),
+        not in the short range: what an alchemical charge-scale parameter of ``TorchSOGForce``
+        passes, differentiably, so that the engine gets dU/dlambda by the chain rule."""
+        out = self._components(positions, atomic_numbers, cell, pbc, True, charge_scale)
         return out["energy_sr"] + out["energy_lr"], out["charges"]
 
     def _components(
@@ -122,13 +133,21 @@ class ExportedSOGNet(nn.Module):
         cell: Tensor,
         pbc: bool,
         real_space_only: bool,
+        charge_scale: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """``energy_components`` of one structure, positions cast to the model's dtype."""
         batch, cells, periodic = self._inputs(positions, cell, pbc)
         dtype = self.model.descriptor_mean.dtype
         # The cast is differentiable: a caller's float64 positions get float64 gradients.
         return self.model.energy_components(
-            positions.to(dtype), atomic_numbers, cells, periodic, batch, None, real_space_only
+            positions.to(dtype),
+            atomic_numbers,
+            cells,
+            periodic,
+            batch,
+            None,
+            real_space_only,
+            charge_scale,
         )
 
 

@@ -98,7 +98,7 @@ KERNEL void finishSpread(GLOBAL const mm_long* RESTRICT fixedGrid, GLOBAL real2*
 KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2* RESTRICT potential,
         GLOBAL mixed* RESTRICT energyBuffer, GLOBAL const real* RESTRICT deconvolution,
         GLOBAL const real* RESTRICT gaussians, int numGaussians, int4 maxMode,
-        real4 recipX, real4 recipY, real4 recipZ, real invVolume) {
+        real4 recipX, real4 recipY, real4 recipZ, real invVolume, real potentialScale) {
     const int nx = 2*maxMode.x + 1, ny = 2*maxMode.y + 1, nz = 2*maxMode.z + 1;
     const int numModes = nx*ny*nz;
     mixed energy = 0;
@@ -125,7 +125,7 @@ KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2*
         const int index = (wrapIndex(mx, GRID_SIZE_X)*GRID_SIZE_Y + wrapIndex(my, GRID_SIZE_Y))*GRID_SIZE_Z + wrapIndex(mz, GRID_SIZE_Z);
         const real2 S = structureFactor[index]/D;
         energy += 0.5f*invVolume*ghat*(S.x*S.x + S.y*S.y);
-        potential[index] = S*(ghat*invVolume/D);
+        potential[index] = S*(potentialScale*ghat*invVolume/D);
     }
     energyBuffer[GLOBAL_ID] += energy;
 }
