@@ -51,24 +51,51 @@ public:
      * Create a TorchSOGForce. The file's bytes are read here (an unreadable or empty file throws
      * an OpenMMException naming it); the force does not read the file again.
      *
+     * With numChannels = 0 (the default) the force configures itself from the export's
+     * metadata.json: the number of channels, the Gaussians (in kJ/mol/e^2 and nm), the tolerance,
+     * the periodicity the model was trained with (periodic when not recorded) and the model's
+     * species, which the atomic numbers are checked against. A periodic force then sums the
+     * Gaussians the metadata flags for k-space (the others are in the model's real-space part), a
+     * non-periodic one all of them; setUsesPeriodicBoundaryConditions() switches between the two
+     * sets until Gaussians are added or changed by hand. An export without metadata, for
+     * openmm-torch's TorchForce, or without a long range is refused, naming the file.
+     *
+     * With numChannels > 0 the force starts without Gaussians (add them with addGaussian()),
+     * periodic, with tolerance 1e-5; the metadata, if any, must then agree on the number of
+     * channels.
+     *
      * @param file           the TorchScript file written by `sognet export`
      * @param atomicNumbers  the atomic number of every particle of the System, in order (of every
      *                       particle of setParticles() when that is used)
-     * @param numChannels    the number of latent charge channels P the model returns (at least 1)
+     * @param numChannels    the number of latent charge channels P the model returns, or 0 to read
+     *                       everything from the export's metadata
      */
-    TorchSOGForce(const std::string& file, const std::vector<int>& atomicNumbers, int numChannels = 1);
+    TorchSOGForce(const std::string& file, const std::vector<int>& atomicNumbers, int numChannels = 0);
     /**
      * Create a TorchSOGForce from the bytes of a model file (what getModelBytes() returns). The
      * caller owns the new object.
      *
      * @param modelBytes     the contents of a TorchScript file written by `sognet export`
      * @param atomicNumbers  the atomic number of every particle of the System, in order
-     * @param numChannels    the number of latent charge channels P the model returns (at least 1)
+     * @param numChannels    as for the constructor: 0 to configure the force from the metadata
      * @param file           where the bytes came from, for getFile() and messages only (may be empty)
      * @return a new TorchSOGForce
      */
     static TorchSOGForce* fromBytes(const std::string& modelBytes, const std::vector<int>& atomicNumbers,
-            int numChannels = 1, const std::string& file = "");
+            int numChannels = 0, const std::string& file = "");
+    /**
+     * Get the atomic numbers the model was trained on (from its metadata; empty when unknown).
+     */
+    const std::vector<int>& getModelSpecies() const {
+        return modelSpecies;
+    }
+    /**
+     * Get the model's cutoff (nm) from its metadata, for information (0 when unknown): the reach
+     * of its short range and of the real-space part of its long range.
+     */
+    double getModelCutoff() const {
+        return modelCutoff;
+    }
     /**
      * Get the path of the file the model was read from, for information: the force does not read it
      * again. Empty for a force created from bytes without a file name.
@@ -273,6 +300,22 @@ private:
     struct FromBytes {};
     TorchSOGForce(FromBytes, const std::string& modelBytes, const std::string& file, const std::vector<int>& atomicNumbers,
             int numChannels);
+    /**
+     * Read the export's metadata: configure the force from it (numChannels = 0) or check it.
+     */
+    void readMetadata(int requestedChannels);
+    /**
+     * The Gaussians of the model for the current periodicity.
+     */
+    void useModelGaussians();
+    struct ModelGaussian {
+        GaussianInfo gaussian;
+        bool kspace;
+    };
+    std::vector<ModelGaussian> modelGaussians;
+    std::vector<int> modelSpecies;
+    double modelCutoff = 0.0;
+    bool gaussiansFromModel = false;
     std::string file, modelBytes;
     std::vector<int> atomicNumbers, particles, chargeScaledParticles;
     int numChannels;

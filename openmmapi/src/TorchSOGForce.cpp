@@ -1,4 +1,5 @@
 #include "TorchSOGForce.h"
+#include "internal/SOGExportMetadata.h"
 #include "internal/TorchSOGForceImpl.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/AssertionUtilities.h"
@@ -16,8 +17,9 @@ static void checkIndex(int index, size_t size) {
 }
 
 static void checkNumChannels(int numChannels) {
-    if (numChannels < 1)
-        throw OpenMMException("TorchSOGForce: the number of channels must be at least 1");
+    if (numChannels < 0)
+        throw OpenMMException("TorchSOGForce: the number of channels must be at least 1 (or 0 to read it from the "
+                "export's metadata)");
 }
 
 /**
@@ -48,6 +50,7 @@ TorchSOGForce::TorchSOGForce(const string& file, const vector<int>& atomicNumber
         energyScaleDefault(1.0), periodic(true) {
     checkNumChannels(numChannels);
     modelBytes = readModelFile(file);
+    readMetadata(numChannels);
 }
 
 TorchSOGForce::TorchSOGForce(FromBytes, const string& modelBytes, const string& file, const vector<int>& atomicNumbers,
@@ -57,6 +60,55 @@ TorchSOGForce::TorchSOGForce(FromBytes, const string& modelBytes, const string& 
     if (modelBytes.empty())
         throw OpenMMException("TorchSOGForce: the model bytes are empty; give the contents of a file written by "
                 "`sognet export`");
+    readMetadata(numChannels);
+}
+
+void TorchSOGForce::readMetadata(int requestedChannels) {
+    const string source = (file.empty() ? "the given model bytes" : "'" + file + "'");
+    // Only a zip archive (what torch.jit.save writes) can hold metadata; anything else fails to load
+    // as a model later, with libtorch's reason.
+    SOGExportMetadata metadata;
+    if (modelBytes.compare(0, 4, "PK\x03\x04") == 0)
+        metadata = readExportMetadata(modelBytes, source);
+    if (requestedChannels > 0) {
+        if (metadata.present && metadata.longRange && metadata.numChannels != requestedChannels)
+            throw OpenMMException("TorchSOGForce: " + source + " has " + to_string(metadata.numChannels) + " charge "
+                    "channels, but the force was given " + to_string(requestedChannels) + " (pass 0 to read them from the "
+                    "export)");
+        modelSpecies = metadata.atomicNumbers;
+        modelCutoff = metadata.cutoffNm;
+        return;
+    }
+    const string remedy = "; write it with `sognet export`, or give the number of channels and add the Gaussians";
+    if (!metadata.present)
+        throw OpenMMException("TorchSOGForce: " + source + " has no metadata.json to read the Gaussians from" + remedy);
+    if (metadata.format == "openmm-torch")
+        throw OpenMMException("TorchSOGForce: " + source + " is an export for openmm-torch's TorchForce (format "
+                "openmm-torch); TorchSOGForce runs the plain `sognet export` of the model");
+    if (!metadata.longRange)
+        throw OpenMMException("TorchSOGForce: " + source + " is a short-range-only model (no Gaussians in its "
+                "metadata); TorchSOGForce needs a long range (run short-range models with openmm_sog's "
+                "create_sognet_force(..., implementation='python'))");
+    numChannels = metadata.numChannels;
+    tolerance = metadata.tolerance;
+    periodic = (metadata.periodic != 0);
+    modelSpecies = metadata.atomicNumbers;
+    modelCutoff = metadata.cutoffNm;
+    for (int c = 0; c < numChannels; c++)
+        for (int l = 0; l < (int) metadata.weights[c].size(); l++)
+            modelGaussians.push_back(ModelGaussian{GaussianInfo{metadata.weights[c][l], metadata.widths[c][l], c},
+                    metadata.kspace[c][l]});
+    useModelGaussians();
+}
+
+void TorchSOGForce::useModelGaussians() {
+    // Periodic: the lattice sum of the k-space Gaussians (the model sums the others in real space).
+    // Free space: the pair sum of all of them.
+    gaussians.clear();
+    for (const ModelGaussian& term : modelGaussians)
+        if (term.kspace || !periodic)
+            gaussians.push_back(term.gaussian);
+    gaussiansFromModel = true;
 }
 
 TorchSOGForce* TorchSOGForce::fromBytes(const string& modelBytes, const vector<int>& atomicNumbers, int numChannels,
@@ -65,6 +117,7 @@ TorchSOGForce* TorchSOGForce::fromBytes(const string& modelBytes, const vector<i
 }
 
 int TorchSOGForce::addGaussian(double weight, double width, int channel) {
+    gaussiansFromModel = false;
     gaussians.push_back(GaussianInfo{weight, width, channel});
     return gaussians.size() - 1;
 }
@@ -78,6 +131,7 @@ void TorchSOGForce::getGaussianParameters(int index, double& weight, double& wid
 
 void TorchSOGForce::setGaussianParameters(int index, double weight, double width, int channel) {
     checkIndex(index, gaussians.size());
+    gaussiansFromModel = false;
     gaussians[index] = GaussianInfo{weight, width, channel};
 }
 
@@ -91,6 +145,8 @@ void TorchSOGForce::setParticles(const vector<int>& indices) {
 
 void TorchSOGForce::setUsesPeriodicBoundaryConditions(bool usesPeriodic) {
     periodic = usesPeriodic;
+    if (gaussiansFromModel)
+        useModelGaussians();
 }
 
 void TorchSOGForce::setChargeScaleParameterName(const string& name) {

@@ -48,6 +48,19 @@ void TorchSOGForceImpl::validate(const TorchSOGForce& force, const System& syste
         if (numbers[i] < 1 || numbers[i] > 118)
             throw OpenMMException("TorchSOGForce: particle " + to_string(i) + " has atomic number " +
                     to_string(numbers[i]) + ", which is not an element (1-118)");
+    const vector<int>& species = force.getModelSpecies();
+    if (!species.empty()) {
+        set<int> known(species.begin(), species.end());
+        for (int i = 0; i < (int) numbers.size(); i++)
+            if (known.count(numbers[i]) == 0) {
+                string list;
+                for (int z : species)
+                    list += (list.empty() ? "" : ", ") + to_string(z);
+                throw OpenMMException("TorchSOGForce: particle " + to_string(particles.empty() ? i : particles[i]) +
+                        " has atomic number " + to_string(numbers[i]) + ", which the model was not trained on (its "
+                        "species: " + list + ")");
+            }
+    }
     if (force.usesPeriodicBoundaryConditions())
         SOGForceImpl::validatePeriodicSystem(system, "TorchSOGForce");
     else if (particles.empty() && system.usesPeriodicBoundaryConditions())

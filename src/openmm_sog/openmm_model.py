@@ -282,24 +282,17 @@ def _native_force(
     tolerance: float | None,
     periodic: bool,
 ) -> openmm.Force:
-    """A ``TorchSOGForce`` with the export's learned kernel (metadata in OpenMM's units)."""
+    """A ``TorchSOGForce``; it reads the export's learned kernel (in OpenMM's units), tolerance
+    and species from the export's metadata itself (periodic: the k-space Gaussians, the others
+    being in the model's real-space part; free space: all of them)."""
     from .plugin import TorchSOGForce
 
-    sog = metadata["sog"]
-    weights = sog["weights_kj_per_mol_per_e2"]
-    widths = sog["widths_nm"]
-    # Periodic: the narrow Gaussians are in the model's local_energy_and_charges (real space).
-    # Free space: the engine sums every Gaussian over the pairs.
-    kspace = sog.get("kspace")
-    if kspace is None:
+    if metadata["sog"].get("kspace") is None:
         raise ValueError(f"{path} predates the native force's export format; re-export it")
-    force = TorchSOGForce(str(path.resolve()), [int(z) for z in atomic_numbers], len(weights))
+    force = TorchSOGForce(str(path.resolve()), [int(z) for z in atomic_numbers])
     force.setUsesPeriodicBoundaryConditions(periodic)
-    for channel, channel_gaussians in enumerate(zip(weights, widths, kspace, strict=True)):
-        for weight, width, in_kspace in zip(*channel_gaussians, strict=True):
-            if in_kspace or not periodic:
-                force.addGaussian(float(weight), float(width), channel)
-    force.setTolerance(float(sog["tolerance"] if tolerance is None else tolerance))
+    if tolerance is not None:
+        force.setTolerance(float(tolerance))
     force.setName("SOGNet")
     return force
 

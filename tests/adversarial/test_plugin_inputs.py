@@ -418,10 +418,14 @@ def model_pt(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def test_torch_zero_channels():
+@pytest.mark.usefixtures("model_pt")
+def test_torch_channel_count():
     with pytest.raises(
-        openmm.OpenMMException, match="TorchSOGForce: the number of channels must be"
+        openmm.OpenMMException, match="TorchSOGForce: the number of channels must be at least 1"
     ):
+        TorchSOGForce("model.pt", [11, 17], -1)
+    # 0 (the default) reads the channels and Gaussians from the export's metadata.json.
+    with pytest.raises(openmm.OpenMMException, match="has no metadata.json to read the Gaussians"):
         TorchSOGForce("model.pt", [11, 17], 0)
 
 

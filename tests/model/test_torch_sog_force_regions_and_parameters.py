@@ -25,7 +25,7 @@ from model_helpers import TRICLINIC, make_model, random_structure
 
 from openmm_sog.openmm_model import create_sognet_force
 from openmm_sog.reference import lattice_sum_energy
-from openmm_sog.training.export import export_model
+from openmm_sog.training.export import export_metadata, export_model, export_openmm_torch
 from openmm_sog.units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 
 try:
@@ -399,3 +399,53 @@ def test_create_sognet_force_refuses_bad_scaling(exported):
         create_sognet_force(
             exported, numbers, charge_scale_parameter="lambda_q", charge_scaled_particles=[1, 1]
         )
+
+
+def test_the_force_reads_its_kernel_from_the_exports_metadata(model, exported, tmp_path):
+    """TorchSOGForce(file, numbers) alone: channels, Gaussians (nm, kJ/mol/e^2), tolerance,
+    periodicity and species come from metadata.json, read in C++; the values equal the model's."""
+    numbers = random_structure(NUM_ATOMS, TRICLINIC, seed=13)["atomic_numbers"].tolist()
+    force = TorchSOGForce(str(exported), numbers)
+    metadata = export_metadata(model)
+    sog = metadata["sog"]
+    assert force.getNumChannels() == len(sog["weights_kj_per_mol_per_e2"])
+    assert force.getTolerance() == sog["tolerance"]
+    assert force.usesPeriodicBoundaryConditions()  # not recorded: periodic
+    assert list(force.getModelSpecies()) == metadata["atomic_numbers"]
+    assert force.getModelCutoff() == pytest.approx(metadata["cutoff_angstrom"] * NM_PER_ANGSTROM)
+
+    def gaussians(f):
+        return sorted(tuple(f.getGaussianParameters(i)) for i in range(f.getNumGaussians()))
+
+    every = [
+        (w, s, c)
+        for c, (ws, ss) in enumerate(
+            zip(sog["weights_kj_per_mol_per_e2"], sog["widths_nm"], strict=True)
+        )
+        for w, s in zip(ws, ss, strict=True)
+    ]
+    kspace = [g for g, flag in zip(every, sum(sog["kspace"], []), strict=True) if flag]
+    assert len(kspace) < len(every)  # the model splits narrow Gaussians off to real space
+    assert gaussians(force) == sorted(kspace)
+    force.setUsesPeriodicBoundaryConditions(False)  # free space: the pair sum of all of them
+    assert gaussians(force) == sorted(every)
+    force.setUsesPeriodicBoundaryConditions(True)
+    assert gaussians(force) == sorted(kspace)
+    # Gaussians set by hand stay as they are.
+    force.setGaussianParameters(0, 1.0, 0.5, 0)
+    force.setUsesPeriodicBoundaryConditions(False)
+    assert force.getNumGaussians() == len(kspace)
+
+    # What it refuses to configure itself from.
+    short_range = tmp_path / "short_range.pt"
+    export_model(make_model(seed=1, long_range=False), short_range)
+    with pytest.raises(openmm.OpenMMException, match="short-range-only model"):
+        TorchSOGForce(str(short_range), numbers)
+    for_torchforce = tmp_path / "torchforce.pt"
+    export_openmm_torch(model, for_torchforce, numbers)
+    with pytest.raises(openmm.OpenMMException, match="export for openmm-torch's TorchForce"):
+        TorchSOGForce(str(for_torchforce), numbers)
+    plain = tmp_path / "plain.pt"
+    torch.jit.script(torch.nn.Linear(3, 1)).save(str(plain))
+    with pytest.raises(openmm.OpenMMException, match="has no metadata.json to read the Gaussians"):
+        TorchSOGForce(str(plain), numbers)
