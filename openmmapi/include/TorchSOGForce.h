@@ -26,9 +26,9 @@ namespace SOGPlugin {
  * E_local is the model's energy except the lattice sum of this force's Gaussians: its short
  * range, plus the real-space part of any Gaussians too narrow for the k-space sum (an Ewald-like
  * split that keeps the grid coarse). The units at this boundary are the model's (Angstrom, eV,
- * proton charges) and are converted to OpenMM's here, once. The Gaussians are given in OpenMM's
- * units (kJ/mol/e^2, nm); openmm_sog.openmm_model.create_sognet_force() reads them from the
- * export's metadata.
+ * proton charges) and are converted to OpenMM's here, once. The Gaussians are in OpenMM's
+ * units (kJ/mol/e^2, nm); by default the force reads them, with the tolerance, the periodicity
+ * and the model's species, from the export's metadata.json (see the constructor).
  *
  * By default the model acts on every particle of a periodic System. setParticles() restricts it to
  * an ML region of a larger System (ML/MM); setUsesPeriodicBoundaryConditions(false) runs a model
