@@ -127,9 +127,15 @@ def test_unknown_key_names_it_and_the_close_match(capsys):
     train_fails(capsys, values, "unknown config key 'training.learning_rat'", "learning_rate")
 
 
-def test_device_key_says_there_is_none(capsys):
+def test_a_device_this_machine_lacks_is_one_line(capsys):
+    if torch.cuda.is_available() and torch.cuda.device_count() > 9:
+        pytest.skip("this machine has a GPU 9")
     values = config_values(training={"device": "cuda:9"})
-    train_fails(capsys, values, "'training.device'", "CPU", "num_threads")
+    train_fails(capsys, values, "training.device is 'cuda:9' but torch")
+    values = config_values(training={"device": "tpu"})
+    train_fails(capsys, values, "training.device: must be 'cpu', 'cuda' or 'cuda:N'")
+    values = config_values(training={"gpu": True})
+    train_fails(capsys, values, "unknown config key 'training.gpu'", "training.device")
 
 
 @pytest.mark.parametrize(

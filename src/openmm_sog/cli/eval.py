@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
         "thousand eV is rounded to about 1 meV, which would floor small per-atom errors; "
         "'model' = the precision it was trained in)",
     )
+    p.add_argument(
+        "--device", default="cpu", help="where to evaluate: cpu (default), cuda or cuda:N"
+    )
     p.add_argument("--json", action="store_true", help="print JSON only")
     return p
 
@@ -73,11 +76,13 @@ def _is_torchscript(path: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from openmm_sog.training.data import read_dataset, select_structures
+    from openmm_sog.training.device import resolve_device
     from openmm_sog.training.errors import SognetError
     from openmm_sog.training.metrics import evaluate
 
     if args.batch_size < 1:
         raise SognetError(f"--batch-size must be >= 1, got {args.batch_size}")
+    device = resolve_device(args.device, "--device")
     dtype = None if args.dtype == "model" else args.dtype
     model = load_model_file(args.model, dtype)
     structures = select_structures(
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             "with: choose labelled structures (--select) or name the labels' keys "
             "(--energy-key, --forces-key)"
         )
-    metrics = evaluate(model, structures, args.batch_size)
+    metrics = evaluate(model.to(device), structures, args.batch_size)
     if args.json:
         print(json.dumps(metrics))
     else:

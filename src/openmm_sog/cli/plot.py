@@ -19,6 +19,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--forces-key", default="forces", help="extxyz key of the forces, eV/A")
     p.add_argument("--log", help="log.csv of a training run: learning curve")
     p.add_argument("-o", "--output-dir", default=".", help="folder for the PNG files")
+    p.add_argument(
+        "--device", default="cpu", help="where the parity plot's model runs: cpu, cuda, cuda:N"
+    )
     return p
 
 
@@ -26,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from openmm_sog.cli.eval import load_model_file
     from openmm_sog.training import plotting
     from openmm_sog.training.data import read_dataset, select_structures
+    from openmm_sog.training.device import resolve_device
     from openmm_sog.training.errors import SognetError
 
     if args.data and not args.model:
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.log and not Path(args.log).is_file():
         raise FileNotFoundError(f"log file not found: {args.log}")
+    device = resolve_device(args.device, "--device")
     model = load_model_file(args.model) if args.model else None
     structures = None
     if args.data:
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         written.append(plotting.plot_learning_curve(args.log, out / "learning_curve.png"))
     if model is not None:
         if structures is not None:
-            written.append(plotting.plot_parity(model, structures, out / "parity.png"))
+            written.append(plotting.plot_parity(model.to(device), structures, out / "parity.png"))
         if model.lr is not None:
             written.append(plotting.plot_kernel(model, out / "kernel.png"))
     for path in written:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..model import SOGNetConfig
+from .device import check_device_name
 from .errors import ConfigError
 
 __all__ = [
@@ -98,6 +99,9 @@ class TrainingConfig:
     # energies by least squares (see ``model_io.refit_energy_shifts``).
     refit_energy_shifts: bool = True
     dtype: str = "float32"
+    # Where the model trains: "cpu", "cuda" (this process's GPU; under torchrun the rank's
+    # LOCAL_RANK) or "cuda:N". The data move there once; batches are assembled there.
+    device: str = "cpu"
     num_threads: int | None = None
     progress: bool = True
 
@@ -143,7 +147,7 @@ _SECTIONS: dict[str, type] = {
 
 #: Keys users reach for that this trainer does not have, with what to do instead.
 _NOT_OPTIONS = {
-    "device": "training runs on CPU threads (training.num_threads); there is no device option",
+    "gpu": "the training device is training.device (cpu, cuda or cuda:N)",
     "lr": "the learning rate is training.learning_rate",
     "max_epochs": "the number of epochs is training.epochs",
 }
@@ -296,6 +300,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         "config: training.energy_weight, force_weight and stress_weight are all 0: nothing to fit",
     )
     _choice("training.dtype", t.dtype, ("float32", "float64"))
+    check_device_name(t.device)
     _choice("training.scheduler", t.scheduler, ("plateau", "exponential", "none"))
     _choice("training.optimizer", t.optimizer, ("adam", "lbfgs"))
     if t.num_threads is not None:

@@ -126,19 +126,23 @@ class Batch:
             "total_charge": self.total_charge,
         }
 
-    def to(self, dtype: torch.dtype) -> Batch:
-        """Floating-point fields in ``dtype``."""
+    def to(self, dtype: torch.dtype, device: torch.device | str | None = None) -> Batch:
+        """Floating-point fields in ``dtype``; every field on ``device`` if given."""
+
+        def move(tensor: Tensor, float_type: torch.dtype | None = dtype) -> Tensor:
+            return tensor.to(device=device, dtype=float_type)
+
         return Batch(
-            self.positions.to(dtype),
-            self.atomic_numbers,
-            self.cell.to(dtype),
-            self.pbc,
-            self.batch,
-            self.total_charge.to(dtype),
-            self.num_atoms,
-            self.energy.to(dtype),
-            self.forces.to(dtype),
-            self.stress.to(dtype),
+            move(self.positions),
+            move(self.atomic_numbers, None),
+            move(self.cell),
+            move(self.pbc, None),
+            move(self.batch, None),
+            move(self.total_charge),
+            move(self.num_atoms, None),
+            move(self.energy),
+            move(self.forces),
+            move(self.stress),
         )
 
 

@@ -1,7 +1,8 @@
 """Data-parallel training under ``torchrun``: process group, DDP wrapper, shards, reductions.
 
 ``sognet train`` launched by ``torchrun --nproc_per_node=N`` (which sets ``RANK``,
-``WORLD_SIZE`` and ``LOCAL_RANK``) runs N CPU processes with the gloo backend. Every rank
+``WORLD_SIZE`` and ``LOCAL_RANK``) runs N processes: on CPUs with the gloo backend, with
+``training.device: cuda`` one GPU per process (``cuda:LOCAL_RANK``) with NCCL. Every rank
 reads the whole data set and builds the same model (same seed, same statistics); each step's
 *global* batch (``training.batch_size`` structures, in the same seeded order as a single
 process) is split round-robin over the ranks, so each rank sees distinct structures.
@@ -72,6 +73,8 @@ class Context:
 
     rank: int = 0
     world_size: int = 1
+    #: where collective operations keep their tensors (a GPU under NCCL)
+    device: torch.device = torch.device("cpu")
 
     @property
     def enabled(self) -> bool:
@@ -92,7 +95,8 @@ class Context:
         # warns of a slower copy into its buckets (n floats here) on every launch.
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         ddp = torch.nn.parallel.DistributedDataParallel
-        return ddp(model, find_unused_parameters=True)  # see the module docstring
+        ids = None if self.device.type == "cpu" else [self.device.index]
+        return ddp(model, device_ids=ids, find_unused_parameters=True)  # see the docstring
 
     def shard(self, items: list[T]) -> list[T]:
         """This rank's round-robin part of ``items`` (all of them in a single process)."""
@@ -115,8 +119,10 @@ class Context:
         """Sum over ranks, in rank order (the same float on every rank)."""
         if not self.enabled:
             return value
-        gathered = [torch.zeros(1, dtype=torch.float64) for _ in range(self.world_size)]
-        dist.all_gather(gathered, torch.tensor([value], dtype=torch.float64))
+        gathered = [
+            torch.zeros(1, dtype=torch.float64, device=self.device) for _ in range(self.world_size)
+        ]
+        dist.all_gather(gathered, torch.tensor([value], dtype=torch.float64, device=self.device))
         return math.fsum(float(g) for g in gathered)
 
     def agree(self, flag: bool) -> bool:
@@ -152,14 +158,19 @@ def label_counts(structures: list[Structure]) -> dict[str, int]:
 
 
 @contextmanager
-def distributed_context() -> Iterator[Context]:
-    """A gloo process group for the lifetime of the block under ``torchrun``; else one process."""
+def distributed_context(backend: str = "gloo") -> Iterator[Context]:
+    """A process group (``"gloo"`` on CPUs, ``"nccl"`` on GPUs, one per process) for the
+    lifetime of the block under ``torchrun``; else one process."""
     if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) < 2:
         yield Context()
         return
-    dist.init_process_group("gloo")
+    device = torch.device("cpu")
+    if backend == "nccl":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend)
     try:
-        yield Context(dist.get_rank(), dist.get_world_size())
+        yield Context(dist.get_rank(), dist.get_world_size(), device)
         # No rank tears the group down while another still communicates (not on an error:
         # the others may never arrive).
         dist.barrier()

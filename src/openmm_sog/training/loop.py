@@ -11,9 +11,11 @@ import warnings
 import torch
 
 from ..model import SOGNet
+from .batches import DeviceData
 from .checkpoint import TrainingState
 from .config import TrainConfig
-from .data import Structure, collate, read_dataset, select_structures
+from .data import Structure, read_dataset, select_structures
+from .device import check_device_name, resolve_device
 from .distributed import Context, distributed_context, label_counts
 from .errors import RunFolderError, SognetError
 from .metrics import evaluate, loss_terms
@@ -114,18 +116,19 @@ class ErrorSums:
     """Squared errors and label counts of an epoch, for RMSEs in physical units.
 
     Energies per atom in eV/atom, force components in eV/A; summed over the ranks by
-    :meth:`rmse`, which returns meV/atom and meV/A (NaN without labels).
+    :meth:`rmse`, which returns meV/atom and meV/A (NaN without labels). The sums stay on the
+    training device until :meth:`rmse`: adding a batch does not wait for the device.
     """
 
     def __init__(self) -> None:
-        self.squared = {"energy": 0.0, "forces": 0.0}
+        self.squared: dict[str, torch.Tensor | float] = {"energy": 0.0, "forces": 0.0}
         self.count = {"energy": 0, "forces": 0}
 
     def add(self, terms: dict[str, torch.Tensor], structures: list[Structure]) -> None:
         """Add a batch: ``terms`` are the MSEs of ``structures`` (this rank's share, unweighted)."""
         counts = label_counts(structures)
         for key in self.squared:
-            self.squared[key] += float(terms[key].detach()) * counts[key]
+            self.squared[key] = self.squared[key] + terms[key].detach().double() * counts[key]
             self.count[key] += counts[key]
 
     def rmse(self, ctx: Context) -> dict[str, float]:
@@ -136,7 +139,7 @@ class ErrorSums:
             ("forces", "forces_rmse_meV_per_A"),
         ):
             count = ctx.sum(float(self.count[key]))
-            squared = ctx.sum(self.squared[key])
+            squared = ctx.sum(float(self.squared[key]))
             out[name] = 1e3 * math.sqrt(squared / count) if count else math.nan
         return out
 
@@ -144,6 +147,7 @@ class ErrorSums:
 def _batch_loss(
     model: torch.nn.Module,
     chosen: list[Structure],
+    data: DeviceData,
     config: TrainConfig,
     ctx: Context,
     create_graph: bool,
@@ -152,10 +156,9 @@ def _batch_loss(
     """Weighted loss of this rank's share of the (global) batch ``chosen``; adds the batch's
     squared errors to ``errors``."""
     t = config.training
-    dtype = next(model.parameters()).dtype
     weights = {"energy": t.energy_weight, "forces": t.force_weight, "stress": t.stress_weight}
     local = ctx.shard(chosen)
-    batch = collate(local or chosen[:1]).to(dtype)
+    batch = data.batch(local or chosen[:1])
     out = model(
         **batch.model_inputs(),
         compute_forces=True,
@@ -172,6 +175,7 @@ def _batch_loss(
 def _epoch_loss(
     model: torch.nn.Module,
     structures: list[Structure],
+    data: DeviceData,
     config: TrainConfig,
     optimizer: torch.optim.Optimizer | None,
     order: list[int],
@@ -179,28 +183,31 @@ def _epoch_loss(
     ctx: Context,
 ) -> tuple[float, dict[str, float]]:
     """One pass; trains if ``optimizer`` is given. Returns the mean weighted loss and the
-    RMSEs of :class:`ErrorSums` (running values over the batches when training)."""
+    RMSEs of :class:`ErrorSums` (running values over the batches when training). The loss is
+    summed on the device; only the progress bar, when shown, reads it per batch."""
     t = config.training
-    total, count = 0.0, 0
+    total: torch.Tensor | float = 0.0
+    count = 0
     errors = ErrorSums()
     for start in range(0, len(order), t.batch_size):
         chosen = [structures[k] for k in order[start : start + t.batch_size]]
-        loss = _batch_loss(model, chosen, config, ctx, optimizer is not None, errors)
+        loss = _batch_loss(model, chosen, data, config, ctx, optimizer is not None, errors)
         if optimizer is not None:
             optimizer.zero_grad()
             ctx.gradient_loss(loss).backward()
             optimizer.step()
-        total += float(loss.detach()) * len(chosen)
+        total = total + loss.detach().double() * len(chosen)
         count += len(chosen)
-        if bar is not None:
+        if bar is not None and not bar.disable:
             bar.update(len(chosen))
             bar.set_postfix(loss=f"{float(loss.detach()):.3e}")
-    return ctx.sum(total) / max(count, 1), errors.rmse(ctx)
+    return ctx.sum(float(total)) / max(count, 1), errors.rmse(ctx)
 
 
 def _lbfgs_epoch(
     model: torch.nn.Module,
     structures: list[Structure],
+    data: DeviceData,
     config: TrainConfig,
     optimizer: torch.optim.LBFGS,
     order: list[int],
@@ -219,7 +226,7 @@ def _lbfgs_epoch(
         calls += 1
         for start in range(0, len(order), t.batch_size):
             chosen = [structures[k] for k in order[start : start + t.batch_size]]
-            loss = _batch_loss(model, chosen, config, ctx, True, errors)
+            loss = _batch_loss(model, chosen, data, config, ctx, True, errors)
             loss = loss * (len(chosen) / len(order))
             ctx.gradient_loss(loss).backward()
             total += float(loss.detach())
@@ -259,7 +266,9 @@ def train(config: TrainConfig) -> dict:
 
     :return: summary with the best validation loss, epochs run and validation metrics.
     """
-    with distributed_context() as ctx:
+    check_device_name(config.training.device)
+    backend = "gloo" if config.training.device == "cpu" else "nccl"
+    with distributed_context(backend) as ctx:
         return _train(config, ctx)
 
 
@@ -268,6 +277,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     torch.manual_seed(config.seed)
+    device = resolve_device(t.device)  # before anything else: refuse a missing GPU early
     state = check_run_folder(config, ctx.is_main)  # before the data: refuse early
     train_set, validation = load_training_data(config)
     model = build_model(config.model, train_set, t.dtype)
@@ -280,9 +290,13 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         )
     model_config = config.model
     io = write_run_folder(config, ctx)
+    model.to(device)
+    dtype = next(model.parameters()).dtype
+    train_data = DeviceData(train_set, device, dtype)
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
     eval_set = validation if validation else train_set
+    eval_data = DeviceData(validation, device, dtype) if validation else train_data
     start_row: dict | None = None  # epoch 0: the starting model of initialize_from
     if state is not None:
         try:
@@ -312,7 +326,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
                 )
             # The starting model is epoch 0: the best so far, so model_best.pt is never worse.
             val_loss, val_rmse = _epoch_loss(
-                model, eval_set, config, None, list(range(len(eval_set))), None, ctx
+                model, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
             )
             start_row = _log_row(0, math.nan, val_loss, t.learning_rate, 0.0, {}, val_rmse)
         else:
@@ -329,7 +343,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         _append_log(log_path, start_row, ctx)
         state.best_validation = start_row["validation_loss"]
         best_payload = model_metadata(model, _final_config(model, model_config), t.dtype)
-        best_payload["state_dict"] = copy.deepcopy(model.state_dict())
+        best_payload["state_dict"] = _host_copy(model.state_dict())
         state.history.append(start_row)
     first_epoch = state.epoch + 1
     wrapped = ctx.wrap(model)
@@ -347,14 +361,14 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             wrapped.train()
             if isinstance(optimizer, torch.optim.LBFGS):
                 train_loss, train_rmse = _lbfgs_epoch(
-                    wrapped, train_set, config, optimizer, order, ctx
+                    wrapped, train_set, train_data, config, optimizer, order, ctx
                 )
             else:
                 train_loss, train_rmse = _epoch_loss(
-                    wrapped, train_set, config, optimizer, order, bar, ctx
+                    wrapped, train_set, train_data, config, optimizer, order, bar, ctx
                 )
         val_loss, val_rmse = _epoch_loss(
-            model, eval_set, config, None, list(range(len(eval_set))), None, ctx
+            model, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
         )
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
@@ -374,7 +388,8 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             _warn_if_fine_tuning_diverges(start_row["validation_loss"], val_loss, t.learning_rate)
         improved = val_loss < state.best_validation
         payload = model_metadata(model, _final_config(model, model_config), t.dtype)
-        payload["state_dict"] = model.state_dict()
+        # Files hold host tensors: they load on machines without the training device.
+        payload["state_dict"] = _host_copy(model.state_dict())
         if improved:
             state.best_validation = val_loss
             state.epochs_without_improvement = 0
@@ -382,7 +397,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         else:
             state.epochs_without_improvement += 1
         state.model = payload
-        state.optimizer = optimizer.state_dict()
+        state.optimizer = _host_copy(optimizer.state_dict())
         state.scheduler = scheduler.state_dict() if scheduler is not None else None
         state.epoch = epoch
         state.elapsed_s = elapsed
@@ -410,7 +425,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             refit_energy_shifts(best, train_set)
             payload["state_dict"]["energy_shifts"] = best.energy_shifts.detach().clone()
             write_model_payload(payload, io.best)
-        metrics = evaluate(best, validation) if validation else {}
+        metrics = evaluate(best.to(device), validation) if validation else {}
     summary = {
         "best_validation_loss": state.best_validation,
         "epochs": state.epoch,
@@ -420,6 +435,17 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     if start_row is not None:
         summary["initial_validation_loss"] = start_row["validation_loss"]
     return summary
+
+
+def _host_copy(value):
+    """``value`` (a state dict, nested in dicts and lists) with every tensor copied to the host."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _host_copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_host_copy(item) for item in value)
+    return value
 
 
 def _log_row(

@@ -41,15 +41,17 @@ def evaluate(
 ) -> dict[str, float]:
     """Energy RMSE/MAE per atom (meV/atom), energy RMSE per structure (meV), force
     RMSE/MAE per component (meV/A) and, for SOG-Net, the mean and standard deviation of
-    the latent charges per species and channel (e), e.g. ``latent_charge_mean_e[Na]``."""
-    dtype = next(model.parameters()).dtype
+    the latent charges per species and channel (e), e.g. ``latent_charge_mean_e[Na]``.
+    Runs where the model is (its parameters' device)."""
+    parameter = next(model.parameters())
+    dtype, device = parameter.dtype, parameter.device
     e_err: list[Tensor] = []
     atom_counts: list[Tensor] = []
     f_err: list[Tensor] = []
     charges: list[Tensor] = []
     numbers: list[Tensor] = []
     for start in range(0, len(structures), batch_size):
-        batch = collate(structures[start : start + batch_size]).to(dtype)
+        batch = collate(structures[start : start + batch_size]).to(dtype, device)
         out = model(**batch.model_inputs(), compute_stress=compute_stress)
         e_err.append((out["energy"].detach() - batch.energy).double())
         atom_counts.append(batch.num_atoms.double())

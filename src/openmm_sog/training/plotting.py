@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from pathlib import Path
@@ -63,12 +64,14 @@ def plot_learning_curve(log_csv: str | Path, output: str | Path) -> Path:
 
 
 def plot_parity(model: SOGNet, structures: list[Structure], output: str | Path) -> Path:
-    """Predicted vs reference energies per atom (eV/atom) and force components (eV/A)."""
+    """Predicted vs reference energies per atom (eV/atom) and force components (eV/A),
+    evaluated where the model is."""
     plt = _pyplot()
-    dtype = next(model.parameters()).dtype
+    parameter = next(model.parameters())
+    dtype, device = parameter.dtype, parameter.device
     e_ref, e_pred, f_ref, f_pred = [], [], [], []
     for start in range(0, len(structures), 8):
-        batch = collate(structures[start : start + 8]).to(dtype)
+        batch = collate(structures[start : start + 8]).to(dtype, device)
         out = model(**batch.model_inputs())
         atoms = batch.num_atoms.to(dtype)
         e_ref.append(batch.energy / atoms)
@@ -80,7 +83,7 @@ def plot_parity(model: SOGNet, structures: list[Structure], output: str | Path) 
         (axes[0], e_ref, e_pred, "energy (eV/atom)"),
         (axes[1], f_ref, f_pred, "force component (eV/A)"),
     ):
-        x, y = torch.cat(ref).double().numpy(), torch.cat(pred).double().numpy()
+        x, y = torch.cat(ref).double().cpu().numpy(), torch.cat(pred).double().cpu().numpy()
         ax.plot(x, y, ".", ms=2)
         lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.5)
@@ -101,7 +104,8 @@ def plot_kernel(model: SOGNet, output: str | Path) -> Path:
     r = torch.linspace(0.05, 30.0, 400, dtype=torch.float64)
     k = torch.linspace(0.05, 4.0, 400, dtype=torch.float64)
     with torch.no_grad():
-        kernel64 = kernel.double()
+        # A float64 host copy: Module.double() would convert the model's own kernel in place.
+        kernel64 = copy.deepcopy(kernel).to("cpu", torch.float64)
         g = kernel64.value(r).numpy()
         ghat = kernel64.fourier(k * k).numpy()
         kernel.to(next(model.parameters()).dtype)
