@@ -146,3 +146,34 @@ def test_gpu_training_matches_cpu_training(tmp_path):
         payload = read_model_payload(summary["model"])
         assert all(t.device.type == "cpu" for t in payload["state_dict"].values())
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=1e-8)
+
+
+def test_ema_of_the_weights_is_validated_saved_and_resumed(tmp_path):
+    """training.ema_decay: the checkpoint holds the averaged weights and the step count,
+    model_best.pt is the average (not the raw weights), a resumed run continues the average,
+    and the bad values are config errors."""
+    from openmm_sog.training.checkpoint import CheckpointIO
+
+    write_toy_data(tmp_path / "toy.xyz")
+    config = load_config(write_config(tmp_path, epochs=2, progress=False, ema_decay=0.9))
+    train(config)
+    io = CheckpointIO(tmp_path / "run")
+    state = io.load()
+    steps = 2 * math.ceil(6 / 2)  # 6 training structures (8 frames, 25 % validation), batch 2
+    assert state.ema is not None and state.ema["n_averaged"] == steps
+    best = read_model_payload(io.best)["state_dict"]
+    raw = state.model["state_dict"]
+    averaged = state.ema["state_dict"]
+    name = "fitting.0.weight"
+    assert not torch.equal(raw[name], averaged[name])  # the average lags the weights
+    if state.history[-1]["validation_loss"] <= min(r["validation_loss"] for r in state.history):
+        assert torch.equal(best[name], averaged[name])
+    resumed = load_config(write_config(tmp_path, epochs=3, progress=False, ema_decay=0.9))
+    resumed.output.resume = True
+    train(resumed)
+    assert io.load().ema["n_averaged"] == steps + 3
+    for bad, message in ((1.0, "must lie in \\(0, 1\\)"), (0.0, "must lie in \\(0, 1\\)")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(write_config(tmp_path, ema_decay=bad))
+    with pytest.raises(ConfigError, match="ema_decay is not supported with the lbfgs"):
+        load_config(write_config(tmp_path, ema_decay=0.99, optimizer="lbfgs", learning_rate=1.0))

@@ -41,6 +41,9 @@ class TrainingState:
     elapsed_s: float
     rng_state: torch.Tensor
     history: list[dict] = field(default_factory=list)
+    #: the exponential moving average of the weights (``training.ema_decay``): its model
+    #: payload's state_dict and n_averaged; None without EMA (and in older checkpoints)
+    ema: dict | None = None
 
 
 class CheckpointIO:

@@ -99,6 +99,10 @@ class TrainingConfig:
     # energies by least squares (see ``model_io.refit_energy_shifts``).
     refit_energy_shifts: bool = True
     dtype: str = "float32"
+    # Exponential moving average of the weights (as MACE and NequIP train), e.g. 0.99: after
+    # every optimiser step ema = decay * ema + (1 - decay) * weights; validation, early
+    # stopping and model_best.pt use the averaged weights. None: off (Adam only).
+    ema_decay: float | None = None
     # Where the model trains: "cpu", "cuda" (this process's GPU; under torchrun the rank's
     # LOCAL_RANK) or "cuda:N". The data move there once; batches are assembled there.
     device: str = "cpu"
@@ -309,6 +313,13 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         _choice("training.reference_energies", t.reference_energies, ("fit", "average"))
     if t.optimizer == "lbfgs" and t.weight_decay:
         raise ConfigError("training.weight_decay is not supported with the lbfgs optimizer")
+    if t.ema_decay is not None:
+        _require(
+            0.0 < t.ema_decay < 1.0,
+            f"config key training.ema_decay: must lie in (0, 1) (e.g. 0.99), got {t.ema_decay}",
+        )
+        if t.optimizer == "lbfgs":
+            raise ConfigError("training.ema_decay is not supported with the lbfgs optimizer")
     if t.optimizer == "lbfgs" and t.kernel_lr_factor != 1.0:
         raise ConfigError("training.kernel_lr_factor is not supported with the lbfgs optimizer")
     _positive("output.checkpoint_interval_s", o.checkpoint_interval_s, allow_zero=True)

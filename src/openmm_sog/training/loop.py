@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 import math
 import time
@@ -181,10 +180,12 @@ def _epoch_loss(
     order: list[int],
     bar,
     ctx: Context,
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
 ) -> tuple[float, dict[str, float]]:
-    """One pass; trains if ``optimizer`` is given. Returns the mean weighted loss and the
-    RMSEs of :class:`ErrorSums` (running values over the batches when training). The loss is
-    summed on the device; only the progress bar, when shown, reads it per batch."""
+    """One pass; trains if ``optimizer`` is given (and updates ``ema`` after every step).
+    Returns the mean weighted loss and the RMSEs of :class:`ErrorSums` (running values over the
+    batches when training). The loss is summed on the device; only the progress bar, when
+    shown, reads it per batch."""
     t = config.training
     total: torch.Tensor | float = 0.0
     count = 0
@@ -196,6 +197,8 @@ def _epoch_loss(
             optimizer.zero_grad()
             ctx.gradient_loss(loss).backward()
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
         total = total + loss.detach().double() * len(chosen)
         count += len(chosen)
         if bar is not None and not bar.disable:
@@ -295,6 +298,9 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     train_data = DeviceData(train_set, device, dtype)
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
+    ema = _ema(model, t.ema_decay)
+    # Validation, early stopping and model_best.pt see the averaged weights when there are any.
+    judged = model if ema is None else ema.module
     eval_set = validation if validation else train_set
     eval_data = DeviceData(validation, device, dtype) if validation else train_data
     start_row: dict | None = None  # epoch 0: the starting model of initialize_from
@@ -309,6 +315,14 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             ) from None
         set_local_scales(model, state.model)  # the run may have started from another model
         optimizer.load_state_dict(state.optimizer)
+        if ema is not None:
+            if state.ema is None:
+                raise RunFolderError(
+                    f"cannot resume the run in {io.directory} with training.ema_decay: its "
+                    "checkpoint has no averaged weights (it was started without EMA)"
+                )
+            ema.module.load_state_dict(state.ema["state_dict"])
+            ema.n_averaged.fill_(int(state.ema["n_averaged"]))
         if scheduler is not None and state.scheduler is not None:
             scheduler.load_state_dict(state.scheduler)
         torch.set_rng_state(state.rng_state)
@@ -326,7 +340,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
                 )
             # The starting model is epoch 0: the best so far, so model_best.pt is never worse.
             val_loss, val_rmse = _epoch_loss(
-                model, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
+                judged, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
             )
             start_row = _log_row(0, math.nan, val_loss, t.learning_rate, 0.0, {}, val_rmse)
         else:
@@ -343,7 +357,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         _append_log(log_path, start_row, ctx)
         state.best_validation = start_row["validation_loss"]
         best_payload = model_metadata(model, _final_config(model, model_config), t.dtype)
-        best_payload["state_dict"] = _host_copy(model.state_dict())
+        best_payload["state_dict"] = _host_copy(judged.state_dict())
         state.history.append(start_row)
     first_epoch = state.epoch + 1
     wrapped = ctx.wrap(model)
@@ -365,10 +379,10 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
                 )
             else:
                 train_loss, train_rmse = _epoch_loss(
-                    wrapped, train_set, train_data, config, optimizer, order, bar, ctx
+                    wrapped, train_set, train_data, config, optimizer, order, bar, ctx, ema
                 )
         val_loss, val_rmse = _epoch_loss(
-            model, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
+            judged, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
         )
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)
@@ -393,11 +407,16 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         if improved:
             state.best_validation = val_loss
             state.epochs_without_improvement = 0
-            best_payload = dict(payload, state_dict=copy.deepcopy(payload["state_dict"]))
+            best_payload = dict(payload, state_dict=_host_copy(judged.state_dict()))
         else:
             state.epochs_without_improvement += 1
         state.model = payload
         state.optimizer = _host_copy(optimizer.state_dict())
+        if ema is not None:
+            state.ema = {
+                "state_dict": _host_copy(ema.module.state_dict()),
+                "n_averaged": int(ema.n_averaged),
+            }
         state.scheduler = scheduler.state_dict() if scheduler is not None else None
         state.epoch = epoch
         state.elapsed_s = elapsed
@@ -435,6 +454,16 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     if start_row is not None:
         summary["initial_validation_loss"] = start_row["validation_loss"]
     return summary
+
+
+def _ema(model: SOGNet, decay: float | None) -> torch.optim.swa_utils.AveragedModel | None:
+    """The exponential moving average of ``model``'s weights (buffers follow the model), or
+    None without ``decay``."""
+    if decay is None:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _host_copy(value):
