@@ -127,6 +127,23 @@ def test_unknown_key_names_it_and_the_close_match(capsys):
     train_fails(capsys, values, "unknown config key 'training.learning_rat'", "learning_rate")
 
 
+def test_bad_process_counts_are_one_line(capsys, monkeypatch):
+    write_data(Path("toy.xyz"))
+    config = write_config(config_values())
+    fails(capsys, ["train", "--config", config, "--nproc", "0"], "--nproc must be >= 1, got 0")
+    cuda = write_config(config_values(training={"device": "cuda:0"}))
+    fails(capsys, ["train", "--config", cuda, "--nproc", "2"], "every process needs its own GPU")
+    if not torch.cuda.is_available():
+        gpus = write_config(config_values(training={"device": "cuda"}))
+        fails(
+            capsys, ["train", "--config", gpus, "--nproc", "2"], "needs 2 GPUs; this machine has 0"
+        )
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    fails(capsys, ["train", "--config", config, "--nproc", "2"], "--nproc under torchrun")
+
+
 def test_a_device_this_machine_lacks_is_one_line(capsys):
     if torch.cuda.is_available() and torch.cuda.device_count() > 9:
         pytest.skip("this machine has a GPU 9")

@@ -59,7 +59,9 @@ def _drop_energies(path: Path) -> None:
     ase.io.write(str(path), frames, format="extxyz")
 
 
-def _torchrun(config: Path) -> subprocess.CompletedProcess:
+def _torchrun(config: Path, launch: str = "torchrun") -> subprocess.CompletedProcess:
+    if launch == "nproc":  # sognet train --nproc 2 launches torchrun itself
+        return run_cli([], ["train", "--config", str(config), "--nproc", "2"], timeout=240)
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     return run_cli(launcher, ["train", "--config", str(config)], timeout=240)
 
@@ -72,14 +74,19 @@ def _log(run: Path) -> list[list[float]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("energies", "optimizer"),
-    [(True, "adam"), (False, "adam"), (True, "lbfgs")],
-    ids=["energy+forces", "forces-only", "lbfgs"],
+    ("energies", "optimizer", "launch"),
+    [
+        (True, "adam", "torchrun"),
+        (False, "adam", "torchrun"),
+        (True, "lbfgs", "torchrun"),
+        (True, "adam", "nproc"),
+    ],
+    ids=["energy+forces", "forces-only", "lbfgs", "sognet-train-nproc"],
 )
-def test_two_ranks_match_single_process(tmp_path, energies, optimizer):
+def test_two_ranks_match_single_process(tmp_path, energies, optimizer, launch):
     single = train(load_config(_setup(tmp_path / "single", energies, optimizer)))
     config = _setup(tmp_path / "ddp", energies, optimizer)
-    result = _torchrun(config)
+    result = _torchrun(config, launch)
 
     # Rank-0-only outputs: one summary on stdout, one log, one set of files, one progress bar.
     assert result.stdout.count('"best_validation_loss"') == 1
