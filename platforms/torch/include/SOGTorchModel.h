@@ -65,12 +65,39 @@ public:
      *         0 when the force has no charge scale parameter
      */
     double backward(const std::vector<double>& chargeDerivatives, double energyScale, std::vector<double>& forces);
+    /*
+     * The same on tensors, on the model's device (setDevice()), for callers that keep the data
+     * there (the CUDA kernel): no host copies.
+     */
+    /**
+     * Move the model and its constant inputs to a device (CPU by default).
+     */
+    void setDevice(const torch::Device& device);
+    const torch::Device& getDevice() const {
+        return device;
+    }
+    /**
+     * Evaluate the model: (E_local [] eV, charges [N, P] e, charge scale applied). c10::Error
+     * propagates (the caller names the cause).
+     *
+     * @param positionsAngstrom  [N, 3] positions of the modelled particles in region order, Angstrom
+     * @param cellAngstrom       [3, 3] box vectors as rows, Angstrom (ignored by a non-periodic force)
+     */
+    std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& positionsAngstrom,
+            const torch::Tensor& cellAngstrom, double chargeScale, bool includeForces);
+    /**
+     * After forward(..., true): (forces [N, 3] kJ/mol/nm float64, d/dlambda [] kJ/mol or undefined
+     * without a charge scale) of s E_local + sum_kc q_kc D_kc with D = chargeGradient ([N, P]
+     * kJ/mol/e) held fixed.
+     */
+    std::pair<torch::Tensor, torch::Tensor> backward(const torch::Tensor& chargeGradient, double energyScale);
 private:
     int numParticles, numChannels;
     bool periodic, hasChargeScale;
     std::vector<int> region;
     std::vector<OpenMM::Vec3> regionPositions;
     torch::jit::Module module;
+    torch::Device device = torch::kCPU;
     torch::Tensor atomicNumbers;          // [N] int64
     torch::Tensor scaledMask;             // [N] bool: the charge scale multiplies these
     torch::Tensor positions, energy, charges, chargeScale; // of the last evaluation with forces

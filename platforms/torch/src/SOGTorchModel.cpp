@@ -9,6 +9,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 
 using namespace SOGPlugin;
@@ -285,10 +286,79 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles)
     regionPositions.resize(numParticles);
 }
 
-double SOGTorchModel::evaluate(const vector<Vec3>& systemPositions, const Vec3* box, double lambda, bool includeForces,
-        vector<double>& q) {
+void SOGTorchModel::setDevice(const torch::Device& target) {
+    device = target;
+    module.to(device);
+    atomicNumbers = atomicNumbers.to(device);
+    scaledMask = scaledMask.to(device);
+}
+
+pair<torch::Tensor, torch::Tensor> SOGTorchModel::forward(const torch::Tensor& positionsAngstrom,
+        const torch::Tensor& cellAngstrom, double lambda, bool includeForces) {
     // Whatever the caller's thread had set, the forces need autograd.
     torch::AutoGradMode gradMode(true);
+    torch::Tensor r = positionsAngstrom.detach().to(device, torch::kFloat64).requires_grad_(includeForces);
+    torch::Tensor cell = (periodic ? cellAngstrom.to(device, torch::kFloat64) :
+            torch::zeros({3, 3}, torch::TensorOptions().device(device).dtype(torch::kFloat64)));
+    vector<c10::IValue> inputs{r, atomicNumbers, cell, periodic};
+    torch::Tensor lambdaTensor;
+    if (hasChargeScale) {
+        // The charge scale enters the model as a differentiable input: backward gives dU/dlambda.
+        auto options = torch::TensorOptions().device(device).dtype(torch::kFloat64);
+        lambdaTensor = torch::full({}, lambda, options).requires_grad_(includeForces);
+        inputs.push_back(torch::where(scaledMask, lambdaTensor, torch::ones({numParticles}, options)));
+    }
+    c10::IValue output = module.get_method("local_energy_and_charges")(inputs);
+    auto elements = output.toTuple()->elements();
+    if (elements.size() != 2)
+        throw OpenMMException("TorchSOGForce: local_energy_and_charges() must return (energy, charges)");
+    torch::Tensor localEnergy = elements[0].toTensor().sum();  // eV
+    torch::Tensor modelCharges = elements[1].toTensor();       // [N, P] e
+    if (modelCharges.dim() != 2 || modelCharges.size(0) != numParticles || modelCharges.size(1) != numChannels)
+        throw OpenMMException("TorchSOGForce: the model returned charges of shape " + c10::str(modelCharges.sizes()) +
+                " but the force expects [" + to_string(numParticles) + ", " + to_string(numChannels) + "]");
+    if (includeForces) {
+        positions = r;
+        energy = localEnergy;
+        charges = modelCharges;
+        chargeScale = lambdaTensor;
+    }
+    return {localEnergy, modelCharges};
+}
+
+pair<torch::Tensor, torch::Tensor> SOGTorchModel::backward(const torch::Tensor& chargeGradient, double energyScale) {
+    if (!positions.defined())
+        throw OpenMMException("TorchSOGForce: backward() without an evaluation with forces");
+    torch::AutoGradMode gradMode(true);
+    // D = s dE_lr/dq (kJ/mol/e) enters as a constant: one backward pass gives s dE_local/dr and the
+    // chain rule sum_kc D_kc dq_kc/dr together, and the same for the charge scale.
+    torch::Tensor objective = energy*(energyScale*KJ_PER_MOL_PER_EV) +
+            (charges*chargeGradient.detach().to(charges.device(), charges.scalar_type())).sum();
+    vector<torch::Tensor> inputs{positions};
+    if (chargeScale.defined())
+        inputs.push_back(chargeScale);
+    vector<torch::Tensor> gradients;
+    try {
+        gradients = torch::autograd::grad({objective}, inputs, {}, false, false, true);
+    }
+    catch (const c10::Error& error) {
+        throw OpenMMException(string("TorchSOGForce: the model's backward pass failed: ") + error.what_without_backtrace());
+    }
+    // -d/dr in kJ/mol/nm (the positions are in Angstrom).
+    torch::Tensor forces = (gradients[0].defined() ? gradients[0].to(torch::kFloat64)*(-ANGSTROM_PER_NM) :
+            torch::zeros_like(positions));
+    torch::Tensor lambdaGradient;
+    if (chargeScale.defined())
+        lambdaGradient = (gradients[1].defined() ? gradients[1] : torch::zeros_like(chargeScale));
+    positions = torch::Tensor();
+    energy = torch::Tensor();
+    charges = torch::Tensor();
+    chargeScale = torch::Tensor();
+    return {forces, lambdaGradient};
+}
+
+double SOGTorchModel::evaluate(const vector<Vec3>& systemPositions, const Vec3* box, double lambda, bool includeForces,
+        vector<double>& q) {
     torch::Tensor r = torch::empty({numParticles, 3}, torch::kFloat64);
     torch::Tensor cell = torch::zeros({3, 3}, torch::kFloat64);
     auto rAccess = r.accessor<double, 2>();
@@ -308,31 +378,14 @@ double SOGTorchModel::evaluate(const vector<Vec3>& systemPositions, const Vec3* 
             for (int d = 0; d < 3; d++)
                 cellAccess[v][d] = box[v][d]*ANGSTROM_PER_NM;
     }
-    r.requires_grad_(includeForces);
-    vector<c10::IValue> inputs{r, atomicNumbers, cell, periodic};
-    torch::Tensor lambdaTensor;
-    if (hasChargeScale) {
-        // The charge scale enters the model as a differentiable input: backward() gives dU/dlambda.
-        lambdaTensor = torch::tensor(lambda, torch::kFloat64).requires_grad_(includeForces);
-        torch::Tensor ones = torch::ones({numParticles}, torch::kFloat64);
-        inputs.push_back(torch::where(scaledMask, lambdaTensor, ones));
-    }
     torch::Tensor localEnergy, modelCharges;
     try {
-        c10::IValue output = module.get_method("local_energy_and_charges")(inputs);
-        auto elements = output.toTuple()->elements();
-        if (elements.size() != 2)
-            throw OpenMMException("TorchSOGForce: local_energy_and_charges() must return (energy, charges)");
-        localEnergy = elements[0].toTensor().sum();  // eV
-        modelCharges = elements[1].toTensor();       // [N, P] e
+        tie(localEnergy, modelCharges) = forward(r, cell, lambda, includeForces);
     }
     catch (const c10::Error& error) {
         modelFailure(regionPositions, periodicBox, region, string("the model failed: ") + error.what_without_backtrace());
     }
-    if (modelCharges.dim() != 2 || modelCharges.size(0) != numParticles || modelCharges.size(1) != numChannels)
-        throw OpenMMException("TorchSOGForce: the model returned charges of shape " + c10::str(modelCharges.sizes()) +
-                " but the force expects [" + to_string(numParticles) + ", " + to_string(numChannels) + "]");
-    torch::Tensor hostCharges = modelCharges.detach().to(torch::kFloat64).contiguous();
+    torch::Tensor hostCharges = modelCharges.detach().to(torch::kCPU, torch::kFloat64).contiguous();
     q.assign(hostCharges.data_ptr<double>(), hostCharges.data_ptr<double>() + numParticles*numChannels);
     for (double value : q)
         if (!isfinite(value))
@@ -340,48 +393,14 @@ double SOGTorchModel::evaluate(const vector<Vec3>& systemPositions, const Vec3* 
     double energyKJ = localEnergy.item<double>()*KJ_PER_MOL_PER_EV;
     if (!isfinite(energyKJ))
         modelFailure(regionPositions, periodicBox, region, "the model returned a non-finite energy");
-    if (includeForces) {
-        positions = r;
-        energy = localEnergy;
-        charges = modelCharges;
-        chargeScale = lambdaTensor;
-    }
     return energyKJ;
 }
 
 double SOGTorchModel::backward(const vector<double>& chargeDerivatives, double energyScale, vector<double>& forces) {
-    if (!positions.defined())
-        throw OpenMMException("TorchSOGForce: backward() without an evaluation with forces");
-    torch::AutoGradMode gradMode(true);
-    // D = s dE_lr/dq (kJ/mol/e) enters as a constant: one backward pass gives s dE_local/dr and the
-    // chain rule sum_kc D_kc dq_kc/dr together, and the same for the charge scale.
     vector<double> copy(chargeDerivatives);
-    torch::Tensor chargeGradient = torch::from_blob(copy.data(), {numParticles, numChannels},
-            torch::kFloat64).to(charges.dtype());
-    torch::Tensor objective = energy*(energyScale*KJ_PER_MOL_PER_EV) + (charges*chargeGradient).sum();
-    vector<torch::Tensor> inputs{positions};
-    if (chargeScale.defined())
-        inputs.push_back(chargeScale);
-    vector<torch::Tensor> gradients;
-    try {
-        gradients = torch::autograd::grad({objective}, inputs, {}, false, false, true);
-    }
-    catch (const c10::Error& error) {
-        throw OpenMMException(string("TorchSOGForce: the model's backward pass failed: ") + error.what_without_backtrace());
-    }
-    forces.assign(3*numParticles, 0.0);
-    if (gradients[0].defined()) {
-        torch::Tensor gradient = gradients[0].to(torch::kFloat64).contiguous();  // kJ/mol/Angstrom
-        const double* g = gradient.data_ptr<double>();
-        for (int k = 0; k < 3*numParticles; k++)
-            forces[k] = -g[k]*ANGSTROM_PER_NM;
-    }
-    double chargeScaleDerivative = 0.0;
-    if (chargeScale.defined() && gradients[1].defined())
-        chargeScaleDerivative = gradients[1].item<double>();
-    positions = torch::Tensor();
-    energy = torch::Tensor();
-    charges = torch::Tensor();
-    chargeScale = torch::Tensor();
-    return chargeScaleDerivative;
+    torch::Tensor chargeGradient = torch::from_blob(copy.data(), {numParticles, numChannels}, torch::kFloat64);
+    auto [regionForces, lambdaGradient] = backward(chargeGradient, energyScale);
+    torch::Tensor hostForces = regionForces.to(torch::kCPU).contiguous();
+    forces.assign(hostForces.data_ptr<double>(), hostForces.data_ptr<double>() + 3*numParticles);
+    return (lambdaGradient.defined() ? lambdaGradient.item<double>() : 0.0);
 }
