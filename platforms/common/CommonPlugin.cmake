@@ -1,6 +1,7 @@
 # sog_add_common_plugin(<target> <factory source> [SOURCES extra...] [INCLUDE_DIRS dirs...] [LIBRARIES libs...])
 #
-# Builds a platform plugin around the Common kernel: the kernel sources (src/kernels/*.cc) are
+# Builds a platform plugin around the Common engine (CommonSOGEngine) and the SOGForce kernel; the
+# TorchSOGForce plugins add CommonTorchSOGKernels.cpp through SOURCES. The kernel sources (src/kernels/*.cc) are
 # embedded as strings, compiled at run time by the platform's ComputeContext, and the plugin is
 # installed next to the other platform plugins with a $ORIGIN-relative RUNPATH.
 function(sog_add_common_plugin target factory_source)
@@ -17,6 +18,7 @@ function(sog_add_common_plugin target factory_source)
     add_library(${target} SHARED
         ${factory_source}
         ${ARG_SOURCES}
+        ${common_dir}/src/CommonSOGEngine.cpp
         ${common_dir}/src/CommonSOGKernels.cpp
         ${generated_dir}/CommonSOGKernelSources.cpp)
     target_include_directories(${target} PRIVATE

@@ -2,6 +2,7 @@
 #define OPENMM_SOGFORCEIMPL_H_
 
 #include "SOGForce.h"
+#include "internal/SOGKernelParameters.h"
 #include "openmm/Kernel.h"
 #include "openmm/Vec3.h"
 #include "openmm/OpenMMException.h"
@@ -188,6 +189,23 @@ public:
      * magnitude above any molecular energy and 8 below single precision's overflow.
      */
     static constexpr double maxEnergyScale = 1e30;
+    /**
+     * The channels, Gaussians and tolerance of a force (SOGForce or TorchSOGForce), as the
+     * engines take them.
+     */
+    template <class SOGKernelForce>
+    static SOGKernelParameters getKernelParameters(const SOGKernelForce& force) {
+        SOGKernelParameters parameters;
+        parameters.numChannels = force.getNumChannels();
+        parameters.tolerance = force.getTolerance();
+        const int numGaussians = force.getNumGaussians();
+        parameters.weights.resize(numGaussians);
+        parameters.widths.resize(numGaussians);
+        parameters.channels.resize(numGaussians);
+        for (int i = 0; i < numGaussians; i++)
+            force.getGaussianParameters(i, parameters.weights[i], parameters.widths[i], parameters.channels[i]);
+        return parameters;
+    }
     /**
      * Describe the grid a force (SOGForce or TorchSOGForce) needs, for calcGridParameters().
      *

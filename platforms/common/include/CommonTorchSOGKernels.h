@@ -1,8 +1,7 @@
 #ifndef OPENMM_COMMONTORCHSOGKERNELS_H_
 #define OPENMM_COMMONTORCHSOGKERNELS_H_
 
-#include "CommonSOGKernels.h"
-#include "SOGForce.h"
+#include "CommonSOGEngine.h"
 #include "SOGFreeSpaceSum.h"
 #include "SOGTorchModel.h"
 #include "TorchSOGKernels.h"
@@ -15,9 +14,9 @@ namespace SOGPlugin {
 /**
  * The TorchSOGForce kernel for the OpenCL and CUDA platforms: the model runs on the host
  * (SOGTorchModel, CPU libtorch) on positions downloaded each step, the long range of a periodic
- * model on the device through the Common SOGForce engine with the model's charges uploaded (zero
- * outside the ML region), and dE/dq comes back for the backward pass, whose forces are added to
- * the device's force buffer. A non-periodic model's free-space sum runs on the host.
+ * model on the device through the Common engine (CommonSOGEngine) with the model's charges
+ * uploaded (zero outside the ML region), and dE/dq comes back for the backward pass, whose forces
+ * are added to the device's force buffer. A non-periodic model's free-space sum runs on the host.
  */
 class CommonCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
 public:
@@ -29,13 +28,13 @@ public:
     }
     void initialize(const OpenMM::System& system, const TorchSOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
-private:
+protected:
+    // The CUDA kernel (CudaCalcTorchSOGForceKernel) reuses the set-up and keeps the model on the GPU.
     class ForceInfo;
     OpenMM::ComputeContext& cc;
     double deviceMemory;
     std::unique_ptr<SOGTorchModel> model;
-    SOGForce kernelParameters;                       // the Gaussians and tolerance, for the engine
-    std::unique_ptr<CommonCalcSOGForceKernel> engine;   // periodic
+    std::unique_ptr<CommonSOGEngine> engine;            // periodic
     std::unique_ptr<SOGFreeSpaceSum> freeSpace;         // non-periodic
     std::vector<double> weightSums;                     // per channel, sum of |w| (kJ/mol/e^2)
     int numSystemParticles = 0, numChannels = 0;

@@ -4,6 +4,7 @@
 #include "openmm/common/ComputeForceInfo.h"
 #include "openmm/common/ContextSelector.h"
 #include "openmm/internal/ContextImpl.h"
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <vector>
@@ -50,26 +51,19 @@ void CommonCalcTorchSOGForceKernel::initialize(const System& system, const Torch
     numSystemParticles = system.getNumParticles();
     numChannels = force.getNumChannels();
     model.reset(new SOGTorchModel(force, numSystemParticles));
-    vector<double> weights(force.getNumGaussians()), widths(force.getNumGaussians());
-    vector<int> channels(force.getNumGaussians());
-    for (int l = 0; l < force.getNumGaussians(); l++)
-        force.getGaussianParameters(l, weights[l], widths[l], channels[l]);
+    weightSums = SOGForceImpl::calcWeightSums(force);
     if (force.usesPeriodicBoundaryConditions()) {
-        // The engine is the SOGForce kernel with the force's Gaussians; charges are set every step.
-        kernelParameters = SOGForce(numChannels);
-        kernelParameters.setTolerance(force.getTolerance());
-        for (int l = 0; l < force.getNumGaussians(); l++)
-            kernelParameters.addGaussian(weights[l], widths[l], channels[l]);
-        vector<double> zero(numChannels, 0.0);
-        for (int i = 0; i < numSystemParticles; i++)
-            kernelParameters.addParticle(zero);
-        engine.reset(new CommonCalcSOGForceKernel(CalcSOGForceKernel::Name(), getPlatform(), cc, deviceMemory, "TorchSOGForce"));
-        engine->initialize(system, kernelParameters);
+        // The engine sums its energy in its own buffer: E, not s E, is needed for dU/ds.
+        Vec3 box[3];
+        system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
+        engine.reset(new CommonSOGEngine(cc, SOGForceImpl::getKernelParameters(force), numSystemParticles, box,
+                "TorchSOGForce", deviceMemory));
         engine->enableChargeDerivatives();
+        engine->useOwnEnergyBuffer();
     }
     else {
-        freeSpace.reset(new SOGFreeSpaceSum(weights, widths, channels, numChannels));
-        weightSums = SOGForceImpl::calcWeightSums(force);
+        SOGKernelParameters parameters = SOGForceImpl::getKernelParameters(force);
+        freeSpace.reset(new SOGFreeSpaceSum(parameters.weights, parameters.widths, parameters.channels, numChannels));
     }
     chargeScaleName = force.getChargeScaleParameterName();
     energyScaleName = force.getEnergyScaleParameterName();
@@ -109,21 +103,26 @@ double CommonCalcTorchSOGForceKernel::execute(ContextImpl& context, bool include
     const bool needEnergy = (includeEnergy || (includeForces && energyScaleDerivative));
     double longRangeEnergy = 0.0;
     vector<double> hostForceValues(3*numSystemParticles, 0.0);
+    // Charges too large for the energy are refused on every path (sum_i |q_ic| per channel).
+    vector<double> absCharge(numChannels, 0.0);
+    for (int k = 0; k < (int) charges.size(); k++)
+        absCharge[k % numChannels] += fabs(charges[k]);
+    SOGForceImpl::checkChargeMagnitude("TorchSOGForce", absCharge, weightSums);
     if (engine) {
         // The charges of the System's particles: zero outside the region.
         vector<double> systemCharges(numSystemParticles*numChannels, 0.0);
         for (int k = 0; k < numRegion; k++)
             for (int c = 0; c < numChannels; c++)
                 systemCharges[region[k]*numChannels + c] = charges[k*numChannels + c];
-        engine->setCharges(systemCharges);
-        engine->checkCharges("", 1.0);
+        ContextSelector selector(cc);
+        engine->getCharges().upload(systemCharges, true);
         // Forces (added on the device) and dE/dq come multiplied by the energy scale.
-        const double selfEnergy = engine->computeLongRange(1.0, includeForces, scale);
+        engine->compute(*max_element(absCharge.begin(), absCharge.end()), includeForces, 1.0, scale);
         if (needEnergy)
-            longRangeEnergy = engine->downloadLongRangeEnergy() + selfEnergy;
+            longRangeEnergy = engine->downloadEnergy();
         if (includeForces) {
             vector<double> systemDerivatives;
-            engine->getChargeDerivatives(systemDerivatives);
+            engine->getChargeDerivatives().download(systemDerivatives, true);
             chargeDerivatives.resize(numRegion*numChannels);
             for (int k = 0; k < numRegion; k++)
                 for (int c = 0; c < numChannels; c++)
@@ -131,10 +130,6 @@ double CommonCalcTorchSOGForceKernel::execute(ContextImpl& context, bool include
         }
     }
     else {
-        vector<double> absCharge(numChannels, 0.0);
-        for (int k = 0; k < (int) charges.size(); k++)
-            absCharge[k % numChannels] += fabs(charges[k]);
-        SOGForceImpl::checkChargeMagnitude("TorchSOGForce", absCharge, weightSums);
         vector<Vec3> longRangeForces;
         longRangeEnergy = freeSpace->calculate(model->getRegionPositions(), charges,
                 includeForces ? &longRangeForces : nullptr, includeForces ? &chargeDerivatives : nullptr);

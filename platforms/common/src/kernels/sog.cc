@@ -1,15 +1,22 @@
 /*
- * Device code of the SOG long-range kernel (Common compute language, compiled by OpenMM for
- * OpenCL and CUDA). Stages: spread -> (FFT) -> finishSpread -> convolve -> (inverse FFT) ->
- * collectPotential -> gatherForces. The host defines:
+ * Device code of the SOG long-range engine (CommonSOGEngine; Common compute language, compiled by
+ * OpenMM for OpenCL and CUDA). Stages per evaluation: spread (all channels, and the self energy)
+ * -> per channel: finishSpread -> real-to-complex FFT -> convolve (in place on the half
+ * spectrum) -> complex-to-real FFT -> collectPotential (more than one channel) -> gatherForces.
+ * The host defines:
  *   NUM_ATOMS, PADDED_NUM_ATOMS, NUM_CHANNELS, GRID_SIZE_X/Y/Z, GRID_POINTS (their product, at
- *   most 2^28, so indices within a channel are ints; channel offsets are 64-bit), SPREAD_WIDTH, TWO_PI,
+ *   most 2^28, so indices within a channel are ints; channel offsets are 64-bit),
+ *   HALF_GRID_SIZE_Z (GRID_SIZE_Z/2+1) and SPECTRUM_POINTS (GRID_SIZE_X*GRID_SIZE_Y*HALF_GRID_SIZE_Z),
+ *   SPREAD_WIDTH, TWO_PI,
  *   the functions kernelValues(v, w) and kernelDerivatives(v, w) (generated source, prepended:
  *   the SPREAD_WIDTH spreading weights and their d/dz as polynomials in a particle's grid
  *   offset, SOGSpreadingKernel, scaled so that the kernel is 1 at its centre),
- *   HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dlambda is requested, and
+ *   HAS_CHARGE_SCALE when the charge scale multiplies the flagged particles only,
+ *   HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dscale is requested, and
  *   HAS_CHARGE_DERIVATIVES when gatherForces must also write dE/dq per atom (TorchSOGForce).
- * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z.
+ * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z;
+ * half-spectrum mode (x, y, m_z), 0 <= m_z <= GRID_SIZE_Z/2, is element (x*GRID_SIZE_Y + y)*HALF_GRID_SIZE_Z + m_z
+ * (the layout of ComputeContext::createFFT(..., true)).
  */
 
 /* The offset of channel c in the grids holding all channels. */
@@ -39,27 +46,38 @@ DEVICE int wrapIndex(int j, int size) {
     return (j < 0 ? j + size : (j >= size ? j - size : j));
 }
 
-DEVICE real effectiveScale(GLOBAL const int* RESTRICT isScaled, int atom, real chargeScale) {
-    return (isScaled[atom] ? chargeScale : (real) 1);
+/* Whether the charge scale multiplies an atom's charges. */
+DEVICE bool isScaledAtom(GLOBAL const int* RESTRICT isScaled, int atom) {
+#ifdef HAS_CHARGE_SCALE
+    return isScaled[atom] != 0;
+#else
+    return true;
+#endif
 }
 
 /*
  * Type 1, step 1: spread every channel with one set of weights, accumulated in 64-bit fixed
  * point (integer atomics are available everywhere). fixedScale is chosen on the host so that
  * sum_j |q_j| fixedScale <= 2^62: since every weight is at most 1, no grid value can overflow,
- * and the quantisation step is ~2^-62 of the largest possible value.
+ * and the quantisation step is ~2^-62 of the largest possible value. The self energy
+ * -1/2 sum_c g_c(0) q_c^2 is summed here too, so that the host needs no copy of the charges.
  */
 KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT atomIndex,
         GLOBAL const real* RESTRICT charges, GLOBAL const int* RESTRICT isScaled, real chargeScale,
-        GLOBAL mm_ulong* RESTRICT fixedGrid, real4 recipX, real4 recipY, real4 recipZ, real fixedScale) {
+        GLOBAL mm_ulong* RESTRICT fixedGrid, real4 recipX, real4 recipY, real4 recipZ, real fixedScale,
+        GLOBAL const real* RESTRICT selfKernel, GLOBAL mixed* RESTRICT energyBuffer) {
     real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
+    mixed selfEnergy = 0;
     for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
         const real4 pos = posq[i];
         const int atom = atomIndex[i];
-        const real scale = effectiveScale(isScaled, atom, chargeScale);
+        const real scale = (isScaledAtom(isScaled, atom) ? chargeScale : (real) 1);
         real q[NUM_CHANNELS];
-        for (int c = 0; c < NUM_CHANNELS; c++)
-            q[c] = charges[atom*NUM_CHANNELS + c]*scale*fixedScale;
+        for (int c = 0; c < NUM_CHANNELS; c++) {
+            const real charge = charges[atom*NUM_CHANNELS + c]*scale;
+            selfEnergy -= (mixed) 0.5f*selfKernel[c]*charge*charge;
+            q[c] = charge*fixedScale;
+        }
         const int fx = computeWeights(pos.x*recipX.x + pos.y*recipX.y + pos.z*recipX.z, GRID_SIZE_X, wx, NULL);
         const int fy = computeWeights(pos.x*recipY.x + pos.y*recipY.y + pos.z*recipY.z, GRID_SIZE_Y, wy, NULL);
         const int fz = computeWeights(pos.x*recipZ.x + pos.y*recipZ.y + pos.z*recipZ.z, GRID_SIZE_Z, wz, NULL);
@@ -80,35 +98,46 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
             }
         }
     }
+    energyBuffer[GLOBAL_ID] += selfEnergy;
 }
 
-/* Type 1, step 2: convert one channel of the fixed-point grid to a complex grid for the FFT. */
-KERNEL void finishSpread(GLOBAL const mm_long* RESTRICT fixedGrid, GLOBAL real2* RESTRICT grid, int channel, real inverseFixedScale) {
+/* Type 1, step 2: convert one channel of the fixed-point grid to the real input of the FFT. */
+KERNEL void finishSpread(GLOBAL const mm_long* RESTRICT fixedGrid, GLOBAL real* RESTRICT grid, int channel, real inverseFixedScale) {
     const real scale = inverseFixedScale;
     for (int i = GLOBAL_ID; i < GRID_POINTS; i += GLOBAL_SIZE)
-        grid[i] = make_real2(scale*fixedGrid[CHANNEL_OFFSET(channel) + i], 0);
+        grid[i] = scale*fixedGrid[CHANNEL_OFFSET(channel) + i];
 }
 
 /*
- * k-space for one channel: S = Ghat/D on the kept modes |m_d| <= maxMode_d (m != 0), energy
- * ghat |S|^2/(2V), and the type-2 input ghat S/(V D). gaussians holds, per term of this channel,
- * the pair w pi^{3/2} sigma^3, sigma^2/4. deconvolution holds D_d(m) for the three axes, each of length
- * 2*maxMode_d+1, one after the other.
+ * k-space for one channel, in place on the half spectrum m_z >= 0 that the real-to-complex FFT
+ * gives: S = Ghat/D on the kept modes |m_d| <= maxMode_d (m != 0; maxMode_z < GRID_SIZE_Z/4, so
+ * the Nyquist plane is never kept), energy ghat |S|^2/(2V) counted twice for m_z > 0 (the
+ * conjugate partner -m is not stored) and once on the m_z = 0 plane (which holds both m and -m).
+ * If computePotential, the spectrum becomes the type-2 input potentialScale ghat S/(V D), and
+ * zero on the other modes. gaussians holds, per term of this channel, the pair
+ * w pi^{3/2} sigma^3, sigma^2/4. deconvolution holds D_d(m) for |m| <= maxMode_d along the three
+ * axes, each of length 2*maxMode_d+1, one after the other.
  */
-KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2* RESTRICT potential,
-        GLOBAL mixed* RESTRICT energyBuffer, GLOBAL const real* RESTRICT deconvolution,
-        GLOBAL const real* RESTRICT gaussians, int numGaussians, int4 maxMode,
-        real4 recipX, real4 recipY, real4 recipZ, real invVolume, real potentialScale) {
-    const int nx = 2*maxMode.x + 1, ny = 2*maxMode.y + 1, nz = 2*maxMode.z + 1;
-    const int numModes = nx*ny*nz;
+KERNEL void convolve(GLOBAL real2* RESTRICT spectrum, GLOBAL mixed* RESTRICT energyBuffer,
+        GLOBAL const real* RESTRICT deconvolution, GLOBAL const real* RESTRICT gaussians, int numGaussians,
+        int4 maxMode, real4 recipX, real4 recipY, real4 recipZ, real invVolume, real potentialScale,
+        int computePotential) {
+    const int nx = 2*maxMode.x + 1, ny = 2*maxMode.y + 1;
     mixed energy = 0;
-    for (int mode = GLOBAL_ID; mode < numModes; mode += GLOBAL_SIZE) {
-        const int ix = mode/(ny*nz);
-        const int iy = (mode/nz) % ny;
-        const int iz = mode % nz;
-        const int mx = ix - maxMode.x, my = iy - maxMode.y, mz = iz - maxMode.z;
-        if (mx == 0 && my == 0 && mz == 0)
+    for (int index = GLOBAL_ID; index < SPECTRUM_POINTS; index += GLOBAL_SIZE) {
+        const int row = index/HALF_GRID_SIZE_Z;
+        const int mz = index - row*HALF_GRID_SIZE_Z;
+        const int gx = row/GRID_SIZE_Y;
+        const int gy = row - gx*GRID_SIZE_Y;
+        const int mx = (gx <= GRID_SIZE_X/2 ? gx : gx - GRID_SIZE_X);
+        const int my = (gy <= GRID_SIZE_Y/2 ? gy : gy - GRID_SIZE_Y);
+        const bool kept = (mx >= -maxMode.x && mx <= maxMode.x && my >= -maxMode.y && my <= maxMode.y &&
+                mz <= maxMode.z && (mx != 0 || my != 0 || mz != 0));
+        if (!kept) {
+            if (computePotential)
+                spectrum[index] = make_real2(0, 0);
             continue;
+        }
         const real kx = (real) TWO_PI*(mx*recipX.x + my*recipY.x + mz*recipZ.x);
         const real ky = (real) TWO_PI*(mx*recipX.y + my*recipY.y + mz*recipZ.y);
         const real kz = (real) TWO_PI*(mx*recipX.z + my*recipY.z + mz*recipZ.z);
@@ -121,29 +150,33 @@ KERNEL void convolve(GLOBAL const real2* RESTRICT structureFactor, GLOBAL real2*
                 break;
             ghat += gaussians[2*l]*EXP(-x);
         }
-        const real D = deconvolution[ix]*deconvolution[nx + iy]*deconvolution[nx + ny + iz];
-        const int index = (wrapIndex(mx, GRID_SIZE_X)*GRID_SIZE_Y + wrapIndex(my, GRID_SIZE_Y))*GRID_SIZE_Z + wrapIndex(mz, GRID_SIZE_Z);
-        const real2 S = structureFactor[index]/D;
-        energy += 0.5f*invVolume*ghat*(S.x*S.x + S.y*S.y);
-        potential[index] = S*(potentialScale*ghat*invVolume/D);
+        const real D = deconvolution[mx + maxMode.x]*deconvolution[nx + my + maxMode.y]*deconvolution[nx + ny + mz + maxMode.z];
+        const real2 S = spectrum[index]/D;
+        energy += (mz == 0 ? 0.5f : 1.0f)*invVolume*ghat*(S.x*S.x + S.y*S.y);
+        if (computePotential)
+            spectrum[index] = S*(potentialScale*ghat*invVolume/D);
     }
     energyBuffer[GLOBAL_ID] += energy;
 }
 
-/* Type 2, step 1: keep the real part of one channel's potential grid. */
-KERNEL void collectPotential(GLOBAL const real2* RESTRICT grid, GLOBAL real* RESTRICT potential, int channel) {
+/*
+ * Type 2, step 1 (more than one channel): copy one channel's potential grid, the output of the
+ * complex-to-real FFT, next to the others', so that one gathering pass reads all channels.
+ */
+KERNEL void collectPotential(GLOBAL const real* RESTRICT grid, GLOBAL real* RESTRICT potential, int channel) {
     for (int i = GLOBAL_ID; i < GRID_POINTS; i += GLOBAL_SIZE)
-        potential[CHANNEL_OFFSET(channel) + i] = grid[i].x;
+        potential[CHANNEL_OFFSET(channel) + i] = grid[i];
 }
 
 /*
  * Type 2, step 2: interpolate phi_c and its fractional gradient with the spreading weights,
- * add F = -sum_c q_c grad phi_c, and (optionally) dE/dlambda = sum_c (phi_c - g_c(0) q_c) q0_c
- * over scaled particles, where q0 is the unscaled charge.
+ * add F = -sum_c q_c grad phi_c, and (optionally) dE/dq_c = phi_c - g_c(0) q_c and
+ * dE/dlambda = sum_c (phi_c - g_c(0) q_c) q0_c over scaled particles, where q0 is the unscaled
+ * charge. The potential already carries the energy scale s; g_c(0) gets it here.
  */
 KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT atomIndex,
         GLOBAL const real* RESTRICT charges, GLOBAL const int* RESTRICT isScaled, real chargeScale,
-        GLOBAL const real* RESTRICT potential, GLOBAL const real* RESTRICT selfKernel,
+        GLOBAL const real* RESTRICT potential, GLOBAL const real* RESTRICT selfKernel, real energyScale,
         GLOBAL mm_ulong* RESTRICT forceBuffers, GLOBAL mixed* RESTRICT energyParamDerivs,
         real4 recipX, real4 recipY, real4 recipZ, GLOBAL real* RESTRICT chargeDerivs) {
     real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
@@ -154,7 +187,8 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
     for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
         const real4 pos = posq[i];
         const int atom = atomIndex[i];
-        const real scale = effectiveScale(isScaled, atom, chargeScale);
+        const bool scaled = isScaledAtom(isScaled, atom);
+        const real scale = (scaled ? chargeScale : (real) 1);
         const int fx = computeWeights(pos.x*recipX.x + pos.y*recipX.y + pos.z*recipX.z, GRID_SIZE_X, wx, dx);
         const int fy = computeWeights(pos.x*recipY.x + pos.y*recipY.y + pos.z*recipY.z, GRID_SIZE_Y, wy, dy);
         const int fz = computeWeights(pos.x*recipZ.x + pos.y*recipZ.y + pos.z*recipZ.z, GRID_SIZE_Z, wz, dz);
@@ -198,9 +232,6 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
             }
         }
         real3 force = make_real3(0);
-#ifdef HAS_DERIVATIVE
-        const int scaled = isScaled[atom];
-#endif
         for (int c = 0; c < NUM_CHANNELS; c++) {
             const real q0 = charges[atom*NUM_CHANNELS + c];
             const real q = q0*scale;
@@ -209,12 +240,15 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
             force -= make_real3(recipX.x*g.x + recipY.x*g.y + recipZ.x*g.z,
                                 recipX.y*g.x + recipY.y*g.y + recipZ.y*g.z,
                                 recipX.z*g.x + recipY.z*g.y + recipZ.z*g.z)*q;
+#if defined(HAS_DERIVATIVE) || defined(HAS_CHARGE_DERIVATIVES)
+            const real dEdq = phi[c] - energyScale*selfKernel[c]*q;
+#endif
 #ifdef HAS_DERIVATIVE
             if (scaled)
-                derivative += (phi[c] - selfKernel[c]*q)*q0;
+                derivative += dEdq*q0;
 #endif
 #ifdef HAS_CHARGE_DERIVATIVES
-            chargeDerivs[atom*NUM_CHANNELS + c] = phi[c] - selfKernel[c]*q;
+            chargeDerivs[atom*NUM_CHANNELS + c] = dEdq;
 #endif
         }
         forceBuffers[i] += (mm_ulong) realToFixedPoint(force.x);
@@ -224,18 +258,4 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
 #ifdef HAS_DERIVATIVE
     energyParamDerivs[GLOBAL_ID*NUM_DERIVS + DERIV_INDEX] += derivative;
 #endif
-}
-
-/*
- * Add forces computed on the host (kJ/mol/nm, by original atom index: entry 3*atom + d) to the
- * fixed-point force buffer, which is in the device's atom order.
- */
-KERNEL void addForces(GLOBAL const real* RESTRICT forces, GLOBAL const int* RESTRICT atomIndex,
-        GLOBAL mm_ulong* RESTRICT forceBuffers) {
-    for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
-        const int atom = atomIndex[i];
-        forceBuffers[i] += (mm_ulong) realToFixedPoint(forces[3*atom]);
-        forceBuffers[i + PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(forces[3*atom + 1]);
-        forceBuffers[i + 2*PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(forces[3*atom + 2]);
-    }
 }
