@@ -1,4 +1,4 @@
-#include "CommonTorchSOGKernels.h"
+#include "CudaTorchSOGKernels.h"
 #include "openmm/KernelFactory.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
@@ -21,7 +21,7 @@ public:
         if (data.contexts.size() != 1)
             throw OpenMMException("TorchSOGForce: the CUDA kernel supports one device per Context");
         if (name == CalcTorchSOGForceKernel::Name())
-            return new CommonCalcTorchSOGForceKernel(name, platform, *data.contexts[0]);
+            return new CudaCalcTorchSOGForceKernel(name, platform, *data.contexts[0]);
         throw OpenMMException("TorchSOGForce: the CUDA kernel factory was asked for unknown kernel '" + name + "'");
     }
 };
