@@ -2,6 +2,19 @@
 #include "TorchSOGKernels.h"
 #include "internal/SOGForceImpl.h"
 #include "openmm/OpenMMException.h"
+#include "openmm/CustomAngleForce.h"
+#include "openmm/CustomBondForce.h"
+#include "openmm/CustomCVForce.h"
+#include "openmm/CustomCentroidBondForce.h"
+#include "openmm/CustomCompoundBondForce.h"
+#include "openmm/CustomExternalForce.h"
+#include "openmm/CustomGBForce.h"
+#include "openmm/CustomHbondForce.h"
+#include "openmm/CustomManyParticleForce.h"
+#include "openmm/CustomNonbondedForce.h"
+#include "openmm/CustomTorsionForce.h"
+#include "openmm/NonbondedForce.h"
+#include "SOGForce.h"
 #include "openmm/internal/ContextImpl.h"
 #include <cmath>
 #include <set>
@@ -92,12 +105,72 @@ void TorchSOGForceImpl::validate(const TorchSOGForce& force, const System& syste
             throw OpenMMException("TorchSOGForce: charge-scaled particle " + to_string(i) + " is listed more than once");
         scaled[i] = true;
     }
+    checkParameterClashes(force, system);
     for (int k = 0; k < force.getNumEnergyParameterDerivatives(); k++) {
         const string& name = force.getEnergyParameterDerivativeName(k);
         if (name.empty() || (name != chargeName && name != energyName))
             throw OpenMMException("TorchSOGForce: a derivative with respect to '" + name + "' was requested, but the "
                     "force depends only on its charge scale parameter ('" + chargeName + "') and its energy scale "
                     "parameter ('" + energyName + "')");
+    }
+}
+
+namespace {
+
+template <class CustomForce>
+bool addGlobalParameters(const Force& force, map<string, double>& parameters) {
+    const CustomForce* custom = dynamic_cast<const CustomForce*>(&force);
+    if (custom == nullptr)
+        return false;
+    for (int k = 0; k < custom->getNumGlobalParameters(); k++)
+        parameters[custom->getGlobalParameterName(k)] = custom->getGlobalParameterDefaultValue(k);
+    return true;
+}
+
+/**
+ * The global parameters (name -> default value) a force of the System defines, for the forces
+ * that can define them.
+ */
+map<string, double> findGlobalParameters(const Force& force) {
+    map<string, double> parameters;
+    addGlobalParameters<NonbondedForce>(force, parameters) || addGlobalParameters<CustomNonbondedForce>(force, parameters) ||
+    addGlobalParameters<CustomBondForce>(force, parameters) || addGlobalParameters<CustomAngleForce>(force, parameters) ||
+    addGlobalParameters<CustomTorsionForce>(force, parameters) || addGlobalParameters<CustomExternalForce>(force, parameters) ||
+    addGlobalParameters<CustomCompoundBondForce>(force, parameters) ||
+    addGlobalParameters<CustomCentroidBondForce>(force, parameters) ||
+    addGlobalParameters<CustomManyParticleForce>(force, parameters) || addGlobalParameters<CustomHbondForce>(force, parameters) ||
+    addGlobalParameters<CustomGBForce>(force, parameters) || addGlobalParameters<CustomCVForce>(force, parameters);
+    if (const SOGForce* sog = dynamic_cast<const SOGForce*>(&force))
+        parameters[sog->getChargeScaleParameterName()] = sog->getChargeScaleDefaultValue();
+    if (const TorchSOGForce* torch = dynamic_cast<const TorchSOGForce*>(&force)) {
+        if (!torch->getChargeScaleParameterName().empty())
+            parameters[torch->getChargeScaleParameterName()] = torch->getChargeScaleDefaultValue();
+        if (!torch->getEnergyScaleParameterName().empty())
+            parameters[torch->getEnergyScaleParameterName()] = torch->getEnergyScaleDefaultValue();
+    }
+    return parameters;
+}
+
+} // namespace
+
+void TorchSOGForceImpl::checkParameterClashes(const TorchSOGForce& force, const System& system) {
+    const vector<pair<string, pair<string, double>>> ours = {
+        {"charge scale", {force.getChargeScaleParameterName(), force.getChargeScaleDefaultValue()}},
+        {"energy scale", {force.getEnergyScaleParameterName(), force.getEnergyScaleDefaultValue()}}};
+    for (int i = 0; i < system.getNumForces(); i++) {
+        const Force& other = system.getForce(i);
+        if (&other == &force)
+            continue;
+        map<string, double> theirs = findGlobalParameters(other);
+        for (const auto& [kind, parameter] : ours) {
+            const auto& [name, value] = parameter;
+            auto found = theirs.find(name);
+            if (name.empty() || found == theirs.end() || found->second == value)
+                continue;  // the same default value: one parameter, shared on purpose
+            throw OpenMMException("TorchSOGForce: its " + kind + " parameter '" + name + "' (default " + to_string(value) +
+                    ") is also a parameter of force " + to_string(i) + " ('" + other.getName() + "') with default " +
+                    to_string(found->second) + "; rename one of them, or give both the same default to share it");
+        }
     }
 }
 

@@ -192,7 +192,10 @@ void testUnreadableFiles(const string& directory) {
             "TorchSOGForce: the model file '" + empty + "' is empty");
     remove(empty.c_str());
     assertStartsWith(errorOf([] { delete TorchSOGForce::fromBytes("", {11}, 1); }), "TorchSOGForce: the model bytes are empty");
-    assertStartsWith(errorOf([&] { TorchSOGForce force(empty, {11}, 0); }), "TorchSOGForce: the number of channels");
+    assertStartsWith(errorOf([&] { TorchSOGForce force("model.pt", {11}, -1); }), "TorchSOGForce: the number of channels");
+    // 0 channels: read them from the export's metadata, which bytes that are not one lack.
+    assertStartsWith(errorOf([] { delete TorchSOGForce::fromBytes("not an export", {11}, 0, "x.pt"); }),
+            "TorchSOGForce: 'x.pt' has no metadata.json to read the Gaussians from");
 }
 
 int main() {

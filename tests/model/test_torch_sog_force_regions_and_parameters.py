@@ -363,6 +363,20 @@ def test_bad_regions_and_parameters_are_refused_with_the_reason(exported):
             nonbonded.addParticle(0.0, 0.3, 0.0)
         system.addForce(nonbonded)
         _context_error(force, system)
+    # A parameter name another force uses with another default; the same default shares it.
+    force = fresh()
+    force.setChargeScaleParameterName("lam")
+    system = _system(NUM_ATOMS, periodic=True)
+    restraint = openmm.CustomExternalForce("lam*x")
+    restraint.addGlobalParameter("lam", 0.5)
+    restraint.setName("restraint")
+    system.addForce(restraint)
+    with pytest.raises(
+        openmm.OpenMMException, match="'lam' .* also a parameter of force 0 .'restraint'"
+    ):
+        _context_error(force, system)
+    restraint.setGlobalParameterDefaultValue(0, 1.0)
+    _context(system)
     # A non-finite parameter value at evaluation names the parameter.
     force = fresh()
     force.setEnergyScaleParameterName("lambda_e")

@@ -48,6 +48,11 @@ public:
      * @param kind   "charge scale" or "energy scale"
      */
     static void checkScaleValue(const std::string& kind, const std::string& name, double value);
+    /**
+     * Refuse a scale parameter whose name another force of the System uses with another default
+     * value (the same default shares one parameter, e.g. one lambda for the ML and MM parts).
+     */
+    static void checkParameterClashes(const TorchSOGForce& force, const OpenMM::System& system);
     static std::vector<bool> getChargeScaledMask(const TorchSOGForce& force, const std::vector<int>& region);
 private:
     const TorchSOGForce& owner;
