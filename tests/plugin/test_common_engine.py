@@ -7,15 +7,9 @@ evaluation and against the direct lattice sum (oracle of test_sogforce.py), with
 (the gathering reads the FFT's output itself) and two (the potentials are collected).
 """
 
-import numpy as np
 import pytest
 
-openmm = pytest.importorskip("openmm")
-try:
-    from openmm_sog.plugin import SOGForce  # noqa: F401 (loads the plugins)
-except ImportError as error:
-    pytest.skip(f"the openmm_sog native plugin is not built: {error}", allow_module_level=True)
-
+# test_sogforce skips its importers when the native plugin is not built.
 from test_sogforce import (
     TRICLINIC_BOX,
     _platforms,
@@ -24,19 +18,28 @@ from test_sogforce import (
     make_system,
 )
 
+openmm = pytest.importorskip("openmm")
+
 KJ = openmm.unit.kilojoule_per_mole
 
 
 def _cases():
     cases = [(name, "double") for name in _platforms()]
-    cases += [(name, p) for name in ("OpenCL", "CUDA") if name in _platforms() for p in ("single", "mixed")]
+    cases += [
+        (name, p)
+        for name in ("OpenCL", "CUDA")
+        if name in _platforms()
+        for p in ("single", "mixed")
+    ]
     return cases
 
 
 @pytest.mark.parametrize("num_channels", [1, 2])
 @pytest.mark.parametrize("platform_name,precision", _cases())
 def test_energy_without_forces(platform_name, precision, num_channels):
-    system, _, positions, charges, gaussians = make_system(20, num_channels, TRICLINIC_BOX, neutral=False)
+    system, _, positions, charges, gaussians = make_system(
+        20, num_channels, TRICLINIC_BOX, neutral=False
+    )
     integrator = openmm.CustomIntegrator(0.001)
     integrator.addGlobalVariable("e", 0.0)
     integrator.addComputeGlobal("e", "energy")  # energy only: calcForcesAndEnergy(false, true)
