@@ -5,6 +5,7 @@
 # from WHEELS (default .whl/) when it exists: this is how it runs on a GPU machine without network.
 #
 #   bash scripts/gpu_check.sh test    # build, CTest (CUDA in three precisions), pytest tests/plugin + TorchSOGForce
+#                                     # (built against the machine's CUDA torch: the model on the GPU) + GPU training
 #   bash scripts/gpu_check.sh bench   # build, bench/bench_openmm.py on CUDA, bench_model on cuda
 #   bash scripts/gpu_check.sh profile # build, per-kernel GPU times of MD steps (Nsight Compute)
 #   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda" bash scripts/gpu_check.sh test bench   # CUDA only
@@ -72,7 +73,8 @@ if [[ "$MODES" == *" test "* ]]; then
     K_ARGS=()
     [ -n "${PYTEST_K:-}" ] && K_ARGS=(-k "$PYTEST_K")
     "$PY" -m pytest -q -p no:cacheprovider tests/plugin tests/test_coulomb_openmm.py tests/test_cuda_torch.py \
-        tests/model/test_torch_sog_force.py -ra \
+        tests/model/test_torch_sog_force.py tests/model/test_torch_sog_force_regions_and_parameters.py \
+        tests/model/test_torch_sog_force_md.py tests/model/test_device.py -ra \
         "${K_ARGS[@]}" 2>&1 \
         | tee "$LOGS/pytest.log" | tail -25
     [ "${PIPESTATUS[0]}" = 0 ] || status=1
