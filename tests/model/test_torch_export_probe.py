@@ -78,8 +78,24 @@ def test_rewrite_matches_model(model):
     _assert_close(probe.LocalVJP(probe.LocalEnergyCore(model))(*args), _reference(model, args))
 
 
+@pytest.fixture
+def _utf8_locale():
+    """Inductor reads its templates with the locale's encoding; an OpenCL context (PoCL) created
+    earlier in the process resets LC_CTYPE to "C" (ASCII), so set a UTF-8 one for the test."""
+    import locale
+
+    previous = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+    except locale.Error:
+        pytest.skip("no C.UTF-8 locale for inductor's templates")
+    yield
+    locale.setlocale(locale.LC_CTYPE, previous)
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")  # torch's own FutureWarnings while packaging
+@pytest.mark.usefixtures("_utf8_locale")
 def test_aoti_package_matches_model_at_two_sizes(model, tmp_path):
     import torch._inductor as inductor
     from torch.export import Dim
