@@ -66,14 +66,15 @@ def create_sognet_force(
     :param atomic_numbers: atomic number of every particle of the System, in order, or of
         every particle in ``particles``, in that order.
     :param periodic: use the System's periodic box (required for the long range of a periodic
-        model); ``False`` treats the particles as a free cluster (``"python"`` only). Default
+        model); ``False`` treats the particles as a free cluster (the exact free-space sum of the
+        model's Gaussians). Default
         ``None``: as the model was trained (the export's ``periodic`` metadata; periodic for
         exports that do not record it). A value that differs from the metadata is used, with
         a ``UserWarning``.
     :param implementation: ``"native"`` (a ``TorchSOGForce``: the long range in the plugin's
-        double-precision engine, or on the device on OpenCL), ``"python"`` (a
-        ``PythonForce``), or ``"auto"`` (default: native for a periodic model with a long
-        range when its plugins loaded, with a warning if they did not; python otherwise).
+        double-precision engine, or on the device on OpenCL/CUDA), ``"python"`` (a
+        ``PythonForce``), or ``"auto"`` (default: native for a model with a long range when
+        its plugins loaded, with a warning if they did not; python otherwise).
     :param tolerance: relative accuracy of the native long range (dimensionless); default the
         model's own NUFFT tolerance. Ignored by ``"python"``, which uses the model's.
     :param particles: indices of the System's particles to model (default ``None``: all of
