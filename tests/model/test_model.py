@@ -314,3 +314,20 @@ def test_radial_features_give_an_exact_pair_sum():
             switch = smooth_cutoff(r, d.inner_cutoff, d.cutoff)
             expected += float((u * g).sum() * switch / r) / d.neighbor_normalization
     assert total == pytest.approx(expected * model.energy_scale, rel=1e-10, abs=1e-12)
+
+
+def test_short_range_export_returns_zero_charge_channels(tmp_path):
+    """A short-range-only model's export answers short_range_and_charges with [N, 0] charges
+    (it raised a KeyError before), and its energy is the model's."""
+    from openmm_sog.training.export import export_model, load_exported
+
+    model = make_model(seed=2, long_range=False)
+    export_model(model, tmp_path / "sr.pt")
+    module, _ = load_exported(tmp_path / "sr.pt")
+    s = random_structure(6, TRICLINIC, seed=3)
+    energy, charges = module.short_range_and_charges(
+        s["positions"], s["atomic_numbers"], s["cell"][0], True
+    )
+    assert charges.shape == (6, 0)
+    reference = model(**s)["energy"].detach()
+    torch.testing.assert_close(energy.detach(), reference)

@@ -232,6 +232,11 @@ class SOGNet(nn.Module):
             result["energy_lr"] = energy_lr
             result["energy"] = energy_sr + energy_lr
         else:
+            # A short-range model has no charge channels: [N, 0], so that callers of the
+            # export's short_range_and_charges() need no special case.
+            result["charges"] = torch.zeros(
+                positions.shape[0], 0, dtype=positions.dtype, device=positions.device
+            )
             result["energy_lr"] = zeros
             result["energy"] = energy_sr
         return result
