@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <sstream>
+#include <utility>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -580,6 +581,21 @@ SOGExportMetadata SOGPlugin::readExportMetadata(const string& modelBytes, const 
         if (value->type != SOGJsonValue::String)
             check.fail("weights_sha256", "= " + check.describe(*value) + ", not a string");
         metadata.weightsSha256 = value->text;
+    }
+    // The units the model's inputs and outputs are in (the plugin converts from them).
+    if ((value = root.find("units")) != nullptr && value->type != SOGJsonValue::Null) {
+        if (value->type != SOGJsonValue::Object)
+            check.fail("units", "= " + check.describe(*value) + ", not an object");
+        const pair<const char*, string*> units[] = {{"length", &metadata.lengthUnit}, {"energy", &metadata.energyUnit},
+                {"charge", &metadata.chargeUnit}};
+        for (const auto& [key, target] : units) {
+            const SOGJsonValue* unit = value->find(key);
+            if (unit == nullptr || unit->type == SOGJsonValue::Null)
+                continue;
+            if (unit->type != SOGJsonValue::String)
+                check.fail(string("units.") + key, "= " + check.describe(*unit) + ", not a string");
+            *target = unit->text;
+        }
     }
 
     // The model has Gaussians ("sog") exactly when it has a long range, one row per channel.

@@ -70,6 +70,17 @@ void TorchSOGForce::readMetadata(int requestedChannels) {
     SOGExportMetadata metadata;
     if (modelBytes.compare(0, 4, "PK\x03\x04") == 0)
         metadata = readExportMetadata(modelBytes, source);
+    if (metadata.format == "openmm-torch")
+        throw OpenMMException("TorchSOGForce: " + source + " is an export for openmm-torch's TorchForce (format "
+                "openmm-torch); TorchSOGForce runs the plain `sognet export` of the model");
+    // The kernel converts from the units sognet exports use; another export would be misread.
+    const vector<pair<string, string>> units = {{metadata.lengthUnit, "Angstrom"}, {metadata.energyUnit, "eV"},
+            {metadata.chargeUnit, "e"}};
+    for (const auto& [found, expected] : units)
+        if (!found.empty() && found != expected)
+            throw OpenMMException("TorchSOGForce: " + source + " records units (" + metadata.lengthUnit + ", " +
+                    metadata.energyUnit + ", " + metadata.chargeUnit + "), but TorchSOGForce converts from Angstrom, eV "
+                    "and e; export the model with `sognet export`");
     if (requestedChannels > 0) {
         if (metadata.present && metadata.longRange && metadata.numChannels != requestedChannels)
             throw OpenMMException("TorchSOGForce: " + source + " has " + to_string(metadata.numChannels) + " charge "
@@ -82,9 +93,6 @@ void TorchSOGForce::readMetadata(int requestedChannels) {
     const string remedy = "; write it with `sognet export`, or give the number of channels and add the Gaussians";
     if (!metadata.present)
         throw OpenMMException("TorchSOGForce: " + source + " has no metadata.json to read the Gaussians from" + remedy);
-    if (metadata.format == "openmm-torch")
-        throw OpenMMException("TorchSOGForce: " + source + " is an export for openmm-torch's TorchForce (format "
-                "openmm-torch); TorchSOGForce runs the plain `sognet export` of the model");
     if (!metadata.longRange)
         throw OpenMMException("TorchSOGForce: " + source + " is a short-range-only model (no Gaussians in its "
                 "metadata); TorchSOGForce needs a long range (run short-range models with openmm_sog's "

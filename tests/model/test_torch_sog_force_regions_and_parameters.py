@@ -21,6 +21,7 @@ import numpy as np
 import openmm
 import pytest
 import torch
+from file_helpers import rewrite_metadata
 from model_helpers import TRICLINIC, make_model, random_structure
 
 from openmm_sog.openmm_model import create_sognet_force
@@ -459,6 +460,10 @@ def test_the_force_reads_its_kernel_from_the_exports_metadata(model, exported, t
     export_openmm_torch(model, for_torchforce, numbers)
     with pytest.raises(openmm.OpenMMException, match="export for openmm-torch's TorchForce"):
         TorchSOGForce(str(for_torchforce), numbers)
+    other_units = tmp_path / "other_units.pt"
+    rewrite_metadata(exported, other_units, lambda meta: meta["units"].update(length="nm"))
+    with pytest.raises(openmm.OpenMMException, match="records units \\(nm, eV, e\\)"):
+        TorchSOGForce(str(other_units), numbers)
     plain = tmp_path / "plain.pt"
     torch.jit.script(torch.nn.Linear(3, 1)).save(str(plain))
     with pytest.raises(openmm.OpenMMException, match="has no metadata.json to read the Gaussians"):

@@ -76,6 +76,7 @@ struct OPENMM_EXPORT_SOG SOGExportMetadata {
     std::vector<std::vector<double> > widths;    // [P][L_c] "sog.widths_nm" (nm)
     std::vector<std::vector<bool> > kspace;      // [P][L_c] "sog.kspace": Gaussian in the k-space sum (all true when absent)
     std::string weightsSha256;                   // "weights_sha256" (hex), "" when absent
+    std::string lengthUnit, energyUnit, chargeUnit; // "units": {"length", "energy", "charge"}, "" when absent
 };
 
 /**
