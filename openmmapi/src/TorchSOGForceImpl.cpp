@@ -196,10 +196,41 @@ vector<bool> TorchSOGForceImpl::getChargeScaledMask(const TorchSOGForce& force, 
     return mask;
 }
 
-void TorchSOGForceImpl::checkScaleValue(const string& kind, const string& name, double value) {
-    if (!isfinite(value))
-        throw OpenMMException("TorchSOGForce: the " + kind + " parameter '" + name + "' is " + to_string(value) +
-                "; it must be finite (set it with Context.setParameter())");
+vector<double> TorchSOGForceImpl::checkModelCharges(const vector<double>& charges, const vector<double>& weightSums) {
+    const int numChannels = weightSums.size();
+    vector<double> absCharge(numChannels, 0.0);
+    for (int k = 0; k < (int) charges.size(); k++)
+        absCharge[k % numChannels] += fabs(charges[k]);
+    SOGForceImpl::checkChargeMagnitude("TorchSOGForce", absCharge, weightSums);
+    return absCharge;
+}
+
+TorchSOGScaleParameters::TorchSOGScaleParameters(const TorchSOGForce& force) :
+        chargeScaleName(force.getChargeScaleParameterName()), energyScaleName(force.getEnergyScaleParameterName()) {
+    for (int k = 0; k < force.getNumEnergyParameterDerivatives(); k++) {
+        hasChargeScaleDerivative |= (force.getEnergyParameterDerivativeName(k) == chargeScaleName);
+        hasEnergyScaleDerivative |= (force.getEnergyParameterDerivativeName(k) == energyScaleName);
+    }
+}
+
+void TorchSOGScaleParameters::read(ContextImpl& context, double& chargeScale, double& energyScale) const {
+    auto valueOf = [&](const string& kind, const string& name) {
+        const double value = (name.empty() ? 1.0 : context.getParameter(name));
+        if (!isfinite(value))
+            throw OpenMMException("TorchSOGForce: the " + kind + " parameter '" + name + "' is " + to_string(value) +
+                    "; it must be finite (set it with Context.setParameter())");
+        return value;
+    };
+    chargeScale = valueOf("charge scale", chargeScaleName);
+    energyScale = valueOf("energy scale", energyScaleName);
+}
+
+void TorchSOGScaleParameters::addDerivatives(map<string, double>& derivatives, double chargeScaleDerivative,
+        double unscaledEnergy) const {
+    if (hasChargeScaleDerivative)
+        derivatives[chargeScaleName] += chargeScaleDerivative;
+    if (hasEnergyScaleDerivative)
+        derivatives[energyScaleName] += unscaledEnergy;
 }
 
 map<string, double> TorchSOGForceImpl::getDefaultParameters() {

@@ -42,21 +42,43 @@ public:
      * its latent charges: none without a charge scale parameter, every one when the charge-scaled
      * particle list is empty.
      */
-    /**
-     * Refuse a non-finite value of a scale parameter at evaluation, naming it.
-     *
-     * @param kind   "charge scale" or "energy scale"
-     */
-    static void checkScaleValue(const std::string& kind, const std::string& name, double value);
+    static std::vector<bool> getChargeScaledMask(const TorchSOGForce& force, const std::vector<int>& region);
     /**
      * Refuse a scale parameter whose name another force of the System uses with another default
      * value (the same default shares one parameter, e.g. one lambda for the ML and MM parts).
      */
     static void checkParameterClashes(const TorchSOGForce& force, const OpenMM::System& system);
-    static std::vector<bool> getChargeScaledMask(const TorchSOGForce& force, const std::vector<int>& region);
+    /**
+     * The sums sum_k |q_kc| per channel (e) of the model's charges (entry k*P+c), refused as
+     * SOGForceImpl::checkChargeMagnitude() does when the energy would overflow.
+     *
+     * @param weightSums  per channel, sum of |w| (kJ/mol/e^2); its length is P
+     */
+    static std::vector<double> checkModelCharges(const std::vector<double>& charges, const std::vector<double>& weightSums);
 private:
     const TorchSOGForce& owner;
     OpenMM::Kernel kernel;
+};
+
+/**
+ * A TorchSOGForce's two scale parameters as its kernels use them: the names, whether dU/d of each
+ * was requested, and their values, read and checked once per evaluation.
+ */
+struct OPENMM_EXPORT_SOG TorchSOGScaleParameters {
+    TorchSOGScaleParameters() = default;
+    explicit TorchSOGScaleParameters(const TorchSOGForce& force);
+    /**
+     * The current values (dimensionless; 1 without the parameter); a non-finite one is refused
+     * with an OpenMMException naming it.
+     */
+    void read(OpenMM::ContextImpl& context, double& chargeScale, double& energyScale) const;
+    /**
+     * Add the requested derivatives (kJ/mol): dU/dlambda_q and dU/ds, which is the unscaled energy.
+     */
+    void addDerivatives(std::map<std::string, double>& derivatives, double chargeScaleDerivative,
+            double unscaledEnergy) const;
+    std::string chargeScaleName, energyScaleName;
+    bool hasChargeScaleDerivative = false, hasEnergyScaleDerivative = false;
 };
 
 } // namespace SOGPlugin

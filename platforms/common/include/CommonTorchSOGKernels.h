@@ -5,6 +5,7 @@
 #include "SOGFreeSpaceSum.h"
 #include "SOGTorchModel.h"
 #include "TorchSOGKernels.h"
+#include "internal/TorchSOGForceImpl.h"
 #include "openmm/common/ComputeContext.h"
 #include <memory>
 #include <string>
@@ -38,8 +39,7 @@ protected:
     std::unique_ptr<SOGFreeSpaceSum> freeSpace;         // non-periodic
     std::vector<double> weightSums;                     // per channel, sum of |w| (kJ/mol/e^2)
     int numSystemParticles = 0, numChannels = 0;
-    std::string chargeScaleName, energyScaleName;
-    bool chargeScaleDerivative = false, energyScaleDerivative = false;
+    TorchSOGScaleParameters scales;
     OpenMM::ComputeArray hostForces;                    // 3*i+d, original order
     OpenMM::ComputeKernel addForcesKernel;
 };

@@ -52,28 +52,20 @@ void CommonCalcTorchSOGForceKernel::initialize(const System& system, const Torch
     numChannels = force.getNumChannels();
     model.reset(new SOGTorchModel(force, numSystemParticles));
     weightSums = SOGForceImpl::calcWeightSums(force);
+    const SOGKernelParameters parameters = SOGForceImpl::getKernelParameters(force);
     if (force.usesPeriodicBoundaryConditions()) {
         // The engine sums its energy in its own buffer: E, not s E, is needed for dU/ds.
         Vec3 box[3];
         system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-        engine.reset(new CommonSOGEngine(cc, SOGForceImpl::getKernelParameters(force), numSystemParticles, box,
-                "TorchSOGForce", deviceMemory));
+        engine.reset(new CommonSOGEngine(cc, parameters, numSystemParticles, box, "TorchSOGForce", deviceMemory));
         engine->enableChargeDerivatives();
         engine->useOwnEnergyBuffer();
     }
-    else {
-        SOGKernelParameters parameters = SOGForceImpl::getKernelParameters(force);
-        freeSpace.reset(new SOGFreeSpaceSum(parameters.weights, parameters.widths, parameters.channels, numChannels));
-    }
-    chargeScaleName = force.getChargeScaleParameterName();
-    energyScaleName = force.getEnergyScaleParameterName();
-    chargeScaleDerivative = energyScaleDerivative = false;
-    for (int k = 0; k < force.getNumEnergyParameterDerivatives(); k++) {
-        const string& name = force.getEnergyParameterDerivativeName(k);
-        chargeScaleDerivative |= (name == chargeScaleName);
-        energyScaleDerivative |= (name == energyScaleName);
-        cc.addEnergyParameterDerivative(name);
-    }
+    else
+        freeSpace.reset(new SOGFreeSpaceSum(parameters));
+    scales = TorchSOGScaleParameters(force);
+    for (int k = 0; k < force.getNumEnergyParameterDerivatives(); k++)
+        cc.addEnergyParameterDerivative(force.getEnergyParameterDerivativeName(k));
     const int realSize = (cc.getUseDoublePrecision() ? sizeof(double) : sizeof(float));
     hostForces.initialize(cc, 3*numSystemParticles, realSize, "torchSOGHostForces");
     map<string, string> defines;
@@ -88,10 +80,8 @@ void CommonCalcTorchSOGForceKernel::initialize(const System& system, const Torch
 }
 
 double CommonCalcTorchSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
-    const double lambda = (chargeScaleName.empty() ? 1.0 : context.getParameter(chargeScaleName));
-    const double scale = (energyScaleName.empty() ? 1.0 : context.getParameter(energyScaleName));
-    TorchSOGForceImpl::checkScaleValue("charge scale", chargeScaleName, lambda);
-    TorchSOGForceImpl::checkScaleValue("energy scale", energyScaleName, scale);
+    double lambda, scale;
+    scales.read(context, lambda, scale);
     vector<Vec3> positions;
     context.getPositions(positions);  // original order, unwrapped, nm
     Vec3 box[3];
@@ -100,14 +90,11 @@ double CommonCalcTorchSOGForceKernel::execute(ContextImpl& context, bool include
     const double localEnergy = model->evaluate(positions, box, lambda, includeForces, charges);
     const vector<int>& region = model->getRegion();
     const int numRegion = region.size();
-    const bool needEnergy = (includeEnergy || (includeForces && energyScaleDerivative));
+    const bool needEnergy = (includeEnergy || (includeForces && scales.hasEnergyScaleDerivative));
     double longRangeEnergy = 0.0;
     vector<double> hostForceValues(3*numSystemParticles, 0.0);
     // Charges too large for the energy are refused on every path (sum_i |q_ic| per channel).
-    vector<double> absCharge(numChannels, 0.0);
-    for (int k = 0; k < (int) charges.size(); k++)
-        absCharge[k % numChannels] += fabs(charges[k]);
-    SOGForceImpl::checkChargeMagnitude("TorchSOGForce", absCharge, weightSums);
+    const vector<double> absCharge = TorchSOGForceImpl::checkModelCharges(charges, weightSums);
     if (engine) {
         // The charges of the System's particles: zero outside the region.
         vector<double> systemCharges(numSystemParticles*numChannels, 0.0);
@@ -150,11 +137,7 @@ double CommonCalcTorchSOGForceKernel::execute(ContextImpl& context, bool include
         ContextSelector selector(cc);
         hostForces.upload(hostForceValues, true);
         addForcesKernel->execute(numSystemParticles);
-        map<string, double>& derivatives = cc.getEnergyParamDerivWorkspace();
-        if (chargeScaleDerivative)
-            derivatives[chargeScaleName] += dEdLambda;
-        if (energyScaleDerivative)
-            derivatives[energyScaleName] += energy;
+        scales.addDerivatives(cc.getEnergyParamDerivWorkspace(), dEdLambda, energy);
     }
     return scale*energy;
 }

@@ -14,10 +14,6 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-// The model's units (Angstrom, eV) against OpenMM's (nm, kJ/mol), as in SOGTorchModel.
-static const double ANGSTROM_PER_NM = 10.0;
-static const double KJ_PER_MOL_PER_EV = 1.602176634e-19*6.02214076e23/1000.0;
-
 // Positions (nm) of the modelled particles in region order from posq, which is in the device's
 // atom order: slot[original index] is the particle's place in the region, or -1.
 static const char* gatherPositionsSource = R"(
@@ -73,20 +69,18 @@ torch::Tensor CudaCalcTorchSOGForceKernel::view(ComputeArray& array, int64_t row
 double CudaCalcTorchSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     if (!deviceResident)
         return CommonCalcTorchSOGForceKernel::execute(context, includeForces, includeEnergy);
-    const double lambda = (chargeScaleName.empty() ? 1.0 : context.getParameter(chargeScaleName));
-    const double scale = (energyScaleName.empty() ? 1.0 : context.getParameter(energyScaleName));
-    TorchSOGForceImpl::checkScaleValue("charge scale", chargeScaleName, lambda);
-    TorchSOGForceImpl::checkScaleValue("energy scale", energyScaleName, scale);
+    double lambda, scale;
+    scales.read(context, lambda, scale);
     ContextSelector selector(cc);
     const int numRegion = model->getRegion().size();
     // 1. Positions on the device, region order; OpenMM's stream must have written posq.
     gatherKernel->execute(cc.getNumAtoms());
     cuStreamSynchronize(cu.getCurrentStream());
-    torch::Tensor positions = view(regionPositions, numRegion, 3).to(torch::kFloat64)*ANGSTROM_PER_NM;
+    torch::Tensor positions = view(regionPositions, numRegion, 3).to(torch::kFloat64)*SOGTorchModel::ANGSTROM_PER_NM;
     Vec3 box[3];
     cc.getPeriodicBoxVectors(box[0], box[1], box[2]);
     torch::Tensor cell = torch::tensor({box[0][0], box[0][1], box[0][2], box[1][0], box[1][1], box[1][2],
-            box[2][0], box[2][1], box[2][2]}, torch::kFloat64).reshape({3, 3})*ANGSTROM_PER_NM;
+            box[2][0], box[2][1], box[2][2]}, torch::kFloat64).reshape({3, 3})*SOGTorchModel::ANGSTROM_PER_NM;
     // 2. The model on the GPU.
     torch::Tensor localEnergy, charges;
     try {
@@ -109,10 +103,10 @@ double CudaCalcTorchSOGForceKernel::execute(ContextImpl& context, bool includeFo
     engineCharges.index_copy_(0, regionIndex, charges.detach().to(engineCharges.scalar_type()));
     torch::cuda::synchronize(cu.getDeviceIndex());
     engine->compute(*max_element(absCharge.begin(), absCharge.end()), includeForces, 1.0, scale);
-    const bool needEnergy = (includeEnergy || (includeForces && energyScaleDerivative));
+    const bool needEnergy = (includeEnergy || (includeForces && scales.hasEnergyScaleDerivative));
     double energy = 0.0;
     if (needEnergy)
-        energy = localEnergy.item<double>()*KJ_PER_MOL_PER_EV + engine->downloadEnergy();
+        energy = localEnergy.item<double>()*SOGTorchModel::KJ_PER_MOL_PER_EV + engine->downloadEnergy();
     if (includeForces) {
         // 5. dE/dq (already times the energy scale) back into the model's backward pass.
         cuStreamSynchronize(cu.getCurrentStream());
@@ -124,11 +118,8 @@ double CudaCalcTorchSOGForceKernel::execute(ContextImpl& context, bool includeFo
         hostForceView.index_copy_(0, regionIndex, forces.to(hostForceView.scalar_type()));
         torch::cuda::synchronize(cu.getDeviceIndex());
         addForcesKernel->execute(numSystemParticles);
-        map<string, double>& parameterDerivatives = cc.getEnergyParamDerivWorkspace();
-        if (chargeScaleDerivative && lambdaGradient.defined())
-            parameterDerivatives[chargeScaleName] += lambdaGradient.item<double>();
-        if (energyScaleDerivative)
-            parameterDerivatives[energyScaleName] += energy;
+        const double dEdLambda = (scales.hasChargeScaleDerivative ? lambdaGradient.item<double>() : 0.0);
+        scales.addDerivatives(cc.getEnergyParamDerivWorkspace(), dEdLambda, energy);
     }
     return scale*energy;
 }

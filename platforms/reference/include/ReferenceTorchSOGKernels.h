@@ -5,6 +5,7 @@
 #include "SOGFreeSpaceSum.h"
 #include "SOGTorchModel.h"
 #include "TorchSOGKernels.h"
+#include "internal/TorchSOGForceImpl.h"
 #include "openmm/KernelFactory.h"
 #include <memory>
 #include <vector>
@@ -28,8 +29,7 @@ private:
     std::unique_ptr<ReferenceSOGIxn> ixn;            // periodic
     std::unique_ptr<SOGFreeSpaceSum> freeSpace;      // non-periodic
     std::vector<double> weightSums; // per channel, sum of |w| (kJ/mol/e^2)
-    std::string chargeScaleName, energyScaleName;
-    bool chargeScaleDerivative, energyScaleDerivative;
+    TorchSOGScaleParameters scales;
 };
 
 /**

@@ -39,40 +39,25 @@ static ReferencePlatform::PlatformData& getPlatformData(ContextImpl& context) {
 void ReferenceCalcTorchSOGForceKernel::initialize(const System& system, const TorchSOGForce& force) {
     model.reset(new SOGTorchModel(force, system.getNumParticles()));
     weightSums = SOGForceImpl::calcWeightSums(force);
-    vector<double> weights(force.getNumGaussians()), widths(force.getNumGaussians());
-    vector<int> channels(force.getNumGaussians());
-    for (int l = 0; l < force.getNumGaussians(); l++)
-        force.getGaussianParameters(l, weights[l], widths[l], channels[l]);
+    const SOGKernelParameters parameters = SOGForceImpl::getKernelParameters(force);
     if (force.usesPeriodicBoundaryConditions()) {
         Vec3 box[3];
         system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
         ixn.reset(new ReferenceSOGIxn(SOGForceImpl::createGridRequest(force, "TorchSOGForce", ReferenceSOGIxn::bytesPerGridPoint), box));
-        ixn->setGaussians(weights, widths, channels);
+        ixn->setGaussians(parameters.weights, parameters.widths, parameters.channels);
     }
     else
-        freeSpace.reset(new SOGFreeSpaceSum(weights, widths, channels, force.getNumChannels()));
-    chargeScaleName = force.getChargeScaleParameterName();
-    energyScaleName = force.getEnergyScaleParameterName();
-    chargeScaleDerivative = energyScaleDerivative = false;
-    for (int k = 0; k < force.getNumEnergyParameterDerivatives(); k++) {
-        chargeScaleDerivative |= (force.getEnergyParameterDerivativeName(k) == chargeScaleName);
-        energyScaleDerivative |= (force.getEnergyParameterDerivativeName(k) == energyScaleName);
-    }
+        freeSpace.reset(new SOGFreeSpaceSum(parameters));
+    scales = TorchSOGScaleParameters(force);
 }
 
 double ReferenceCalcTorchSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ReferencePlatform::PlatformData& data = getPlatformData(context);
-    const double lambda = (chargeScaleName.empty() ? 1.0 : context.getParameter(chargeScaleName));
-    const double scale = (energyScaleName.empty() ? 1.0 : context.getParameter(energyScaleName));
-    TorchSOGForceImpl::checkScaleValue("charge scale", chargeScaleName, lambda);
-    TorchSOGForceImpl::checkScaleValue("energy scale", energyScaleName, scale);
+    double lambda, scale;
+    scales.read(context, lambda, scale);
     vector<double> charges, chargeDerivatives, modelForces;
     const double localEnergy = model->evaluate(*data.positions, data.periodicBoxVectors, lambda, includeForces, charges);
-    const int numChannels = weightSums.size();
-    vector<double> absCharge(numChannels, 0.0);
-    for (int k = 0; k < (int) charges.size(); k++)
-        absCharge[k % numChannels] += fabs(charges[k]);
-    SOGForceImpl::checkChargeMagnitude("TorchSOGForce", absCharge, weightSums);
+    TorchSOGForceImpl::checkModelCharges(charges, weightSums);
     // The long range of the modelled particles at fixed charges, in region order.
     const vector<Vec3>& positions = model->getRegionPositions();
     vector<Vec3> longRangeForces(positions.size());
@@ -94,11 +79,7 @@ double ReferenceCalcTorchSOGForceKernel::execute(ContextImpl& context, bool incl
         const vector<int>& region = model->getRegion();
         for (int k = 0; k < (int) region.size(); k++)
             forces[region[k]] += longRangeForces[k]*scale + Vec3(modelForces[3*k], modelForces[3*k+1], modelForces[3*k+2]);
-        map<string, double>& derivatives = *data.energyParameterDerivatives;
-        if (chargeScaleDerivative)
-            derivatives[chargeScaleName] += dEdLambda;
-        if (energyScaleDerivative)
-            derivatives[energyScaleName] += energy;
+        scales.addDerivatives(*data.energyParameterDerivatives, dEdLambda, energy);
     }
     return scale*energy;
 }

@@ -1,6 +1,7 @@
 #ifndef OPENMM_SOGFREESPACESUM_H_
 #define OPENMM_SOGFREESPACESUM_H_
 
+#include "internal/SOGKernelParameters.h"
 #include "openmm/Vec3.h"
 #include <vector>
 
@@ -16,13 +17,10 @@ namespace SOGPlugin {
 class SOGFreeSpaceSum {
 public:
     /**
-     * @param weights   the amplitudes w, measured in kJ/mol/e^2
-     * @param widths    the widths sigma, measured in nm
-     * @param channels  the channel of each term
-     * @param numChannels  the number of channels P
+     * @param parameters  the channels and Gaussians (weights in kJ/mol/e^2, widths in nm); the
+     *                    tolerance is not used: the sum is exact
      */
-    SOGFreeSpaceSum(const std::vector<double>& weights, const std::vector<double>& widths,
-            const std::vector<int>& channels, int numChannels);
+    explicit SOGFreeSpaceSum(const SOGKernelParameters& parameters);
     /**
      * Compute the energy and, if requested, the forces at fixed charges and dE/dq.
      *

@@ -18,6 +18,9 @@ namespace SOGPlugin {
  */
 class SOGTorchModel {
 public:
+    // The model's units (Angstrom, eV) against OpenMM's (nm, kJ/mol); e is the same on both sides.
+    static constexpr double ANGSTROM_PER_NM = 10.0;
+    static constexpr double KJ_PER_MOL_PER_EV = 1.602176634e-19*6.02214076e23/1000.0;
     /**
      * Load the model of a force; throws OpenMMException naming the problem. An export that
      * records a format_version (metadata.json) must not be newer than this build reads and its

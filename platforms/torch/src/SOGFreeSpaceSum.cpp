@@ -5,10 +5,9 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-SOGFreeSpaceSum::SOGFreeSpaceSum(const vector<double>& weights, const vector<double>& widths,
-        const vector<int>& channels, int numChannels) : numChannels(numChannels) {
-    for (int l = 0; l < (int) weights.size(); l++)
-        terms.push_back(Term{weights[l], 1.0/(widths[l]*widths[l]), channels[l]});
+SOGFreeSpaceSum::SOGFreeSpaceSum(const SOGKernelParameters& parameters) : numChannels(parameters.numChannels) {
+    for (int l = 0; l < parameters.getNumGaussians(); l++)
+        terms.push_back(Term{parameters.weights[l], 1.0/(parameters.widths[l]*parameters.widths[l]), parameters.channels[l]});
 }
 
 double SOGFreeSpaceSum::calculate(const vector<Vec3>& positions, const vector<double>& charges, vector<Vec3>* forces,

@@ -16,9 +16,6 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-// The model's units (Angstrom, eV) against OpenMM's (nm, kJ/mol); e is the same on both sides.
-static const double ANGSTROM_PER_NM = 10.0;
-static const double KJ_PER_MOL_PER_EV = 1.602176634e-19*6.02214076e23/1000.0;
 // The newest metadata.json layout this build reads: openmm_sog.training.export.EXPORT_FORMAT_VERSION.
 static const long long EXPORT_FORMAT_VERSION = 1;
 // Two atoms closer than this (nm) explain a model that returns NaN: its descriptors are undefined there.
