@@ -104,7 +104,7 @@ def create_sognet_force(
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     subset = None if particles is None else _checked_particles(particles, len(atomic_numbers))
-    scaling = _checked_scaling(
+    scaled = _checked_scaling(
         charge_scale_parameter,
         charge_scaled_particles,
         energy_scale_parameter,
@@ -145,7 +145,7 @@ def create_sognet_force(
             raise RuntimeError(
                 "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
             )
-        if scaling.charge_scale_parameter and not _takes_charge_scale(module):
+        if charge_scale_parameter and not _takes_charge_scale(module):
             raise ValueError(
                 f"{path} predates charge scaling (its local_energy_and_charges takes no "
                 "charge_scale); export the model again with `sognet export`"
@@ -153,36 +153,19 @@ def create_sognet_force(
         force = _native_force(path, atomic_numbers, metadata, tolerance, periodic)
         if subset is not None:
             force.setParticles(list(subset))
-        scaling.apply(force)
+        if charge_scale_parameter:
+            force.setChargeScaleParameterName(charge_scale_parameter)
+            if scaled is not None:
+                force.setChargeScaledParticles(list(scaled))
+        if energy_scale_parameter:
+            force.setEnergyScaleParameterName(energy_scale_parameter)
         return force
-    if scaling.charge_scale_parameter or scaling.energy_scale_parameter:
+    if charge_scale_parameter or energy_scale_parameter:
         raise ValueError(
             "charge_scale_parameter and energy_scale_parameter need the native TorchSOGForce "
             "(implementation='native' or 'auto' with its plugins loaded and a long-range model)"
         )
     return _python_force(SOGNetComputation(path, atomic_numbers, periodic, subset, module))
-
-
-class _Scaling:
-    """The alchemical parameters of a native force, checked."""
-
-    def __init__(
-        self,
-        charge_scale_parameter: str | None,
-        charge_scaled_particles: tuple[int, ...] | None,
-        energy_scale_parameter: str | None,
-    ) -> None:
-        self.charge_scale_parameter = charge_scale_parameter or ""
-        self.charge_scaled_particles = charge_scaled_particles
-        self.energy_scale_parameter = energy_scale_parameter or ""
-
-    def apply(self, force: openmm.Force) -> None:
-        if self.charge_scale_parameter:
-            force.setChargeScaleParameterName(self.charge_scale_parameter)
-            if self.charge_scaled_particles is not None:
-                force.setChargeScaledParticles(list(self.charge_scaled_particles))
-        if self.energy_scale_parameter:
-            force.setEnergyScaleParameterName(self.energy_scale_parameter)
 
 
 def _checked_scaling(
@@ -191,8 +174,9 @@ def _checked_scaling(
     energy_scale_parameter: str | None,
     subset: tuple[int, ...] | None,
     num_modelled: int,
-) -> _Scaling:
-    """The scale parameters, or a ValueError naming what is wrong with them."""
+) -> tuple[int, ...] | None:
+    """The charge-scaled particles (None: every modelled one) after checking the scale
+    parameters, or a ValueError naming what is wrong with them."""
     for name in (charge_scale_parameter, energy_scale_parameter):
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ValueError(f"a scale parameter name must be a non-empty string, got {name!r}")
@@ -219,7 +203,7 @@ def _checked_scaling(
             raise ValueError(f"charge_scaled_particles lists {repeated} more than once")
         if not scaled:
             raise ValueError("charge_scaled_particles is empty; give None to scale every particle")
-    return _Scaling(charge_scale_parameter, scaled, energy_scale_parameter)
+    return scaled
 
 
 def _takes_charge_scale(module: torch.jit.ScriptModule) -> bool:

@@ -30,7 +30,6 @@ class DeviceData:
     def __init__(
         self, structures: list[Structure], device: torch.device, dtype: torch.dtype
     ) -> None:
-        self.device = device
         self._tensors: dict[int, dict[str, Tensor]] = {}
         for s in structures:
             self._tensors[id(s)] = self._convert(s, device, dtype)
