@@ -302,6 +302,16 @@ def compile_package(ep, path: Path, metadata: dict[str, str] | None = None) -> t
     return out, time.perf_counter() - start
 
 
+def compile_traced(module: nn.Module, args: tuple, dims: list[dict | None], path: Path):
+    """make_fx, export and AOTI-compile ``module``, then load it: (runner, package path,
+    compile time in s)."""
+    import torch._inductor as inductor
+
+    ep = export_graph(trace_with_make_fx(module, args), args, dims)
+    package, compiled = compile_package(ep, path)
+    return inductor.aoti_load_package(package), package, compiled
+
+
 def agreement(label: str, out, ref) -> tuple[bool, str]:
     """Energy (relative), charges, gradients (max abs and relative norm) against ``ref``."""
     energy, q, grad_r, grad_s = (t.detach().double() for t in out)
@@ -658,10 +668,9 @@ def main() -> int:
         vjp_nl = LocalVJPWithPairs(core, TorchPairs(model.cutoff)).eval()
         nl_args = (pos, numbers, cell, charge_scale, charge_grad)
         nl_dims = [{0: atoms}, {0: atoms}, None, {0: atoms}, {0: atoms}]
-        gm = trace_with_make_fx(vjp_nl, nl_args)
-        ep = export_graph(gm, nl_args, nl_dims)
-        package, compiled = compile_package(ep, workdir / "sognet_local_vjp_torchnl.pt2")
-        run_nl = inductor.aoti_load_package(package)
+        run_nl, _, compiled = compile_traced(
+            vjp_nl, nl_args, nl_dims, workdir / "sognet_local_vjp_torchnl.pt2"
+        )
         ok, text = agreement("AOTI vs model", run_nl(*nl_args), ref)
         t_nl_prog = timed(lambda: run_nl(*nl_args), opts.repeats)
         report(
@@ -703,10 +712,9 @@ def main() -> int:
         vjp_op = LocalVJPWithPairs(core, VesinOpPairs()).eval()
         op_args = (pos, numbers, cell, charge_scale, charge_grad)
         op_dims = [{0: atoms}, {0: atoms}, None, {0: atoms}, {0: atoms}]
-        gm = trace_with_make_fx(vjp_op, op_args)
-        ep = export_graph(gm, op_args, op_dims)
-        package_a8, compiled = compile_package(ep, workdir / "sognet_local_vjp_vesinop.pt2")
-        run_op = inductor.aoti_load_package(package_a8)
+        run_op, package_a8, compiled = compile_traced(
+            vjp_op, op_args, op_dims, workdir / "sognet_local_vjp_vesinop.pt2"
+        )
         ok, text = agreement("AOTI vs model", run_op(*op_args), ref)
         t_op = timed(lambda: run_op(*op_args), opts.repeats)
         report(
