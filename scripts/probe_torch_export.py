@@ -128,7 +128,7 @@ class LocalEnergyCore(nn.Module):
         mask = model.lr.periodic.kspace_mask()
         narrow = (~mask).any(0) if mask is not None else torch.zeros(0, dtype=torch.bool)
         self.narrow = [int(k) for k in torch.nonzero(narrow).flatten()]
-        self.narrow_mask = (~mask).to(model.descriptor_mean.dtype)[:, self.narrow].clone()
+        self.narrow_mask = (~mask).to(model.energy_shifts.dtype)[:, self.narrow].clone()
 
     def forward(
         self,
@@ -143,21 +143,17 @@ class LocalEnergyCore(nn.Module):
         from openmm_sog.model.neighbors import pair_vectors
 
         m = self.m
-        dtype = m.descriptor_mean.dtype
+        dtype = m.energy_shifts.dtype
         x = positions.to(dtype)
         h = cell.to(dtype)
         species = m.species_table.index_select(0, numbers)
         batch = torch.zeros_like(numbers)
         vectors = pair_vectors(x, h.unsqueeze(0), batch, i, j, shifts)
-        d = m.descriptor(vectors, i, j, species)
-        d = (d - m.descriptor_mean) / m.descriptor_std
+        d, backbone_energy = m.backbone(vectors, i, j, species)
         onehot = nn.functional.one_hot(species, len(m.atomic_numbers)).to(dtype)
         features = torch.cat([d, onehot], -1)
-        local = m.fitting(features).squeeze(-1)
-        if m.num_radial_features > 0:
-            radial = d[:, d.shape[1] - m.num_radial_features :]
-            local = local + m.pair_readout(radial).squeeze(-1)
-        local = local * m.energy_scale + m.energy_shifts.index_select(0, species)
+        local = (m.fitting(features).squeeze(-1) + backbone_energy) * m.energy_scale
+        local = local + m.energy_shifts.index_select(0, species)
         energy = local.sum()
         q = m.charge_head(features) + m.charge_offsets.index_select(0, species)
         if m.neutralize:
@@ -464,7 +460,7 @@ def main() -> int:
     charge_grad = torch.randn(n, channels, generator=torch.Generator().manual_seed(0))
     charge_grad = charge_grad.double()
     print(
-        f"model {Path(opts.model).name}: {model.descriptor_mean.dtype}, cutoff "
+        f"model {Path(opts.model).name}: {model.energy_shifts.dtype}, cutoff "
         f"{model.cutoff} A, P={channels}, neighbours {type(model.neighbors).__name__}; "
         f"{n} ions, box {float(cell[0, 0]):.3f} A"
     )
@@ -484,7 +480,7 @@ def main() -> int:
     pbc = torch.tensor([True])
 
     def vesin_pairs(positions=pos, h=cell):
-        dtype = model.descriptor_mean.dtype
+        dtype = model.energy_shifts.dtype
         batch = torch.zeros(positions.shape[0], dtype=torch.long)
         return model.neighbors(positions.to(dtype), h.to(dtype)[None], pbc, batch)
 
@@ -706,7 +702,7 @@ def main() -> int:
 
         class VesinOpPairs(nn.Module):
             def forward(self, positions, cell):
-                dtype = model.descriptor_mean.dtype
+                dtype = model.energy_shifts.dtype
                 return vesin_op(positions.detach().to(dtype), cell.detach().to(dtype))
 
         vjp_op = LocalVJPWithPairs(core, VesinOpPairs()).eval()

@@ -18,10 +18,15 @@ from file_helpers import flip_bit_in_largest_tensor, rewrite_metadata  # noqa: E
 from model_helpers import TRICLINIC, make_model, random_structure, small_config  # noqa: E402
 
 from openmm_sog.openmm_model import create_sognet_force  # noqa: E402
-from openmm_sog.training.checkpoint import CheckpointIO, TrainingState  # noqa: E402
+from openmm_sog.training.checkpoint import (  # noqa: E402
+    CHECKPOINT_FORMAT_VERSION,
+    CheckpointIO,
+    TrainingState,
+)
 from openmm_sog.training.export import export_model, load_exported  # noqa: E402
 from openmm_sog.training.integrity import CorruptFileError, FileFormatError  # noqa: E402
 from openmm_sog.training.model_io import (  # noqa: E402
+    MODEL_FORMAT_VERSION,
     initialize_from,
     load_model,
     read_model_payload,
@@ -210,11 +215,16 @@ def test_removed_checksum_is_a_mismatch(files, tmp_path):
 
 
 def test_newer_model_file_and_checkpoint_are_refused(files, tmp_path):
-    for name, kind in (("model_best.pt", "model file"), ("checkpoint_last.pt", "checkpoint")):
+    for name, kind, supported in (
+        ("model_best.pt", "model file", MODEL_FORMAT_VERSION),
+        ("checkpoint_last.pt", "checkpoint", CHECKPOINT_FORMAT_VERSION),
+    ):
         payload = torch.load(files / name, weights_only=True)
         payload["format_version"] = 7
         torch.save(payload, tmp_path / name)
-        with pytest.raises(FileFormatError, match=f"{kind} format_version 7 is newer than the 1"):
+        with pytest.raises(
+            FileFormatError, match=f"{kind} format_version 7 is newer than the {supported}"
+        ):
             read_model_payload(tmp_path / name)
     with pytest.raises(FileFormatError, match="checkpoint format_version 7 is newer"):
         CheckpointIO(tmp_path).load()

@@ -257,7 +257,7 @@ def test_bad_files_and_options_are_named(model_files, tmp_path):
 def test_model_instance_is_copied():
     model = make_model()
     calc = SOGNetCalculator(model, dtype="float32")
-    assert model.descriptor_mean.dtype == torch.float64  # the caller's module is unchanged
+    assert model.energy_shifts.dtype == torch.float64  # the caller's module is unchanged
     atoms = make_atoms(False)
     atoms.calc = calc
     assert np.isfinite(atoms.get_potential_energy())

@@ -294,12 +294,12 @@ def test_radial_features_give_an_exact_pair_sum():
         model.energy_shifts.zero_()
     s = random_structure(10, None, seed=8)
     total = float(energy(model, s))
-    d = model.descriptor
+    d = model.backbone.descriptor
     expected = 0.0
     m1 = d.num_features
-    mean = model.descriptor_mean[-m1:]
-    std = model.descriptor_std[-m1:]
-    u = model.pair_readout.weight[0].detach() / std
+    mean = model.backbone.mean[-m1:]
+    std = model.backbone.std[-m1:]
+    u = model.backbone.pair_readout.weight[0].detach() / std
     species = model.species_index(s["atomic_numbers"])
     onehot = torch.nn.functional.one_hot(species, 2).double()
     x = s["positions"]

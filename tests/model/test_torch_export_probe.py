@@ -32,7 +32,7 @@ def _case(model, num_ions: int, seed: int):
     inputs = molten_nacl_model_inputs(num_ions, seed=seed)
     pos, numbers, cell = inputs["positions"], inputs["atomic_numbers"], inputs["cell"][0]
     n = pos.shape[0]
-    dtype = model.descriptor_mean.dtype
+    dtype = model.energy_shifts.dtype
     i, j, shifts = model.neighbors(
         pos.to(dtype), cell.to(dtype)[None], torch.tensor([True]), torch.zeros(n, dtype=torch.long)
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DeepPotSEDescriptor", "mlp", "smooth_cutoff"]
+__all__ = ["DeepPotSEBackbone", "DeepPotSEDescriptor", "mlp", "smooth_cutoff"]
 
 
 def smooth_cutoff(distances: Tensor, inner: float, cutoff: float) -> Tensor:
@@ -127,3 +127,70 @@ class DeepPotSEDescriptor(nn.Module):
         if self.radial_features:
             return torch.cat([gram.reshape(n, -1), summed[:, :, 0]], -1)
         return gram.reshape(n, -1)
+
+
+class DeepPotSEBackbone(nn.Module):
+    """The DeepPot-SE local model as a backbone (see :mod:`.backbones` for the interface).
+
+    Features are the descriptor standardised by ``mean`` and ``std`` (DeePMD's davg/dstd, set
+    from data by :meth:`set_statistics`; unitless). With ``radial_features`` the energy term is
+    a linear readout of the standardised radial sums: an exact learnable pair sum
+    sum_j phi(r_ij, Z_i, Z_j) with phi spanned by the embedding network's features.
+    """
+
+    def __init__(
+        self,
+        num_species: int,
+        cutoff: float,
+        inner_cutoff: float,
+        num_radial: int,
+        embedding_sizes: tuple[int, ...],
+        axis_features: int,
+        neighbor_normalization: float,
+        radial_features: bool,
+    ) -> None:
+        super().__init__()
+        self.descriptor = DeepPotSEDescriptor(
+            num_species,
+            cutoff,
+            inner_cutoff,
+            num_radial,
+            embedding_sizes,
+            axis_features,
+            neighbor_normalization,
+            radial_features,
+        )
+        self.feature_size = int(self.descriptor.output_size)
+        self.neighbor_normalization = float(neighbor_normalization)
+        self.register_buffer("mean", torch.zeros(self.feature_size))
+        self.register_buffer("std", torch.ones(self.feature_size))
+        self.num_radial_features = self.descriptor.num_features if radial_features else 0
+        if self.num_radial_features:
+            self.pair_readout = nn.Linear(self.num_radial_features, 1, bias=False)
+            nn.init.zeros_(self.pair_readout.weight)
+        else:
+            self.pair_readout = nn.Identity()
+
+    def forward(
+        self, vectors: Tensor, i: Tensor, j: Tensor, species: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Features ``[N, feature_size]`` and energies ``[N]`` (units of the energy scale)."""
+        features = (self.descriptor(vectors, i, j, species) - self.mean) / self.std
+        if self.num_radial_features > 0:
+            radial = features[:, features.shape[1] - self.num_radial_features :]
+            return features, self.pair_readout(radial).squeeze(-1)
+        return features, torch.zeros_like(features[:, 0])
+
+    @torch.jit.unused
+    def set_neighbor_normalization(self, value: float) -> None:
+        """Set n_norm, the typical neighbour count the neighbour sums are divided by."""
+        self.neighbor_normalization = float(value)
+        self.descriptor.neighbor_normalization = float(value)
+
+    @torch.jit.unused
+    def set_statistics(self, vectors: Tensor, i: Tensor, j: Tensor, species: Tensor) -> None:
+        """Standardise the descriptor over sample structures' atoms (arguments as in forward)."""
+        with torch.no_grad():
+            raw = self.descriptor(vectors, i, j, species)
+            self.mean.copy_(raw.mean(0))
+            self.std.copy_(raw.std(0).clamp_min(1e-2 * float(raw.std())))

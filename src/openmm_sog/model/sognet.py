@@ -1,11 +1,13 @@
-"""SOG-Net: a local short-range model plus latent charges with a learnable SOG long-range layer.
+"""SOG-Net: a local backbone plus latent charges with a learnable SOG long-range layer.
 
+The backbone (:mod:`.backbones`: DeepPot-SE or PaiNN) gives per-atom invariant features; a
+fitting network reads the local energies eps_i from them and a charge head the latent charges q.
 E = sum_i eps_i + E_lr(q),  forces F = -dE/dr by autograd (through the charge network, so the
 chain-rule term -sum_j dE/dq_j dq_j/dr_i is included), stress = 1/V dE/d(strain) by autograd
 through a symmetric strain applied to positions and cell. Units: Angstrom, eV, e; stress in
 eV/Angstrom^3 (ASE sign convention: positive when the system pulls inwards).
 
-``SOGNet(long_range=False)`` is the short-range-only baseline with the same local model.
+``SOGNet(long_range=False)`` is the short-range-only baseline with the same backbone.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -13,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .descriptor import DeepPotSEDescriptor, mlp
+from .backbones import BACKBONES, build_backbone
+from .descriptor import mlp
 from .long_range import LatentLongRange, coulomb_initial_kernel
 from .neighbors import BruteForceNeighborList, VesinNeighborList, pair_vectors
 
@@ -25,6 +28,8 @@ class SOGNetConfig:
     """Hyper-parameters of :class:`SOGNet` (lengths in Angstrom)."""
 
     atomic_numbers: list[int] = field(default_factory=list)
+    # The local model (see .backbones): "deeppot_se" or "painn".
+    backbone: str = "deeppot_se"
     cutoff: float = 5.0
     inner_cutoff: float = 3.5
     num_radial: int = 8
@@ -33,6 +38,9 @@ class SOGNetConfig:
     fitting_sizes: list[int] = field(default_factory=lambda: [64, 64])
     charge_sizes: list[int] = field(default_factory=lambda: [32])
     neighbor_normalization: float = 10.0
+    # PaiNN backbone: channels of scalars and vectors, and message-passing layers.
+    num_features: int = 64
+    num_interactions: int = 3
     # Radial neighbour sums as extra descriptor features, with a linear path to the energy:
     # pair-additive short-range physics (ionic repulsion) within direct reach of the model.
     radial_features: bool = False
@@ -85,6 +93,11 @@ class SOGNet(nn.Module):
         numbers = list(config.atomic_numbers)
         if len(set(numbers)) != len(numbers) or min(numbers) < 1 or max(numbers) > 118:
             raise ValueError(f"atomic_numbers must be distinct in 1..118, got {numbers}")
+        if config.backbone not in BACKBONES:
+            raise ValueError(
+                f"unknown backbone {config.backbone!r}; choose one of "
+                f"{', '.join(sorted(BACKBONES))}"
+            )
         num_species = len(numbers)
         self.atomic_numbers = numbers
         self.cutoff = float(config.cutoff)
@@ -102,30 +115,9 @@ class SOGNet(nn.Module):
             raise ValueError(
                 f"neighbor_list must be 'vesin' or 'brute_force', got {config.neighbor_list!r}"
             )
-        self.descriptor = DeepPotSEDescriptor(
-            num_species,
-            self.cutoff,
-            config.inner_cutoff,
-            config.num_radial,
-            tuple(config.embedding_sizes),
-            config.axis_features,
-            config.neighbor_normalization,
-            config.radial_features,
-        )
-        width = self.descriptor.output_size + num_species
-        # Standardisation of the descriptor (DeepMD's davg/dstd), set from data by
-        # ``set_descriptor_statistics``; unitless.
-        self.register_buffer("descriptor_mean", torch.zeros(self.descriptor.output_size))
-        self.register_buffer("descriptor_std", torch.ones(self.descriptor.output_size))
+        self.backbone = build_backbone(config, num_species)
+        width = self.backbone.feature_size + num_species
         self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)
-        # Linear readout of the (standardised) radial sums: an exact learnable pair sum
-        # sum_j phi(r_ij, Z_i, Z_j) with phi spanned by the embedding network's features.
-        self.num_radial_features = self.descriptor.num_features if config.radial_features else 0
-        if self.num_radial_features:
-            self.pair_readout = nn.Linear(self.num_radial_features, 1, bias=False)
-            nn.init.zeros_(self.pair_readout.weight)
-        else:
-            self.pair_readout = nn.Identity()
         if energy_shifts is None:
             energy_shifts = torch.zeros(num_species)
         self.register_buffer("energy_shifts", energy_shifts.to(torch.float64).clone())
@@ -201,17 +193,12 @@ class SOGNet(nn.Module):
             returned ``charges`` are the scaled ones. Default: unscaled.
         """
         num_structures = cell.shape[0]
-        species, descriptor, i, j, vectors = self._raw_descriptor(
-            positions, atomic_numbers, cell, pbc, batch
-        )
-        descriptor = (descriptor - self.descriptor_mean) / self.descriptor_std
+        species = self.species_index(atomic_numbers)
+        i, j, vectors = self._pairs(positions, cell, pbc, batch)
+        features, backbone_energy = self.backbone(vectors, i, j, species)
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
-        features = torch.cat([descriptor, onehot], -1)
-        local = self.fitting(features).squeeze(-1)
-        if self.num_radial_features > 0:
-            radial = descriptor[:, descriptor.shape[1] - self.num_radial_features :]
-            local = local + self.pair_readout(radial).squeeze(-1)
-        local = local * self.energy_scale
+        features = torch.cat([features, onehot], -1)
+        local = (self.fitting(features).squeeze(-1) + backbone_energy) * self.energy_scale
         local = local + self.energy_shifts[species]
         zeros = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
         energy_sr = zeros.index_add(0, batch, local)
@@ -261,24 +248,15 @@ class SOGNet(nn.Module):
         i, j, shifts = self.neighbors(positions, cell, pbc, batch)
         return i, j, pair_vectors(positions, cell, batch, i, j, shifts)
 
-    def _raw_descriptor(
-        self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Species ``[N]``, unstandardised descriptor ``[N, D]`` and the full neighbour list
-        ``(i [E], j [E], r_j - r_i [E, 3])`` it was computed from."""
-        species = self.species_index(atomic_numbers)
-        i, j, vectors = self._pairs(positions, cell, pbc, batch)
-        return species, self.descriptor(vectors, i, j, species), i, j, vectors
-
     @torch.jit.unused
     def set_descriptor_statistics(
         self, positions: Tensor, atomic_numbers: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
     ) -> None:
-        """Set the descriptor's mean and standard deviation from sample structures."""
+        """Set the backbone's input statistics (standardisation) from sample structures."""
         with torch.no_grad():
-            descriptor = self._raw_descriptor(positions, atomic_numbers, cell, pbc, batch)[1]
-            self.descriptor_mean.copy_(descriptor.mean(0))
-            self.descriptor_std.copy_(descriptor.std(0).clamp_min(1e-2 * float(descriptor.std())))
+            species = self.species_index(atomic_numbers)
+            i, j, vectors = self._pairs(positions, cell, pbc, batch)
+            self.backbone.set_statistics(vectors, i, j, species)
 
     @staticmethod
     def _neutralize(

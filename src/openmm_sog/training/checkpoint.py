@@ -20,7 +20,9 @@ __all__ = ["CHECKPOINT_FORMAT_VERSION", "CheckpointIO", "TrainingState", "verify
 
 #: layout of checkpoint_last.pt: 1 adds format_version, openmm_sog_version and weights_sha256
 #: (over every tensor: model, optimiser and scheduler state, RNG state); without: format 0.
-CHECKPOINT_FORMAT_VERSION = 1
+#: 2: the model's local part is ``backbone.*`` and the optimiser state follows its parameter
+#: order (format-1 checkpoints are renamed and renumbered on resuming, see model_io).
+CHECKPOINT_FORMAT_VERSION = 2
 _CHECKPOINT = "a training checkpoint (the checkpoint_last.pt written by `sognet train`)"
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..model import SOGNetConfig
+from ..model.backbones import BACKBONE_KEYS, BACKBONES, foreign_backbone_keys
 from .device import check_device_name
 from .errors import ConfigError
 
@@ -253,7 +254,27 @@ def _build(cls: type, values: Any, where: str) -> Any:
             kwargs[name] = _build(_SECTIONS[name], value, name)
         else:
             kwargs[name] = _coerce(value, hints[name], key)
+    if cls is SOGNetConfig:
+        _check_backbone_keys(kwargs.get("backbone", SOGNetConfig.backbone), list(values))
     return cls(**kwargs)
+
+
+def _check_backbone_keys(backbone: str, keys: list[str]) -> None:
+    """Refuse a backbone name that does not exist, and another backbone's hyper-parameters."""
+    if backbone not in BACKBONES:
+        close = difflib.get_close_matches(backbone, list(BACKBONES), n=1)
+        raise ConfigError(
+            f"config key model.backbone: unknown backbone {backbone!r}"
+            + (f" (did you mean '{close[0]}'?)" if close else "")
+            + f"; backbones: {', '.join(sorted(BACKBONES))}"
+        )
+    foreign = foreign_backbone_keys(backbone, keys)
+    if foreign:
+        raise ConfigError(
+            f"config key model.{foreign[0]}: backbone {backbone} has no such hyper-parameter "
+            f"(its own: {', '.join(BACKBONE_KEYS[backbone])}; shared: cutoff, inner_cutoff, "
+            "num_radial)"
+        )
 
 
 def _require(condition: bool, message: str) -> None:
@@ -334,7 +355,14 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         f"config key model.inner_cutoff: must lie in [0, cutoff = {m.cutoff}), "
         f"got {m.inner_cutoff}",
     )
-    for key in ("num_radial", "axis_features", "num_channels", "num_gaussians"):
+    for key in (
+        "num_radial",
+        "axis_features",
+        "num_channels",
+        "num_gaussians",
+        "num_features",
+        "num_interactions",
+    ):
         value = getattr(m, key)
         _require(value >= 1, f"config key model.{key}: must be >= 1, got {value}")
     for key in ("embedding_sizes", "fitting_sizes", "charge_sizes"):

@@ -80,7 +80,7 @@ class ExportedSOGNet(nn.Module):
         self.model = model
 
     def _inputs(self, positions: Tensor, cell: Tensor, pbc: bool) -> tuple[Tensor, Tensor, Tensor]:
-        dtype = self.model.descriptor_mean.dtype
+        dtype = self.model.energy_shifts.dtype
         batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
         cells = cell.to(dtype).reshape(1, 3, 3)
         if not pbc:
@@ -93,7 +93,7 @@ class ExportedSOGNet(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Energy ``[1]`` (eV) and forces ``[N, 3]`` (eV/A) of one structure."""
         batch, cells, periodic = self._inputs(positions, cell, pbc)
-        dtype = self.model.descriptor_mean.dtype
+        dtype = self.model.energy_shifts.dtype
         out = self.model(positions.to(dtype), atomic_numbers, cells, periodic, batch)
         return out["energy"].detach(), out["forces"]
 
@@ -137,7 +137,7 @@ class ExportedSOGNet(nn.Module):
     ) -> dict[str, Tensor]:
         """``energy_components`` of one structure, positions cast to the model's dtype."""
         batch, cells, periodic = self._inputs(positions, cell, pbc)
-        dtype = self.model.descriptor_mean.dtype
+        dtype = self.model.energy_shifts.dtype
         # The cast is differentiable: a caller's float64 positions get float64 gradients.
         return self.model.energy_components(
             positions.to(dtype),
@@ -182,7 +182,7 @@ class _OpenMMTorchBase(nn.Module):
                 "openmm-torch --structure FILE` or `--atomic-numbers Z1,Z2,...`"
             )
         device = positions.device
-        dtype = self.model.descriptor_mean.dtype
+        dtype = self.model.energy_shifts.dtype
         if self.periodic:
             if box is None:
                 raise ValueError(

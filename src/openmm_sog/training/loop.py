@@ -26,6 +26,8 @@ from .model_io import (
     read_model_payload,
     refit_energy_shifts,
     set_local_scales,
+    upgrade_optimizer_state,
+    upgrade_state_dict,
     write_model_payload,
 )
 from .reference_energies import reference_energies
@@ -284,13 +286,6 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     state = check_run_folder(config, ctx.is_main)  # before the data: refuse early
     train_set, validation = load_training_data(config)
     model = build_model(config.model, train_set, t.dtype)
-    if float(model.descriptor_std.abs().max()) == 0.0:
-        # Zero descriptors (no pairs within the cutoff) would give NaN charges in epoch 1.
-        raise SognetError(
-            f"no atom of the first training structures has a neighbour within model.cutoff = "
-            f"{config.model.cutoff:g} A, so the local model sees nothing: raise model.cutoff "
-            "beyond the nearest-neighbour distance of the data"
-        )
     model_config = config.model
     io = write_run_folder(config, ctx)
     model.to(device)
@@ -306,7 +301,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     start_row: dict | None = None  # epoch 0: the starting model of initialize_from
     if state is not None:
         try:
-            model.load_state_dict(state.model["state_dict"])
+            model.load_state_dict(upgrade_state_dict(state.model["state_dict"]))
         except RuntimeError as error:  # a folder from before config.yaml with another model
             raise RunFolderError(
                 f"cannot resume the run in {io.directory}: its model does not fit this config "
@@ -314,14 +309,16 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
                 "with or start a new run in another output.directory"
             ) from None
         set_local_scales(model, state.model)  # the run may have started from another model
-        optimizer.load_state_dict(state.optimizer)
+        optimizer.load_state_dict(
+            upgrade_optimizer_state(state.optimizer, list(state.model["state_dict"]), model)
+        )
         if ema is not None:
             if state.ema is None:
                 raise RunFolderError(
                     f"cannot resume the run in {io.directory} with training.ema_decay: its "
                     "checkpoint has no averaged weights (it was started without EMA)"
                 )
-            ema.module.load_state_dict(state.ema["state_dict"])
+            ema.module.load_state_dict(upgrade_state_dict(state.ema["state_dict"]))
             ema.n_averaged.fill_(int(state.ema["n_averaged"]))
         if scheduler is not None and state.scheduler is not None:
             scheduler.load_state_dict(state.scheduler)
@@ -543,5 +540,5 @@ def _final_config(model: SOGNet, config):
     return dataclasses.replace(
         config,
         atomic_numbers=list(model.atomic_numbers),
-        neighbor_normalization=model.descriptor.neighbor_normalization,
+        neighbor_normalization=model.backbone.neighbor_normalization,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..model import SOGNet, SOGNetConfig
+from ..model.backbones import foreign_backbone_keys
 from ..model.neighbors import VesinNeighborList
 from .data import Structure, collate
 from .integrity import (
@@ -27,6 +28,8 @@ __all__ = [
     "read_model_payload",
     "refit_energy_shifts",
     "save_model",
+    "upgrade_optimizer_state",
+    "upgrade_state_dict",
     "write_model_payload",
 ]
 
@@ -34,7 +37,16 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 #: layout of model files: 1 adds format_version, openmm_sog_version, weights_sha256 (a
 #: checksum of the state dict, see integrity.py) and ``periodic``; files without are format 0.
-MODEL_FORMAT_VERSION = 1
+#: 2: the local model is ``backbone.*`` (older files' DeepPot-SE keys are renamed on reading,
+#: see :func:`upgrade_state_dict`).
+MODEL_FORMAT_VERSION = 2
+#: Pre-backbone (format <= 1) state-dict names of the DeepPot-SE local model -> names now.
+_LEGACY_PREFIXES = (
+    ("descriptor_mean", "backbone.mean"),
+    ("descriptor_std", "backbone.std"),
+    ("descriptor.", "backbone.descriptor."),
+    ("pair_readout.", "backbone.pair_readout."),
+)
 #: what a model file is, for error messages
 _MODEL_FILE = "a SOG-Net model file (the model_best.pt written by `sognet train`)"
 
@@ -77,6 +89,13 @@ def build_model(
         )
         total += int(i.shape[0])
         atoms += s.num_atoms
+    if total == 0:
+        # Zero features (no pairs within the cutoff) would give NaN statistics and charges.
+        raise ValueError(
+            f"no atom of the first training structures has a neighbour within model.cutoff = "
+            f"{config.cutoff:g} A, so the local model sees nothing: raise model.cutoff "
+            "beyond the nearest-neighbour distance of the data"
+        )
     config.neighbor_normalization = max(1.0, total / max(atoms, 1))
     model = SOGNet(config, shifts, scale if scale > 0 else 1.0, dtype=_DTYPES[dtype])
     # Recorded in the model file and its export, so that OpenMM runs it as it was trained.
@@ -137,7 +156,7 @@ def save_model(model: SOGNet, config: SOGNetConfig, dtype: str, path: str | Path
     config = dataclasses.replace(
         config,
         atomic_numbers=list(model.atomic_numbers),
-        neighbor_normalization=model.descriptor.neighbor_normalization,
+        neighbor_normalization=model.backbone.neighbor_normalization,
     )
     payload = model_metadata(model, config, dtype)
     payload["state_dict"] = model.state_dict()
@@ -203,7 +222,7 @@ def model_from_payload(payload: dict, dtype: str | None = None) -> SOGNet:
     model = SOGNet(config, energy_scale=payload["energy_scale"], dtype=_DTYPES[dtype])
     state = {
         k: v.to(_DTYPES[dtype]) if v.is_floating_point() else v
-        for k, v in payload["state_dict"].items()
+        for k, v in upgrade_state_dict(payload["state_dict"]).items()
     }
     # Files from before the per-species charge offsets existed: zero offsets.
     state.setdefault("charge_offsets", torch.zeros_like(model.charge_offsets))
@@ -212,10 +231,63 @@ def model_from_payload(payload: dict, dtype: str | None = None) -> SOGNet:
     return model
 
 
+def upgrade_state_dict(state: dict) -> dict:
+    """``state`` with the names of model files from before backbones (format <= 1) renamed.
+
+    Those files held the DeepPot-SE local model at the top level (``descriptor.*``,
+    ``descriptor_mean``, ``descriptor_std``, ``pair_readout.*``); it is now ``backbone.*``.
+    Current names pass unchanged, so this is safe on any state dict.
+    """
+    renamed = {}
+    for key, value in state.items():
+        for old, new in _LEGACY_PREFIXES:
+            if key.startswith(old):
+                key = new + key[len(old) :]
+                break
+        renamed[key] = value
+    return renamed
+
+
+def upgrade_optimizer_state(optimizer_state: dict, old_names: list[str], model: SOGNet) -> dict:
+    """Adam state of a pre-backbone checkpoint, renumbered for ``model``'s parameter order.
+
+    Optimiser states are keyed by parameter position. Moving the DeepPot-SE model into
+    ``backbone`` moved its radial pair readout ahead of the fitting network, so positions are
+    mapped by name: ``old_names`` are the old state dict's keys (in their order).
+
+    :raises ValueError: an L-BFGS state (its history is one flat vector) whose order changed.
+    """
+    params = dict(model.named_parameters())
+    old = [name for name in upgrade_state_dict(dict.fromkeys(old_names)) if name in params]
+    new = list(params)
+    if old == new:
+        return optimizer_state
+    kernel = [] if model.lr is None else [f"lr.{n}" for n, _ in model.lr.named_parameters()]
+
+    def grouped(names: list[str]) -> list[str]:  # the order of loop._optimizer's groups
+        return [n for n in names if n not in kernel] + [n for n in names if n in kernel]
+
+    old, new = grouped(old), grouped(new)
+    if "state" not in optimizer_state or any(
+        "params" not in g for g in optimizer_state.get("param_groups", [])
+    ):
+        raise ValueError("not an optimiser state")
+    if any("history_size" in group for group in optimizer_state["param_groups"]):
+        raise ValueError(
+            "an L-BFGS checkpoint from before backbones cannot be resumed with a radial pair "
+            "readout; start a new run with training.initialize_from pointing at its model"
+        )
+    position = {name: k for k, name in enumerate(new)}
+    state = {position[old[k]]: value for k, value in optimizer_state["state"].items()}
+    return dict(optimizer_state, state=state)
+
+
 #: Hyper-parameters that define the local (short-range) model's function: a model whose weights
-#: are copied from another must agree on these (the long-range ones may differ).
+#: are copied from another must agree on these (the long-range ones may differ). Fields of a
+#: backbone the model does not use are compared too: they keep their defaults.
 LOCAL_MODEL_FIELDS = (
     "atomic_numbers",
+    "backbone",
     "cutoff",
     "inner_cutoff",
     "num_radial",
@@ -223,6 +295,8 @@ LOCAL_MODEL_FIELDS = (
     "axis_features",
     "fitting_sizes",
     "radial_features",
+    "num_features",
+    "num_interactions",
 )
 
 
@@ -249,7 +323,8 @@ def initialize_from(model: SOGNet, config: SOGNetConfig, path: str | Path) -> di
     differ = [
         f"{name} ({source_config[name]!r} in the file, {mine[name]!r} here)"
         for name in LOCAL_MODEL_FIELDS
-        if _normalised(source_config[name]) != _normalised(mine[name])
+        if name not in foreign_backbone_keys(mine["backbone"], [name])
+        and _normalised(source_config[name]) != _normalised(mine[name])
     ]
     if differ:
         raise ValueError(
@@ -291,12 +366,14 @@ def set_local_scales(model: SOGNet, payload: dict) -> None:
     another one must carry that one's instead, or its local energies would be rescaled.
     """
     model.energy_scale = float(payload["energy_scale"])
-    model.descriptor.neighbor_normalization = float(
-        payload["config"].get("neighbor_normalization", SOGNetConfig.neighbor_normalization)
+    model.backbone.set_neighbor_normalization(
+        float(payload["config"].get("neighbor_normalization", SOGNetConfig.neighbor_normalization))
     )
 
 
 def _normalised(value):
+    if isinstance(value, str):
+        return value
     return [float(v) for v in value] if isinstance(value, list | tuple) else float(value)
 
 
