@@ -11,6 +11,7 @@
 %include <std_string.i>
 
 %{
+#include "SOGCoulombRealSpaceForce.h"
 #include "SOGForce.h"
 #include "TorchSOGForce.h"
 #include "OpenMM.h"
@@ -108,6 +109,17 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
 }
 /* Without this, the argout typemap above would also match the const (input) form. */
 %typemap(argout) const std::vector<double>& charges ""
+/* SOGCoulombRealSpaceForce's polynomial coefficients: a sequence of floats in, a tuple out. */
+%typemap(in) const std::vector<double>& coefficients (std::vector<double> temp) {
+    if (!sogToDoubleVector($input, temp))
+        SWIG_fail;
+    $1 = &temp;
+}
+%typemap(out) const std::vector<double>& getPolynomialCoefficients {
+    $result = PyTuple_New($1->size());
+    for (size_t i = 0; i < $1->size(); i++)
+        PyTuple_SET_ITEM($result, i, PyFloat_FromDouble((*$1)[i]));
+}
 %typemap(in) const std::vector<int>& particles (std::vector<int> temp) {
     if (!sogToIntVector($input, temp))
         SWIG_fail;
@@ -150,6 +162,9 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
 }
 %newobject SOGPlugin::TorchSOGForce::fromBytes;
 %apply double& OUTPUT { double& weight, double& width };
+%apply double& OUTPUT { double& charge, double& chargeProd };
+%apply bool& OUTPUT { bool& scaled };
+%apply int& OUTPUT { int& particle1, int& particle2 };
 %apply int& OUTPUT { int& channel };
 %apply double& OUTPUT { double& kCutoff };
 %apply int& OUTPUT { int& spreadWidth, int& nx, int& ny, int& nz };
@@ -250,6 +265,41 @@ def _set_state_from_xml(force, state):
     }
 }
 
+%pythonappend SOGPlugin::SOGCoulombRealSpaceForce::cast %{
+    if force.thisown:
+        force.thisown = False
+        val.thisown = True
+        force._sog_owner = val
+    else:
+        val._sog_source = force
+%}
+
+%extend SOGPlugin::SOGCoulombRealSpaceForce {
+    %pythoncode %{
+    def __copy__(self):
+        return _copy_through_xml(self)
+
+    def __deepcopy__(self, memo):
+        return _copy_through_xml(self)
+
+    def __getstate__(self):
+        from openmm import XmlSerializer
+        return XmlSerializer.serialize(self)
+
+    def __setstate__(self, state):
+        _set_state_from_xml(self, state)
+    %}
+    static SOGPlugin::SOGCoulombRealSpaceForce& cast(OpenMM::Force& force) {
+        SOGPlugin::SOGCoulombRealSpaceForce* result = dynamic_cast<SOGPlugin::SOGCoulombRealSpaceForce*>(&force);
+        if (result == NULL)
+            throw OpenMM::OpenMMException("SOGCoulombRealSpaceForce: the force is not a SOGCoulombRealSpaceForce");
+        return *result;
+    }
+    static bool isinstance(OpenMM::Force& force) {
+        return dynamic_cast<SOGPlugin::SOGCoulombRealSpaceForce*>(&force) != NULL;
+    }
+}
+
 /*
  * The classes are wrapped from their headers, so the Python API and its docstrings (units included,
  * through -doxygen) cannot drift from the C++ one. The nested GaussianInfo structs are C++-only.
@@ -259,3 +309,7 @@ def _set_state_from_xml(force, state):
 %include "SOGForce.h"
 %ignore SOGPlugin::TorchSOGForce::GaussianInfo;
 %include "TorchSOGForce.h"
+%ignore SOGPlugin::SOGCoulombRealSpaceForce::ParticleInfo;
+%ignore SOGPlugin::SOGCoulombRealSpaceForce::ExceptionInfo;
+%ignore SOGPlugin::SOGCoulombRealSpaceForce::GaussianInfo;
+%include "SOGCoulombRealSpaceForce.h"

@@ -1,3 +1,5 @@
+#include "SOGCoulombRealSpaceForce.h"
+#include "SOGCoulombRealSpaceForceProxy.h"
 #include "SOGForce.h"
 #include "SOGForceProxy.h"
 #include "TorchSOGForce.h"
@@ -21,5 +23,7 @@
 
 extern "C" void registerSOGSerializationProxies() {
     OpenMM::SerializationProxy::registerProxy(typeid(SOGPlugin::SOGForce), new SOGPlugin::SOGForceProxy());
+    OpenMM::SerializationProxy::registerProxy(typeid(SOGPlugin::SOGCoulombRealSpaceForce),
+            new SOGPlugin::SOGCoulombRealSpaceForceProxy());
     OpenMM::SerializationProxy::registerProxy(typeid(SOGPlugin::TorchSOGForce), new SOGPlugin::TorchSOGForceProxy());
 }

@@ -18,6 +18,10 @@ cutoff (to the tolerance), evaluated in real space by a ``CustomNonbondedForce``
 * alchemical scaling (``scaled_particles``): one global parameter multiplies the chosen charges
   in all of the above at once, with dU/dlambda from every force.
 
+``real_space="native"`` replaces the ``CustomNonbondedForce`` and the ``CustomBondForce`` by one
+:class:`SOGCoulombRealSpaceForce` (same terms, same split of g), whose kernels exist on the
+Reference and CPU platforms only; the default ``"custom"`` works on every platform.
+
 Units are OpenMM's: nm, kJ/mol, proton charges.
 """
 
@@ -52,9 +56,11 @@ class SOGCoulombForces:
     def __init__(self, sog, complement, exceptions, nonbonded) -> None:
         #: the long-range ``SOGForce``
         self.sog = sog
-        #: ``CustomNonbondedForce``: prefactor/r - g(r) within the cutoff
+        #: prefactor/r - g(r) within the cutoff: a ``CustomNonbondedForce``, or with
+        #: ``real_space="native"`` a ``SOGCoulombRealSpaceForce`` that also holds the exceptions
         self.complement = complement
-        #: ``CustomBondForce`` for exception pairs (``None`` if the System has none)
+        #: ``CustomBondForce`` for exception pairs (``None`` if the System has none, or with
+        #: ``real_space="native"``)
         self.exceptions = exceptions
         #: the original ``NonbondedForce``, now Lennard-Jones only; ``None`` if it had no
         #: Lennard-Jones terms, in which case it was removed from the System
@@ -101,15 +107,21 @@ def _wide_polynomial(
     return None
 
 
-def _long_range_expression(
+def _long_range_terms(
     weights: list[float], widths: list[float], cutoff: float, max_error: float
-) -> str:
-    """Lepton expression of g(r) (kJ/mol/e^2, r in nm) for r <= ``cutoff``.
+) -> tuple[list[tuple[float, float]], list[float]]:
+    """The real-space form of g(r) for r <= ``cutoff``: Gaussians plus a polynomial in r^2.
 
     Per pair in real space, every exp costs: the Gaussians that are smooth on [0, cutoff] (the
     widest first, as many as a polynomial of degree <= 20 in r^2 reproduces within
     ``max_error`` kJ/mol/e^2, slopes within ``max_error``/cutoff) become one polynomial, the
-    rest stay exponentials.
+    rest stay exponentials. This is the one place that decides the split; the Lepton
+    expression (:func:`_long_range_expression`) and :class:`SOGCoulombRealSpaceForce` both
+    evaluate what it returns.
+
+    :return: ``(gaussians, coefficients)``: (weight kJ/mol/e^2, width nm) of the Gaussians kept
+        as exponentials, narrowest first, and c_k in kJ/mol/e^2/nm^(2k) of sum_k c_k r^(2k)
+        (empty if no Gaussian is folded).
     """
     order = sorted(range(len(widths)), key=lambda i: widths[i])
     # Fold as many Gaussians as possible, the widest ones, into the polynomial.
@@ -120,8 +132,22 @@ def _long_range_expression(
         )
         if coefficients is not None or not wide:
             break
-    terms = [f"{weights[i]!r}*exp(-(r/{widths[i]!r})^2)" for i in order[:first_wide]]
-    if wide and coefficients is not None:
+    gaussians = [(weights[i], widths[i]) for i in order[:first_wide]]
+    return gaussians, (coefficients if wide and coefficients is not None else [])
+
+
+def _long_range_expression(
+    weights: list[float], widths: list[float], cutoff: float, max_error: float
+) -> str:
+    """Lepton expression of g(r) (kJ/mol/e^2, r in nm) for r <= ``cutoff`` (see
+    :func:`_long_range_terms`)."""
+    return _terms_expression(*_long_range_terms(weights, widths, cutoff, max_error))
+
+
+def _terms_expression(gaussians: list[tuple[float, float]], coefficients: list[float]) -> str:
+    """Lepton expression of the g(r) that :func:`_long_range_terms` returned."""
+    terms = [f"{weight!r}*exp(-(r/{width!r})^2)" for weight, width in gaussians]
+    if coefficients:
         horner = repr(coefficients[-1])
         for ck in reversed(coefficients[:-1]):
             horner = f"{ck!r}+r^2*({horner})"
@@ -240,6 +266,7 @@ def use_sog_coulomb(
     scaled_particles: Sequence[int] | None = None,
     scale_parameter: str = "lambda_electrostatics",
     force_group: int | None = None,
+    real_space: str = "custom",
 ) -> SOGCoulombForces:
     """Replace the PME or Ewald electrostatics of ``system``'s NonbondedForce by SOG Coulomb.
 
@@ -260,10 +287,16 @@ def use_sog_coulomb(
     :param force_group: force group of the real-space complement; by default the
         NonbondedForce's, or the lowest unused group when a force there uses another cutoff
         (OpenMM's GPU platforms need one cutoff per force group; a warning says so).
+    :param real_space: how the real-space complement and the exceptions are evaluated:
+        ``"custom"`` (a ``CustomNonbondedForce`` and a ``CustomBondForce``; every platform) or
+        ``"native"`` (one :class:`SOGCoulombRealSpaceForce`; Reference and CPU platforms only,
+        where it is several times faster; a Context on another platform fails to be created).
     :return: the forces that now carry the electrostatics.
     """
-    from .plugin import SOGForce
+    from .plugin import SOGCoulombRealSpaceForce, SOGForce
 
+    if real_space not in ("custom", "native"):
+        raise ValueError(f"real_space must be 'custom' or 'native', got {real_space!r}")
     nonbonded = [
         i for i, f in enumerate(system.getForces()) if isinstance(f, openmm.NonbondedForce)
     ]
@@ -303,7 +336,8 @@ def use_sog_coulomb(
     prefactor = COULOMB_KJ_PER_MOL_NM_PER_E2
     weights, widths = coulomb_sog_parameters(prefactor, cutoff, 0.1 * tolerance)
     max_error = _POLYNOMIAL_ERROR_FRACTION * tolerance * prefactor / cutoff
-    long_range = _long_range_expression(weights, widths, cutoff, max_error)
+    gaussians, coefficients = _long_range_terms(weights, widths, cutoff, max_error)
+    long_range = _terms_expression(gaussians, coefficients)
 
     sog = SOGForce()
     for w, s in zip(weights, widths, strict=True):
@@ -312,20 +346,31 @@ def use_sog_coulomb(
     sog.setBackgroundIntegral(complement_volume_integral(prefactor, weights, widths, cutoff))
 
     pair = f"{prefactor!r}/r-{long_range}"
-    if scaled is None:
+    if real_space == "native":
+        complement = SOGCoulombRealSpaceForce()
+        for weight, width in gaussians:
+            complement.addGaussian(weight, width)
+        complement.setPolynomialCoefficients(coefficients)
+        complement.setCoulombPrefactor(prefactor)
+        complement.setCutoffDistance(cutoff)
+        if scaled is not None:
+            complement.setChargeScaleParameterName(scale_parameter)
+            complement.addEnergyParameterDerivative(scale_parameter)
+    elif scaled is None:
         complement = openmm.CustomNonbondedForce(f"q1*q2*({pair})")
     else:
         factors = f"{_charge_factor('s1', scale_parameter)}*{_charge_factor('s2', scale_parameter)}"
         complement = openmm.CustomNonbondedForce(f"{factors}*q1*q2*({pair})")
         complement.addGlobalParameter(scale_parameter, 1.0)
         complement.addEnergyParameterDerivative(scale_parameter)
-    complement.addPerParticleParameter("q")
-    if scaled is not None:
-        complement.addPerParticleParameter("s")
-    complement.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
-    complement.setCutoffDistance(cutoff)
-    complement.setUseSwitchingFunction(False)
-    complement.setUseLongRangeCorrection(False)
+    if real_space == "custom":
+        complement.addPerParticleParameter("q")
+        if scaled is not None:
+            complement.addPerParticleParameter("s")
+        complement.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+        complement.setCutoffDistance(cutoff)
+        complement.setUseSwitchingFunction(False)
+        complement.setUseLongRangeCorrection(False)
     complement.setName("SOGCoulombComplement")
 
     # Validate every charge before the System is touched, so that an error leaves it intact.
@@ -338,7 +383,10 @@ def use_sog_coulomb(
     has_lennard_jones = any(epsilon != zero_epsilon for _, _, epsilon in parameters)
     for i, (q, (_, sigma, epsilon)) in enumerate(zip(charges, parameters, strict=True)):
         sog.addParticle([q])
-        complement.addParticle([q] if scaled is None else [q, float(scaled[i])])
+        if real_space == "native":
+            complement.addParticle(q, scaled is not None and scaled[i])
+        else:
+            complement.addParticle([q] if scaled is None else [q, float(scaled[i])])
         nb.setParticleParameters(i, 0.0, sigma, epsilon)
     if scaled is not None:
         sog.setChargeScaleParameterName(scale_parameter)
@@ -346,7 +394,15 @@ def use_sog_coulomb(
         sog.addEnergyParameterDerivative(scale_parameter)
 
     exceptions = None
-    if nb.getNumExceptions():
+    if real_space == "native":
+        for k in range(nb.getNumExceptions()):
+            i, j, charge_prod, sigma, epsilon = nb.getExceptionParameters(k)
+            complement.addException(
+                i, j, charge_prod.value_in_unit(openmm.unit.elementary_charge**2)
+            )
+            nb.setExceptionParameters(k, i, j, 0.0, sigma, epsilon)
+            has_lennard_jones = has_lennard_jones or epsilon != zero_epsilon
+    elif nb.getNumExceptions():
         if scaled is None:
             exceptions = openmm.CustomBondForce(f"chargeProd*{prefactor!r}/r-qq*{long_range}")
         else:

@@ -1,5 +1,5 @@
-"""Load the native OpenMM plugin of openmm-sog and expose :class:`SOGForce` and
-:class:`TorchSOGForce`.
+"""Load the native OpenMM plugin of openmm-sog and expose :class:`SOGForce`,
+:class:`SOGCoulombRealSpaceForce` and :class:`TorchSOGForce`.
 
 Importing this module
 
@@ -23,7 +23,14 @@ import warnings
 
 import openmm
 
-__all__ = ["LIBRARY_DIR", "PLUGIN_DIR", "SOGForce", "TorchSOGForce", "plugin_load_failures"]
+__all__ = [
+    "LIBRARY_DIR",
+    "PLUGIN_DIR",
+    "SOGCoulombRealSpaceForce",
+    "SOGForce",
+    "TorchSOGForce",
+    "plugin_load_failures",
+]
 
 #: folder holding libOpenMMSOG.so
 LIBRARY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
@@ -36,6 +43,7 @@ _REQUIRED_PLUGINS = ("libOpenMMSOGReference",)
 #: platform is available (without OpenMM's own OpenCL or CUDA platform, ours cannot load either).
 #: TorchSOGForce's plugin links libtorch; without it SOGForce still works.
 _OPTIONAL_PLUGINS = {
+    "libOpenMMSOGCPU": "CPU",
     "libOpenMMSOGOpenCL": "OpenCL",
     "libOpenMMSOGCUDA": "CUDA",
     "libOpenMMSOGTorchReference": "Reference",
@@ -66,7 +74,7 @@ if int(torch._C._GLIBCXX_USE_CXX11_ABI) != int(_build_info.cxx11_abi):
         "openmm-sog in this environment"
     )
 
-from .openmmsog import SOGForce, TorchSOGForce  # noqa: E402  (after the version check, which guards the ABI)
+from .openmmsog import SOGCoulombRealSpaceForce, SOGForce, TorchSOGForce  # noqa: E402  (after the version check, which guards the ABI)
 
 try:  # without it, loading an export in C++ fails with "Unknown type name ...vesin._NeighborList"
     import vesin_torch  # noqa: E402, F401

@@ -1,0 +1,78 @@
+#ifndef OPENMM_SOGCOULOMBREALSPACEFORCEIMPL_H_
+#define OPENMM_SOGCOULOMBREALSPACEFORCEIMPL_H_
+
+#include "SOGCoulombRealSpaceForce.h"
+#include "openmm/Kernel.h"
+#include "openmm/Vec3.h"
+#include "openmm/internal/ForceImpl.h"
+#include <map>
+#include <string>
+#include <vector>
+
+namespace SOGPlugin {
+
+/**
+ * The pair function of SOGCoulombRealSpaceForce in double precision, shared by every kernel:
+ * the long-range part g(r) = sum_l w_l exp(-a_l r^2) + sum_k c_k r^(2k) (a_l = 1/s_l^2) and the
+ * complement A/r - g(r).
+ */
+struct OPENMM_EXPORT_SOG SOGComplementFunction {
+    double prefactor;                  // A, kJ/mol nm/e^2
+    std::vector<double> weights;       // w_l, kJ/mol/e^2
+    std::vector<double> inverseWidths2; // a_l = 1/s_l^2, 1/nm^2
+    std::vector<double> polynomial;    // c_k, kJ/mol/e^2/nm^(2k)
+    explicit SOGComplementFunction(const SOGCoulombRealSpaceForce& force);
+    /**
+     * g at r^2 = r2 (nm^2), in kJ/mol/e^2, and dg/d(r^2) in kJ/mol/e^2/nm^2.
+     */
+    void evaluateLongRange(double r2, double& g, double& dgdr2) const;
+};
+
+/**
+ * The ForceImpl of SOGCoulombRealSpaceForce: validation, default parameters and dispatch.
+ */
+class OPENMM_EXPORT_SOG SOGCoulombRealSpaceForceImpl : public OpenMM::ForceImpl {
+public:
+    SOGCoulombRealSpaceForceImpl(const SOGCoulombRealSpaceForce& owner);
+    void initialize(OpenMM::ContextImpl& context);
+    const SOGCoulombRealSpaceForce& getOwner() const {
+        return owner;
+    }
+    void updateContextState(OpenMM::ContextImpl& context, bool& forcesInvalid) {
+    }
+    double calcForcesAndEnergy(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy, int groups);
+    std::map<std::string, double> getDefaultParameters();
+    std::vector<std::string> getKernelNames();
+    void updateParametersInContext(OpenMM::ContextImpl& context);
+    /**
+     * Check that a force is usable with a System; throws OpenMMException with a message starting
+     * "SOGCoulombRealSpaceForce: " otherwise.
+     */
+    static void validate(const SOGCoulombRealSpaceForce& force, const OpenMM::System& system);
+    /**
+     * Check that updateParametersInContext() may copy a force into a Context whose kernel was
+     * built for the given particle count and exception pairs (those cannot change; charges and
+     * charge products must be finite). Throws OpenMMException otherwise.
+     *
+     * @param force           the force with the new parameters
+     * @param numParticles    the number of particles when the Context was created
+     * @param exceptionPairs  the exceptions' particle pairs when the Context was created
+     */
+    static void validateParameterUpdate(const SOGCoulombRealSpaceForce& force, int numParticles,
+            const std::vector<std::pair<int, int> >& exceptionPairs);
+    /**
+     * Check that the cutoff fits the current periodic box (at most half the smallest distance
+     * between opposite faces); throws OpenMMException otherwise. A barostat may shrink the box.
+     *
+     * @param box     the periodic box vectors, measured in nm
+     * @param cutoff  the cutoff, measured in nm
+     */
+    static void checkCutoffFitsBox(const OpenMM::Vec3* box, double cutoff);
+private:
+    const SOGCoulombRealSpaceForce& owner;
+    OpenMM::Kernel kernel;
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_SOGCOULOMBREALSPACEFORCEIMPL_H_*/

@@ -1,0 +1,61 @@
+#ifndef OPENMM_REFERENCESOGCOULOMBREALSPACEKERNEL_H_
+#define OPENMM_REFERENCESOGCOULOMBREALSPACEKERNEL_H_
+
+#include "SOGKernels.h"
+#include "internal/SOGCoulombRealSpaceForceImpl.h"
+#include "openmm/Vec3.h"
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace SOGPlugin {
+
+/**
+ * SOGCoulombRealSpaceForce on the Reference platform: every pair by minimum image in double
+ * precision (the oracle of the CPU kernel), plus the exception terms. The CPU kernel derives from
+ * it and replaces only the cutoff pair sum (calcPairSum).
+ */
+class ReferenceCalcSOGCoulombRealSpaceForceKernel : public CalcSOGCoulombRealSpaceForceKernel {
+public:
+    ReferenceCalcSOGCoulombRealSpaceForceKernel(std::string name, const OpenMM::Platform& platform) :
+            CalcSOGCoulombRealSpaceForceKernel(name, platform) {
+    }
+    void initialize(const OpenMM::System& system, const SOGCoulombRealSpaceForce& force);
+    double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
+    void copyParametersToContext(OpenMM::ContextImpl& context, const SOGCoulombRealSpaceForce& force);
+protected:
+    /**
+     * The sum over non-exception pairs within the cutoff.
+     *
+     * @param context            the context
+     * @param scaledCharges      f_i q_i per particle, proton charges
+     * @param derivativeCharges  dq_eff/dlambda per particle (q_i if scaled, else 0), proton charges
+     * @param includeForces      whether to add the forces (kJ/mol/nm) to the context's forces
+     * @param[out] derivative    dE/dlambda (kJ/mol), only when the derivative is requested
+     * @return the energy, measured in kJ/mol
+     */
+    virtual double calcPairSum(OpenMM::ContextImpl& context, const std::vector<double>& scaledCharges,
+            const std::vector<double>& derivativeCharges, bool includeForces, double& derivative);
+    /**
+     * Minimum-image displacement r1 - r2 in a (reduced, possibly triclinic) periodic box, nm.
+     */
+    static OpenMM::Vec3 minimumImage(const OpenMM::Vec3& r1, const OpenMM::Vec3& r2, const OpenMM::Vec3* box);
+    int numParticles;
+    double cutoff;                                   // nm
+    std::unique_ptr<SOGComplementFunction> function;
+    std::vector<double> charges;                     // proton charges
+    std::vector<int> isScaled;                       // 1 if the charge scale parameter multiplies particle i
+    std::vector<std::pair<int, int> > exceptionPairs;
+    std::vector<double> exceptionChargeProds;        // e^2
+    std::vector<std::set<int> > exclusions;          // the exception partners of each particle
+    std::string chargeScaleName;                     // empty: no scaling
+    bool computeDerivative;
+private:
+    void setParameters(const SOGCoulombRealSpaceForce& force);
+};
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_REFERENCESOGCOULOMBREALSPACEKERNEL_H_*/
