@@ -9,6 +9,14 @@ from openmm_sog.model import SOGNet, SOGNetConfig
 TRICLINIC = [[9.0, 0.0, 0.0], [2.5, 8.5, 0.0], [-1.5, 2.0, 9.5]]
 
 
+#: Local models the model tests run on: hyper-parameters that select each.
+LOCAL_MODELS: dict[str, dict] = {
+    "deeppot_se": {},
+    "deeppot_se+radial": {"radial_features": True},
+    "painn": {"backbone": "painn", "num_features": 8, "num_interactions": 2},
+}
+
+
 def small_config(**overrides: object) -> SOGNetConfig:
     """A small but complete configuration (cutoff 3.5 A, two species, two charge channels)."""
     values: dict = dict(

@@ -9,8 +9,8 @@ Clebsch-Gordan products (plain tensors, TorchScript- and export-clean, no e3nn).
 
 For a pair i <- j with r_ij = r_j - r_i, d = |r_ij|, u = r_ij / d (lengths in Angstrom):
 
-    W(d)    = Linear(sin(n pi d / r_c) / d) f_c(d)           radial filter [3F]; f_c is the C^2
-                                                               switch of ``smooth_cutoff``
+    W(d)    = Linear(sin(n pi d / r_c) / d f_c(d))           radial filter [3F], no bias; f_c is
+                                                               the C^2 switch of ``smooth_cutoff``
     message: (a, b, c) = phi(s_j) * W(d)                       phi: MLP F -> F -> 3F
              s_i += 1/n_norm sum_j a
              v_i += 1/n_norm sum_j (b v_j + c u)
@@ -48,7 +48,9 @@ class PaiNNLayer(nn.Module):
         self.num_features = int(num_features)
         self.norm_epsilon = _NORM_EPSILON
         self.message = mlp([num_features, num_features, 3 * num_features])
-        self.filter = nn.Linear(num_radial, 3 * num_features)
+        # No bias: the filter is then proportional to the switched radial basis, so every
+        # message vanishes smoothly at the cutoff.
+        self.filter = nn.Linear(num_radial, 3 * num_features, bias=False)
         self.mix = nn.Linear(num_features, 2 * num_features, bias=False)
         self.update = mlp([2 * num_features, num_features, 3 * num_features])
 

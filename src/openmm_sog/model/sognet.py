@@ -115,6 +115,7 @@ class SOGNet(nn.Module):
             raise ValueError(
                 f"neighbor_list must be 'vesin' or 'brute_force', got {config.neighbor_list!r}"
             )
+        self.backbone_name = str(config.backbone)
         self.backbone = build_backbone(config, num_species)
         width = self.backbone.feature_size + num_species
         self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)

@@ -267,6 +267,7 @@ def export_metadata(model: SOGNet) -> dict:
         },
         "cutoff_angstrom": model.cutoff,
         "atomic_numbers": list(model.atomic_numbers),
+        "backbone": model.backbone_name,
         "long_range": model.long_range,
         "num_channels": model.num_channels,
     }
