@@ -102,6 +102,22 @@ def _local_model(**overrides) -> dict:
     return model
 
 
+#: The PaiNN backbone's sizes for every task with ``--backbone painn`` (docs/backbones.md).
+PAINN_MODEL = {"num_features": 64, "num_interactions": 3, "num_radial": 16, "inner_cutoff": 0.0}
+
+
+def with_backbone(model: dict, backbone: str) -> dict:
+    """``model`` (a task's DeepPot-SE config) with its local model replaced by ``backbone``."""
+    if backbone == "deeppot_se":
+        return model
+    dropped = ("embedding_sizes", "axis_features", "radial_features", "num_radial")
+    return (
+        {k: v for k, v in model.items() if k not in dropped}
+        | {"backbone": backbone}
+        | (PAINN_MODEL)
+    )
+
+
 def _pair(
     task: str, data: dict, model: dict, training: dict, max_time_s: float, tests: dict
 ) -> list[Run]:
@@ -444,6 +460,20 @@ def main(argv: list[str] | None = None) -> int:
         "SOG-Net from its short-range model's weights and that model on, both EPOCHS more "
         "epochs (results as <task>_warm_sognet / <task>_warm_shortrange)",
     )
+    p.add_argument(
+        "--backbone",
+        choices=["deeppot_se", "painn"],
+        default="deeppot_se",
+        help="local model of both sides of every pair (docs/backbones.md); painn replaces each "
+        "task's DeepPot-SE sizes by PAINN_MODEL",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=None,
+        metavar="DECAY",
+        help="training.ema_decay for every model (validation and model_best use the average)",
+    )
     p.add_argument("--report", action="store_true", help="only print the table of results.json")
     args = p.parse_args(argv)
     out = Path(args.output).resolve()
@@ -462,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         runs += make(out, minutes * args.minutes)
     for run in runs:
         run.config["seed"] = args.seed
+        run.config["model"] = with_backbone(run.config["model"], args.backbone)
+        if args.ema is not None:
+            run.config["training"]["ema_decay"] = args.ema
         if args.epochs is not None:
             run.config["training"].update(
                 epochs=args.epochs, max_time_s=None, early_stopping_patience=args.epochs
