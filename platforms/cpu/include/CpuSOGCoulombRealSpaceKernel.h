@@ -9,10 +9,40 @@
 namespace SOGPlugin {
 
 /**
+ * What the SIMD pair loop (CpuSOGComplementBlocks.h) reads; single precision as in the CPU
+ * platform's own nonbonded kernels.
+ */
+struct SOGComplementBlockArgs {
+    const OpenMM::CpuNeighborList* neighbors;
+    const float* posq;               // positions (nm) at 4*i, 4*i+1, 4*i+2
+    const float* charges;            // f_i q_i, proton charges
+    const float* derivativeCharges;  // dq_eff/dlambda: q_i for scaled particles, else 0
+    const float* table;              // cubic coefficients of g per interval of r^2 (4 per interval)
+    int numIntervals;
+    float invTableSpacing;           // 1/(interval width), 1/nm^2
+    float cutoff2;                   // nm^2
+    float prefactor;                 // A, kJ/mol nm/e^2
+    float box[9];                    // box vectors a, b, c (reduced form), nm
+    bool triclinic, computeDerivative;
+    std::atomic<int>* nextBlock;     // shared by the threads: the next block to take
+};
+
+/**
+ * The pair loop in 4-wide vectors (any block size) and 8-wide AVX vectors (blocks of 8): adds the
+ * forces (kJ/mol/nm) to `forces` (4 floats per particle) and returns this thread's energy (kJ/mol)
+ * and dE/dlambda (kJ/mol).
+ */
+void computeComplementBlocksVec4(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative);
+void computeComplementBlocksVec8(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative);
+
+/**
  * SOGCoulombRealSpaceForce on the CPU platform. The cutoff pair sum runs over the CPU platform's
  * shared neighbour list (blocks of 4 or 8 atoms against their neighbours) in single precision,
- * four pairs per SIMD operation, on the platform's threads; the exceptions and the charge
- * scaling are the Reference kernel's (double precision).
+ * 4 or 8 pairs per SIMD operation, on the platform's threads. g is read from a table of cubic
+ * Hermite pieces in r^2 (exact values and slopes at the nodes; the interval width is chosen so
+ * that the interpolation error stays below single-precision rounding), which costs one lookup
+ * instead of several exponentials. The exceptions and the charge scaling are the Reference
+ * kernel's (double precision).
  */
 class CpuCalcSOGCoulombRealSpaceForceKernel : public ReferenceCalcSOGCoulombRealSpaceForceKernel {
 public:
@@ -24,11 +54,11 @@ protected:
     double calcPairSum(OpenMM::ContextImpl& context, const std::vector<double>& scaledCharges,
             const std::vector<double>& derivativeCharges, bool includeForces, double& derivative);
 private:
-    template <bool DERIVATIVE, bool TRICLINIC>
-    void calcBlocks(int threadIndex, const OpenMM::Vec3* box);
     OpenMM::CpuPlatform::PlatformData& data;
     std::vector<float> floatCharges, floatDerivativeCharges;  // f_i q_i and dq_eff/dlambda, proton charges
-    std::vector<float> weights, inverseWidths2, polynomial;   // g's terms in single precision (see SOGComplementFunction)
+    std::vector<float> table;                                 // see SOGComplementBlockArgs
+    int numIntervals;
+    double tableSpacing;                                      // nm^2
     std::vector<double> threadEnergy, threadDerivative;       // kJ/mol per thread
     std::atomic<int> nextBlock;
 };

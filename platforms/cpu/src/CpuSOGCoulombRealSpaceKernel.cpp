@@ -1,6 +1,6 @@
 #include "CpuSOGCoulombRealSpaceKernel.h"
 #include "openmm/internal/ContextImpl.h"
-#include "openmm/internal/vectorize.h"
+#include <cmath>
 #include <algorithm>
 
 using namespace SOGPlugin;
@@ -9,12 +9,29 @@ using namespace std;
 
 void CpuCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, const SOGCoulombRealSpaceForce& force) {
     ReferenceCalcSOGCoulombRealSpaceForceKernel::initialize(system, force);
-    for (size_t l = 0; l < function->weights.size(); l++) {
-        weights.push_back((float) function->weights[l]);
-        inverseWidths2.push_back((float) function->inverseWidths2[l]);
+    // The cubic Hermite error is about (h a)^4/384 of a Gaussian exp(-a x) for intervals of width
+    // h in x = r^2: h a <= 1/64 keeps it near 1e-10 of the weights, well below float rounding.
+    double widest = 1.0;
+    for (double a : function->inverseWidths2)
+        widest = max(widest, a*cutoff*cutoff);
+    numIntervals = (int) min(ceil(64.0*widest), 1.0e6);
+    numIntervals = max(numIntervals, 1024);
+    tableSpacing = cutoff*cutoff/numIntervals;
+    table.resize(4*numIntervals + 4);
+    double g0, d0;
+    function->evaluateLongRange(0.0, g0, d0);
+    for (int i = 0; i < numIntervals; i++) {
+        double g1, d1;
+        function->evaluateLongRange((i + 1)*tableSpacing, g1, d1);
+        // Slopes in the local coordinate u = x/h - i.
+        double s0 = d0*tableSpacing, s1 = d1*tableSpacing;
+        table[4*i] = (float) g0;
+        table[4*i + 1] = (float) s0;
+        table[4*i + 2] = (float) (3.0*(g1 - g0) - 2.0*s0 - s1);
+        table[4*i + 3] = (float) (2.0*(g0 - g1) + s0 + s1);
+        g0 = g1;
+        d0 = d1;
     }
-    for (double c : function->polynomial)
-        polynomial.push_back((float) c);
     // The platform's one neighbour list serves every nonbonded force; it needs the same
     // exclusions from all (the NonbondedForce's exceptions are ours in use_sog_coulomb).
     data.requestNeighborList(cutoff, 0.25*cutoff, true, exclusions);
@@ -29,13 +46,35 @@ double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, 
     floatDerivativeCharges.assign(derivativeCharges.begin(), derivativeCharges.end());
     Vec3 box[3];
     context.getPeriodicBoxVectors(box[0], box[1], box[2]);
-    bool triclinic = (box[1][0] != 0.0 || box[2][0] != 0.0 || box[2][1] != 0.0);
+    SOGComplementBlockArgs args;
+    args.neighbors = data.neighborList;
+    args.posq = &data.posq[0];
+    args.charges = floatCharges.data();
+    args.derivativeCharges = floatDerivativeCharges.data();
+    args.table = table.data();
+    args.numIntervals = numIntervals;
+    args.invTableSpacing = (float) (1.0/tableSpacing);
+    args.cutoff2 = (float) (cutoff*cutoff);
+    args.prefactor = (float) function->prefactor;
+    for (int d = 0; d < 3; d++)
+        for (int c = 0; c < 3; c++)
+            args.box[3*d + c] = (float) box[d][c];
+    args.triclinic = (box[1][0] != 0.0 || box[2][0] != 0.0 || box[2][1] != 0.0);
+    args.computeDerivative = computeDerivative;
+    args.nextBlock = &nextBlock;
     nextBlock = 0;
+#ifdef SOG_CPU_HAS_VEC8
+    // The platform uses blocks of 8 only on processors with AVX.
+    const bool vec8 = (data.neighborList->getBlockSize() == 8);
+#else
+    const bool vec8 = false;
+#endif
     data.threads.execute([&] (ThreadPool& threads, int threadIndex) {
-        if (computeDerivative)
-            triclinic ? calcBlocks<true, true>(threadIndex, box) : calcBlocks<true, false>(threadIndex, box);
+        float* forces = &data.threadForce[threadIndex][0];
+        if (vec8)
+            computeComplementBlocksVec8(args, forces, threadEnergy[threadIndex], threadDerivative[threadIndex]);
         else
-            triclinic ? calcBlocks<false, true>(threadIndex, box) : calcBlocks<false, false>(threadIndex, box);
+            computeComplementBlocksVec4(args, forces, threadEnergy[threadIndex], threadDerivative[threadIndex]);
     });
     data.threads.waitForThreads();
     double energy = 0.0;
@@ -44,121 +83,4 @@ double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, 
         derivative += threadDerivative[t];
     }
     return energy;
-}
-
-template <bool DERIVATIVE, bool TRICLINIC>
-void CpuCalcSOGCoulombRealSpaceForceKernel::calcBlocks(int threadIndex, const Vec3* box) {
-    const CpuNeighborList& neighbors = *data.neighborList;
-    const float* posq = &data.posq[0];
-    float* forces = &data.threadForce[threadIndex][0];
-    const int blockSize = neighbors.getBlockSize();
-    const int numGroups = blockSize/4;  // groups of four block atoms, one per SIMD lane
-    const vector<int32_t>& sortedAtoms = neighbors.getSortedAtoms();
-    const fvec4 cutoff2((float) (cutoff*cutoff)), prefactor((float) function->prefactor);
-    const fvec4 boxSize[3] = {fvec4((float) box[0][0]), fvec4((float) box[1][1]), fvec4((float) box[2][2])};
-    const fvec4 invBoxSize[3] = {fvec4((float) (1/box[0][0])), fvec4((float) (1/box[1][1])), fvec4((float) (1/box[2][2]))};
-    const fvec4 bx((float) box[1][0]), cx((float) box[2][0]), cy((float) box[2][1]);
-    const int numGaussians = weights.size(), numPolynomial = polynomial.size();
-    double energy = 0.0, derivative = 0.0;
-    while (true) {
-        int block = nextBlock++;
-        if (block >= neighbors.getNumBlocks())
-            break;
-        const int32_t* blockAtoms = &sortedAtoms[block*blockSize];
-        // Block atoms in SIMD lanes (at most two groups of four).
-        fvec4 x[2], y[2], z[2], q[2], dq[2], fx[2], fy[2], fz[2];
-        fvec4 blockEnergy(0.0f), blockDerivative(0.0f);
-        for (int g = 0; g < numGroups; g++) {
-            float lane[6][4];
-            for (int k = 0; k < 4; k++) {
-                int atom = blockAtoms[4*g + k];
-                for (int c = 0; c < 3; c++)
-                    lane[c][k] = posq[4*atom + c];
-                lane[3][k] = floatCharges[atom];
-                lane[4][k] = DERIVATIVE ? floatDerivativeCharges[atom] : 0.0f;
-            }
-            x[g] = fvec4(lane[0]);
-            y[g] = fvec4(lane[1]);
-            z[g] = fvec4(lane[2]);
-            q[g] = fvec4(lane[3]);
-            dq[g] = fvec4(lane[4]);
-            fx[g] = fy[g] = fz[g] = fvec4(0.0f);
-        }
-        for (auto iter = neighbors.getNeighborIterator(block); iter.next(); ) {
-            const int j = iter.getNeighbor();
-            const int excluded = iter.getExclusions();
-            const fvec4 xj(posq[4*j]), yj(posq[4*j + 1]), zj(posq[4*j + 2]);
-            const float qj = floatCharges[j], dqj = DERIVATIVE ? floatDerivativeCharges[j] : 0.0f;
-            fvec4 fjx(0.0f), fjy(0.0f), fjz(0.0f);
-            for (int g = 0; g < numGroups; g++) {
-                fvec4 dx = x[g] - xj, dy = y[g] - yj, dz = z[g] - zj;
-                if (TRICLINIC) {
-                    fvec4 s = round(dz*invBoxSize[2]);
-                    dx -= s*cx;
-                    dy -= s*cy;
-                    dz -= s*boxSize[2];
-                    s = round(dy*invBoxSize[1]);
-                    dx -= s*bx;
-                    dy -= s*boxSize[1];
-                    dx -= round(dx*invBoxSize[0])*boxSize[0];
-                }
-                else {
-                    dx -= round(dx*invBoxSize[0])*boxSize[0];
-                    dy -= round(dy*invBoxSize[1])*boxSize[1];
-                    dz -= round(dz*invBoxSize[2])*boxSize[2];
-                }
-                const fvec4 r2 = dx*dx + dy*dy + dz*dz;
-                const fvec4 include = (r2 < cutoff2) & fvec4::expandBitsToMask((~excluded >> (4*g)) & 0xF);
-                if (reduceAdd(include & fvec4(1.0f)) == 0.0f)
-                    continue;  // no lane within the cutoff: skip the exponentials
-                // g(r) and dg/d(r^2): the exponentials, then the polynomial in r^2 by Horner.
-                fvec4 longRange(0.0f), dLongRange(0.0f);
-                for (int l = 0; l < numGaussians; l++) {
-                    fvec4 term = weights[l]*exp(-inverseWidths2[l]*r2);
-                    longRange += term;
-                    dLongRange -= inverseWidths2[l]*term;
-                }
-                fvec4 p(0.0f), dp(0.0f);
-                for (int k = numPolynomial - 1; k >= 0; k--) {
-                    dp = dp*r2 + p;
-                    p = p*r2 + polynomial[k];
-                }
-                longRange += p;
-                dLongRange += dp;
-                const fvec4 invR = rsqrt(r2);
-                const fvec4 phi = prefactor*invR - longRange;
-                const fvec4 qq = q[g]*qj;
-                blockEnergy += blendZero(qq*phi, include);
-                if (DERIVATIVE)
-                    blockDerivative += blendZero((dq[g]*qj + q[g]*dqj)*phi, include);
-                // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
-                const fvec4 scale = blendZero(qq*(prefactor*invR*invR*invR + 2.0f*dLongRange), include);
-                const fvec4 fdx = scale*dx, fdy = scale*dy, fdz = scale*dz;
-                fx[g] += fdx;
-                fy[g] += fdy;
-                fz[g] += fdz;
-                fjx -= fdx;
-                fjy -= fdy;
-                fjz -= fdz;
-            }
-            (fvec4(forces + 4*j) + reduceToVec3(fjx, fjy, fjz)).store(forces + 4*j);
-        }
-        for (int g = 0; g < numGroups; g++) {
-            float lane[3][4];
-            fx[g].store(lane[0]);
-            fy[g].store(lane[1]);
-            fz[g].store(lane[2]);
-            for (int k = 0; k < 4; k++) {
-                // Padding atoms of the last block are excluded from everything: their lanes hold 0.
-                int atom = blockAtoms[4*g + k];
-                for (int c = 0; c < 3; c++)
-                    forces[4*atom + c] += lane[c][k];
-            }
-        }
-        energy += reduceAdd(blockEnergy);
-        if (DERIVATIVE)
-            derivative += reduceAdd(blockDerivative);
-    }
-    threadEnergy[threadIndex] = energy;
-    threadDerivative[threadIndex] = derivative;
 }

@@ -1,0 +1,167 @@
+#ifndef OPENMM_CPUSOGCOMPLEMENTBLOCKS_H_
+#define OPENMM_CPUSOGCOMPLEMENTBLOCKS_H_
+
+/*
+ * The SIMD pair loop of SOGCoulombRealSpaceForce on the CPU platform, written once for fvec4
+ * (SSE/NEON, blocks of 4 or 8 atoms in groups of 4) and fvec8 (AVX, blocks of 8): each source
+ * that includes this header compiles it for its own instruction set.
+ */
+
+#include "CpuSOGCoulombRealSpaceKernel.h"
+
+namespace SOGPlugin {
+
+/**
+ * The four cubic coefficients of the table interval of each lane, one vector per coefficient.
+ */
+static inline void loadIntervals(const float* table, const int* interval, fvec4& c0, fvec4& c1, fvec4& c2, fvec4& c3) {
+    c0 = fvec4(table + 4*interval[0]);
+    c1 = fvec4(table + 4*interval[1]);
+    c2 = fvec4(table + 4*interval[2]);
+    c3 = fvec4(table + 4*interval[3]);
+    transpose(c0, c1, c2, c3);
+}
+
+#ifdef SOG_CPU_FVEC8
+static inline void loadIntervals(const float* table, const int* interval, fvec8& c0, fvec8& c1, fvec8& c2, fvec8& c3) {
+    fvec4 rows[8];
+    for (int k = 0; k < 8; k++)
+        rows[k] = fvec4(table + 4*interval[k]);
+    transpose(rows, c0, c1, c2, c3);
+}
+#endif
+
+/**
+ * The pair sum over the neighbour list's blocks that this thread takes from args.nextBlock.
+ * FVEC holds WIDTH block atoms (the lanes); a block is blockSize/WIDTH such groups.
+ */
+template <class FVEC, class IVEC, int WIDTH, bool DERIVATIVE, bool TRICLINIC>
+void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energyOut, double& derivativeOut) {
+    const OpenMM::CpuNeighborList& neighbors = *args.neighbors;
+    const float* posq = args.posq;
+    const int blockSize = neighbors.getBlockSize();
+    const int numGroups = blockSize/WIDTH;
+    const int laneMask = (1 << WIDTH) - 1;
+    const std::vector<int32_t>& sortedAtoms = neighbors.getSortedAtoms();
+    const FVEC cutoff2(args.cutoff2), prefactor(args.prefactor), invDx2(args.invTableSpacing);
+    const FVEC lastInterval((float) (args.numIntervals - 1));
+    const FVEC boxSize[3] = {FVEC(args.box[0]), FVEC(args.box[4]), FVEC(args.box[8])};
+    const FVEC invBoxSize[3] = {FVEC(1/args.box[0]), FVEC(1/args.box[4]), FVEC(1/args.box[8])};
+    const FVEC bx(args.box[3]), cx(args.box[6]), cy(args.box[7]);
+    double energy = 0.0, derivative = 0.0;
+    while (true) {
+        const int block = (*args.nextBlock)++;
+        if (block >= neighbors.getNumBlocks())
+            break;
+        const int32_t* blockAtoms = &sortedAtoms[block*blockSize];
+        FVEC x[8/WIDTH], y[8/WIDTH], z[8/WIDTH], q[8/WIDTH], dq[8/WIDTH], fx[8/WIDTH], fy[8/WIDTH], fz[8/WIDTH];
+        for (int g = 0; g < numGroups; g++) {
+            float lane[5][WIDTH];
+            for (int k = 0; k < WIDTH; k++) {
+                const int atom = blockAtoms[WIDTH*g + k];
+                for (int c = 0; c < 3; c++)
+                    lane[c][k] = posq[4*atom + c];
+                lane[3][k] = args.charges[atom];
+                lane[4][k] = DERIVATIVE ? args.derivativeCharges[atom] : 0.0f;
+            }
+            x[g] = FVEC(lane[0]);
+            y[g] = FVEC(lane[1]);
+            z[g] = FVEC(lane[2]);
+            q[g] = FVEC(lane[3]);
+            dq[g] = FVEC(lane[4]);
+            fx[g] = fy[g] = fz[g] = FVEC(0.0f);
+        }
+        for (auto iter = neighbors.getNeighborIterator(block); iter.next(); ) {
+            const int j = iter.getNeighbor();
+            const int excluded = iter.getExclusions();
+            const FVEC xj(posq[4*j]), yj(posq[4*j + 1]), zj(posq[4*j + 2]);
+            const float qj = args.charges[j], dqj = DERIVATIVE ? args.derivativeCharges[j] : 0.0f;
+            FVEC fjx(0.0f), fjy(0.0f), fjz(0.0f), pairEnergy(0.0f), pairDerivative(0.0f);
+            bool any = false;
+            for (int g = 0; g < numGroups; g++) {
+                FVEC dx = x[g] - xj, dy = y[g] - yj, dz = z[g] - zj;
+                if (TRICLINIC) {
+                    // Reduced box vectors: remove c, then b, then a.
+                    FVEC s = round(dz*invBoxSize[2]);
+                    dx -= s*cx;
+                    dy -= s*cy;
+                    dz -= s*boxSize[2];
+                    s = round(dy*invBoxSize[1]);
+                    dx -= s*bx;
+                    dy -= s*boxSize[1];
+                    dx -= round(dx*invBoxSize[0])*boxSize[0];
+                }
+                else {
+                    dx -= round(dx*invBoxSize[0])*boxSize[0];
+                    dy -= round(dy*invBoxSize[1])*boxSize[1];
+                    dz -= round(dz*invBoxSize[2])*boxSize[2];
+                }
+                const FVEC r2 = dx*dx + dy*dy + dz*dz;
+                const FVEC include = (r2 < cutoff2) & FVEC::expandBitsToMask((~excluded >> (WIDTH*g)) & laneMask);
+                if (reduceAdd(include & FVEC(1.0f)) == 0.0f)
+                    continue;  // no lane within the cutoff
+                any = true;
+                // g(r) from the cubic table in r^2: interval i, local coordinate u in [0, 1].
+                const FVEC t = r2*invDx2;
+                const FVEC i = floor(min(t, lastInterval));
+                const FVEC u = t - i;
+                int interval[WIDTH];
+                IVEC(i).store(interval);
+                FVEC c0, c1, c2, c3;
+                loadIntervals(args.table, interval, c0, c1, c2, c3);
+                const FVEC longRange = c0 + u*(c1 + u*(c2 + u*c3));
+                const FVEC dLongRange = (c1 + u*(2.0f*c2 + 3.0f*u*c3))*invDx2;  // dg/d(r^2)
+                const FVEC invR = rsqrt(r2);
+                const FVEC phi = prefactor*invR - longRange;
+                const FVEC qq = q[g]*qj;
+                pairEnergy += blendZero(qq*phi, include);
+                if (DERIVATIVE)
+                    pairDerivative += blendZero((dq[g]*qj + q[g]*dqj)*phi, include);
+                // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
+                const FVEC scale = blendZero(qq*(prefactor*invR*invR*invR + 2.0f*dLongRange), include);
+                const FVEC fdx = scale*dx, fdy = scale*dy, fdz = scale*dz;
+                fx[g] += fdx;
+                fy[g] += fdy;
+                fz[g] += fdz;
+                fjx -= fdx;
+                fjy -= fdy;
+                fjz -= fdz;
+            }
+            if (!any)
+                continue;
+            (fvec4(forces + 4*j) + reduceToVec3(fjx, fjy, fjz)).store(forces + 4*j);
+            // Summed in double per neighbour: a block's sum in single precision loses digits.
+            energy += reduceAdd(pairEnergy);
+            if (DERIVATIVE)
+                derivative += reduceAdd(pairDerivative);
+        }
+        for (int g = 0; g < numGroups; g++) {
+            float lane[3][WIDTH];
+            fx[g].store(lane[0]);
+            fy[g].store(lane[1]);
+            fz[g].store(lane[2]);
+            // Padding atoms of the last block are excluded from everything: their lanes hold 0.
+            for (int k = 0; k < WIDTH; k++) {
+                const int atom = blockAtoms[WIDTH*g + k];
+                for (int c = 0; c < 3; c++)
+                    forces[4*atom + c] += lane[c][k];
+            }
+        }
+    }
+    energyOut = energy;
+    derivativeOut = derivative;
+}
+
+template <class FVEC, class IVEC, int WIDTH>
+void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
+    if (args.computeDerivative)
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, true, true>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, true, false>(args, forces, energy, derivative);
+    else
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, false, true>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, false, false>(args, forces, energy, derivative);
+}
+
+} // namespace SOGPlugin
+
+#endif /*OPENMM_CPUSOGCOMPLEMENTBLOCKS_H_*/
