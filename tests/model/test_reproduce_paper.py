@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reproduce_paper.py"
 
@@ -58,3 +59,18 @@ def test_dimer_pair_trains_and_reports(tmp_path):
     assert len(logs["dimer_CC_warm_shortrange"]) == state["epoch"] + 3
     assert len(logs["dimer_CC_warm_sognet"]) == 1 + 3  # epoch 0: the starting model
     assert "| dimer_CC_warm | odd separations |" in driver.table(results)
+
+
+def test_every_task_config_is_valid_with_every_backbone(tmp_path):
+    """--backbone painn swaps each task's DeepPot-SE sizes for PaiNN's: the configs load."""
+    from openmm_sog.training.config import load_config
+
+    for task, (make, _) in driver.TASKS.items():
+        if task == "electrolyte":
+            continue  # generates its test frames with OpenMM first
+        for backbone in ("deeppot_se", "painn"):
+            for run in make(tmp_path, 0.1):
+                config = dict(run.config, model=driver.with_backbone(run.config["model"], backbone))
+                path = tmp_path / f"{run.name}_{backbone}.yaml"
+                path.write_text(yaml.safe_dump(config))
+                assert load_config(path).model.backbone == backbone
