@@ -1,0 +1,388 @@
+"""SOGCoulombRealSpaceForce (``use_sog_coulomb(..., real_space="native")``) on Reference and CPU.
+
+Oracles: the Custom-force implementation of the same split (``real_space="custom"``), OpenMM's
+own PME/Ewald at a tight tolerance, and finite differences for dU/dlambda. Reference runs in
+double precision (agrees with the Custom forces to rounding); CPU in single precision, checked
+at 1e-5 of the electrostatic energy scale as the other CPU tests of SOG Coulomb.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+openmm = pytest.importorskip("openmm")
+app = pytest.importorskip("openmm.app")
+unit = openmm.unit
+try:
+    from openmm_sog import SOGCoulombRealSpaceForce, use_sog_coulomb
+except ImportError as error:
+    pytest.skip(f"the openmm_sog native plugin is not built: {error}", allow_module_level=True)
+
+KJ = unit.kilojoule_per_mole
+KJ_NM = KJ / unit.nanometer
+LAMBDA = "lambda_electrostatics"
+PLATFORMS = ["Reference", "CPU"]
+#: relative force RMS and energy (of the electrostatic scale) accepted from single precision
+CPU_TOLERANCE = 1e-5
+
+
+def _copy(system):
+    return openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(system))
+
+
+def _state(system, positions, platform_name, box=None, groups=-1):
+    context = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
+    )
+    if box is not None:
+        context.setPeriodicBoxVectors(*box)
+    context.setPositions(positions)
+    state = context.getState(getEnergy=True, getForces=True, groups=groups)
+    return state.getPotentialEnergy().value_in_unit(KJ), state.getForces(
+        asNumpy=True
+    ).value_in_unit(KJ_NM)
+
+
+def _force_error(forces, reference):
+    return np.linalg.norm(forces - reference) / np.linalg.norm(reference)
+
+
+def _lipid_in_water():
+    """A zwitterionic DLPE lipid (exclusions and scaled 1-4 pairs) in flexible TIP3P, amber14."""
+    forcefield = app.ForceField("amber14/lipid17.xml", "amber14/tip3p.xml")
+    pdb = app.PDBFile(os.path.join(os.path.dirname(app.__file__), "data", "DLPE.pdb"))
+    modeller = app.Modeller(pdb.topology, pdb.positions)
+    modeller.delete(list(pdb.topology.residues())[1:])  # one lipid of the membrane
+    modeller.addSolvent(forcefield, boxSize=openmm.Vec3(3.0, 3.0, 3.0) * unit.nanometer)
+    system = forcefield.createSystem(
+        modeller.topology,
+        nonbondedMethod=app.PME,
+        nonbondedCutoff=0.9 * unit.nanometer,
+        constraints=None,
+        rigidWater=False,
+        ewaldErrorTolerance=1e-7,
+    )
+    solute = [a.index for a in modeller.topology.atoms() if a.residue.name != "HOH"]
+    return system, np.array(modeller.positions.value_in_unit(unit.nanometer)), solute
+
+
+@pytest.fixture(scope="module")
+def lipid():
+    return _lipid_in_water()
+
+
+def _coulomb_only(system):
+    """The System with Lennard-Jones switched off: its energy is electrostatic only."""
+    system = _copy(system)
+    nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
+    nb.setUseDispersionCorrection(False)
+    for i in range(nb.getNumParticles()):
+        q, sigma, _ = nb.getParticleParameters(i)
+        nb.setParticleParameters(i, q, sigma, 0.0)
+    for k in range(nb.getNumExceptions()):
+        i, j, charge_prod, sigma, _ = nb.getExceptionParameters(k)
+        nb.setExceptionParameters(k, i, j, charge_prod, sigma, 0.0)
+    for index in reversed(range(system.getNumForces())):
+        if not isinstance(system.getForce(index), openmm.NonbondedForce):
+            system.removeForce(index)
+    return system
+
+
+def _sog(system, real_space, **kwargs):
+    system = _copy(system)
+    forces = use_sog_coulomb(system, real_space=real_space, **kwargs)
+    return system, forces
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+def test_native_matches_custom_forces_and_pme(lipid, platform_name):
+    """Exclusions and 1-4 exceptions: native == Custom forces (same split), both == PME."""
+    system, positions, _ = lipid
+    coulomb = _coulomb_only(system)
+    pme_energy, pme_forces = _state(coulomb, positions, "Reference")
+    native, forces = _sog(coulomb, "native", tolerance=1e-6)
+    assert forces.exceptions is None
+    assert SOGCoulombRealSpaceForce.isinstance(forces.complement)
+    assert forces.complement.getNumExceptions() == coulomb.getForce(0).getNumExceptions()
+    custom, _ = _sog(coulomb, "custom", tolerance=1e-6)
+    energy, f = _state(native, positions, platform_name)
+    custom_energy, custom_f = _state(custom, positions, "Reference")
+    if platform_name == "Reference":  # the same function in double precision
+        assert abs(energy - custom_energy) <= 1e-10 * abs(custom_energy)
+        assert _force_error(f, custom_f) <= 1e-10
+    else:
+        assert abs(energy - custom_energy) <= CPU_TOLERANCE * abs(custom_energy)
+        assert _force_error(f, custom_f) <= CPU_TOLERANCE
+    # Against PME (tolerance 1e-7): the SOG tolerance 1e-6 plus single precision on CPU.
+    assert abs(energy - pme_energy) <= 2e-6 * abs(pme_energy), energy - pme_energy
+    assert _force_error(f, pme_forces) <= 2e-5
+
+
+def test_cpu_matches_reference_with_lennard_jones_and_other_forces(lipid):
+    """The whole System (bonded terms, LJ in the NonbondedForce that shares the neighbour list)."""
+    system, positions, _ = lipid
+    native, _ = _sog(system, "native", tolerance=1e-6)
+    ref_energy, ref_forces = _state(native, positions, "Reference")
+    energy, forces = _state(native, positions, "CPU")
+    scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
+    assert abs(energy - ref_energy) <= CPU_TOLERANCE * scale
+    assert _force_error(forces, ref_forces) <= CPU_TOLERANCE
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+def test_scaled_charges_and_lambda_derivative(lipid, platform_name):
+    """lambda scales the lipid's charges everywhere; dU/dlambda against finite differences and
+    against the Custom forces' derivative."""
+    system, positions, solute = lipid
+    coulomb = _coulomb_only(system)
+    native, forces = _sog(coulomb, "native", tolerance=1e-6, scaled_particles=solute)
+    custom, _ = _sog(coulomb, "custom", tolerance=1e-6, scaled_particles=solute)
+    assert forces.complement.getChargeScaleParameterName() == LAMBDA
+    contexts = [
+        openmm.Context(s, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(p))
+        for s, p in ((native, platform_name), (custom, "Reference"))
+    ]
+    scale = abs(_state(coulomb, positions, "Reference")[0])
+    tolerance = (1e-10 if platform_name == "Reference" else CPU_TOLERANCE) * scale
+    h = 1e-3
+    for context in contexts:
+        context.setPositions(positions)
+    for lam in (1.0, 0.4, 0.0):
+        results = []
+        for context in contexts:
+            context.setParameter(LAMBDA, lam)
+            state = context.getState(getEnergy=True, getParameterDerivatives=True)
+            results.append(
+                (
+                    state.getPotentialEnergy().value_in_unit(KJ),
+                    state.getEnergyParameterDerivatives()[LAMBDA],
+                )
+            )
+        (energy, derivative), (custom_energy, custom_derivative) = results
+        assert abs(energy - custom_energy) <= tolerance, (lam, energy - custom_energy)
+        assert abs(derivative - custom_derivative) <= tolerance, (lam, derivative)
+        context = contexts[0]
+        context.setParameter(LAMBDA, lam + h)
+        upper = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
+        context.setParameter(LAMBDA, lam - h)
+        lower = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
+        # U is quadratic in lambda: the central difference is exact up to rounding.
+        finite_difference = (upper - lower) / (2 * h)
+        assert abs(derivative - finite_difference) <= 1e-6 * scale / h, (lam, derivative)
+
+
+def _charged_ions(net_charge, box_vectors, num_ions=300, seed=7):
+    """+-1 charges with the given net charge at random points (Ewald or, in a triclinic box,
+    PME; no Lennard-Jones), and
+    20 scaled pairs (0, 1), (2, 3), ..."""
+    rng = np.random.default_rng(seed)
+    box = np.array(box_vectors)
+    positions = rng.uniform(0.0, 1.0, (num_ions, 3)) @ box
+    # Exception partners sit 0.15 nm apart, like bonded atoms (NonbondedForce evaluates
+    # exceptions without periodic images).
+    direction = rng.normal(size=(num_ions, 3))
+    positions[1:40:2] = positions[0:40:2] + 0.15 * (
+        direction[0:40:2] / np.linalg.norm(direction[0:40:2], axis=1, keepdims=True)
+    )
+    positive = (num_ions + net_charge) // 2
+    charges = np.array([1.0] * positive + [-1.0] * (num_ions - positive))
+    rng.shuffle(charges)
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in box))
+    nb = openmm.NonbondedForce()
+    triclinic = np.count_nonzero(box - np.diag(np.diag(box))) > 0
+    # OpenMM's Ewald needs a rectangular box; PME takes any.
+    nb.setNonbondedMethod(openmm.NonbondedForce.PME if triclinic else openmm.NonbondedForce.Ewald)
+    nb.setCutoffDistance(0.9)
+    nb.setEwaldErrorTolerance(1e-7)
+    for q in charges:
+        system.addParticle(1.0)
+        nb.addParticle(q, 0.1, 0.0)
+    for i in range(0, 40, 2):
+        nb.addException(i, i + 1, 0.5 * charges[i] * charges[i + 1], 0.1, 0.0)
+    system.addForce(nb)
+    return system, positions
+
+
+TRICLINIC = [[2.6, 0.0, 0.0], [0.7, 2.5, 0.0], [-0.6, 0.8, 2.4]]
+CUBIC = [[2.5, 0.0, 0.0], [0.0, 2.5, 0.0], [0.0, 0.0, 2.5]]
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+@pytest.mark.parametrize(("net_charge", "box"), [(24, CUBIC), (-10, TRICLINIC), (0, TRICLINIC)])
+def test_net_charge_and_triclinic_box_match_ewald(platform_name, net_charge, box):
+    """Charged systems (the background stays in the SOGForce) in cubic and triclinic boxes."""
+    system, positions = _charged_ions(net_charge, box)
+    ewald_energy, ewald_forces = _state(system, positions, "Reference")
+    native, _ = _sog(system, "native", tolerance=1e-7, cutoff=0.9)
+    energy, forces = _state(native, positions, platform_name)
+    # SOG tolerance 1e-7 against Ewald/PME at 1e-7; single precision on CPU.
+    tolerance = 1e-6 if platform_name == "Reference" else CPU_TOLERANCE
+    assert abs(energy - ewald_energy) <= tolerance * abs(ewald_energy), energy - ewald_energy
+    assert _force_error(forces, ewald_forces) <= tolerance
+    custom, _ = _sog(system, "custom", tolerance=1e-7, cutoff=0.9)
+    custom_energy, custom_forces = _state(custom, positions, "Reference")
+    tolerance = 1e-10 if platform_name == "Reference" else CPU_TOLERANCE
+    assert abs(energy - custom_energy) <= tolerance * abs(custom_energy)
+    assert _force_error(forces, custom_forces) <= tolerance
+
+
+def test_box_change_and_barostat():
+    """A barostat changes the box between steps: the CPU kernel follows it (energy == Ewald at
+    the final box), and a box smaller than twice the cutoff is refused."""
+    system, positions = _charged_ions(0, CUBIC)
+    native, _ = _sog(system, "native", tolerance=1e-6, cutoff=0.9)
+    native.addForce(openmm.MonteCarloBarostat(1000.0 * unit.bar, 300.0, 1))
+    integrator = openmm.LangevinMiddleIntegrator(300.0, 5.0, 1e-4)
+    integrator.setRandomNumberSeed(3)
+    context = openmm.Context(native, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context.setPositions(positions)
+    integrator.step(30)
+    state = context.getState(getEnergy=True, getPositions=True, enforcePeriodicBox=False)
+    box = state.getPeriodicBoxVectors()
+    assert box[0][0] != 2.5 * unit.nanometer, "the barostat never changed the box"
+    final = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    ewald_energy, _ = _state(system, final, "Reference", box=box)
+    energy, _ = _state(native, final, "Reference", box=box)
+    cpu_energy = state.getPotentialEnergy().value_in_unit(KJ)
+    assert abs(energy - ewald_energy) <= 2e-6 * abs(ewald_energy)
+    assert abs(cpu_energy - energy) <= CPU_TOLERANCE * abs(energy)
+    small = [openmm.Vec3(1.7, 0, 0), openmm.Vec3(0, 1.7, 0), openmm.Vec3(0, 0, 1.7)]
+    for platform_name in PLATFORMS:
+        with pytest.raises(openmm.OpenMMException, match="exceeds half the periodic box"):
+            _state(native, final, platform_name, box=small)
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+def test_force_groups_and_parameter_update(platform_name):
+    """The force answers only for its group; updateParametersInContext changes charges and
+    charge products like a fresh Context."""
+    system, positions = _charged_ions(0, CUBIC)
+    native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.9, force_group=5)
+    force = forces.complement
+    assert force.getForceGroup() == 5
+    others = {g for g in range(32) if g != 5}
+    alone, _ = _state(native, positions, platform_name, groups={5})
+    total, _ = _state(native, positions, platform_name)
+    rest, _ = _state(native, positions, platform_name, groups=others)
+    assert alone != 0.0 and abs(alone + rest - total) <= 1e-9 * abs(total)
+    context = openmm.Context(
+        native, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
+    )
+    context.setPositions(positions)
+    charge, scaled = force.getParticleParameters(3)
+    force.setParticleParameters(3, -0.5 * charge, scaled)
+    p1, p2, charge_prod = force.getExceptionParameters(2)
+    force.setExceptionParameters(2, p1, p2, 3.0 * charge_prod)
+    force.updateParametersInContext(context)
+    updated = context.getState(getEnergy=True, groups={5}).getPotentialEnergy().value_in_unit(KJ)
+    fresh, _ = _state(native, positions, platform_name, groups={5})
+    assert abs(updated - fresh) <= 1e-9 * abs(fresh) and abs(updated - alone) > 1e-3
+    force.setExceptionParameters(2, p1, p2 + 7, charge_prod)
+    with pytest.raises(openmm.OpenMMException, match="cannot change the particles of exception"):
+        force.updateParametersInContext(context)
+
+
+def test_xml_round_trip():
+    system, positions = _charged_ions(4, TRICLINIC)
+    native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.9, scaled_particles=[0, 5, 9])
+    force = forces.complement
+    copy = SOGCoulombRealSpaceForce.cast(
+        openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(force))
+    )
+    getters = [
+        "getNumParticles",
+        "getNumExceptions",
+        "getNumGaussians",
+        "getPolynomialCoefficients",
+        "getCutoffDistance",
+        "getCoulombPrefactor",
+        "getChargeScaleParameterName",
+        "getNumEnergyParameterDerivatives",
+        "getForceGroup",
+        "getName",
+    ]
+    for getter in getters:
+        assert getattr(copy, getter)() == getattr(force, getter)(), getter
+    for i in range(force.getNumParticles()):
+        assert copy.getParticleParameters(i) == force.getParticleParameters(i)
+    for k in range(force.getNumExceptions()):
+        assert copy.getExceptionParameters(k) == force.getExceptionParameters(k)
+    for k in range(force.getNumGaussians()):
+        assert copy.getGaussianParameters(k) == force.getGaussianParameters(k)
+    assert copy.getEnergyParameterDerivativeName(0) == LAMBDA
+    # The whole System survives XML with the same energy.
+    energy, _ = _state(native, positions, "CPU")
+    energy_copy, _ = _state(_copy(native), positions, "CPU")
+    assert energy_copy == energy
+
+
+def _small_force(num_particles=4):
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in CUBIC))
+    force = SOGCoulombRealSpaceForce()
+    force.setCutoffDistance(0.9)
+    force.addGaussian(100.0, 0.3)
+    for i in range(num_particles):
+        system.addParticle(1.0)
+        force.addParticle(1.0 if i % 2 else -1.0)
+    return system, force
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s, f: f.setCutoffDistance(1.3), "exceeds half the periodic box"),
+        (lambda s, f: f.setCutoffDistance(float("nan")), "cutoff must be a finite number > 0"),
+        (lambda s, f: f.addException(0, 4, 0.0), r"invalid particles \(0, 4\)"),
+        (lambda s, f: f.addException(1, 1, 0.0), r"invalid particles \(1, 1\)"),
+        (lambda s, f: [f.addException(0, 1, 0.0), f.addException(1, 0, 0.0)], "repeats the pair"),
+        (lambda s, f: f.addParticle(1.0), "the force has 5 particles but the System has 4"),
+        (lambda s, f: f.setParticleParameters(2, float("inf"), False), "non-finite charge"),
+        (lambda s, f: f.addGaussian(1.0, -0.2), "finite width > 0 nm"),
+        (lambda s, f: f.setPolynomialCoefficients([1.0, float("nan")]), "coefficient 1"),
+        (lambda s, f: f.setCoulombPrefactor(0.0), "Coulomb prefactor must be finite and > 0"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(change, message):
+    system, force = _small_force()
+    change(system, force)
+    system.addForce(force)
+    with pytest.raises(openmm.OpenMMException, match=message):
+        openmm.Context(
+            system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("CPU")
+        )
+
+
+def test_bad_arguments_are_refused():
+    _, force = _small_force()
+    with pytest.raises(openmm.OpenMMException, match="particle index 9 is out of range"):
+        force.getParticleParameters(9)
+    with pytest.raises(openmm.OpenMMException, match="none is set"):
+        force.addEnergyParameterDerivative(LAMBDA)
+    force.setChargeScaleParameterName("lam")
+    with pytest.raises(openmm.OpenMMException, match="its charge scale parameter 'lam'"):
+        force.addEnergyParameterDerivative("other")
+    system, _ = _charged_ions(0, CUBIC)
+    with pytest.raises(ValueError, match="real_space must be 'custom' or 'native'"):
+        use_sog_coulomb(_copy(system), real_space="fast")
+
+
+def test_platforms_without_a_kernel_refuse_and_default_platform_falls_back():
+    """OpenCL/CUDA have no kernel: a Context there fails; without a named platform OpenMM
+    picks one that has it."""
+    system, positions = _charged_ions(0, CUBIC, num_ions=40)
+    native, _ = _sog(system, "native", tolerance=1e-4, cutoff=0.9)
+    names = [
+        openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
+    ]
+    for name in ("OpenCL", "CUDA"):
+        if name in names:
+            platform = openmm.Platform.getPlatformByName(name)
+            with pytest.raises(
+                openmm.OpenMMException, match="does not support all required kernels"
+            ):
+                openmm.Context(native, openmm.VerletIntegrator(1e-3), platform)
+    context = openmm.Context(native, openmm.VerletIntegrator(1e-3))
+    assert context.getPlatform().getName() in PLATFORMS
