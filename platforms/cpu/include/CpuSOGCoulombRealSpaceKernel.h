@@ -23,7 +23,7 @@ struct SOGComplementBlockArgs {
     float cutoff2;                   // nm^2
     float prefactor;                 // A, kJ/mol nm/e^2
     float box[9];                    // box vectors a, b, c (reduced form), nm
-    bool triclinic, computeDerivative;
+    bool triclinic, computeEnergy, computeDerivative;
     std::atomic<int>* nextBlock;     // shared by the threads: the next block to take
 };
 
@@ -52,7 +52,7 @@ public:
     void initialize(const OpenMM::System& system, const SOGCoulombRealSpaceForce& force);
 protected:
     double calcPairSum(OpenMM::ContextImpl& context, const std::vector<double>& scaledCharges,
-            const std::vector<double>& derivativeCharges, bool includeForces, double& derivative);
+            const std::vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative);
 private:
     OpenMM::CpuPlatform::PlatformData& data;
     std::vector<float> floatCharges, floatDerivativeCharges;  // f_i q_i and dq_eff/dlambda, proton charges

@@ -32,10 +32,27 @@ static inline void loadIntervals(const float* table, const int* interval, fvec8&
 #endif
 
 /**
+ * Whether any lane of a comparison mask is set.
+ */
+static inline bool anyLane(fvec4 mask) {
+#if defined(__SSE__)
+    return _mm_movemask_ps(mask.val) != 0;
+#else
+    return reduceAdd(mask & fvec4(1.0f)) != 0.0f;
+#endif
+}
+
+#ifdef SOG_CPU_FVEC8
+static inline bool anyLane(fvec8 mask) {
+    return _mm256_movemask_ps(mask.val) != 0;
+}
+#endif
+
+/**
  * The pair sum over the neighbour list's blocks that this thread takes from args.nextBlock.
  * FVEC holds WIDTH block atoms (the lanes); a block is blockSize/WIDTH such groups.
  */
-template <class FVEC, class IVEC, int WIDTH, bool DERIVATIVE, bool TRICLINIC>
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC>
 void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energyOut, double& derivativeOut) {
     const OpenMM::CpuNeighborList& neighbors = *args.neighbors;
     const float* posq = args.posq;
@@ -71,12 +88,13 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             dq[g] = FVEC(lane[4]);
             fx[g] = fy[g] = fz[g] = FVEC(0.0f);
         }
+        FVEC blockEnergy(0.0f), blockDerivative(0.0f);
         for (auto iter = neighbors.getNeighborIterator(block); iter.next(); ) {
             const int j = iter.getNeighbor();
             const int excluded = iter.getExclusions();
             const FVEC xj(posq[4*j]), yj(posq[4*j + 1]), zj(posq[4*j + 2]);
             const float qj = args.charges[j], dqj = DERIVATIVE ? args.derivativeCharges[j] : 0.0f;
-            FVEC fjx(0.0f), fjy(0.0f), fjz(0.0f), pairEnergy(0.0f), pairDerivative(0.0f);
+            FVEC fjx(0.0f), fjy(0.0f), fjz(0.0f);
             bool any = false;
             for (int g = 0; g < numGroups; g++) {
                 FVEC dx = x[g] - xj, dy = y[g] - yj, dz = z[g] - zj;
@@ -98,7 +116,7 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
                 }
                 const FVEC r2 = dx*dx + dy*dy + dz*dz;
                 const FVEC include = (r2 < cutoff2) & FVEC::expandBitsToMask((~excluded >> (WIDTH*g)) & laneMask);
-                if (reduceAdd(include & FVEC(1.0f)) == 0.0f)
+                if (!anyLane(include))
                     continue;  // no lane within the cutoff
                 any = true;
                 // g(r) from the cubic table in r^2: interval i, local coordinate u in [0, 1].
@@ -114,9 +132,10 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
                 const FVEC invR = rsqrt(r2);
                 const FVEC phi = prefactor*invR - longRange;
                 const FVEC qq = q[g]*qj;
-                pairEnergy += blendZero(qq*phi, include);
+                if (ENERGY)
+                    blockEnergy += blendZero(qq*phi, include);
                 if (DERIVATIVE)
-                    pairDerivative += blendZero((dq[g]*qj + q[g]*dqj)*phi, include);
+                    blockDerivative += blendZero((dq[g]*qj + q[g]*dqj)*phi, include);
                 // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
                 const FVEC scale = blendZero(qq*(prefactor*invR*invR*invR + 2.0f*dLongRange), include);
                 const FVEC fdx = scale*dx, fdy = scale*dy, fdz = scale*dz;
@@ -130,11 +149,12 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             if (!any)
                 continue;
             (fvec4(forces + 4*j) + reduceToVec3(fjx, fjy, fjz)).store(forces + 4*j);
-            // Summed in double per neighbour: a block's sum in single precision loses digits.
-            energy += reduceAdd(pairEnergy);
-            if (DERIVATIVE)
-                derivative += reduceAdd(pairDerivative);
         }
+        // In single precision within a block (a few hundred pairs), in double across blocks.
+        if (ENERGY)
+            energy += reduceAdd(blockEnergy);
+        if (DERIVATIVE)
+            derivative += reduceAdd(blockDerivative);
         for (int g = 0; g < numGroups; g++) {
             float lane[3][WIDTH];
             fx[g].store(lane[0]);
@@ -152,14 +172,23 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
     derivativeOut = derivative;
 }
 
-template <class FVEC, class IVEC, int WIDTH>
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY>
 void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
     if (args.computeDerivative)
-        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, true, true>(args, forces, energy, derivative) :
-                         computeComplementBlocks<FVEC, IVEC, WIDTH, true, false>(args, forces, energy, derivative);
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, true>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, false>(args, forces, energy, derivative);
     else
-        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, false, true>(args, forces, energy, derivative) :
-                         computeComplementBlocks<FVEC, IVEC, WIDTH, false, false>(args, forces, energy, derivative);
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, true>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, false>(args, forces, energy, derivative);
+}
+
+template <class FVEC, class IVEC, int WIDTH>
+void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
+    // MD steps ask for forces only: the energy sum is then left out.
+    if (args.computeEnergy)
+        computeComplementBlocks<FVEC, IVEC, WIDTH, true>(args, forces, energy, derivative);
+    else
+        computeComplementBlocks<FVEC, IVEC, WIDTH, false>(args, forces, energy, derivative);
 }
 
 } // namespace SOGPlugin

@@ -41,7 +41,7 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, con
 }
 
 double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
-        const vector<double>& derivativeCharges, bool includeForces, double& derivative) {
+        const vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative) {
     floatCharges.assign(scaledCharges.begin(), scaledCharges.end());
     floatDerivativeCharges.assign(derivativeCharges.begin(), derivativeCharges.end());
     Vec3 box[3];
@@ -60,6 +60,7 @@ double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, 
         for (int c = 0; c < 3; c++)
             args.box[3*d + c] = (float) box[d][c];
     args.triclinic = (box[1][0] != 0.0 || box[2][0] != 0.0 || box[2][1] != 0.0);
+    args.computeEnergy = includeEnergy;
     args.computeDerivative = computeDerivative;
     args.nextBlock = &nextBlock;
     nextBlock = 0;

@@ -33,11 +33,12 @@ protected:
      * @param scaledCharges      f_i q_i per particle, proton charges
      * @param derivativeCharges  dq_eff/dlambda per particle (q_i if scaled, else 0), proton charges
      * @param includeForces      whether to add the forces (kJ/mol/nm) to the context's forces
+     * @param includeEnergy      whether the energy is needed (a kernel may return 0 otherwise)
      * @param[out] derivative    dE/dlambda (kJ/mol), only when the derivative is requested
      * @return the energy, measured in kJ/mol
      */
     virtual double calcPairSum(OpenMM::ContextImpl& context, const std::vector<double>& scaledCharges,
-            const std::vector<double>& derivativeCharges, bool includeForces, double& derivative);
+            const std::vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative);
     /**
      * Minimum-image displacement r1 - r2 in a (reduced, possibly triclinic) periodic box, nm.
      */

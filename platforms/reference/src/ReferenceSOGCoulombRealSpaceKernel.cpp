@@ -58,7 +58,7 @@ void ReferenceCalcSOGCoulombRealSpaceForceKernel::setParameters(const SOGCoulomb
 }
 
 double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
-        const vector<double>& derivativeCharges, bool includeForces, double& derivative) {
+        const vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative) {
     ReferencePlatform::PlatformData& data = getPlatformData(context);
     const vector<Vec3>& positions = *data.positions;
     vector<Vec3>& forces = *data.forces;
@@ -103,7 +103,7 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context
         derivativeCharges[i] = isScaled[i] ? charges[i] : 0.0;
     }
     double derivative = 0.0;
-    double energy = calcPairSum(context, scaledCharges, derivativeCharges, includeForces, derivative);
+    double energy = calcPairSum(context, scaledCharges, derivativeCharges, includeForces, includeEnergy, derivative);
 
     // Exceptions, in double precision on every platform: f_i f_j [p A/r - q_i q_j g(r)].
     const vector<Vec3>& positions = *data.positions;
