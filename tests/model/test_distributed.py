@@ -142,3 +142,37 @@ def test_shard_weights_sum_to_one(tmp_path):
     assert total == pytest.approx({"energy": 1.0, "forces": 1.0}, rel=1e-15)
     empty = Context(4, 5).share_terms(one, [], structures[:3])
     assert all(float(v) == 0.0 for v in empty.values())
+
+
+@pytest.mark.parametrize(
+    ("variables", "fragments"),
+    [
+        ({"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, ["RANK=2", "WORLD_SIZE=2"]),
+        ({"RANK": "0", "WORLD_SIZE": "two", "LOCAL_RANK": "0"}, ["WORLD_SIZE='two'", "integer"]),
+        (
+            {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "1"},
+            ["LOCAL_RANK=1", "LOCAL_WORLD_SIZE=1"],
+        ),
+    ],
+)
+def test_an_inconsistent_torchrun_environment_is_named(monkeypatch, variables, fragments):
+    from openmm_sog.training.distributed import distributed_context
+    from openmm_sog.training.errors import SognetError
+
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SognetError) as error, distributed_context("gloo"):
+        pass
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() > 1, reason="needs a machine with at most 1 GPU")
+def test_more_nccl_processes_than_gpus_is_named(monkeypatch):
+    from openmm_sog.training.distributed import check_torchrun_environment
+    from openmm_sog.training.errors import SognetError
+
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SognetError, match="started 2 processes on this node but it has"):
+        check_torchrun_environment("nccl")

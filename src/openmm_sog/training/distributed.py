@@ -47,6 +47,7 @@ from .data import Structure
 
 __all__ = [
     "Context",
+    "check_torchrun_environment",
     "distributed_context",
     "is_main_process",
     "label_counts",
@@ -60,6 +61,47 @@ _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 def launched_by_torchrun() -> bool:
     """Whether the environment of ``torchrun`` (``RANK``, ``WORLD_SIZE``, ...) is present."""
     return all(name in os.environ for name in _TORCHRUN_VARIABLES)
+
+
+def check_torchrun_environment(backend: str) -> None:
+    """Refuse a ``torchrun`` environment whose ranks and world size do not fit together.
+
+    Rendezvous would otherwise wait (30 minutes by default) for ranks that never come, or
+    two processes would train on one GPU.
+
+    :raises SognetError: naming the variable and its value.
+    """
+    from .errors import SognetError
+
+    values = {}
+    for name in (*_TORCHRUN_VARIABLES, "LOCAL_WORLD_SIZE"):
+        if name not in os.environ:
+            continue
+        try:
+            values[name] = int(os.environ[name])
+        except ValueError:
+            raise SognetError(
+                f"torchrun environment: {name}={os.environ[name]!r} is not an integer"
+            ) from None
+    world = values["WORLD_SIZE"]
+    if world < 1 or not 0 <= values["RANK"] < world:
+        raise SognetError(
+            f"torchrun environment: RANK={values['RANK']} does not fit WORLD_SIZE={world} "
+            "(need 0 <= RANK < WORLD_SIZE); launch with `torchrun --nproc_per_node=N` or "
+            "`sognet train --nproc N`, not with hand-set variables"
+        )
+    local = values.get("LOCAL_WORLD_SIZE", world)
+    if not 0 <= values["LOCAL_RANK"] < local or local > world:
+        raise SognetError(
+            f"torchrun environment: LOCAL_RANK={values['LOCAL_RANK']} does not fit "
+            f"LOCAL_WORLD_SIZE={local} and WORLD_SIZE={world}"
+        )
+    if backend == "nccl" and values["LOCAL_RANK"] >= torch.cuda.device_count():
+        raise SognetError(
+            f"torchrun started {local} processes on this node but it has "
+            f"{torch.cuda.device_count()} GPU(s) (process LOCAL_RANK={values['LOCAL_RANK']} has "
+            "none); start at most one process per GPU (--nproc_per_node)"
+        )
 
 
 def is_main_process() -> bool:
@@ -161,7 +203,11 @@ def label_counts(structures: list[Structure]) -> dict[str, int]:
 def distributed_context(backend: str = "gloo") -> Iterator[Context]:
     """A process group (``"gloo"`` on CPUs, ``"nccl"`` on GPUs, one per process) for the
     lifetime of the block under ``torchrun``; else one process."""
-    if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) < 2:
+    if not launched_by_torchrun():
+        yield Context()
+        return
+    check_torchrun_environment(backend)
+    if int(os.environ["WORLD_SIZE"]) < 2:
         yield Context()
         return
     device = torch.device("cpu")
