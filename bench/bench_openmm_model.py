@@ -59,14 +59,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 1024, 4096])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--sognet",
+        default=str(REPO / "models" / "electrolyte_sognet.pt"),
+        help="SOG-Net model file (a NaCl model; default: the shipped one)",
+    )
+    parser.add_argument(
+        "--shortrange",
+        default=str(REPO / "models" / "electrolyte_shortrange.pt"),
+        help="the same backbone's short-range-only model file",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
     folder = Path(tempfile.mkdtemp())
     exports = {}
-    for name in ("sognet", "shortrange"):
+    models = {"sognet": load_model(args.sognet), "shortrange": load_model(args.shortrange)}
+    for name, model in models.items():
         exports[name] = folder / f"{name}.pt"
-        export_model(load_model(REPO / "models" / f"electrolyte_{name}.pt"), exports[name])
+        export_model(model, exports[name])
+    backbone = models["sognet"].backbone_name
     cases = {
         "SOG-Net TorchSOGForce": (exports["sognet"], "native"),
         "SOG-Net PythonForce": (exports["sognet"], "python"),
@@ -95,7 +107,8 @@ def main() -> None:
             f"\n## SOG-Net in OpenMM: TorchSOGForce vs PythonForce, {today}\n\n"
             f"Machine: {machine()}; OpenMM {openmm.__version__} CPU platform, one thread; "
             "`python bench/bench_openmm_model.py`. CPU time per force evaluation (median), "
-            "shipped electrolyte models, molten NaCl at the docs/design.md §8 density.\n\n"
+            f"electrolyte models {Path(args.sognet).name} / {Path(args.shortrange).name} "
+            f"(backbone {backbone}), molten NaCl at the docs/design.md §8 density.\n\n"
             + "\n".join(lines)
             + "\n"
         )
