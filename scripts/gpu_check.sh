@@ -74,7 +74,7 @@ if [[ "$MODES" == *" test "* ]]; then
     [ -n "${PYTEST_K:-}" ] && K_ARGS=(-k "$PYTEST_K")
     "$PY" -m pytest -q -p no:cacheprovider tests/plugin tests/test_coulomb_openmm.py tests/test_cuda_torch.py \
         tests/model/test_torch_sog_force.py tests/model/test_torch_sog_force_regions_and_parameters.py \
-        tests/model/test_torch_sog_force_md.py tests/model/test_device.py -ra \
+        tests/model/test_torch_sog_force_md.py tests/model/test_device.py tests/model/test_backbones.py -ra \
         "${K_ARGS[@]}" 2>&1 \
         | tee "$LOGS/pytest.log" | tail -25
     [ "${PIPESTATUS[0]}" = 0 ] || status=1

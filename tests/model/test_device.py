@@ -130,7 +130,8 @@ def test_cpu_training_writes_host_tensors_and_evaluates_with_device_flag(tmp_pat
 
 
 @pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
-def test_gpu_training_matches_cpu_training(tmp_path):
+@pytest.mark.parametrize("backbone", ["deeppot_se", "painn"])
+def test_gpu_training_matches_cpu_training(tmp_path, backbone):
     """The same seeded run on the GPU and on the CPU, in float64: the same losses to round-off,
     and the model file loads on the host."""
     write_toy_data(tmp_path / "toy.xyz")
@@ -140,6 +141,10 @@ def test_gpu_training_matches_cpu_training(tmp_path):
         folder.mkdir()
         path = write_config(tmp_path, device=device, epochs=3, progress=False, dtype="float64")
         config = load_config(path)
+        if backbone == "painn":
+            config.model.backbone = "painn"
+            config.model.num_features = 8
+            config.model.num_interactions = 2
         config.output.directory = str(folder / "run")
         summary = train(config)
         losses[device] = summary["best_validation_loss"]
