@@ -220,3 +220,26 @@ def test_pre_backbone_adam_state_is_renumbered_by_parameter_name():
     lbfgs = {"state": {}, "param_groups": [{"params": [0], "history_size": 50}]}
     with pytest.raises(ValueError, match="L-BFGS checkpoint from before backbones"):
         upgrade_optimizer_state(lbfgs, legacy_names, model)
+
+
+@pytest.mark.parametrize("local", ["deeppot_se+radial", "painn"])
+def test_backbones_export_with_torch_export_for_any_atom_and_pair_count(local):
+    """The backbone interface is torch.export-clean (docs/export_formats.md): one program with
+    dynamic atom and pair counts reproduces the eager backbone on another structure."""
+    model = make_model(**LOCAL_MODELS[local])
+
+    def inputs(num_atoms: int, seed: int) -> tuple:
+        s = random_structure(num_atoms, TRICLINIC, seed=seed)
+        i, j, vectors = model._pairs(s["positions"], s["cell"], s["pbc"], s["batch"])
+        return vectors, i, j, model.species_index(s["atomic_numbers"])
+
+    pairs, atoms = torch.export.Dim("pairs", min=2), torch.export.Dim("atoms", min=2)
+    program = torch.export.export(
+        model.backbone,
+        inputs(12, 0),
+        dynamic_shapes=({0: pairs}, {0: pairs}, {0: pairs}, {0: atoms}),
+        strict=False,
+    )
+    other = inputs(20, 3)
+    for exported, eager in zip(program.module()(*other), model.backbone(*other), strict=True):
+        torch.testing.assert_close(exported, eager, rtol=1e-12, atol=1e-12)
