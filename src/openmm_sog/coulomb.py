@@ -285,8 +285,9 @@ def use_sog_coulomb(
         ``State.getEnergyParameterDerivatives()``.
     :param scale_parameter: name of that global parameter (dimensionless).
     :param force_group: force group of the real-space complement; by default the
-        NonbondedForce's, or the lowest unused group when a force there uses another cutoff
-        (OpenMM's GPU platforms need one cutoff per force group; a warning says so).
+        NonbondedForce's, or with ``real_space="custom"`` the lowest unused group when a force
+        there uses another cutoff (OpenMM's GPU platforms need one cutoff per force group; a
+        warning says so).
     :param real_space: how the real-space complement and the exceptions are evaluated:
         ``"custom"`` (a ``CustomNonbondedForce`` and a ``CustomBondForce``; every platform) or
         ``"native"`` (one :class:`SOGCoulombRealSpaceForce`; Reference and CPU platforms only,
@@ -438,9 +439,12 @@ def use_sog_coulomb(
         # Nothing is left for it to compute, but its pair loop would still run every step.
         system.removeForce(nb_index)
         nb = None
-    complement_group = (
-        _complement_force_group(system, group, cutoff) if force_group is None else force_group
-    )
+    if force_group is not None:
+        complement_group = force_group
+    elif real_space == "native":
+        complement_group = group  # the CPU platform takes any mix of cutoffs in a group
+    else:
+        complement_group = _complement_force_group(system, group, cutoff)
     for force in (sog, complement, exceptions):
         if force is not None:
             force.setForceGroup(complement_group if force is complement else group)

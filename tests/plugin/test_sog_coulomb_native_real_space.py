@@ -130,6 +130,20 @@ def test_cpu_matches_reference_with_lennard_jones_and_other_forces(lipid):
     assert _force_error(forces, ref_forces) <= CPU_TOLERANCE
 
 
+def test_cutoff_other_than_the_nonbonded_force_stays_in_its_group(lipid):
+    """A complement cutoff (0.8 nm) other than the Lennard-Jones one (0.9 nm): the native force
+    stays in the NonbondedForce's group without a warning (the CPU platform's neighbour list
+    takes both) and the energy still equals PME's."""
+    system, positions, _ = lipid
+    reference, _ = _state(system, positions, "Reference")
+    native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.8)
+    assert forces.complement.getForceGroup() == forces.nonbonded.getForceGroup() == 0
+    assert forces.complement.getCutoffDistance() == 0.8
+    energy, _ = _state(native, positions, "CPU")
+    scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
+    assert abs(energy - reference) <= CPU_TOLERANCE * scale, energy - reference
+
+
 @pytest.mark.parametrize("platform_name", PLATFORMS)
 def test_scaled_charges_and_lambda_derivative(lipid, platform_name):
     """lambda scales the lipid's charges everywhere; dU/dlambda against finite differences and

@@ -1,0 +1,255 @@
+"""Benchmark on the CPU platform: SOG Coulomb's native real-space complement against the
+Custom-force one and PME's real space, and MD throughput of SOG Coulomb against PME.
+
+Systems: molten NaCl (24,000 ions, Coulomb cutoff 0.9 nm, the bench_openmm.py system) and, when
+the optional benchmark dependency openmmtools is installed (``pip install --no-deps
+openmmtools``: only its data files are read), DHFR in water (JAC, 23,558 atoms, amber99sb/TIP3P,
+cutoff 0.9 nm, bonds to hydrogen constrained). Accuracy is matched as in bench_openmm.py: PME at
+``--pme-tolerance`` and SOG at the largest tolerance (steps of sqrt 2) whose electrostatic force
+error against PME at 1e-6 (Reference platform) is no larger than PME's. Every time is the median
+of ``--repeats`` measurements; the MD rows are medians of ``--md-repeats`` runs of
+``--md-steps`` steps. Appends a table to bench/RESULTS.md unless ``--no-append``.
+
+    python bench/bench_cpu_real_space.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import openmm
+from bench_openmm import EMPTY_GROUP, machine, time_group
+from openmm import app, unit
+
+from openmm_sog import use_sog_coulomb
+from openmm_sog.systems import molten_nacl
+
+KJ_NM = unit.kilojoule_per_mole / unit.nanometer
+CUTOFF_NM = 0.9
+#: force groups: the NonbondedForce (PME: real space only), PME's reciprocal part or the
+#: SOGForce, the SOG real-space complement; everything else stays in group 0.
+NONBONDED, KSPACE, COMPLEMENT = 1, 2, 3
+
+
+def nacl(num_ions: int = 24000):
+    """Molten NaCl at 1300 K; Lennard-Jones in its own CustomNonbondedForce (group 0 here)."""
+
+    def build(tolerance: float):
+        system, positions, _ = molten_nacl(
+            num_ions, seed=7, ewald_error_tolerance=tolerance, coulomb_cutoff_nm=CUTOFF_NM
+        )
+        for force in system.getForces():
+            force.setForceGroup(0)
+        return system, positions
+
+    return build, 1300.0
+
+
+def dhfr():
+    """DHFR in water from openmmtools' data files (None if openmmtools is not installed)."""
+    spec = importlib.util.find_spec("openmmtools")
+    if spec is None:
+        return None
+    folder = os.path.join(os.path.dirname(spec.origin), "data", "dhfr")
+    prmtop = app.AmberPrmtopFile(os.path.join(folder, "JAC.prmtop"))
+    inpcrd = app.AmberInpcrdFile(os.path.join(folder, "JAC.inpcrd"))
+
+    def build(tolerance: float):
+        system = prmtop.createSystem(
+            nonbondedMethod=app.PME,
+            nonbondedCutoff=CUTOFF_NM * unit.nanometer,
+            constraints=app.HBonds,
+            ewaldErrorTolerance=tolerance,
+        )
+        system.setDefaultPeriodicBoxVectors(*inpcrd.boxVectors)
+        return system, np.array(inpcrd.positions.value_in_unit(unit.nanometer))
+
+    return build, 300.0
+
+
+def pme(build, tolerance: float):
+    system, positions = build(tolerance)
+    nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
+    nb.setForceGroup(NONBONDED)
+    nb.setReciprocalSpaceForceGroup(KSPACE)
+    return system, positions
+
+
+def sog(build, tolerance: float, real_space: str):
+    system, positions = build(1e-6)
+    forces = use_sog_coulomb(
+        system, tolerance=tolerance, real_space=real_space, force_group=COMPLEMENT
+    )
+    forces.sog.setForceGroup(KSPACE)
+    if forces.exceptions is not None:
+        forces.exceptions.setForceGroup(COMPLEMENT)
+    if forces.nonbonded is not None:
+        forces.nonbonded.setForceGroup(NONBONDED)
+    return system, positions
+
+
+def context(system, positions, platform: str, integrator=None) -> openmm.Context:
+    ctx = openmm.Context(
+        system,
+        integrator or openmm.VerletIntegrator(1e-3),
+        openmm.Platform.getPlatformByName(platform),
+    )
+    ctx.setPositions(positions)
+    return ctx
+
+
+def electrostatic_forces(system, positions, platform: str) -> np.ndarray:
+    """Forces of the electrostatics (NonbondedForce with its Lennard-Jones switched off, or the
+    SOG forces), kJ/mol/nm."""
+    system = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(system))
+    for force in system.getForces():
+        if isinstance(force, openmm.NonbondedForce):
+            force.setUseDispersionCorrection(False)
+            for i in range(force.getNumParticles()):
+                q, sigma, _ = force.getParticleParameters(i)
+                force.setParticleParameters(i, q, sigma, 0.0)
+            for k in range(force.getNumExceptions()):
+                i, j, qq, sigma, _ = force.getExceptionParameters(k)
+                force.setExceptionParameters(k, i, j, qq, sigma, 0.0)
+    state = context(system, positions, platform).getState(
+        getForces=True, groups={NONBONDED, KSPACE, COMPLEMENT}
+    )
+    return state.getForces(asNumpy=True).value_in_unit(KJ_NM)
+
+
+def matched_tolerance(build, pme_tolerance: float) -> tuple[float, float, float]:
+    """(SOG tolerance, PME's and SOG's relative electrostatic force error) on the CPU."""
+    # PME at 1e-6 as the reference: 1e-8 would need a grid of ~1e9 points for these boxes.
+    reference = electrostatic_forces(*pme(build, 1e-6), "Reference")
+
+    def error(f):
+        return np.linalg.norm(f - reference) / np.linalg.norm(reference)
+
+    err_pme = error(electrostatic_forces(*pme(build, pme_tolerance), "CPU"))
+    tol = 1e-1
+    while True:
+        tol /= math.sqrt(2.0)
+        err_sog = error(electrostatic_forces(*sog(build, tol, "native"), "CPU"))
+        if err_sog <= err_pme or tol < 1e-9:
+            return tol, err_pme, err_sog
+
+
+def md_ns_per_day(system, positions, temperature: float, steps: int) -> float:
+    integrator = openmm.LangevinMiddleIntegrator(temperature, 5.0, 0.002)
+    ctx = context(system, positions, "CPU", integrator)
+    ctx.setVelocitiesToTemperature(temperature, 1)
+    integrator.step(10)  # warm-up: neighbour list, grids
+    ctx.getState(getEnergy=True)
+    t0 = time.perf_counter()
+    integrator.step(steps)
+    ctx.getState(getEnergy=True)
+    return steps * 0.002e-3 / (time.perf_counter() - t0) * 86400.0
+
+
+def measure(name: str, build, temperature: float, args) -> dict:
+    tol, err_pme, err_sog = matched_tolerance(build, args.pme_tolerance)
+    print(
+        f"{name}: PME {args.pme_tolerance:g} -> force error {err_pme:.1e}; SOG {tol:.2e} -> "
+        f"{err_sog:.1e}",
+        flush=True,
+    )
+    pme_ctx = context(*pme(build, args.pme_tolerance), "CPU")
+    native_ctx = context(*sog(build, tol, "native"), "CPU")
+    custom_ctx = context(*sog(build, tol, "custom"), "CPU")
+    empty = time_group(pme_ctx, EMPTY_GROUP, args.repeats)
+    row = {
+        "name": name,
+        "atoms": pme_ctx.getSystem().getNumParticles(),
+        "tol": tol,
+        "err_pme": err_pme,
+        "err_sog": err_sog,
+        # PME's real space: the NonbondedForce without its reciprocal part (for DHFR it holds
+        # Lennard-Jones too, as the SOG System's NonbondedForce does).
+        "pme_real": time_group(pme_ctx, NONBONDED, args.repeats) - empty,
+        "pme_kspace": time_group(pme_ctx, KSPACE, args.repeats) - empty,
+        "native": time_group(native_ctx, COMPLEMENT, args.repeats) - empty,
+        "custom": time_group(custom_ctx, COMPLEMENT, args.repeats) - empty,
+        "sog_kspace": time_group(native_ctx, KSPACE, args.repeats) - empty,
+        "sog_nonbonded": (
+            time_group(native_ctx, NONBONDED, args.repeats) - empty
+            if any(isinstance(f, openmm.NonbondedForce) for f in native_ctx.getSystem().getForces())
+            else 0.0
+        ),
+    }
+    del pme_ctx, native_ctx, custom_ctx
+    md_pme, md_sog = [], []
+    for _ in range(args.md_repeats):  # interleaved, so that machine load hits both alike
+        md_pme.append(md_ns_per_day(*pme(build, args.pme_tolerance), temperature, args.md_steps))
+        md_sog.append(md_ns_per_day(*sog(build, tol, "native"), temperature, args.md_steps))
+    row["md_pme"] = statistics.median(md_pme)
+    row["md_sog"] = statistics.median(md_sog)
+    ms = {k: 1e3 * v for k, v in row.items() if isinstance(v, float) and k[:2] not in ("md", "er")}
+    print(
+        f"{name} ({row['atoms']} atoms): real space PME {ms['pme_real']:.1f} ms, SOG native "
+        f"{ms['native']:.1f} ms, SOG Custom {ms['custom']:.1f} ms; k-space PME "
+        f"{ms['pme_kspace']:.1f} ms, SOG {ms['sog_kspace']:.1f} ms; MD ns/day PME "
+        f"{row['md_pme']:.2f}, SOG {row['md_sog']:.2f} ({row['md_sog'] / row['md_pme']:.2f}x)",
+        flush=True,
+    )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pme-tolerance", type=float, default=5e-4)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--md-steps", type=int, default=50)
+    parser.add_argument("--md-repeats", type=int, default=5)
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {machine()}", flush=True)
+    systems = [("molten NaCl", *nacl())]
+    if (protein := dhfr()) is not None:
+        systems.append(("DHFR in water", *protein))
+    else:
+        print("openmmtools is not installed: DHFR skipped", flush=True)
+    rows = [measure(name, build, temperature, args) for name, build, temperature in systems]
+    if args.no_append:
+        return
+    lines = [
+        f"\n## SOG Coulomb real space on the CPU platform, {datetime.date.today().isoformat()}\n",
+        f"Machine: {machine()} (CPU platform, 2 threads); `python bench/bench_cpu_real_space.py`. "
+        f"PME ewaldErrorTolerance {args.pme_tolerance:g} vs SOG at the tolerance matched to its "
+        "electrostatic force error (against PME 1e-6). Times: median of "
+        f"{args.repeats} force evaluations of one force group, net of an empty group's; MD: "
+        f"median of {args.md_repeats} runs of {args.md_steps} LangevinMiddle steps of 2 fs, "
+        "PME and SOG interleaved. Real space: PME's NonbondedForce without its reciprocal part "
+        "(erfc Coulomb; for DHFR also Lennard-Jones), the SOG complement with its exceptions "
+        "(native SOGCoulombRealSpaceForce or CustomNonbondedForce + CustomBondForce); for DHFR "
+        "the SOG System keeps a NonbondedForce for Lennard-Jones (its time in its own column).\n",
+        "| system | atoms | SOG tol (force err) | PME force err | real space PME (ms) | "
+        "SOG native (ms) | SOG Custom (ms) | native / PME | SOG NonbondedForce LJ (ms) | "
+        "k-space PME (ms) | k-space SOG (ms) | MD PME (ns/day) | MD SOG (ns/day) | "
+        "SOG / PME throughput |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['atoms']} | {r['tol']:.2e} ({r['err_sog']:.1e}) | "
+            f"{r['err_pme']:.1e} | {1e3 * r['pme_real']:.1f} | {1e3 * r['native']:.1f} | "
+            f"{1e3 * r['custom']:.1f} | {r['native'] / r['pme_real']:.2f} | "
+            f"{1e3 * r['sog_nonbonded']:.1f} | {1e3 * r['pme_kspace']:.1f} | "
+            f"{1e3 * r['sog_kspace']:.1f} | {r['md_pme']:.2f} | {r['md_sog']:.2f} | "
+            f"{r['md_sog'] / r['md_pme']:.2f} |"
+        )
+    path = Path(__file__).with_name("RESULTS.md")
+    with path.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"appended to {path}")
+
+
+if __name__ == "__main__":
+    main()
