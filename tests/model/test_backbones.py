@@ -92,6 +92,10 @@ def test_train_eval_export_with_the_painn_backbone(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(_painn_config(tmp_path)))
     sognet("train", "--config", str(tmp_path / "config.yaml"))
     best = tmp_path / "run" / "model_best.pt"
+    # The run folder's config.yaml holds PaiNN's keys only, and loads as a config again.
+    stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert "axis_features" not in stored["model"] and stored["model"]["num_interactions"] == 2
+    assert load_config(tmp_path / "run" / "config.yaml").model.backbone == "painn"
     model = load_model(best)
     assert type(model.backbone).__name__ == "PaiNNBackbone"
     # n_norm is set from the data (not the default 10) and kept in the file
@@ -125,7 +129,7 @@ def test_train_eval_export_with_the_painn_backbone(tmp_path):
     [
         ({"backbone": "mace"}, ["model.backbone", "unknown backbone 'mace'", "painn"]),
         ({"backbone": "pain"}, ["unknown backbone 'pain'", "did you mean 'painn'"]),
-        ({"backbone": "painn", "axis_features": 4}, ["model.axis_features", "painn"]),
+        ({"backbone": "painn", "axis_features": 8}, ["model.axis_features", "painn"]),
         ({"num_interactions": 2}, ["model.num_interactions", "deeppot_se"]),
         ({"backbone": "painn", "num_features": 0}, ["model.num_features", ">= 1"]),
     ],

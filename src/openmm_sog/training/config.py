@@ -255,11 +255,11 @@ def _build(cls: type, values: Any, where: str) -> Any:
         else:
             kwargs[name] = _coerce(value, hints[name], key)
     if cls is SOGNetConfig:
-        _check_backbone_keys(kwargs.get("backbone", SOGNetConfig.backbone), list(values))
+        _check_backbone_keys(kwargs.get("backbone", SOGNetConfig.backbone), kwargs)
     return cls(**kwargs)
 
 
-def _check_backbone_keys(backbone: str, keys: list[str]) -> None:
+def _check_backbone_keys(backbone: str, given: dict[str, Any]) -> None:
     """Refuse a backbone name that does not exist, and another backbone's hyper-parameters."""
     if backbone not in BACKBONES:
         close = difflib.get_close_matches(backbone, list(BACKBONES), n=1)
@@ -268,7 +268,11 @@ def _check_backbone_keys(backbone: str, keys: list[str]) -> None:
             + (f" (did you mean '{close[0]}'?)" if close else "")
             + f"; backbones: {', '.join(sorted(BACKBONES))}"
         )
-    foreign = foreign_backbone_keys(backbone, keys)
+    defaults = SOGNetConfig()
+    # A key left at its default changes nothing (and older run folders' config.yaml hold all).
+    foreign = [
+        k for k in foreign_backbone_keys(backbone, list(given)) if given[k] != getattr(defaults, k)
+    ]
     if foreign:
         raise ConfigError(
             f"config key model.{foreign[0]}: backbone {backbone} has no such hyper-parameter "
@@ -412,5 +416,10 @@ def load_config(path: str | Path) -> TrainConfig:
 
 
 def config_to_dict(config: TrainConfig) -> dict:
-    """The config as plain YAML-able values (what a run folder's config.yaml holds)."""
-    return dataclasses.asdict(config)
+    """The config as plain YAML-able values (what a run folder's config.yaml holds), without
+    the hyper-parameters of backbones the model does not use (so that it loads again)."""
+    values = dataclasses.asdict(config)
+    model = values["model"]
+    for key in foreign_backbone_keys(model["backbone"], list(model)):
+        del model[key]
+    return values
