@@ -33,6 +33,8 @@ class SOGNetConfig:
     cutoff: float = 5.0
     inner_cutoff: float = 3.5
     num_radial: int = 8
+    # DeepPot-SE backbone: embedding network widths (the last is M1) and M2 (also
+    # radial_features below); see backbones.BACKBONE_KEYS for which keys belong to which.
     embedding_sizes: list[int] = field(default_factory=lambda: [16, 32])
     axis_features: int = 4
     fitting_sizes: list[int] = field(default_factory=lambda: [64, 64])
