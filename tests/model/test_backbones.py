@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 import yaml
 from model_helpers import LOCAL_MODELS, TRICLINIC, make_model, random_structure, small_config
-from test_cli import sognet, write_toy_data
-from test_torch_sog_force import _evaluate, _native_force, _oracle, _platforms, _system
+from test_cli import assert_export_reproduces_model, sognet, write_toy_data
+from test_torch_sog_force import _native_force, _platforms, check_force_against_oracle
 
 from openmm_sog.model import SOGNet, SOGNetConfig
 from openmm_sog.training.config import load_config
@@ -33,7 +32,6 @@ from openmm_sog.training.model_io import (
     upgrade_optimizer_state,
     write_model_payload,
 )
-from openmm_sog.units import NM_PER_ANGSTROM
 
 PAINN = LOCAL_MODELS["painn"]
 
@@ -47,19 +45,8 @@ def test_painn_sognet_in_openmm_matches_the_lattice_sum_oracle(
     model = make_model(seed=5, **PAINN)
     structure = random_structure(16, TRICLINIC, seed=6)
     export_model(model, tmp_path / "painn.pt")
-    system = _system(16)
-    system.addForce(_native_force(tmp_path / "painn.pt", structure))
-    properties = None if platform in ("Reference", "CPU") else precision
-    positions_nm = structure["positions"].numpy() * NM_PER_ANGSTROM
-    energy, forces = _evaluate(system, positions_nm, platform, properties)
-    ref_energy, ref_forces = _oracle(model, structure)
-    scale = np.sqrt(np.mean(ref_forces**2))
-    energy_check, force_check = check
-    assert abs(energy - ref_energy) < energy_check * max(abs(ref_energy), 1.0)
-    assert np.abs(forces - ref_forces).max() < force_check * scale
-    # The latent charges matter: without their chain rule the forces move by > 1 %.
-    _, fixed = _oracle(model, structure, fixed_charges=True)
-    assert np.abs(fixed - ref_forces).max() > 1e-2 * scale
+    force = _native_force(tmp_path / "painn.pt", structure)
+    check_force_against_oracle(model, force, structure, platform, precision, check)
 
 
 def _painn_config(tmp_path) -> dict:
@@ -111,17 +98,7 @@ def test_train_eval_export_with_the_painn_backbone(tmp_path):
     module, meta = load_exported(tmp_path / "painn.pt")
     assert meta["backbone"] == "painn"
     model = load_model(best, "float64")
-    s = read_dataset(tmp_path / "toy.xyz")[0]
-    energy, forces = module(s.positions, s.atomic_numbers, s.cell, True)
-    ref = model(
-        s.positions,
-        s.atomic_numbers,
-        s.cell[None],
-        torch.tensor([True]),
-        torch.zeros(s.num_atoms, dtype=torch.long),
-    )
-    torch.testing.assert_close(energy, ref["energy"].detach())
-    torch.testing.assert_close(forces, ref["forces"])
+    assert_export_reproduces_model(module, model, read_dataset(tmp_path / "toy.xyz")[0])
 
 
 @pytest.mark.parametrize(

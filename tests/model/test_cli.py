@@ -50,6 +50,21 @@ def run_cli(launcher: list[str], args: list[str], timeout: float) -> subprocess.
     return result
 
 
+def assert_export_reproduces_model(module, model, structure) -> None:
+    """A periodic structure's energy and forces from an export equal the eager model's."""
+    s = structure
+    energy, forces = module(s.positions, s.atomic_numbers, s.cell, True)
+    ref = model(
+        s.positions,
+        s.atomic_numbers,
+        s.cell[None],
+        torch.tensor([True]),
+        torch.zeros(s.num_atoms, dtype=torch.long),
+    )
+    torch.testing.assert_close(energy, ref["energy"].detach())
+    torch.testing.assert_close(forces, ref["forces"])
+
+
 def sognet(*args: str) -> subprocess.CompletedProcess:
     """Run ``python -m openmm_sog.cli.main ARGS`` with this checkout on the path."""
     return run_cli([], list(args), timeout=300)
@@ -167,16 +182,7 @@ def test_train_eval_export_end_to_end(tmp_path):
     assert len(meta["sog"]["widths_nm"][0]) == 4
     model = load_model(run / "model_best.pt", "float64")
     s = read_dataset(tmp_path / "toy.xyz")[0]
-    energy, forces = module(s.positions, s.atomic_numbers, s.cell, True)
-    ref = model(
-        s.positions,
-        s.atomic_numbers,
-        s.cell[None],
-        torch.tensor([True]),
-        torch.zeros(s.num_atoms, dtype=torch.long),
-    )
-    torch.testing.assert_close(energy, ref["energy"].detach())
-    torch.testing.assert_close(forces, ref["forces"])
+    assert_export_reproduces_model(module, model, s)
     e_sr, charges = module.short_range_and_charges(s.positions, s.atomic_numbers, s.cell, True)
     assert charges.shape == (8, 1)
 
