@@ -190,17 +190,21 @@ def test_pre_backbone_adam_state_is_renumbered_by_parameter_name():
                   enumerate(old)},
         "param_groups": [{"params": list(range(len(old)))}],
     }  # fmt: skip
-    upgraded = upgrade_optimizer_state(state, legacy_names, model)
     new = [n for n in params if not n.startswith("lr.")] + [
         n for n in params if n.startswith("lr.")
     ]
+    adam = torch.optim.Adam(
+        [{"params": [params[n] for n in new if not n.startswith("lr.")]},
+         {"params": [params[n] for n in new if n.startswith("lr.")]}]
+    )  # fmt: skip
+    upgraded = upgrade_optimizer_state(state, legacy_names, adam, model)
     for position, name in enumerate(new):
         moment = upgraded["state"][position]["exp_avg"]
         assert moment.shape == params[name].shape
         assert float(moment.flatten()[0]) == float(old.index(name))
     lbfgs = {"state": {}, "param_groups": [{"params": [0], "history_size": 50}]}
     with pytest.raises(ValueError, match="L-BFGS checkpoint from before backbones"):
-        upgrade_optimizer_state(lbfgs, legacy_names, model)
+        upgrade_optimizer_state(lbfgs, legacy_names, torch.optim.LBFGS(params.values()), model)
 
 
 @pytest.mark.parametrize("local", ["deeppot_se+radial", "painn"])

@@ -310,7 +310,9 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             ) from None
         set_local_scales(model, state.model)  # the run may have started from another model
         optimizer.load_state_dict(
-            upgrade_optimizer_state(state.optimizer, list(state.model["state_dict"]), model)
+            upgrade_optimizer_state(
+                state.optimizer, list(state.model["state_dict"]), optimizer, model
+            )
         )
         if ema is not None:
             if state.ema is None:

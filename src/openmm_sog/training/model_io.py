@@ -248,31 +248,31 @@ def upgrade_state_dict(state: dict) -> dict:
     return renamed
 
 
-def upgrade_optimizer_state(optimizer_state: dict, old_names: list[str], model: SOGNet) -> dict:
-    """Adam state of a pre-backbone checkpoint, renumbered for ``model``'s parameter order.
+def upgrade_optimizer_state(
+    optimizer_state: dict, old_names: list[str], optimizer: torch.optim.Optimizer, model: SOGNet
+) -> dict:
+    """Adam state of a pre-backbone checkpoint, renumbered for ``optimizer``'s parameter order.
 
-    Optimiser states are keyed by parameter position. Moving the DeepPot-SE model into
-    ``backbone`` moved its radial pair readout ahead of the fitting network, so positions are
-    mapped by name: ``old_names`` are the old state dict's keys (in their order).
+    Optimiser states are keyed by parameter position (group by group). Moving the DeepPot-SE
+    model into ``backbone`` moved its radial pair readout ahead of the fitting network, so
+    positions are mapped by name: within each of ``optimizer``'s groups (the checkpoint's
+    optimiser had the same groups) the old order is that of ``old_names``, the old state dict's
+    keys.
 
     :raises ValueError: an L-BFGS state (its history is one flat vector) whose order changed.
     """
-    params = dict(model.named_parameters())
-    old = [name for name in upgrade_state_dict(dict.fromkeys(old_names)) if name in params]
-    new = list(params)
+    name_of = {id(p): name for name, p in model.named_parameters()}
+    rank = {name: k for k, name in enumerate(upgrade_state_dict(dict.fromkeys(old_names)))}
+    groups = [[name_of[id(p)] for p in group["params"]] for group in optimizer.param_groups]
+    new = [name for group in groups for name in group]
+    old = [name for group in groups for name in sorted(group, key=rank.__getitem__)]
     if old == new:
         return optimizer_state
-    kernel = [] if model.lr is None else [f"lr.{n}" for n, _ in model.lr.named_parameters()]
-
-    def grouped(names: list[str]) -> list[str]:  # the order of loop._optimizer's groups
-        return [n for n in names if n not in kernel] + [n for n in names if n in kernel]
-
-    old, new = grouped(old), grouped(new)
     if "state" not in optimizer_state or any(
         "params" not in g for g in optimizer_state.get("param_groups", [])
     ):
         raise ValueError("not an optimiser state")
-    if any("history_size" in group for group in optimizer_state["param_groups"]):
+    if isinstance(optimizer, torch.optim.LBFGS):
         raise ValueError(
             "an L-BFGS checkpoint from before backbones cannot be resumed with a radial pair "
             "readout; start a new run with training.initialize_from pointing at its model"
