@@ -161,7 +161,6 @@ class DeepPotSEBackbone(nn.Module):
             radial_features,
         )
         self.feature_size = int(self.descriptor.output_size)
-        self.neighbor_normalization = float(neighbor_normalization)
         self.register_buffer("mean", torch.zeros(self.feature_size))
         self.register_buffer("std", torch.ones(self.feature_size))
         self.num_radial_features = self.descriptor.num_features if radial_features else 0
@@ -181,10 +180,15 @@ class DeepPotSEBackbone(nn.Module):
             return features, self.pair_readout(radial).squeeze(-1)
         return features, torch.zeros_like(features[:, 0])
 
+    @property
+    def neighbor_normalization(self) -> float:
+        """n_norm, the typical neighbour count the neighbour sums are divided by (the
+        descriptor's)."""
+        return self.descriptor.neighbor_normalization
+
     @torch.jit.unused
     def set_neighbor_normalization(self, value: float) -> None:
-        """Set n_norm, the typical neighbour count the neighbour sums are divided by."""
-        self.neighbor_normalization = float(value)
+        """Set n_norm (see :attr:`neighbor_normalization`)."""
         self.descriptor.neighbor_normalization = float(value)
 
     @torch.jit.unused
