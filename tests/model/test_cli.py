@@ -399,6 +399,43 @@ def test_readers_convert_units():
     assert point[0].energy is None and point[0].pbc and point[0].num_atoms == 200
 
 
+def test_initialize_from_with_ema_starts_the_average_at_the_starting_model(tmp_path):
+    """With training.ema_decay, fine-tuning from a trained model judges that model at epoch 0
+    (the average is made after the weights and scales are copied, not from the random
+    initialisation), on data whose own energy scale differs from the source's."""
+    from openmm_sog.training.loop import train
+    from openmm_sog.training.model_io import load_model
+
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    base = write_config(tmp_path, epochs=3, progress=False, dtype="float64")
+    values = yaml.safe_load(base.read_text())
+    values["output"]["directory"] = "source"
+    base.write_text(yaml.safe_dump(values))
+    train(load_config(base))
+    source = tmp_path / "source" / "model_best.pt"
+    write_toy_data(tmp_path / "other.xyz", frames=4, seed=5)
+
+    def epoch_zero(name: str, ema_decay: float | None) -> float:
+        config = dict(values, output={"directory": name})
+        config["data"] = dict(values["data"], train=str(tmp_path / "other.xyz"))
+        config["training"] = dict(
+            values["training"], epochs=1, initialize_from=str(source), ema_decay=ema_decay
+        )
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        train(load_config(path))
+        rows = [row.split(",") for row in (tmp_path / name / "log.csv").read_text().split()]
+        assert rows[1][0] == "0"
+        return float(rows[1][2])
+
+    plain = epoch_zero("plain", None)
+    averaged = epoch_zero("averaged", 0.9)
+    assert averaged == pytest.approx(plain, rel=1e-10)
+    assert load_model(tmp_path / "averaged" / "model_best.pt").energy_scale == pytest.approx(
+        load_model(source).energy_scale, rel=1e-12
+    )
+
+
 def test_initialize_from_a_short_range_model(tmp_path):
     """A SOG-Net started from a trained short-range model carries that model's function."""
     from openmm_sog.training.data import collate

@@ -293,12 +293,27 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     train_data = DeviceData(train_set, device, dtype)
     optimizer = _optimizer(config, model)
     scheduler = _scheduler(config, optimizer)
-    ema = _ema(model, t.ema_decay)
-    # Validation, early stopping and model_best.pt see the averaged weights when there are any.
-    judged = model if ema is None else ema.module
     eval_set = validation if validation else train_set
     eval_data = DeviceData(validation, device, dtype) if validation else train_data
     start_row: dict | None = None  # epoch 0: the starting model of initialize_from
+    if state is None and t.initialize_from:
+        source = config.resolve(t.initialize_from)
+        report = initialize_from(model, model_config, source)
+        if ctx.is_main and t.progress:
+            kept = sorted({name.split(".")[0] for name in report["kept"]})
+            print(
+                f"started from {source}: {len(report['copied'])} tensors copied; "
+                f"initialised here: {', '.join(kept) or 'none'}",
+                flush=True,
+            )
+    elif state is not None:
+        set_local_scales(model, state.model)  # the run may have started from another model
+    # The average is a copy of the model as it now stands: made after initialize_from and the
+    # resumed scales (energy scale, neighbour normalisation are attributes, not tensors it
+    # would average), so that it starts from, and is judged as, the model it averages.
+    ema = _ema(model, t.ema_decay)
+    # Validation, early stopping and model_best.pt see the averaged weights when there are any.
+    judged = model if ema is None else ema.module
     if state is not None:
         try:
             model.load_state_dict(upgrade_state_dict(state.model["state_dict"]))
@@ -308,7 +323,6 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
                 f"({' '.join(str(error).split())[:300]}); resume with the config it was started "
                 "with or start a new run in another output.directory"
             ) from None
-        set_local_scales(model, state.model)  # the run may have started from another model
         optimizer.load_state_dict(
             upgrade_optimizer_state(
                 state.optimizer, list(state.model["state_dict"]), optimizer, model
@@ -328,15 +342,6 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     else:
         state = TrainingState({}, {}, None, 0, math.inf, 0, 0.0, torch.get_rng_state())
         if t.initialize_from:
-            source = config.resolve(t.initialize_from)
-            report = initialize_from(model, model_config, source)
-            if ctx.is_main and t.progress:
-                kept = sorted({name.split(".")[0] for name in report["kept"]})
-                print(
-                    f"started from {source}: {len(report['copied'])} tensors copied; "
-                    f"initialised here: {', '.join(kept) or 'none'}",
-                    flush=True,
-                )
             # The starting model is epoch 0: the best so far, so model_best.pt is never worse.
             val_loss, val_rmse = _epoch_loss(
                 judged, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
