@@ -165,7 +165,7 @@ def main() -> None:
             try:
                 times[label] = cpu_time_per_force(system, positions, args.repeats)
             except openmm.OpenMMException as error:  # a grid beyond the memory limit
-                print(f"N={n}, {label}: refused: {str(error).split('.')[0]}", flush=True)
+                print(f"N={n}, {label}: refused: {str(error)[:200]}", flush=True)
                 times[label] = math.nan
         pme, nb = nonbonded_system(edge, charges)
         nb.setReciprocalSpaceForceGroup(1)
@@ -204,7 +204,7 @@ def main() -> None:
         f"model's k-space kernel ({len(sognet)} Gaussians, tolerance {sognet_tolerance:g}), the "
         "engine and inputs its TorchSOGForce uses; PME reciprocal: OpenMM NonbondedForce, "
         f"ewaldErrorTolerance {PME_TOLERANCE:g}. 'refused': the grid exceeds SOGForce's memory "
-        "limit (its error says so and names the remedy).\n\n{table}\n"
+        f"limit (its error says so and names the remedy).\n\n{table}\n"
     )
     with open(Path(__file__).with_name("RESULTS.md"), "a") as f:
         f.write(text)
