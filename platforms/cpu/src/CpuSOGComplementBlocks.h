@@ -50,9 +50,10 @@ static inline bool anyLane(fvec8 mask) {
 
 /**
  * The pair sum over the neighbour list's blocks that this thread takes from args.nextBlock.
- * FVEC holds WIDTH block atoms (the lanes); a block is blockSize/WIDTH such groups.
+ * FVEC holds WIDTH block atoms (the lanes); a block is blockSize/WIDTH such groups. With LJ,
+ * Lennard-Jones (switched if args.switching) is added to the same pairs.
  */
-template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC>
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC, bool LJ>
 void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energyOut, double& derivativeOut) {
     const OpenMM::CpuNeighborList& neighbors = *args.neighbors;
     const float* posq = args.posq;
@@ -65,6 +66,7 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
     const FVEC boxSize[3] = {FVEC(args.box[0]), FVEC(args.box[4]), FVEC(args.box[8])};
     const FVEC invBoxSize[3] = {FVEC(1/args.box[0]), FVEC(1/args.box[4]), FVEC(1/args.box[8])};
     const FVEC bx(args.box[3]), cx(args.box[6]), cy(args.box[7]);
+    const FVEC switchingDistance(args.switchingDistance), invSwitchingWidth(args.invSwitchingWidth);
     double energy = 0.0, derivative = 0.0;
     while (true) {
         const int block = (*args.nextBlock)++;
@@ -72,20 +74,25 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             break;
         const int32_t* blockAtoms = &sortedAtoms[block*blockSize];
         FVEC x[8/WIDTH], y[8/WIDTH], z[8/WIDTH], q[8/WIDTH], dq[8/WIDTH], fx[8/WIDTH], fy[8/WIDTH], fz[8/WIDTH];
+        FVEC halfSigma[8/WIDTH], twoSqrtEpsilon[8/WIDTH];
         for (int g = 0; g < numGroups; g++) {
-            float lane[5][WIDTH];
+            float lane[7][WIDTH];
             for (int k = 0; k < WIDTH; k++) {
                 const int atom = blockAtoms[WIDTH*g + k];
                 for (int c = 0; c < 3; c++)
                     lane[c][k] = posq[4*atom + c];
                 lane[3][k] = args.charges[atom];
                 lane[4][k] = DERIVATIVE ? args.derivativeCharges[atom] : 0.0f;
+                lane[5][k] = LJ ? args.halfSigmas[atom] : 0.0f;
+                lane[6][k] = LJ ? args.twoSqrtEpsilons[atom] : 0.0f;
             }
             x[g] = FVEC(lane[0]);
             y[g] = FVEC(lane[1]);
             z[g] = FVEC(lane[2]);
             q[g] = FVEC(lane[3]);
             dq[g] = FVEC(lane[4]);
+            halfSigma[g] = FVEC(lane[5]);
+            twoSqrtEpsilon[g] = FVEC(lane[6]);
             fx[g] = fy[g] = fz[g] = FVEC(0.0f);
         }
         FVEC blockEnergy(0.0f), blockDerivative(0.0f);
@@ -94,6 +101,7 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             const int excluded = iter.getExclusions();
             const FVEC xj(posq[4*j]), yj(posq[4*j + 1]), zj(posq[4*j + 2]);
             const float qj = args.charges[j], dqj = DERIVATIVE ? args.derivativeCharges[j] : 0.0f;
+            const float halfSigmaJ = LJ ? args.halfSigmas[j] : 0.0f, twoSqrtEpsilonJ = LJ ? args.twoSqrtEpsilons[j] : 0.0f;
             FVEC fjx(0.0f), fjy(0.0f), fjz(0.0f);
             bool any = false;
             for (int g = 0; g < numGroups; g++) {
@@ -137,7 +145,29 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
                 if (DERIVATIVE)
                     blockDerivative += blendZero((dq[g]*qj + q[g]*dqj)*phi, include);
                 // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
-                const FVEC scale = blendZero(qq*(prefactor*invR*invR*invR + 2.0f*dLongRange), include);
+                FVEC forceOverR = qq*(prefactor*invR*invR*invR + 2.0f*dLongRange);
+                if (LJ) {
+                    // Lorentz-Berthelot: sigma_ij = sigma_i/2 + sigma_j/2, 4 eps_ij = 2 sqrt(eps_i) 2 sqrt(eps_j).
+                    const FVEC invR2 = invR*invR;
+                    const FVEC sigma = halfSigma[g] + halfSigmaJ, fourEpsilon = twoSqrtEpsilon[g]*twoSqrtEpsilonJ;
+                    const FVEC sigma2 = sigma*sigma*invR2;
+                    const FVEC sigma6 = sigma2*sigma2*sigma2;
+                    FVEC ljEnergy = fourEpsilon*(sigma6*sigma6 - sigma6);
+                    FVEC ljForceOverR = fourEpsilon*(12.0f*sigma6*sigma6 - 6.0f*sigma6)*invR2;
+                    if (args.switching) {
+                        // S = 1 - 10t^3 + 15t^4 - 6t^5 for t = (r - r_s)/(r_c - r_s) > 0; -d(S E)/dr / r = S F/r - E S'/r.
+                        const FVEC r = r2*invR;
+                        const FVEC t = max(FVEC(0.0f), (r - switchingDistance)*invSwitchingWidth);
+                        const FVEC switchValue = 1.0f + t*t*t*(-10.0f + t*(15.0f - 6.0f*t));
+                        const FVEC switchDerivative = t*t*(-30.0f + t*(60.0f - 30.0f*t))*invSwitchingWidth;
+                        ljForceOverR = switchValue*ljForceOverR - ljEnergy*switchDerivative*invR;
+                        ljEnergy = switchValue*ljEnergy;
+                    }
+                    if (ENERGY)
+                        blockEnergy += blendZero(ljEnergy, include);
+                    forceOverR += ljForceOverR;
+                }
+                const FVEC scale = blendZero(forceOverR, include);
                 const FVEC fdx = scale*dx, fdy = scale*dy, fdz = scale*dz;
                 fx[g] += fdx;
                 fy[g] += fdy;
@@ -172,14 +202,23 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
     derivativeOut = derivative;
 }
 
-template <class FVEC, class IVEC, int WIDTH, bool ENERGY>
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool LJ>
 void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
     if (args.computeDerivative)
-        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, true>(args, forces, energy, derivative) :
-                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, false>(args, forces, energy, derivative);
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, true, LJ>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, false, LJ>(args, forces, energy, derivative);
     else
-        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, true>(args, forces, energy, derivative) :
-                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, false>(args, forces, energy, derivative);
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, true, LJ>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, false, LJ>(args, forces, energy, derivative);
+}
+
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY>
+void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
+    // A force without Lennard-Jones (every epsilon 0) skips its arithmetic.
+    if (args.lennardJones)
+        computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true>(args, forces, energy, derivative);
+    else
+        computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false>(args, forces, energy, derivative);
 }
 
 template <class FVEC, class IVEC, int WIDTH>

@@ -38,6 +38,21 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, con
     data.isPeriodic = true;
     threadEnergy.resize(data.threads.getNumThreads());
     threadDerivative.resize(data.threads.getNumThreads());
+    setLennardJonesArrays();
+}
+
+void CpuCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(ContextImpl& context, const SOGCoulombRealSpaceForce& force) {
+    ReferenceCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(context, force);
+    setLennardJonesArrays();
+}
+
+void CpuCalcSOGCoulombRealSpaceForceKernel::setLennardJonesArrays() {
+    halfSigmas.resize(numParticles);
+    twoSqrtEpsilons.resize(numParticles);
+    for (int i = 0; i < numParticles; i++) {
+        halfSigmas[i] = (float) (0.5*sigmas[i]);
+        twoSqrtEpsilons[i] = (float) (2.0*sqrt(epsilons[i]));
+    }
 }
 
 double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
@@ -51,6 +66,12 @@ double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, 
     args.posq = &data.posq[0];
     args.charges = floatCharges.data();
     args.derivativeCharges = floatDerivativeCharges.data();
+    args.halfSigmas = halfSigmas.data();
+    args.twoSqrtEpsilons = twoSqrtEpsilons.data();
+    args.lennardJones = hasLennardJones;
+    args.switching = hasLennardJones && useSwitchingFunction;
+    args.switchingDistance = (float) switchingDistance;
+    args.invSwitchingWidth = (float) (useSwitchingFunction ? 1.0/(cutoff - switchingDistance) : 0.0);
     args.table = table.data();
     args.numIntervals = numIntervals;
     args.invTableSpacing = (float) (1.0/tableSpacing);
