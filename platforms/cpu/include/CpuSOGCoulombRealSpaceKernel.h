@@ -15,10 +15,10 @@ namespace SOGPlugin {
 struct SOGComplementBlockArgs {
     const OpenMM::CpuNeighborList* neighbors;
     const float* posq;               // positions (nm) at 4*i, 4*i+1, 4*i+2
-    const float* charges;            // f_i q_i, proton charges
-    const float* derivativeCharges;  // dq_eff/dlambda: q_i for scaled particles, else 0
-    const float* halfSigmas;         // sigma_i/2, nm (Lorentz: sigma_ij = sum of the two)
-    const float* twoSqrtEpsilons;    // 2 sqrt(epsilon_i), sqrt(kJ/mol) (product: 4 epsilon_ij)
+    // Four values per particle, in one cache line: at 4*i the charge f_i q_i (proton charges),
+    // dq_eff/dlambda (q_i for scaled particles, else 0), sigma_i/2 (nm; Lorentz: sigma_ij is the
+    // sum of the two) and 2 sqrt(epsilon_i) (sqrt(kJ/mol); the product is 4 epsilon_ij).
+    const float* particleParameters;
     const float* table;              // cubic coefficients of g per interval of r^2 (4 per interval)
     int numIntervals;
     float invTableSpacing;           // 1/(interval width), 1/nm^2
@@ -64,11 +64,10 @@ protected:
 private:
     OpenMM::CpuPlatform::PlatformData& data;
     /**
-     * Copy the per-particle Lennard-Jones parameters into the single-precision arrays.
+     * Copy the per-particle Lennard-Jones parameters into particleParameters.
      */
     void setLennardJonesArrays();
-    std::vector<float> floatCharges, floatDerivativeCharges;  // f_i q_i and dq_eff/dlambda, proton charges
-    std::vector<float> halfSigmas, twoSqrtEpsilons;           // see SOGComplementBlockArgs
+    std::vector<float> particleParameters;                    // see SOGComplementBlockArgs
     std::vector<float> table;                                 // see SOGComplementBlockArgs
     int numIntervals;
     double tableSpacing;                                      // nm^2

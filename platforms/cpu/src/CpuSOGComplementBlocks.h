@@ -81,10 +81,8 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
                 const int atom = blockAtoms[WIDTH*g + k];
                 for (int c = 0; c < 3; c++)
                     lane[c][k] = posq[4*atom + c];
-                lane[3][k] = args.charges[atom];
-                lane[4][k] = DERIVATIVE ? args.derivativeCharges[atom] : 0.0f;
-                lane[5][k] = LJ ? args.halfSigmas[atom] : 0.0f;
-                lane[6][k] = LJ ? args.twoSqrtEpsilons[atom] : 0.0f;
+                for (int c = 0; c < 4; c++)
+                    lane[3 + c][k] = args.particleParameters[4*atom + c];
             }
             x[g] = FVEC(lane[0]);
             y[g] = FVEC(lane[1]);
@@ -100,8 +98,8 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             const int j = iter.getNeighbor();
             const int excluded = iter.getExclusions();
             const FVEC xj(posq[4*j]), yj(posq[4*j + 1]), zj(posq[4*j + 2]);
-            const float qj = args.charges[j], dqj = DERIVATIVE ? args.derivativeCharges[j] : 0.0f;
-            const float halfSigmaJ = LJ ? args.halfSigmas[j] : 0.0f, twoSqrtEpsilonJ = LJ ? args.twoSqrtEpsilons[j] : 0.0f;
+            const float* parametersJ = &args.particleParameters[4*j];
+            const float qj = parametersJ[0], dqj = parametersJ[1], halfSigmaJ = parametersJ[2], twoSqrtEpsilonJ = parametersJ[3];
             FVEC fjx(0.0f), fjy(0.0f), fjz(0.0f);
             bool any = false;
             for (int g = 0; g < numGroups; g++) {

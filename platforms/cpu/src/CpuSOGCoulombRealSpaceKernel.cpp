@@ -47,27 +47,25 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(ContextImpl&
 }
 
 void CpuCalcSOGCoulombRealSpaceForceKernel::setLennardJonesArrays() {
-    halfSigmas.resize(numParticles);
-    twoSqrtEpsilons.resize(numParticles);
+    particleParameters.resize(4*numParticles);
     for (int i = 0; i < numParticles; i++) {
-        halfSigmas[i] = (float) (0.5*sigmas[i]);
-        twoSqrtEpsilons[i] = (float) (2.0*sqrt(epsilons[i]));
+        particleParameters[4*i + 2] = (float) (0.5*sigmas[i]);
+        particleParameters[4*i + 3] = (float) (2.0*sqrt(epsilons[i]));
     }
 }
 
 double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
         const vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative) {
-    floatCharges.assign(scaledCharges.begin(), scaledCharges.end());
-    floatDerivativeCharges.assign(derivativeCharges.begin(), derivativeCharges.end());
+    for (int i = 0; i < numParticles; i++) {
+        particleParameters[4*i] = (float) scaledCharges[i];
+        particleParameters[4*i + 1] = (float) derivativeCharges[i];
+    }
     Vec3 box[3];
     context.getPeriodicBoxVectors(box[0], box[1], box[2]);
     SOGComplementBlockArgs args;
     args.neighbors = data.neighborList;
     args.posq = &data.posq[0];
-    args.charges = floatCharges.data();
-    args.derivativeCharges = floatDerivativeCharges.data();
-    args.halfSigmas = halfSigmas.data();
-    args.twoSqrtEpsilons = twoSqrtEpsilons.data();
+    args.particleParameters = particleParameters.data();
     args.lennardJones = hasLennardJones;
     args.switching = hasLennardJones && useSwitchingFunction;
     args.switchingDistance = (float) switchingDistance;
