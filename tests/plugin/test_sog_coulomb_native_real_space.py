@@ -769,3 +769,49 @@ def test_lennard_jones_api():
         force.getExceptionLennardJonesParameters(2)
     with pytest.raises(openmm.OpenMMException, match="particle index 4 is out of range"):
         force.setParticleLennardJonesParameters(4, 0.3, 0.1)
+
+
+def _lennard_jones_lattice(box_vectors, seed=3):
+    """Uncharged Lennard-Jones particles on a jittered 7x7x7 lattice of the (possibly triclinic)
+    cell, mixed sigma and epsilon (every fifth particle without Lennard-Jones), and exceptions
+    between lattice neighbours of a row with their own sigma and epsilon (every third one a pure
+    exclusion); NonbondedForce with PME, switching from 0.8 nm and the dispersion correction."""
+    rng = np.random.default_rng(seed)
+    box = np.array(box_vectors)
+    sites = np.array([(i, j, k) for k in range(7) for j in range(7) for i in range(7)], float)
+    fractions = (sites + 0.5 + rng.uniform(-0.1, 0.1, sites.shape)) / 7.0
+    positions = fractions @ box
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in box))
+    nb = openmm.NonbondedForce()
+    nb.setNonbondedMethod(openmm.NonbondedForce.PME)
+    nb.setCutoffDistance(0.9)
+    nb.setUseSwitchingFunction(True)
+    nb.setSwitchingDistance(0.8)
+    nb.setUseDispersionCorrection(True)
+    for index in range(len(positions)):
+        system.addParticle(1.0)
+        epsilon = 0.0 if index % 5 == 0 else rng.uniform(0.2, 1.0)
+        nb.addParticle(0.0, rng.uniform(0.2, 0.3), epsilon)
+    for count, index in enumerate(i for i in range(len(positions) - 1) if i % 7 != 6):
+        epsilon = 0.0 if count % 3 == 0 else rng.uniform(0.1, 0.5)
+        nb.addException(index, index + 1, 0.0, rng.uniform(0.2, 0.3), epsilon)
+    system.addForce(nb)
+    return system, positions
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+@pytest.mark.parametrize("box", [CUBIC, TRICLINIC], ids=["cubic", "triclinic"])
+def test_lennard_jones_in_cubic_and_triclinic_boxes(platform_name, box):
+    """Minimum image in a triclinic cell for Lennard-Jones too (pairs, exceptions, switching,
+    dispersion correction with the triclinic volume), against NonbondedForce."""
+    system, positions = _lennard_jones_lattice(box)
+    reference_energy, reference_forces = _state(system, positions, "Reference")
+    native, forces = _sog(system, "native", tolerance=1e-4)
+    _assert_lennard_jones_moved(native, forces, _nonbonded(system))
+    energy, f = _state(native, positions, platform_name)
+    tolerance = 1e-10 if platform_name == "Reference" else CPU_LJ_TOLERANCE
+    assert abs(energy - reference_energy) <= tolerance * abs(reference_energy), (
+        energy - reference_energy
+    )
+    assert _force_error(f, reference_forces) <= tolerance
