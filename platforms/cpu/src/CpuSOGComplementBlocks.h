@@ -49,6 +49,27 @@ static inline bool anyLane(fvec8 mask) {
 #endif
 
 /**
+ * (sum of x's lanes, sum of y's, sum of z's, 0): the force on a neighbour. OpenMM's SSE
+ * reduceToVec3 takes three dot products (dpps, slow on many processors); three horizontal adds
+ * give the same sums. The 8-wide reduceToVec3 is already shuffle-based.
+ */
+static inline fvec4 sumLanesToVec3(fvec4 x, fvec4 y, fvec4 z) {
+#if defined(__SSE3__)
+    const __m128 xy = _mm_hadd_ps(x.val, y.val);              // x0+x1, x2+x3, y0+y1, y2+y3
+    const __m128 zz = _mm_hadd_ps(z.val, _mm_setzero_ps());   // z0+z1, z2+z3, 0, 0
+    return fvec4(_mm_hadd_ps(xy, zz));
+#else
+    return reduceToVec3(x, y, z);
+#endif
+}
+
+#ifdef SOG_CPU_FVEC8
+static inline fvec4 sumLanesToVec3(fvec8 x, fvec8 y, fvec8 z) {
+    return reduceToVec3(x, y, z);
+}
+#endif
+
+/**
  * The pair sum over the neighbour list's blocks that this thread takes from args.nextBlock.
  * FVEC holds WIDTH block atoms (the lanes); a block is blockSize/WIDTH such groups. With LJ,
  * Lennard-Jones (switched if args.switching) is added to the same pairs.
@@ -176,7 +197,7 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             }
             if (!any)
                 continue;
-            (fvec4(forces + 4*j) + reduceToVec3(fjx, fjy, fjz)).store(forces + 4*j);
+            (fvec4(forces + 4*j) + sumLanesToVec3(fjx, fjy, fjz)).store(forces + 4*j);
         }
         // In single precision within a block (a few hundred pairs), in double across blocks.
         if (ENERGY)
