@@ -115,9 +115,15 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             fx[g] = fy[g] = fz[g] = FVEC(0.0f);
         }
         FVEC blockEnergy(0.0f), blockDerivative(0.0f);
-        for (auto iter = neighbors.getNeighborIterator(block); iter.next(); ) {
-            const int j = iter.getNeighbor();
-            const int excluded = iter.getExclusions();
+        // The neighbours and their exclusion masks, read directly rather than through
+        // NeighborIterator (three out-of-line calls per neighbour): the platform's list is never
+        // dense here, since OpenMM builds a dense one only when no force uses a cutoff.
+        const std::vector<int>& blockNeighbors = neighbors.getBlockNeighbors(block);
+        const auto& blockExclusions = neighbors.getBlockExclusions(block);
+        const int numNeighbors = (int) blockNeighbors.size();
+        for (int n = 0; n < numNeighbors; n++) {
+            const int j = blockNeighbors[n];
+            const int excluded = blockExclusions[n];
             const FVEC xj(posq[4*j]), yj(posq[4*j + 1]), zj(posq[4*j + 2]);
             const float* parametersJ = &args.particleParameters[4*j];
             const float qj = parametersJ[0], dqj = parametersJ[1], halfSigmaJ = parametersJ[2], twoSqrtEpsilonJ = parametersJ[3];
