@@ -71,15 +71,15 @@ static inline fvec4 sumLanesToVec3(fvec8 x, fvec8 y, fvec8 z) {
 
 /**
  * The pair sum over the neighbour list's blocks that this thread takes from args.nextBlock.
- * FVEC holds WIDTH block atoms (the lanes); a block is blockSize/WIDTH such groups. With LJ,
- * Lennard-Jones (switched if args.switching) is added to the same pairs.
+ * FVEC holds WIDTH block atoms (the lanes); a block is GROUPS = blockSize/WIDTH such groups. With
+ * LJ, Lennard-Jones (switched if args.switching) is added to the same pairs.
  */
-template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC, bool LJ>
-void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energyOut, double& derivativeOut) {
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC, bool LJ, int GROUPS>
+void computeBlocks(const SOGComplementBlockArgs& args, float* forces, double& energyOut, double& derivativeOut) {
     const OpenMM::CpuNeighborList& neighbors = *args.neighbors;
     const float* posq = args.posq;
-    const int blockSize = neighbors.getBlockSize();
-    const int numGroups = blockSize/WIDTH;
+    const int blockSize = WIDTH*GROUPS;  // the neighbour list's (see the dispatch below)
+    const int numGroups = GROUPS;
     const int laneMask = (1 << WIDTH) - 1;
     const std::vector<int32_t>& sortedAtoms = neighbors.getSortedAtoms();
     const FVEC cutoff2(args.cutoff2), prefactor(args.prefactor), invDx2(args.invTableSpacing);
@@ -94,8 +94,8 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
         if (block >= neighbors.getNumBlocks())
             break;
         const int32_t* blockAtoms = &sortedAtoms[block*blockSize];
-        FVEC x[8/WIDTH], y[8/WIDTH], z[8/WIDTH], q[8/WIDTH], dq[8/WIDTH], fx[8/WIDTH], fy[8/WIDTH], fz[8/WIDTH];
-        FVEC halfSigma[8/WIDTH], twoSqrtEpsilon[8/WIDTH];
+        FVEC x[GROUPS], y[GROUPS], z[GROUPS], q[GROUPS], dq[GROUPS], fx[GROUPS], fy[GROUPS], fz[GROUPS];
+        FVEC halfSigma[GROUPS], twoSqrtEpsilon[GROUPS];
         for (int g = 0; g < numGroups; g++) {
             float lane[7][WIDTH];
             for (int k = 0; k < WIDTH; k++) {
@@ -225,6 +225,16 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
     }
     energyOut = energy;
     derivativeOut = derivative;
+}
+
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC, bool LJ>
+void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
+    // The number of lane groups per block is a compile-time constant, so that the groups' vectors
+    // stay in registers: blocks of 8 in 4-wide vectors are 2 groups, otherwise 1.
+    if (WIDTH == 4 && args.neighbors->getBlockSize() == 8)
+        computeBlocks<FVEC, IVEC, WIDTH, ENERGY, DERIVATIVE, TRICLINIC, LJ, 8/WIDTH>(args, forces, energy, derivative);
+    else
+        computeBlocks<FVEC, IVEC, WIDTH, ENERGY, DERIVATIVE, TRICLINIC, LJ, 1>(args, forces, energy, derivative);
 }
 
 template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool LJ>
