@@ -163,6 +163,7 @@ static int sogToIntVector(PyObject* input, std::vector<int>& result) {
 %newobject SOGPlugin::TorchSOGForce::fromBytes;
 %apply double& OUTPUT { double& weight, double& width };
 %apply double& OUTPUT { double& charge, double& chargeProd };
+%apply double& OUTPUT { double& sigma, double& epsilon };
 %apply bool& OUTPUT { bool& scaled };
 %apply int& OUTPUT { int& particle1, int& particle2 };
 %apply int& OUTPUT { int& channel };

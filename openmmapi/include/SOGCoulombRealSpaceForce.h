@@ -28,6 +28,21 @@ namespace SOGPlugin {
  * The force does not include the net-charge background of the complement; SOGForce carries it
  * (SOGForce::setBackgroundIntegral()). It always uses periodic boundary conditions, and the
  * cutoff must not exceed half the smallest distance between opposite faces of the box.
+ *
+ * The force also computes Lennard-Jones in the same pair pass, exactly as a NonbondedForce with a
+ * cutoff does, so that a System needs no NonbondedForce besides it:
+ *     E_LJ = sum_{i<j, r_ij < r_c, not an exception} S(r_ij) 4 eps_ij [(sig_ij/r_ij)^12 - (sig_ij/r_ij)^6]
+ *          + sum_{exceptions (i,j)} 4 eps_e [(sig_e/r_ij)^12 - (sig_e/r_ij)^6]
+ *          + C/V,
+ * with Lorentz-Berthelot mixing sig_ij = (sig_i + sig_j)/2 (nm), eps_ij = sqrt(eps_i eps_j)
+ * (kJ/mol); an exception's own sigma sig_e and epsilon eps_e replace the pair's (epsilon 0 and
+ * charge product 0: a pure exclusion), at any distance and without switching, as NonbondedForce
+ * exceptions. S is 1, or with a switching function (setUseSwitchingFunction()) NonbondedForce's
+ * polynomial 1 - 10t^3 + 15t^4 - 6t^5, t = (r - r_s)/(r_c - r_s), beyond the switching distance
+ * r_s. C/V is NonbondedForce's long-range dispersion correction (setUseDispersionCorrection();
+ * off by default), C in kJ/mol nm^3 and V the current box volume (nm^3). The charge scale
+ * parameter does not act on Lennard-Jones. Particles added without sigma and epsilon have no
+ * Lennard-Jones (epsilon 0), nor have exceptions added without them.
  * Platforms: Reference (double precision) and CPU (single precision, SIMD); other platforms have
  * no kernel for it, and creating a Context there fails.
  */
@@ -53,6 +68,17 @@ public:
      */
     int addParticle(double charge, bool scaled = false);
     /**
+     * Add a particle with Lennard-Jones parameters. Call this once for every particle of the System.
+     *
+     * @param charge   the particle's charge, measured in units of the proton charge
+     * @param sigma    the Lennard-Jones sigma, measured in nm (>= 0)
+     * @param epsilon  the Lennard-Jones well depth, measured in kJ/mol (>= 0)
+     * @param scaled   whether the charge scale parameter multiplies this particle's charge (it
+     *                 never acts on sigma or epsilon)
+     * @return the index of the particle that was added
+     */
+    int addParticle(double charge, double sigma, double epsilon, bool scaled = false);
+    /**
      * Get the parameters of a particle.
      *
      * @param index        the index of the particle
@@ -69,6 +95,22 @@ public:
      */
     void setParticleParameters(int index, double charge, bool scaled);
     /**
+     * Get the Lennard-Jones parameters of a particle.
+     *
+     * @param index         the index of the particle
+     * @param[out] sigma    the Lennard-Jones sigma, measured in nm
+     * @param[out] epsilon  the Lennard-Jones well depth, measured in kJ/mol
+     */
+    void getParticleLennardJonesParameters(int index, double& sigma, double& epsilon) const;
+    /**
+     * Set the Lennard-Jones parameters of a particle (its charge and scaled flag are kept).
+     *
+     * @param index    the index of the particle
+     * @param sigma    the Lennard-Jones sigma, measured in nm (>= 0)
+     * @param epsilon  the Lennard-Jones well depth, measured in kJ/mol (>= 0)
+     */
+    void setParticleLennardJonesParameters(int index, double sigma, double epsilon);
+    /**
      * Get the number of exceptions.
      */
     int getNumExceptions() const {
@@ -76,7 +118,8 @@ public:
     }
     /**
      * Add an exception: the pair is left out of the cutoff sum and gets the term
-     * f_i f_j [p A/r - q_i q_j g(r)] at any distance instead. An excluded pair has p = 0.
+     * f_i f_j [p A/r - q_i q_j g(r)] at any distance instead, and no Lennard-Jones. An excluded
+     * pair has p = 0.
      *
      * @param particle1    the index of the first particle
      * @param particle2    the index of the second particle
@@ -84,6 +127,20 @@ public:
      * @return the index of the exception that was added
      */
     int addException(int particle1, int particle2, double chargeProd);
+    /**
+     * Add an exception with Lennard-Jones parameters: the pair is left out of the cutoff sum and
+     * gets f_i f_j [p A/r - q_i q_j g(r)] + 4 epsilon [(sigma/r)^12 - (sigma/r)^6] at any
+     * distance instead (like a NonbondedForce exception: no switching function). An excluded
+     * pair has p = 0 and epsilon = 0.
+     *
+     * @param particle1    the index of the first particle
+     * @param particle2    the index of the second particle
+     * @param chargeProd   the pair's Coulomb charge product p, measured in e^2
+     * @param sigma        the pair's Lennard-Jones sigma, measured in nm (>= 0)
+     * @param epsilon      the pair's Lennard-Jones well depth, measured in kJ/mol (>= 0)
+     * @return the index of the exception that was added
+     */
+    int addException(int particle1, int particle2, double chargeProd, double sigma, double epsilon);
     /**
      * Get the parameters of an exception.
      *
@@ -102,6 +159,22 @@ public:
      * @param chargeProd  the charge product, measured in e^2
      */
     void setExceptionParameters(int index, int particle1, int particle2, double chargeProd);
+    /**
+     * Get the Lennard-Jones parameters of an exception.
+     *
+     * @param index         the index of the exception
+     * @param[out] sigma    the pair's Lennard-Jones sigma, measured in nm
+     * @param[out] epsilon  the pair's Lennard-Jones well depth, measured in kJ/mol
+     */
+    void getExceptionLennardJonesParameters(int index, double& sigma, double& epsilon) const;
+    /**
+     * Set the Lennard-Jones parameters of an exception (its particles and charge product are kept).
+     *
+     * @param index    the index of the exception
+     * @param sigma    the pair's Lennard-Jones sigma, measured in nm (>= 0)
+     * @param epsilon  the pair's Lennard-Jones well depth, measured in kJ/mol (>= 0)
+     */
+    void setExceptionLennardJonesParameters(int index, double sigma, double epsilon);
     /**
      * Get the number of Gaussian terms of g.
      */
@@ -157,6 +230,50 @@ public:
      */
     void setCutoffDistance(double distance);
     /**
+     * Get whether a switching function is applied to the Lennard-Jones interaction of the
+     * non-exception pairs (the Coulomb complement is never switched).
+     */
+    bool getUseSwitchingFunction() const {
+        return useSwitchingFunction;
+    }
+    /**
+     * Set whether a switching function is applied to the Lennard-Jones interaction of the
+     * non-exception pairs: NonbondedForce's 1 - 10t^3 + 15t^4 - 6t^5 with t = (r - r_s)/(r_c - r_s)
+     * between the switching distance r_s and the cutoff r_c. Off by default.
+     *
+     * @param use  whether to use the switching function
+     */
+    void setUseSwitchingFunction(bool use);
+    /**
+     * Get the distance r_s at which the switching function begins to reduce Lennard-Jones,
+     * measured in nm.
+     */
+    double getSwitchingDistance() const {
+        return switchingDistance;
+    }
+    /**
+     * Set the distance r_s at which the switching function begins to reduce Lennard-Jones. When
+     * the switching function is used it must satisfy 0 <= r_s < r_c.
+     *
+     * @param distance  the switching distance, measured in nm
+     */
+    void setSwitchingDistance(double distance);
+    /**
+     * Get whether the long-range dispersion correction C/V of Lennard-Jones is added.
+     */
+    bool getUseDispersionCorrection() const {
+        return useDispersionCorrection;
+    }
+    /**
+     * Set whether to add the long-range dispersion correction C/V that accounts for Lennard-Jones
+     * beyond the cutoff, with NonbondedForce's coefficient C (from the particles' sigma and
+     * epsilon, the cutoff and the switching function; the exceptions do not enter) and the current
+     * box volume V, so that a barostat sees it. Off by default.
+     *
+     * @param use  whether to add the correction
+     */
+    void setUseDispersionCorrection(bool use);
+    /**
      * Get the Coulomb prefactor A, measured in kJ/mol nm/e^2.
      */
     double getCoulombPrefactor() const {
@@ -203,10 +320,12 @@ public:
      */
     const std::string& getEnergyParameterDerivativeName(int index) const;
     /**
-     * Copy the charges, the scaled flags and the exceptions' charge products to a Context that
-     * already uses this force. The number of particles, the exception pairs, g, the cutoff and
-     * the charge scale parameter are fixed when the Context is created; use
-     * Context::reinitialize() to change those.
+     * Copy the charges, the scaled flags, the Lennard-Jones parameters and the exceptions' charge
+     * products and Lennard-Jones parameters to a Context that already uses this force (the
+     * dispersion correction is recomputed). The number of particles, the exception pairs, g, the
+     * cutoff, the switching function, whether the dispersion correction is used and the charge
+     * scale parameter are fixed when the Context is created (a changed cutoff, switching function
+     * or dispersion-correction flag is refused); use Context::reinitialize() to change those.
      *
      * @param context  the Context to update
      */
@@ -218,12 +337,16 @@ public:
         return true;
     }
     struct ParticleInfo {
-        double charge; // e
+        double charge;  // e
+        double sigma;   // nm
+        double epsilon; // kJ/mol
         bool scaled;
     };
     struct ExceptionInfo {
         int particle1, particle2;
         double chargeProd; // e^2
+        double sigma;      // nm
+        double epsilon;    // kJ/mol
     };
     struct GaussianInfo {
         double weight; // kJ/mol/e^2
@@ -232,7 +355,8 @@ public:
 protected:
     OpenMM::ForceImpl* createImpl() const;
 private:
-    double cutoff, prefactor;
+    double cutoff, prefactor, switchingDistance;
+    bool useSwitchingFunction, useDispersionCorrection;
     std::string chargeScaleName;
     std::vector<ParticleInfo> particles;
     std::vector<ExceptionInfo> exceptions;

@@ -14,11 +14,16 @@ static void checkIndex(int index, size_t size, const char* what) {
                 " is out of range (the force has " + to_string(size) + ")");
 }
 
-SOGCoulombRealSpaceForce::SOGCoulombRealSpaceForce() : cutoff(1.0), prefactor(ONE_4PI_EPS0) {
+SOGCoulombRealSpaceForce::SOGCoulombRealSpaceForce() : cutoff(1.0), prefactor(ONE_4PI_EPS0), switchingDistance(-1.0),
+        useSwitchingFunction(false), useDispersionCorrection(false) {
 }
 
 int SOGCoulombRealSpaceForce::addParticle(double charge, bool scaled) {
-    particles.push_back(ParticleInfo{charge, scaled});
+    return addParticle(charge, 0.0, 0.0, scaled);
+}
+
+int SOGCoulombRealSpaceForce::addParticle(double charge, double sigma, double epsilon, bool scaled) {
+    particles.push_back(ParticleInfo{charge, sigma, epsilon, scaled});
     return particles.size() - 1;
 }
 
@@ -30,11 +35,28 @@ void SOGCoulombRealSpaceForce::getParticleParameters(int index, double& charge, 
 
 void SOGCoulombRealSpaceForce::setParticleParameters(int index, double charge, bool scaled) {
     checkIndex(index, particles.size(), "particle");
-    particles[index] = ParticleInfo{charge, scaled};
+    particles[index].charge = charge;
+    particles[index].scaled = scaled;
+}
+
+void SOGCoulombRealSpaceForce::getParticleLennardJonesParameters(int index, double& sigma, double& epsilon) const {
+    checkIndex(index, particles.size(), "particle");
+    sigma = particles[index].sigma;
+    epsilon = particles[index].epsilon;
+}
+
+void SOGCoulombRealSpaceForce::setParticleLennardJonesParameters(int index, double sigma, double epsilon) {
+    checkIndex(index, particles.size(), "particle");
+    particles[index].sigma = sigma;
+    particles[index].epsilon = epsilon;
 }
 
 int SOGCoulombRealSpaceForce::addException(int particle1, int particle2, double chargeProd) {
-    exceptions.push_back(ExceptionInfo{particle1, particle2, chargeProd});
+    return addException(particle1, particle2, chargeProd, 0.0, 0.0);
+}
+
+int SOGCoulombRealSpaceForce::addException(int particle1, int particle2, double chargeProd, double sigma, double epsilon) {
+    exceptions.push_back(ExceptionInfo{particle1, particle2, chargeProd, sigma, epsilon});
     return exceptions.size() - 1;
 }
 
@@ -47,7 +69,21 @@ void SOGCoulombRealSpaceForce::getExceptionParameters(int index, int& particle1,
 
 void SOGCoulombRealSpaceForce::setExceptionParameters(int index, int particle1, int particle2, double chargeProd) {
     checkIndex(index, exceptions.size(), "exception");
-    exceptions[index] = ExceptionInfo{particle1, particle2, chargeProd};
+    exceptions[index].particle1 = particle1;
+    exceptions[index].particle2 = particle2;
+    exceptions[index].chargeProd = chargeProd;
+}
+
+void SOGCoulombRealSpaceForce::getExceptionLennardJonesParameters(int index, double& sigma, double& epsilon) const {
+    checkIndex(index, exceptions.size(), "exception");
+    sigma = exceptions[index].sigma;
+    epsilon = exceptions[index].epsilon;
+}
+
+void SOGCoulombRealSpaceForce::setExceptionLennardJonesParameters(int index, double sigma, double epsilon) {
+    checkIndex(index, exceptions.size(), "exception");
+    exceptions[index].sigma = sigma;
+    exceptions[index].epsilon = epsilon;
 }
 
 int SOGCoulombRealSpaceForce::addGaussian(double weight, double width) {
@@ -72,6 +108,18 @@ void SOGCoulombRealSpaceForce::setPolynomialCoefficients(const vector<double>& c
 
 void SOGCoulombRealSpaceForce::setCutoffDistance(double distance) {
     cutoff = distance;
+}
+
+void SOGCoulombRealSpaceForce::setUseSwitchingFunction(bool use) {
+    useSwitchingFunction = use;
+}
+
+void SOGCoulombRealSpaceForce::setSwitchingDistance(double distance) {
+    switchingDistance = distance;
+}
+
+void SOGCoulombRealSpaceForce::setUseDispersionCorrection(bool use) {
+    useDispersionCorrection = use;
 }
 
 void SOGCoulombRealSpaceForce::setCoulombPrefactor(double value) {

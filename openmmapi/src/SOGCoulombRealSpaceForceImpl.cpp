@@ -1,7 +1,9 @@
 #include "internal/SOGCoulombRealSpaceForceImpl.h"
 #include "SOGKernels.h"
 #include "openmm/OpenMMException.h"
+#include "openmm/NonbondedForce.h"
 #include "openmm/internal/ContextImpl.h"
+#include "openmm/internal/NonbondedForceImpl.h"
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -65,6 +67,60 @@ void SOGCoulombRealSpaceForceImpl::checkCutoffFitsBox(const Vec3* box, double cu
     }
 }
 
+static void checkLennardJones(double sigma, double epsilon, const string& what) {
+    if (!(sigma >= 0.0) || !isfinite(sigma) || !(epsilon >= 0.0) || !isfinite(epsilon)) {
+        stringstream message;
+        message << prefix << what << " has invalid Lennard-Jones parameters (sigma " << sigma << " nm, epsilon " << epsilon <<
+                " kJ/mol): both must be finite and >= 0";
+        throw OpenMMException(message.str());
+    }
+}
+
+/**
+ * The checks of the per-particle and per-exception parameters, which updateParametersInContext()
+ * may change.
+ */
+static void validateParameters(const SOGCoulombRealSpaceForce& force) {
+    for (int i = 0; i < force.getNumParticles(); i++) {
+        double charge, sigma, epsilon;
+        bool scaled;
+        force.getParticleParameters(i, charge, scaled);
+        if (!isfinite(charge))
+            throw OpenMMException(prefix + "particle " + to_string(i) + " has a non-finite charge");
+        force.getParticleLennardJonesParameters(i, sigma, epsilon);
+        checkLennardJones(sigma, epsilon, "particle " + to_string(i));
+    }
+    for (int e = 0; e < force.getNumExceptions(); e++) {
+        int p1, p2;
+        double chargeProd, sigma, epsilon;
+        force.getExceptionParameters(e, p1, p2, chargeProd);
+        if (!isfinite(chargeProd))
+            throw OpenMMException(prefix + "exception " + to_string(e) + " has a non-finite charge product");
+        force.getExceptionLennardJonesParameters(e, sigma, epsilon);
+        checkLennardJones(sigma, epsilon, "exception " + to_string(e));
+    }
+}
+
+double SOGCoulombRealSpaceForceImpl::calcDispersionCoefficient(const SOGCoulombRealSpaceForce& force, const System& system) {
+    if (!force.getUseDispersionCorrection())
+        return 0.0;
+    // NonbondedForce's own coefficient for the same particles, cutoff and switching function, so
+    // that the correction is exactly the one a NonbondedForce would add.
+    NonbondedForce nonbonded;
+    nonbonded.setNonbondedMethod(NonbondedForce::CutoffPeriodic);
+    nonbonded.setCutoffDistance(force.getCutoffDistance());
+    nonbonded.setUseSwitchingFunction(force.getUseSwitchingFunction());
+    if (force.getUseSwitchingFunction())
+        nonbonded.setSwitchingDistance(force.getSwitchingDistance());
+    nonbonded.setUseDispersionCorrection(true);
+    for (int i = 0; i < force.getNumParticles(); i++) {
+        double sigma, epsilon;
+        force.getParticleLennardJonesParameters(i, sigma, epsilon);
+        nonbonded.addParticle(0.0, sigma, epsilon);
+    }
+    return NonbondedForceImpl::calcDispersionCorrection(system, nonbonded);
+}
+
 void SOGCoulombRealSpaceForceImpl::validate(const SOGCoulombRealSpaceForce& force, const System& system) {
     int numParticles = force.getNumParticles();
     if (numParticles != system.getNumParticles())
@@ -80,12 +136,14 @@ void SOGCoulombRealSpaceForceImpl::validate(const SOGCoulombRealSpaceForce& forc
     if (!(box[0][0]*box[1][1]*box[2][2] > 0.0))
         throw OpenMMException(prefix + "the System needs a periodic box with positive volume");
     checkCutoffFitsBox(box, cutoff);
-    for (int i = 0; i < numParticles; i++) {
-        double charge;
-        bool scaled;
-        force.getParticleParameters(i, charge, scaled);
-        if (!isfinite(charge))
-            throw OpenMMException(prefix + "particle " + to_string(i) + " has a non-finite charge");
+    if (force.getUseSwitchingFunction()) {
+        double switching = force.getSwitchingDistance();
+        if (!(switching >= 0.0) || !(switching < cutoff)) {
+            stringstream message;
+            message << prefix << "the switching distance " << switching << " nm must satisfy 0 <= distance < cutoff (" <<
+                    cutoff << " nm) when the switching function is used";
+            throw OpenMMException(message.str());
+        }
     }
     for (int l = 0; l < force.getNumGaussians(); l++) {
         double weight, width;
@@ -108,9 +166,8 @@ void SOGCoulombRealSpaceForceImpl::validate(const SOGCoulombRealSpaceForce& forc
         if (!pairs.insert(make_pair(min(p1, p2), max(p1, p2))).second)
             throw OpenMMException(prefix + "exception " + to_string(e) + " repeats the pair (" + to_string(p1) + ", " +
                     to_string(p2) + ")");
-        if (!isfinite(chargeProd))
-            throw OpenMMException(prefix + "exception " + to_string(e) + " has a non-finite charge product");
     }
+    validateParameters(force);
 }
 
 void SOGCoulombRealSpaceForceImpl::validateParameterUpdate(const SOGCoulombRealSpaceForce& force, int numParticles,
@@ -128,16 +185,8 @@ void SOGCoulombRealSpaceForceImpl::validateParameterUpdate(const SOGCoulombRealS
         if (make_pair(p1, p2) != exceptionPairs[e])
             throw OpenMMException(prefix + "updateParametersInContext() cannot change the particles of exception " +
                     to_string(e) + "; use Context.reinitialize()");
-        if (!isfinite(chargeProd))
-            throw OpenMMException(prefix + "exception " + to_string(e) + " has a non-finite charge product");
     }
-    for (int i = 0; i < numParticles; i++) {
-        double charge;
-        bool scaled;
-        force.getParticleParameters(i, charge, scaled);
-        if (!isfinite(charge))
-            throw OpenMMException(prefix + "particle " + to_string(i) + " has a non-finite charge");
-    }
+    validateParameters(force);
 }
 
 void SOGCoulombRealSpaceForceImpl::initialize(ContextImpl& context) {

@@ -10,8 +10,10 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-// Version 1: the first.
-static const int currentVersion = 1;
+// Version 1: the first (Coulomb complement only).
+// Version 2: Lennard-Jones: per-particle and per-exception sigma and epsilon, the switching
+// function and the dispersion correction. Version 1 files still read (no Lennard-Jones).
+static const int currentVersion = 2;
 
 SOGCoulombRealSpaceForceProxy::SOGCoulombRealSpaceForceProxy() : SerializationProxy("SOGCoulombRealSpaceForce") {
 }
@@ -24,6 +26,9 @@ void SOGCoulombRealSpaceForceProxy::serialize(const void* object, SerializationN
     node.setDoubleProperty("cutoff", force.getCutoffDistance());
     node.setDoubleProperty("prefactor", force.getCoulombPrefactor());
     node.setStringProperty("chargeScaleName", force.getChargeScaleParameterName());
+    node.setIntProperty("useSwitchingFunction", force.getUseSwitchingFunction() ? 1 : 0);
+    node.setDoubleProperty("switchingDistance", force.getSwitchingDistance());
+    node.setIntProperty("useDispersionCorrection", force.getUseDispersionCorrection() ? 1 : 0);
     SerializationNode& gaussians = node.createChildNode("Gaussians");
     for (int l = 0; l < force.getNumGaussians(); l++) {
         double weight, width;
@@ -35,17 +40,21 @@ void SOGCoulombRealSpaceForceProxy::serialize(const void* object, SerializationN
         polynomial.createChildNode("Coefficient").setDoubleProperty("c", c);
     SerializationNode& particles = node.createChildNode("Particles");
     for (int i = 0; i < force.getNumParticles(); i++) {
-        double charge;
+        double charge, sigma, epsilon;
         bool scaled;
         force.getParticleParameters(i, charge, scaled);
-        particles.createChildNode("Particle").setDoubleProperty("q", charge).setIntProperty("scaled", scaled ? 1 : 0);
+        force.getParticleLennardJonesParameters(i, sigma, epsilon);
+        particles.createChildNode("Particle").setDoubleProperty("q", charge).setIntProperty("scaled", scaled ? 1 : 0)
+                .setDoubleProperty("sig", sigma).setDoubleProperty("eps", epsilon);
     }
     SerializationNode& exceptions = node.createChildNode("Exceptions");
     for (int e = 0; e < force.getNumExceptions(); e++) {
         int p1, p2;
-        double chargeProd;
+        double chargeProd, sigma, epsilon;
         force.getExceptionParameters(e, p1, p2, chargeProd);
-        exceptions.createChildNode("Exception").setIntProperty("p1", p1).setIntProperty("p2", p2).setDoubleProperty("qq", chargeProd);
+        force.getExceptionLennardJonesParameters(e, sigma, epsilon);
+        exceptions.createChildNode("Exception").setIntProperty("p1", p1).setIntProperty("p2", p2).setDoubleProperty("qq", chargeProd)
+                .setDoubleProperty("sig", sigma).setDoubleProperty("eps", epsilon);
     }
     SerializationNode& derivatives = node.createChildNode("EnergyParameterDerivatives");
     for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
@@ -54,7 +63,8 @@ void SOGCoulombRealSpaceForceProxy::serialize(const void* object, SerializationN
 
 void* SOGCoulombRealSpaceForceProxy::deserialize(const SerializationNode& node) const {
     const string where = "SOGCoulombRealSpaceForce XML";
-    readVersion(node, "SOGCoulombRealSpaceForce", currentVersion);
+    const int version = readVersion(node, "SOGCoulombRealSpaceForce", currentVersion);
+    const bool hasLennardJones = (version >= 2);
     try {
         unique_ptr<SOGCoulombRealSpaceForce> force(new SOGCoulombRealSpaceForce());
         force->setForceGroup(node.getIntProperty("forceGroup", 0));
@@ -62,6 +72,11 @@ void* SOGCoulombRealSpaceForceProxy::deserialize(const SerializationNode& node) 
         force->setCutoffDistance(readDoubleProperty(node, "cutoff", where));
         force->setCoulombPrefactor(readDoubleProperty(node, "prefactor", where));
         force->setChargeScaleParameterName(node.getStringProperty("chargeScaleName", ""));
+        if (hasLennardJones) {
+            force->setUseSwitchingFunction(readIntProperty(node, "useSwitchingFunction", where) != 0);
+            force->setSwitchingDistance(readDoubleProperty(node, "switchingDistance", where));
+            force->setUseDispersionCorrection(readIntProperty(node, "useDispersionCorrection", where) != 0);
+        }
         int index = 0;
         for (const SerializationNode& gaussian : readChildNode(node, "Gaussians", where).getChildren()) {
             const string gaussianWhere = where + ", Gaussian " + to_string(index++);
@@ -74,13 +89,24 @@ void* SOGCoulombRealSpaceForceProxy::deserialize(const SerializationNode& node) 
         index = 0;
         for (const SerializationNode& particle : readChildNode(node, "Particles", where).getChildren()) {
             const string particleWhere = where + ", particle " + to_string(index++);
-            force->addParticle(readDoubleProperty(particle, "q", particleWhere), readIntProperty(particle, "scaled", particleWhere) != 0);
+            const double charge = readDoubleProperty(particle, "q", particleWhere);
+            const bool scaled = (readIntProperty(particle, "scaled", particleWhere) != 0);
+            if (hasLennardJones)
+                force->addParticle(charge, readDoubleProperty(particle, "sig", particleWhere), readDoubleProperty(particle, "eps", particleWhere),
+                        scaled);
+            else
+                force->addParticle(charge, scaled);
         }
         index = 0;
         for (const SerializationNode& exception : readChildNode(node, "Exceptions", where).getChildren()) {
             const string exceptionWhere = where + ", exception " + to_string(index++);
-            force->addException(readIntProperty(exception, "p1", exceptionWhere), readIntProperty(exception, "p2", exceptionWhere),
-                    readDoubleProperty(exception, "qq", exceptionWhere));
+            const int p1 = readIntProperty(exception, "p1", exceptionWhere), p2 = readIntProperty(exception, "p2", exceptionWhere);
+            const double chargeProd = readDoubleProperty(exception, "qq", exceptionWhere);
+            if (hasLennardJones)
+                force->addException(p1, p2, chargeProd, readDoubleProperty(exception, "sig", exceptionWhere),
+                        readDoubleProperty(exception, "eps", exceptionWhere));
+            else
+                force->addException(p1, p2, chargeProd);
         }
         for (const SerializationNode& parameter : readChildNode(node, "EnergyParameterDerivatives", where).getChildren())
             force->addEnergyParameterDerivative(readStringProperty(parameter, "name", where + ", energy parameter derivative"));

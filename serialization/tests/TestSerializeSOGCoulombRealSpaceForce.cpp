@@ -25,10 +25,13 @@ void testSerialization() {
     force.addGaussian(150.5, 0.27);
     force.addGaussian(-3.25, 0.61);
     force.setPolynomialCoefficients({12.5, -0.75, 1.0/3.0});
+    force.setUseSwitchingFunction(true);
+    force.setSwitchingDistance(0.71);
+    force.setUseDispersionCorrection(true);
     force.addParticle(0.4, true);
-    force.addParticle(-1.0/3.0, false);
-    force.addParticle(0.7, true);
-    force.addException(0, 2, 0.125);
+    force.addParticle(-1.0/3.0, 0.315, 0.636, false);
+    force.addParticle(0.7, 0.25, 1.0/7.0, true);
+    force.addException(0, 2, 0.125, 0.29, 0.0625);
     force.addException(2, 1, 0.0);
 
     stringstream buffer;
@@ -40,6 +43,9 @@ void testSerialization() {
     ASSERT_EQUAL(force.getCutoffDistance(), force2.getCutoffDistance());
     ASSERT_EQUAL(force.getCoulombPrefactor(), force2.getCoulombPrefactor());
     ASSERT_EQUAL(force.getChargeScaleParameterName(), force2.getChargeScaleParameterName());
+    ASSERT_EQUAL(force.getUseSwitchingFunction(), force2.getUseSwitchingFunction());
+    ASSERT_EQUAL(force.getSwitchingDistance(), force2.getSwitchingDistance());
+    ASSERT_EQUAL(force.getUseDispersionCorrection(), force2.getUseDispersionCorrection());
     ASSERT_EQUAL(force.getNumEnergyParameterDerivatives(), force2.getNumEnergyParameterDerivatives());
     ASSERT_EQUAL(force.getEnergyParameterDerivativeName(0), force2.getEnergyParameterDerivativeName(0));
     ASSERT_EQUAL_CONTAINERS(force.getPolynomialCoefficients(), force2.getPolynomialCoefficients());
@@ -59,6 +65,11 @@ void testSerialization() {
         force2.getParticleParameters(i, q2, scaled2);
         ASSERT_EQUAL(q1, q2);
         ASSERT_EQUAL(scaled1, scaled2);
+        double sigma1, epsilon1, sigma2, epsilon2;
+        force.getParticleLennardJonesParameters(i, sigma1, epsilon1);
+        force2.getParticleLennardJonesParameters(i, sigma2, epsilon2);
+        ASSERT_EQUAL(sigma1, sigma2);
+        ASSERT_EQUAL(epsilon1, epsilon2);
     }
     ASSERT_EQUAL(force.getNumExceptions(), force2.getNumExceptions());
     for (int e = 0; e < force.getNumExceptions(); e++) {
@@ -69,7 +80,46 @@ void testSerialization() {
         ASSERT_EQUAL(a1, a2);
         ASSERT_EQUAL(b1, b2);
         ASSERT_EQUAL(p1, p2);
+        double sigma1, epsilon1, sigma2, epsilon2;
+        force.getExceptionLennardJonesParameters(e, sigma1, epsilon1);
+        force2.getExceptionLennardJonesParameters(e, sigma2, epsilon2);
+        ASSERT_EQUAL(sigma1, sigma2);
+        ASSERT_EQUAL(epsilon1, epsilon2);
     }
+}
+
+/**
+ * A file written by version 1 (before Lennard-Jones) still reads, with no Lennard-Jones, no
+ * switching function and no dispersion correction.
+ */
+void testVersion1() {
+    stringstream buffer("<Force type=\"SOGCoulombRealSpaceForce\" version=\"1\" cutoff=\"0.8\" prefactor=\"138.9\" "
+            "chargeScaleName=\"lam\" forceGroup=\"3\" name=\"old\"><Gaussians><Gaussian w=\"100\" sigma=\"0.3\"/></Gaussians>"
+            "<Polynomial><Coefficient c=\"1.5\"/></Polynomial><Particles><Particle q=\"0.5\" scaled=\"1\"/>"
+            "<Particle q=\"-0.5\" scaled=\"0\"/></Particles><Exceptions><Exception p1=\"0\" p2=\"1\" qq=\"0.125\"/></Exceptions>"
+            "<EnergyParameterDerivatives/></Force>");
+    unique_ptr<SOGCoulombRealSpaceForce> force(XmlSerializer::deserialize<SOGCoulombRealSpaceForce>(buffer));
+    ASSERT_EQUAL(2, force->getNumParticles());
+    ASSERT_EQUAL(1, force->getNumExceptions());
+    ASSERT_EQUAL(0.8, force->getCutoffDistance());
+    ASSERT_EQUAL(string("lam"), force->getChargeScaleParameterName());
+    ASSERT(!force->getUseSwitchingFunction());
+    ASSERT(!force->getUseDispersionCorrection());
+    double charge, sigma, epsilon, chargeProd;
+    bool scaled;
+    int p1, p2;
+    force->getParticleParameters(0, charge, scaled);
+    ASSERT_EQUAL(0.5, charge);
+    ASSERT(scaled);
+    for (int i = 0; i < 2; i++) {
+        force->getParticleLennardJonesParameters(i, sigma, epsilon);
+        ASSERT_EQUAL(0.0, sigma);
+        ASSERT_EQUAL(0.0, epsilon);
+    }
+    force->getExceptionParameters(0, p1, p2, chargeProd);
+    ASSERT_EQUAL(0.125, chargeProd);
+    force->getExceptionLennardJonesParameters(0, sigma, epsilon);
+    ASSERT_EQUAL(0.0, epsilon);
 }
 
 /**
@@ -90,6 +140,7 @@ void testUnknownVersion() {
 int main() {
     try {
         testSerialization();
+        testVersion1();
         testUnknownVersion();
     }
     catch (const exception& e) {

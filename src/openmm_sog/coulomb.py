@@ -20,7 +20,11 @@ cutoff (to the tolerance), evaluated in real space by a ``CustomNonbondedForce``
 
 ``real_space="native"`` replaces the ``CustomNonbondedForce`` and the ``CustomBondForce`` by one
 :class:`SOGCoulombRealSpaceForce` (same terms, same split of g), whose kernels exist on the
-Reference and CPU platforms only; the default ``"custom"`` works on every platform.
+Reference and CPU platforms only; the default ``"custom"`` works on every platform. The native
+force also takes over Lennard-Jones (particles, exceptions, switching function, dispersion
+correction) and the ``NonbondedForce`` is removed, so that each pair is visited once per step;
+only when the complement's cutoff differs from the ``NonbondedForce``'s does Lennard-Jones stay
+there (at its own cutoff).
 
 Units are OpenMM's: nm, kJ/mol, proton charges.
 """
@@ -62,8 +66,9 @@ class SOGCoulombForces:
         #: ``CustomBondForce`` for exception pairs (``None`` if the System has none, or with
         #: ``real_space="native"``)
         self.exceptions = exceptions
-        #: the original ``NonbondedForce``, now Lennard-Jones only; ``None`` if it had no
-        #: Lennard-Jones terms, in which case it was removed from the System
+        #: the original ``NonbondedForce``, now Lennard-Jones only; ``None`` if it was removed
+        #: from the System: it had no Lennard-Jones terms, or with ``real_space="native"`` the
+        #: native force took them over (unless its cutoff differs from the NonbondedForce's)
         self.nonbonded = nonbonded
 
 
@@ -292,6 +297,10 @@ def use_sog_coulomb(
         ``"custom"`` (a ``CustomNonbondedForce`` and a ``CustomBondForce``; every platform) or
         ``"native"`` (one :class:`SOGCoulombRealSpaceForce`; Reference and CPU platforms only,
         where it is several times faster; a Context on another platform fails to be created).
+        The native force also computes the NonbondedForce's Lennard-Jones (same particles,
+        exceptions, switching function and dispersion correction) in the same pair pass, and the
+        NonbondedForce is removed; if ``cutoff`` differs from the NonbondedForce's cutoff,
+        Lennard-Jones stays in the NonbondedForce at its own cutoff instead.
     :return: the forces that now carry the electrostatics.
     """
     from .plugin import SOGCoulombRealSpaceForce, SOGForce
@@ -307,6 +316,7 @@ def use_sog_coulomb(
         )
     nb_index = nonbonded[0]
     nb = system.getForce(nb_index)
+    nb_cutoff = nb.getCutoffDistance().value_in_unit(openmm.unit.nanometer)
     if nb.getNonbondedMethod() not in (openmm.NonbondedForce.PME, openmm.NonbondedForce.Ewald):
         raise ValueError(
             "use_sog_coulomb needs a periodic NonbondedForce with the PME or Ewald method, got "
@@ -317,9 +327,7 @@ def use_sog_coulomb(
             "NonbondedForce parameter offsets are not supported; scale charges with "
             "use_sog_coulomb(..., scaled_particles=[...], scale_parameter='lambda_electrostatics')"
         )
-    cutoff = (
-        nb.getCutoffDistance().value_in_unit(openmm.unit.nanometer) if cutoff is None else cutoff
-    )
+    cutoff = nb_cutoff if cutoff is None else cutoff
     if not (math.isfinite(cutoff) and cutoff > 0.0):
         raise ValueError(f"cutoff must be a finite number > 0 nm, got {cutoff}")
     spacing = _smallest_plane_spacing_nm(system)
@@ -333,6 +341,9 @@ def use_sog_coulomb(
     scaled = _scaled_flags(scaled_particles, num_particles, scale_parameter, system)
     if force_group is not None and not 0 <= force_group <= 31:
         raise ValueError(f"force_group must lie in 0..31, got {force_group}")
+    # The native force computes Lennard-Jones at its own cutoff: it takes it over only when that
+    # is the NonbondedForce's.
+    native_lennard_jones = real_space == "native" and cutoff == nb_cutoff
 
     prefactor = COULOMB_KJ_PER_MOL_NM_PER_E2
     weights, widths = coulomb_sog_parameters(prefactor, cutoff, 0.1 * tolerance)
@@ -357,6 +368,12 @@ def use_sog_coulomb(
         if scaled is not None:
             complement.setChargeScaleParameterName(scale_parameter)
             complement.addEnergyParameterDerivative(scale_parameter)
+        if native_lennard_jones:
+            complement.setUseSwitchingFunction(nb.getUseSwitchingFunction())
+            complement.setSwitchingDistance(
+                nb.getSwitchingDistance().value_in_unit(openmm.unit.nanometer)
+            )
+            complement.setUseDispersionCorrection(nb.getUseDispersionCorrection())
     elif scaled is None:
         complement = openmm.CustomNonbondedForce(f"q1*q2*({pair})")
     else:
@@ -384,7 +401,14 @@ def use_sog_coulomb(
     has_lennard_jones = any(epsilon != zero_epsilon for _, _, epsilon in parameters)
     for i, (q, (_, sigma, epsilon)) in enumerate(zip(charges, parameters, strict=True)):
         sog.addParticle([q])
-        if real_space == "native":
+        if native_lennard_jones:
+            complement.addParticle(
+                q,
+                sigma.value_in_unit(openmm.unit.nanometer),
+                epsilon.value_in_unit(openmm.unit.kilojoule_per_mole),
+                scaled is not None and scaled[i],
+            )
+        elif real_space == "native":
             complement.addParticle(q, scaled is not None and scaled[i])
         else:
             complement.addParticle([q] if scaled is None else [q, float(scaled[i])])
@@ -398,9 +422,17 @@ def use_sog_coulomb(
     if real_space == "native":
         for k in range(nb.getNumExceptions()):
             i, j, charge_prod, sigma, epsilon = nb.getExceptionParameters(k)
-            complement.addException(
-                i, j, charge_prod.value_in_unit(openmm.unit.elementary_charge**2)
-            )
+            charge_prod = charge_prod.value_in_unit(openmm.unit.elementary_charge**2)
+            if native_lennard_jones:
+                complement.addException(
+                    i,
+                    j,
+                    charge_prod,
+                    sigma.value_in_unit(openmm.unit.nanometer),
+                    epsilon.value_in_unit(openmm.unit.kilojoule_per_mole),
+                )
+            else:
+                complement.addException(i, j, charge_prod)
             nb.setExceptionParameters(k, i, j, 0.0, sigma, epsilon)
             has_lennard_jones = has_lennard_jones or epsilon != zero_epsilon
     elif nb.getNumExceptions():
@@ -435,8 +467,9 @@ def use_sog_coulomb(
 
     nb.setNonbondedMethod(openmm.NonbondedForce.CutoffPeriodic)
     group = nb.getForceGroup()
-    if not has_lennard_jones:
-        # Nothing is left for it to compute, but its pair loop would still run every step.
+    if not has_lennard_jones or native_lennard_jones:
+        # Nothing is left for it to compute (the native force took Lennard-Jones over), but its
+        # pair loop would still run every step.
         system.removeForce(nb_index)
         nb = None
     if force_group is not None:

@@ -1,7 +1,9 @@
 """SOGCoulombRealSpaceForce (``use_sog_coulomb(..., real_space="native")``) on Reference and CPU.
 
 Oracles: the Custom-force implementation of the same split (``real_space="custom"``), OpenMM's
-own PME/Ewald at a tight tolerance, and finite differences for dU/dlambda. Reference runs in
+own PME/Ewald at a tight tolerance, and finite differences for dU/dlambda. Lennard-Jones, which
+the native force takes over from the NonbondedForce: OpenMM's NonbondedForce with the same
+particles, exceptions, switching function and dispersion correction. Reference runs in
 double precision (agrees with the Custom forces to rounding); CPU in single precision, checked
 at 1e-5 of the electrostatic energy scale as the other CPU tests of SOG Coulomb.
 """
@@ -120,7 +122,7 @@ def test_native_matches_custom_forces_and_pme(lipid, platform_name):
 
 
 def test_cpu_matches_reference_with_lennard_jones_and_other_forces(lipid):
-    """The whole System (bonded terms, LJ in the NonbondedForce that shares the neighbour list)."""
+    """The whole System (bonded terms, Lennard-Jones now in the native force's pair pass)."""
     system, positions, _ = lipid
     native, _ = _sog(system, "native", tolerance=1e-6)
     ref_energy, ref_forces = _state(native, positions, "Reference")
@@ -139,6 +141,11 @@ def test_cutoff_other_than_the_nonbonded_force_stays_in_its_group(lipid):
     native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.8)
     assert forces.complement.getForceGroup() == forces.nonbonded.getForceGroup() == 0
     assert forces.complement.getCutoffDistance() == 0.8
+    # Lennard-Jones stays in the NonbondedForce, at its own cutoff.
+    assert forces.nonbonded.getCutoffDistance() == 0.9 * unit.nanometer
+    for i in range(forces.complement.getNumParticles()):
+        assert forces.complement.getParticleLennardJonesParameters(i)[1] == 0.0
+    assert not forces.complement.getUseDispersionCorrection()
     energy, _ = _state(native, positions, "CPU")
     scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
     assert abs(energy - reference) <= CPU_TOLERANCE * scale, energy - reference
@@ -400,3 +407,411 @@ def test_platforms_without_a_kernel_refuse_and_default_platform_falls_back():
                 openmm.Context(native, openmm.VerletIntegrator(1e-3), platform)
     context = openmm.Context(native, openmm.VerletIntegrator(1e-3))
     assert context.getPlatform().getName() in PLATFORMS
+
+
+# Lennard-Jones in the native force: use_sog_coulomb(real_space="native") moves the
+# NonbondedForce's Lennard-Jones (particles, exceptions, switching, dispersion correction) into
+# SOGCoulombRealSpaceForce and removes the NonbondedForce. Oracle: OpenMM's NonbondedForce.
+
+#: relative energy and force RMS accepted for single-precision Lennard-Jones (CPU)
+CPU_LJ_TOLERANCE = 1e-5
+SWITCHING = [None, 0.75]  # nm
+
+
+def _nonbonded(system):
+    return next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
+
+
+def _with_lennard_jones_options(system, switching=None, dispersion=True):
+    """A copy whose NonbondedForce uses the switching function from ``switching`` nm (None: no
+    switching) and the dispersion correction if ``dispersion``."""
+    system = _copy(system)
+    nb = _nonbonded(system)
+    nb.setUseSwitchingFunction(switching is not None)
+    if switching is not None:
+        nb.setSwitchingDistance(switching)
+    nb.setUseDispersionCorrection(dispersion)
+    return system
+
+
+def _lennard_jones_only(system):
+    """The System's NonbondedForce alone with every charge and charge product 0: its energy is
+    Lennard-Jones only (the PME parts vanish), exceptions (1-4 pairs) included."""
+    system = _copy(system)
+    nb = _nonbonded(system)
+    for i in range(nb.getNumParticles()):
+        _, sigma, epsilon = nb.getParticleParameters(i)
+        nb.setParticleParameters(i, 0.0, sigma, epsilon)
+    for k in range(nb.getNumExceptions()):
+        i, j, _, sigma, epsilon = nb.getExceptionParameters(k)
+        nb.setExceptionParameters(k, i, j, 0.0, sigma, epsilon)
+    for index in reversed(range(system.getNumForces())):
+        if not isinstance(system.getForce(index), openmm.NonbondedForce):
+            system.removeForce(index)
+    return system
+
+
+def _assert_lennard_jones_moved(system, forces, nb):
+    """The native force holds the NonbondedForce's Lennard-Jones and the NonbondedForce is gone."""
+    assert forces.nonbonded is None
+    assert not any(isinstance(f, openmm.NonbondedForce) for f in system.getForces())
+    force = forces.complement
+    assert force.getUseSwitchingFunction() == nb.getUseSwitchingFunction()
+    if nb.getUseSwitchingFunction():
+        assert force.getSwitchingDistance() == nb.getSwitchingDistance().value_in_unit(
+            unit.nanometer
+        )
+    assert force.getUseDispersionCorrection() == nb.getUseDispersionCorrection()
+    for i in range(0, nb.getNumParticles(), 97):
+        _, sigma, epsilon = nb.getParticleParameters(i)
+        assert force.getParticleLennardJonesParameters(i) == [
+            sigma.value_in_unit(unit.nanometer),
+            epsilon.value_in_unit(KJ),
+        ]
+    for k in range(nb.getNumExceptions()):
+        _, _, _, sigma, epsilon = nb.getExceptionParameters(k)
+        assert force.getExceptionLennardJonesParameters(k) == [
+            sigma.value_in_unit(unit.nanometer),
+            epsilon.value_in_unit(KJ),
+        ]
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+@pytest.mark.parametrize("switching", SWITCHING)
+@pytest.mark.parametrize("dispersion", [True, False])
+def test_lennard_jones_matches_nonbonded_force(lipid, platform_name, switching, dispersion):
+    """Charges 0: the native force's energy and forces are Lennard-Jones only (pairs with
+    Lorentz-Berthelot mixing, scaled 1-4 exceptions, exclusions, switching, dispersion
+    correction) and equal those of OpenMM's NonbondedForce (Reference, double precision)."""
+    system, positions, _ = lipid
+    lennard_jones = _lennard_jones_only(_with_lennard_jones_options(system, switching, dispersion))
+    nb = _nonbonded(lennard_jones)
+    assert any(nb.getExceptionParameters(k)[4] != 0.0 * KJ for k in range(nb.getNumExceptions()))
+    reference_energy, reference_forces = _state(lennard_jones, positions, "Reference")
+    native, forces = _sog(lennard_jones, "native", tolerance=1e-4)
+    _assert_lennard_jones_moved(native, forces, nb)
+    energy, f = _state(native, positions, platform_name)
+    tolerance = 1e-10 if platform_name == "Reference" else CPU_LJ_TOLERANCE
+    assert abs(energy - reference_energy) <= tolerance * abs(reference_energy), (
+        energy - reference_energy
+    )
+    assert _force_error(f, reference_forces) <= tolerance
+    if dispersion:
+        # The correction is present and is NonbondedForce's: without it both energies differ.
+        no_dispersion = _with_lennard_jones_options(lennard_jones, switching, False)
+        correction = reference_energy - _state(no_dispersion, positions, "Reference")[0]
+        assert abs(correction) > 1.0
+        native_no_dispersion, _ = _sog(no_dispersion, "native", tolerance=1e-4)
+        native_correction = energy - _state(native_no_dispersion, positions, platform_name)[0]
+        assert abs(native_correction - correction) <= tolerance * abs(reference_energy)
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+@pytest.mark.parametrize("switching", SWITCHING)
+def test_whole_system_with_lennard_jones_matches_pme(lipid, platform_name, switching):
+    """The lipid in water with everything (bonded terms, Lennard-Jones with its 1-4 exceptions
+    and dispersion correction, Coulomb): the native System without a NonbondedForce against
+    the PME System."""
+    system, positions, _ = lipid
+    system = _with_lennard_jones_options(system, switching)
+    pme_energy, pme_forces = _state(system, positions, "Reference")
+    native, forces = _sog(system, "native", tolerance=1e-6)
+    _assert_lennard_jones_moved(native, forces, _nonbonded(system))
+    energy, f = _state(native, positions, platform_name)
+    scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
+    # SOG tolerance 1e-6 against PME at 1e-7, plus single precision on CPU.
+    assert abs(energy - pme_energy) <= 3e-6 * scale, energy - pme_energy
+    assert _force_error(f, pme_forces) <= 2e-5
+
+
+def test_dispersion_correction_follows_the_barostat(lipid):
+    """A MonteCarloBarostat changes the box: at the final box and positions the native System's
+    energy equals PME's (the dispersion correction scales as 1/V), and its Lennard-Jones alone
+    equals the NonbondedForce's."""
+    system, positions, _ = lipid
+    native, forces = _sog(system, "native", tolerance=1e-6)
+    assert forces.complement.getUseDispersionCorrection()
+    native.addForce(openmm.MonteCarloBarostat(2000.0 * unit.bar, 300.0, 1))
+    integrator = openmm.LangevinMiddleIntegrator(300.0, 5.0, 1e-4)
+    integrator.setRandomNumberSeed(11)
+    context = openmm.Context(native, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context.setPositions(positions)
+    integrator.step(25)
+    state = context.getState(getEnergy=True, getPositions=True, enforcePeriodicBox=False)
+    box = state.getPeriodicBoxVectors()
+    assert box[0][0] != 3.0 * unit.nanometer, "the barostat never changed the box"
+    final = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    pme_energy, _ = _state(system, final, "Reference", box=box)
+    energy, _ = _state(native, final, "Reference", box=box)
+    scale = abs(_state(_coulomb_only(system), final, "Reference", box=box)[0])
+    assert abs(energy - pme_energy) <= 3e-6 * scale, energy - pme_energy
+    cpu_energy = state.getPotentialEnergy().value_in_unit(KJ)
+    assert abs(cpu_energy - energy) <= CPU_TOLERANCE * scale, cpu_energy - energy
+    lennard_jones = _lennard_jones_only(system)
+    lj_native, _ = _sog(lennard_jones, "native", tolerance=1e-4)
+    reference, _ = _state(lennard_jones, final, "Reference", box=box)
+    lj_energy, _ = _state(lj_native, final, "Reference", box=box)
+    assert abs(lj_energy - reference) <= 1e-10 * abs(reference), lj_energy - reference
+
+
+def _scaled_pme(system, particles, scale):
+    """The PME System with the charges of ``particles`` multiplied by ``scale`` (Lennard-Jones
+    unchanged): the oracle of charge scaling."""
+    system = _copy(system)
+    nb = _nonbonded(system)
+    factor = dict.fromkeys(particles, scale)
+    for i in particles:
+        q, sigma, epsilon = nb.getParticleParameters(i)
+        nb.setParticleParameters(i, q * scale, sigma, epsilon)
+    for k in range(nb.getNumExceptions()):
+        i, j, charge_prod, sigma, epsilon = nb.getExceptionParameters(k)
+        nb.setExceptionParameters(
+            k, i, j, charge_prod * factor.get(i, 1.0) * factor.get(j, 1.0), sigma, epsilon
+        )
+    return system
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+def test_scaled_charges_leave_lennard_jones_unscaled(lipid, platform_name):
+    """lambda scales the lipid's charges but not its Lennard-Jones: at lambda = 0.4 and 0 the
+    native System equals PME with those charges and full Lennard-Jones, and dU/dlambda (charges
+    only) equals the central difference."""
+    system, positions, solute = lipid
+    native, forces = _sog(system, "native", tolerance=1e-6, scaled_particles=solute)
+    assert forces.nonbonded is None
+    context = openmm.Context(
+        native, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
+    )
+    context.setPositions(positions)
+    scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
+    tolerance = 3e-6 * scale if platform_name == "Reference" else CPU_TOLERANCE * scale
+    h = 1e-3
+    for lam in (0.4, 0.0):
+        pme_energy, _ = _state(_scaled_pme(system, solute, lam), positions, "Reference")
+        context.setParameter(LAMBDA, lam)
+        state = context.getState(getEnergy=True, getParameterDerivatives=True)
+        energy = state.getPotentialEnergy().value_in_unit(KJ)
+        assert abs(energy - pme_energy) <= tolerance, (lam, energy - pme_energy)
+        derivative = state.getEnergyParameterDerivatives()[LAMBDA]
+        context.setParameter(LAMBDA, lam + h)
+        upper = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
+        context.setParameter(LAMBDA, lam - h)
+        lower = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
+        # U is quadratic in lambda (Lennard-Jones does not depend on it).
+        assert abs(derivative - (upper - lower) / (2 * h)) <= 1e-6 * scale / h, (lam, derivative)
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+def test_lennard_jones_parameter_update(lipid, platform_name):
+    """updateParametersInContext copies particle and exception sigma/epsilon (and recomputes the
+    dispersion correction) like a fresh Context."""
+    system, positions, _ = lipid
+    native, forces = _sog(system, "native", tolerance=1e-4)
+    force = forces.complement
+    context = openmm.Context(
+        native, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
+    )
+    context.setPositions(positions)
+    before = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
+    for i in range(0, force.getNumParticles(), 3):
+        sigma, epsilon = force.getParticleLennardJonesParameters(i)
+        force.setParticleLennardJonesParameters(i, 1.05 * sigma, 0.8 * epsilon + 0.01)
+    k = next(k for k in range(force.getNumExceptions()) if force.getExceptionParameters(k)[2])
+    sigma, epsilon = force.getExceptionLennardJonesParameters(k)
+    force.setExceptionLennardJonesParameters(k, sigma, 3.0 * epsilon + 0.5)
+    force.updateParametersInContext(context)
+    updated = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
+    fresh, _ = _state(native, positions, platform_name)
+    assert abs(updated - fresh) <= 1e-9 * abs(fresh) and abs(updated - before) > 1.0
+    force.setParticleLennardJonesParameters(4, 0.3, -1.0)
+    with pytest.raises(openmm.OpenMMException, match="particle 4 has invalid Lennard-Jones"):
+        force.updateParametersInContext(context)
+    force.setParticleLennardJonesParameters(4, 0.3, 1.0)
+    force.setUseDispersionCorrection(False)
+    with pytest.raises(openmm.OpenMMException, match="cannot change the cutoff, the switching"):
+        force.updateParametersInContext(context)
+
+
+def test_lennard_jones_xml_round_trip(lipid):
+    """Version 2 keeps sigma, epsilon, the switching function and the dispersion correction."""
+    system, positions, _ = lipid
+    native, forces = _sog(_with_lennard_jones_options(system, 0.75), "native", tolerance=1e-4)
+    force = forces.complement
+    xml = openmm.XmlSerializer.serialize(force)
+    assert 'version="2"' in xml
+    copy = SOGCoulombRealSpaceForce.cast(openmm.XmlSerializer.deserialize(xml))
+    for getter in ("getUseSwitchingFunction", "getSwitchingDistance", "getUseDispersionCorrection"):
+        assert getattr(copy, getter)() == getattr(force, getter)(), getter
+    assert copy.getUseSwitchingFunction() and copy.getSwitchingDistance() == 0.75
+    for i in range(force.getNumParticles()):
+        assert copy.getParticleLennardJonesParameters(i) == force.getParticleLennardJonesParameters(
+            i
+        )
+        assert copy.getParticleParameters(i) == force.getParticleParameters(i)
+    for k in range(force.getNumExceptions()):
+        assert copy.getExceptionLennardJonesParameters(
+            k
+        ) == force.getExceptionLennardJonesParameters(k)
+        assert copy.getExceptionParameters(k) == force.getExceptionParameters(k)
+    energy, _ = _state(native, positions, "CPU")
+    assert _state(_copy(native), positions, "CPU")[0] == energy
+
+
+#: What version 1 of the proxy wrote (before Lennard-Jones): still read, without Lennard-Jones.
+VERSION_1_XML = """<?xml version="1.0" ?>
+<Force chargeScaleName="" cutoff=".9" forceGroup="2" name="complement" prefactor="138.9"
+ type="SOGCoulombRealSpaceForce" version="1">
+    <Gaussians><Gaussian sigma=".3" w="100"/></Gaussians>
+    <Polynomial><Coefficient c="2.5"/><Coefficient c="-.5"/></Polynomial>
+    <Particles>
+        <Particle q="1" scaled="0"/><Particle q="-1" scaled="1"/><Particle q=".5" scaled="0"/>
+    </Particles>
+    <Exceptions><Exception p1="0" p2="2" qq=".25"/></Exceptions>
+    <EnergyParameterDerivatives/>
+</Force>
+"""
+
+
+def test_version_1_xml_still_reads():
+    force = SOGCoulombRealSpaceForce.cast(openmm.XmlSerializer.deserialize(VERSION_1_XML))
+    assert force.getNumParticles() == 3 and force.getNumExceptions() == 1
+    assert force.getForceGroup() == 2 and force.getCutoffDistance() == 0.9
+    assert force.getPolynomialCoefficients() == (2.5, -0.5)
+    assert force.getParticleParameters(1) == [-1.0, True]
+    assert force.getExceptionParameters(0) == [0, 2, 0.25]
+    for i in range(3):
+        assert force.getParticleLennardJonesParameters(i) == [0.0, 0.0]
+    assert force.getExceptionLennardJonesParameters(0) == [0.0, 0.0]
+    assert not force.getUseSwitchingFunction() and not force.getUseDispersionCorrection()
+    # Written again, it is version 2 and reads back the same.
+    again = openmm.XmlSerializer.serialize(force)
+    assert 'version="2"' in again
+    copy = SOGCoulombRealSpaceForce.cast(openmm.XmlSerializer.deserialize(again))
+    assert copy.getParticleParameters(1) == [-1.0, True]
+    assert copy.getExceptionLennardJonesParameters(0) == [0.0, 0.0]
+
+
+def _small_lennard_jones_force():
+    system, force = _small_force()
+    for i in range(force.getNumParticles()):
+        force.setParticleLennardJonesParameters(i, 0.3, 0.5)
+    force.addException(0, 1, 0.0, 0.3, 0.2)
+    return system, force
+
+
+def _switching(force, distance):
+    force.setUseSwitchingFunction(True)
+    force.setSwitchingDistance(distance)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda f: f.setParticleLennardJonesParameters(1, -0.1, 0.5),
+            r"particle 1 has invalid Lennard-Jones parameters \(sigma -0.1 nm",
+        ),
+        (
+            lambda f: f.setParticleLennardJonesParameters(2, 0.3, -1.0),
+            "particle 2 has invalid Lennard-Jones parameters",
+        ),
+        (
+            lambda f: f.setParticleLennardJonesParameters(0, float("nan"), 1.0),
+            "particle 0 has invalid Lennard-Jones parameters",
+        ),
+        (
+            lambda f: f.setParticleLennardJonesParameters(3, 0.3, float("inf")),
+            "particle 3 has invalid Lennard-Jones parameters",
+        ),
+        (
+            lambda f: f.setExceptionLennardJonesParameters(0, 0.3, -0.2),
+            "exception 0 has invalid Lennard-Jones parameters",
+        ),
+        (
+            lambda f: f.addException(2, 3, 0.1, -0.3, 0.2),
+            "exception 1 has invalid Lennard-Jones parameters",
+        ),
+        (lambda f: _switching(f, 0.9), r"switching distance 0.9 nm must satisfy 0 <= distance"),
+        (lambda f: _switching(f, 1.2), "switching distance 1.2 nm"),
+        (lambda f: f.setUseSwitchingFunction(True), "switching distance -1 nm"),
+    ],
+)
+def test_bad_lennard_jones_input_is_refused(change, message):
+    system, force = _small_lennard_jones_force()
+    change(force)
+    system.addForce(force)
+    for platform_name in PLATFORMS:
+        with pytest.raises(openmm.OpenMMException, match=message):
+            openmm.Context(
+                system,
+                openmm.VerletIntegrator(1e-3),
+                openmm.Platform.getPlatformByName(platform_name),
+            )
+
+
+def test_lennard_jones_api():
+    """The overloads: addParticle(charge, scaled) and addException(p1, p2, chargeProd) add no
+    Lennard-Jones; setParticleParameters and setExceptionParameters keep it."""
+    force = SOGCoulombRealSpaceForce()
+    assert force.addParticle(0.5) == 0 and force.addParticle(-0.5, True) == 1
+    assert force.addParticle(0.2, 0.31, 0.6) == 2 and force.addParticle(0.1, 0.28, 0.4, True) == 3
+    assert force.getParticleLennardJonesParameters(1) == [0.0, 0.0]
+    assert force.getParticleParameters(3) == [0.1, True]
+    assert force.getParticleLennardJonesParameters(3) == [0.28, 0.4]
+    force.setParticleParameters(3, -0.1, False)
+    assert force.getParticleLennardJonesParameters(3) == [0.28, 0.4]
+    assert force.addException(0, 1, 0.1) == 0 and force.addException(2, 3, 0.05, 0.3, 0.2) == 1
+    assert force.getExceptionLennardJonesParameters(0) == [0.0, 0.0]
+    force.setExceptionParameters(1, 2, 3, 0.0)
+    assert force.getExceptionLennardJonesParameters(1) == [0.3, 0.2]
+    assert not force.getUseSwitchingFunction() and not force.getUseDispersionCorrection()
+    with pytest.raises(openmm.OpenMMException, match="exception index 2 is out of range"):
+        force.getExceptionLennardJonesParameters(2)
+    with pytest.raises(openmm.OpenMMException, match="particle index 4 is out of range"):
+        force.setParticleLennardJonesParameters(4, 0.3, 0.1)
+
+
+def _lennard_jones_lattice(box_vectors, seed=3):
+    """Uncharged Lennard-Jones particles on a jittered 7x7x7 lattice of the (possibly triclinic)
+    cell, mixed sigma and epsilon (every fifth particle without Lennard-Jones), and exceptions
+    between lattice neighbours of a row with their own sigma and epsilon (every third one a pure
+    exclusion); NonbondedForce with PME, switching from 0.8 nm and the dispersion correction."""
+    rng = np.random.default_rng(seed)
+    box = np.array(box_vectors)
+    sites = np.array([(i, j, k) for k in range(7) for j in range(7) for i in range(7)], float)
+    fractions = (sites + 0.5 + rng.uniform(-0.1, 0.1, sites.shape)) / 7.0
+    positions = fractions @ box
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in box))
+    nb = openmm.NonbondedForce()
+    nb.setNonbondedMethod(openmm.NonbondedForce.PME)
+    nb.setCutoffDistance(0.9)
+    nb.setUseSwitchingFunction(True)
+    nb.setSwitchingDistance(0.8)
+    nb.setUseDispersionCorrection(True)
+    for index in range(len(positions)):
+        system.addParticle(1.0)
+        epsilon = 0.0 if index % 5 == 0 else rng.uniform(0.2, 1.0)
+        nb.addParticle(0.0, rng.uniform(0.2, 0.3), epsilon)
+    for count, index in enumerate(i for i in range(len(positions) - 1) if i % 7 != 6):
+        epsilon = 0.0 if count % 3 == 0 else rng.uniform(0.1, 0.5)
+        nb.addException(index, index + 1, 0.0, rng.uniform(0.2, 0.3), epsilon)
+    system.addForce(nb)
+    return system, positions
+
+
+@pytest.mark.parametrize("platform_name", PLATFORMS)
+@pytest.mark.parametrize("box", [CUBIC, TRICLINIC], ids=["cubic", "triclinic"])
+def test_lennard_jones_in_cubic_and_triclinic_boxes(platform_name, box):
+    """Minimum image in a triclinic cell for Lennard-Jones too (pairs, exceptions, switching,
+    dispersion correction with the triclinic volume), against NonbondedForce."""
+    system, positions = _lennard_jones_lattice(box)
+    reference_energy, reference_forces = _state(system, positions, "Reference")
+    native, forces = _sog(system, "native", tolerance=1e-4)
+    _assert_lennard_jones_moved(native, forces, _nonbonded(system))
+    energy, f = _state(native, positions, platform_name)
+    tolerance = 1e-10 if platform_name == "Reference" else CPU_LJ_TOLERANCE
+    assert abs(energy - reference_energy) <= tolerance * abs(reference_energy), (
+        energy - reference_energy
+    )
+    assert _force_error(f, reference_forces) <= tolerance

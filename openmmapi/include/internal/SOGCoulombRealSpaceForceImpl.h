@@ -52,7 +52,8 @@ public:
     /**
      * Check that updateParametersInContext() may copy a force into a Context whose kernel was
      * built for the given particle count and exception pairs (those cannot change; charges and
-     * charge products must be finite). Throws OpenMMException otherwise.
+     * charge products must be finite, Lennard-Jones parameters finite and >= 0). Throws
+     * OpenMMException otherwise.
      *
      * @param force           the force with the new parameters
      * @param numParticles    the number of particles when the Context was created
@@ -68,6 +69,16 @@ public:
      * @param cutoff  the cutoff, measured in nm
      */
     static void checkCutoffFitsBox(const OpenMM::Vec3* box, double cutoff);
+    /**
+     * The coefficient C of the long-range dispersion correction C/V (V the box volume, nm^3):
+     * NonbondedForce's for the force's particle sigmas and epsilons, cutoff and switching
+     * function; 0 when the force does not use the correction.
+     *
+     * @param force   the force
+     * @param system  the System it belongs to
+     * @return C, measured in kJ/mol nm^3
+     */
+    static double calcDispersionCoefficient(const SOGCoulombRealSpaceForce& force, const OpenMM::System& system);
 private:
     const SOGCoulombRealSpaceForce& owner;
     OpenMM::Kernel kernel;

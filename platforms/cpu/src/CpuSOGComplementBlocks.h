@@ -49,15 +49,37 @@ static inline bool anyLane(fvec8 mask) {
 #endif
 
 /**
- * The pair sum over the neighbour list's blocks that this thread takes from args.nextBlock.
- * FVEC holds WIDTH block atoms (the lanes); a block is blockSize/WIDTH such groups.
+ * (sum of x's lanes, sum of y's, sum of z's, 0): the force on a neighbour. OpenMM's SSE
+ * reduceToVec3 takes three dot products (dpps, slow on many processors); three horizontal adds
+ * give the same sums. The 8-wide reduceToVec3 is already shuffle-based.
  */
-template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC>
-void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energyOut, double& derivativeOut) {
+static inline fvec4 sumLanesToVec3(fvec4 x, fvec4 y, fvec4 z) {
+#if defined(__SSE3__)
+    const __m128 xy = _mm_hadd_ps(x.val, y.val);              // x0+x1, x2+x3, y0+y1, y2+y3
+    const __m128 zz = _mm_hadd_ps(z.val, _mm_setzero_ps());   // z0+z1, z2+z3, 0, 0
+    return fvec4(_mm_hadd_ps(xy, zz));
+#else
+    return reduceToVec3(x, y, z);
+#endif
+}
+
+#ifdef SOG_CPU_FVEC8
+static inline fvec4 sumLanesToVec3(fvec8 x, fvec8 y, fvec8 z) {
+    return reduceToVec3(x, y, z);
+}
+#endif
+
+/**
+ * The pair sum over the neighbour list's blocks that this thread takes from args.nextBlock.
+ * FVEC holds WIDTH block atoms (the lanes); a block is GROUPS = blockSize/WIDTH such groups. With
+ * LJ, Lennard-Jones (switched if args.switching) is added to the same pairs.
+ */
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC, bool LJ, int GROUPS>
+void computeBlocks(const SOGComplementBlockArgs& args, float* forces, double& energyOut, double& derivativeOut) {
     const OpenMM::CpuNeighborList& neighbors = *args.neighbors;
     const float* posq = args.posq;
-    const int blockSize = neighbors.getBlockSize();
-    const int numGroups = blockSize/WIDTH;
+    const int blockSize = WIDTH*GROUPS;  // the neighbour list's (see the dispatch below)
+    const int numGroups = GROUPS;
     const int laneMask = (1 << WIDTH) - 1;
     const std::vector<int32_t>& sortedAtoms = neighbors.getSortedAtoms();
     const FVEC cutoff2(args.cutoff2), prefactor(args.prefactor), invDx2(args.invTableSpacing);
@@ -65,35 +87,46 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
     const FVEC boxSize[3] = {FVEC(args.box[0]), FVEC(args.box[4]), FVEC(args.box[8])};
     const FVEC invBoxSize[3] = {FVEC(1/args.box[0]), FVEC(1/args.box[4]), FVEC(1/args.box[8])};
     const FVEC bx(args.box[3]), cx(args.box[6]), cy(args.box[7]);
+    const FVEC switchingDistance(args.switchingDistance), invSwitchingWidth(args.invSwitchingWidth);
     double energy = 0.0, derivative = 0.0;
     while (true) {
         const int block = (*args.nextBlock)++;
         if (block >= neighbors.getNumBlocks())
             break;
         const int32_t* blockAtoms = &sortedAtoms[block*blockSize];
-        FVEC x[8/WIDTH], y[8/WIDTH], z[8/WIDTH], q[8/WIDTH], dq[8/WIDTH], fx[8/WIDTH], fy[8/WIDTH], fz[8/WIDTH];
+        FVEC x[GROUPS], y[GROUPS], z[GROUPS], q[GROUPS], dq[GROUPS], fx[GROUPS], fy[GROUPS], fz[GROUPS];
+        FVEC halfSigma[GROUPS], twoSqrtEpsilon[GROUPS];
         for (int g = 0; g < numGroups; g++) {
-            float lane[5][WIDTH];
+            float lane[7][WIDTH];
             for (int k = 0; k < WIDTH; k++) {
                 const int atom = blockAtoms[WIDTH*g + k];
                 for (int c = 0; c < 3; c++)
                     lane[c][k] = posq[4*atom + c];
-                lane[3][k] = args.charges[atom];
-                lane[4][k] = DERIVATIVE ? args.derivativeCharges[atom] : 0.0f;
+                for (int c = 0; c < 4; c++)
+                    lane[3 + c][k] = args.particleParameters[4*atom + c];
             }
             x[g] = FVEC(lane[0]);
             y[g] = FVEC(lane[1]);
             z[g] = FVEC(lane[2]);
             q[g] = FVEC(lane[3]);
             dq[g] = FVEC(lane[4]);
+            halfSigma[g] = FVEC(lane[5]);
+            twoSqrtEpsilon[g] = FVEC(lane[6]);
             fx[g] = fy[g] = fz[g] = FVEC(0.0f);
         }
         FVEC blockEnergy(0.0f), blockDerivative(0.0f);
-        for (auto iter = neighbors.getNeighborIterator(block); iter.next(); ) {
-            const int j = iter.getNeighbor();
-            const int excluded = iter.getExclusions();
+        // The neighbours and their exclusion masks, read directly rather than through
+        // NeighborIterator (three out-of-line calls per neighbour): the platform's list is never
+        // dense here, since OpenMM builds a dense one only when no force uses a cutoff.
+        const std::vector<int>& blockNeighbors = neighbors.getBlockNeighbors(block);
+        const auto& blockExclusions = neighbors.getBlockExclusions(block);
+        const int numNeighbors = (int) blockNeighbors.size();
+        for (int n = 0; n < numNeighbors; n++) {
+            const int j = blockNeighbors[n];
+            const int excluded = blockExclusions[n];
             const FVEC xj(posq[4*j]), yj(posq[4*j + 1]), zj(posq[4*j + 2]);
-            const float qj = args.charges[j], dqj = DERIVATIVE ? args.derivativeCharges[j] : 0.0f;
+            const float* parametersJ = &args.particleParameters[4*j];
+            const float qj = parametersJ[0], dqj = parametersJ[1], halfSigmaJ = parametersJ[2], twoSqrtEpsilonJ = parametersJ[3];
             FVEC fjx(0.0f), fjy(0.0f), fjz(0.0f);
             bool any = false;
             for (int g = 0; g < numGroups; g++) {
@@ -137,7 +170,29 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
                 if (DERIVATIVE)
                     blockDerivative += blendZero((dq[g]*qj + q[g]*dqj)*phi, include);
                 // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
-                const FVEC scale = blendZero(qq*(prefactor*invR*invR*invR + 2.0f*dLongRange), include);
+                FVEC forceOverR = qq*(prefactor*invR*invR*invR + 2.0f*dLongRange);
+                if (LJ) {
+                    // Lorentz-Berthelot: sigma_ij = sigma_i/2 + sigma_j/2, 4 eps_ij = 2 sqrt(eps_i) 2 sqrt(eps_j).
+                    const FVEC invR2 = invR*invR;
+                    const FVEC sigma = halfSigma[g] + halfSigmaJ, fourEpsilon = twoSqrtEpsilon[g]*twoSqrtEpsilonJ;
+                    const FVEC sigma2 = sigma*sigma*invR2;
+                    const FVEC sigma6 = sigma2*sigma2*sigma2;
+                    FVEC ljEnergy = fourEpsilon*(sigma6*sigma6 - sigma6);
+                    FVEC ljForceOverR = fourEpsilon*(12.0f*sigma6*sigma6 - 6.0f*sigma6)*invR2;
+                    if (args.switching) {
+                        // S = 1 - 10t^3 + 15t^4 - 6t^5 for t = (r - r_s)/(r_c - r_s) > 0; -d(S E)/dr / r = S F/r - E S'/r.
+                        const FVEC r = r2*invR;
+                        const FVEC t = max(FVEC(0.0f), (r - switchingDistance)*invSwitchingWidth);
+                        const FVEC switchValue = 1.0f + t*t*t*(-10.0f + t*(15.0f - 6.0f*t));
+                        const FVEC switchDerivative = t*t*(-30.0f + t*(60.0f - 30.0f*t))*invSwitchingWidth;
+                        ljForceOverR = switchValue*ljForceOverR - ljEnergy*switchDerivative*invR;
+                        ljEnergy = switchValue*ljEnergy;
+                    }
+                    if (ENERGY)
+                        blockEnergy += blendZero(ljEnergy, include);
+                    forceOverR += ljForceOverR;
+                }
+                const FVEC scale = blendZero(forceOverR, include);
                 const FVEC fdx = scale*dx, fdy = scale*dy, fdz = scale*dz;
                 fx[g] += fdx;
                 fy[g] += fdy;
@@ -148,7 +203,7 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
             }
             if (!any)
                 continue;
-            (fvec4(forces + 4*j) + reduceToVec3(fjx, fjy, fjz)).store(forces + 4*j);
+            (fvec4(forces + 4*j) + sumLanesToVec3(fjx, fjy, fjz)).store(forces + 4*j);
         }
         // In single precision within a block (a few hundred pairs), in double across blocks.
         if (ENERGY)
@@ -172,14 +227,33 @@ void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, 
     derivativeOut = derivative;
 }
 
-template <class FVEC, class IVEC, int WIDTH, bool ENERGY>
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool DERIVATIVE, bool TRICLINIC, bool LJ>
+void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
+    // The number of lane groups per block is a compile-time constant, so that the groups' vectors
+    // stay in registers: blocks of 8 in 4-wide vectors are 2 groups, otherwise 1.
+    if (WIDTH == 4 && args.neighbors->getBlockSize() == 8)
+        computeBlocks<FVEC, IVEC, WIDTH, ENERGY, DERIVATIVE, TRICLINIC, LJ, 8/WIDTH>(args, forces, energy, derivative);
+    else
+        computeBlocks<FVEC, IVEC, WIDTH, ENERGY, DERIVATIVE, TRICLINIC, LJ, 1>(args, forces, energy, derivative);
+}
+
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY, bool LJ>
 void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
     if (args.computeDerivative)
-        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, true>(args, forces, energy, derivative) :
-                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, false>(args, forces, energy, derivative);
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, true, LJ>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true, false, LJ>(args, forces, energy, derivative);
     else
-        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, true>(args, forces, energy, derivative) :
-                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, false>(args, forces, energy, derivative);
+        args.triclinic ? computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, true, LJ>(args, forces, energy, derivative) :
+                         computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false, false, LJ>(args, forces, energy, derivative);
+}
+
+template <class FVEC, class IVEC, int WIDTH, bool ENERGY>
+void computeComplementBlocks(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative) {
+    // A force without Lennard-Jones (every epsilon 0) skips its arithmetic.
+    if (args.lennardJones)
+        computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, true>(args, forces, energy, derivative);
+    else
+        computeComplementBlocks<FVEC, IVEC, WIDTH, ENERGY, false>(args, forces, energy, derivative);
 }
 
 template <class FVEC, class IVEC, int WIDTH>

@@ -38,19 +38,38 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, con
     data.isPeriodic = true;
     threadEnergy.resize(data.threads.getNumThreads());
     threadDerivative.resize(data.threads.getNumThreads());
+    setLennardJonesArrays();
+}
+
+void CpuCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(ContextImpl& context, const SOGCoulombRealSpaceForce& force) {
+    ReferenceCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(context, force);
+    setLennardJonesArrays();
+}
+
+void CpuCalcSOGCoulombRealSpaceForceKernel::setLennardJonesArrays() {
+    particleParameters.resize(4*numParticles);
+    for (int i = 0; i < numParticles; i++) {
+        particleParameters[4*i + 2] = (float) (0.5*sigmas[i]);
+        particleParameters[4*i + 3] = (float) (2.0*sqrt(epsilons[i]));
+    }
 }
 
 double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
         const vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative) {
-    floatCharges.assign(scaledCharges.begin(), scaledCharges.end());
-    floatDerivativeCharges.assign(derivativeCharges.begin(), derivativeCharges.end());
+    for (int i = 0; i < numParticles; i++) {
+        particleParameters[4*i] = (float) scaledCharges[i];
+        particleParameters[4*i + 1] = (float) derivativeCharges[i];
+    }
     Vec3 box[3];
     context.getPeriodicBoxVectors(box[0], box[1], box[2]);
     SOGComplementBlockArgs args;
     args.neighbors = data.neighborList;
     args.posq = &data.posq[0];
-    args.charges = floatCharges.data();
-    args.derivativeCharges = floatDerivativeCharges.data();
+    args.particleParameters = particleParameters.data();
+    args.lennardJones = hasLennardJones;
+    args.switching = hasLennardJones && useSwitchingFunction;
+    args.switchingDistance = (float) switchingDistance;
+    args.invSwitchingWidth = (float) (useSwitchingFunction ? 1.0/(cutoff - switchingDistance) : 0.0);
     args.table = table.data();
     args.numIntervals = numIntervals;
     args.invTableSpacing = (float) (1.0/tableSpacing);

@@ -14,8 +14,8 @@ namespace SOGPlugin {
 
 /**
  * SOGCoulombRealSpaceForce on the Reference platform: every pair by minimum image in double
- * precision (the oracle of the CPU kernel), plus the exception terms. The CPU kernel derives from
- * it and replaces only the cutoff pair sum (calcPairSum).
+ * precision (the oracle of the CPU kernel), plus the exception terms and the dispersion
+ * correction. The CPU kernel derives from it and replaces only the cutoff pair sum (calcPairSum).
  */
 class ReferenceCalcSOGCoulombRealSpaceForceKernel : public CalcSOGCoulombRealSpaceForceKernel {
 public:
@@ -27,7 +27,8 @@ public:
     void copyParametersToContext(OpenMM::ContextImpl& context, const SOGCoulombRealSpaceForce& force);
 protected:
     /**
-     * The sum over non-exception pairs within the cutoff.
+     * The sum over non-exception pairs within the cutoff: the Coulomb complement and
+     * Lennard-Jones (with the switching function if used).
      *
      * @param context            the context
      * @param scaledCharges      f_i q_i per particle, proton charges
@@ -43,6 +44,20 @@ protected:
      * Minimum-image displacement r1 - r2 in a (reduced, possibly triclinic) periodic box, nm.
      */
     static OpenMM::Vec3 minimumImage(const OpenMM::Vec3& r1, const OpenMM::Vec3& r2, const OpenMM::Vec3* box);
+    /**
+     * Lennard-Jones 4 epsilon [(sigma/r)^12 - (sigma/r)^6] of one pair, unswitched.
+     *
+     * @param r2            the squared distance, nm^2
+     * @param sigma         nm
+     * @param epsilon       kJ/mol
+     * @param[out] energy   kJ/mol
+     * @param[out] forceOverR  -dE/dr / r, kJ/mol/nm^2
+     */
+    static void lennardJones(double r2, double sigma, double epsilon, double& energy, double& forceOverR);
+    /**
+     * The switching function S(r) and dS/dr (1/nm) beyond the switching distance (1 and 0 below).
+     */
+    void switchingFunction(double r, double& value, double& derivative) const;
     int numParticles;
     double cutoff;                                   // nm
     std::unique_ptr<SOGComplementFunction> function;
@@ -50,11 +65,17 @@ protected:
     std::vector<int> isScaled;                       // 1 if the charge scale parameter multiplies particle i
     std::vector<std::pair<int, int> > exceptionPairs;
     std::vector<double> exceptionChargeProds;        // e^2
+    std::vector<double> sigmas, epsilons;            // per particle: nm, kJ/mol
+    std::vector<double> exceptionSigmas, exceptionEpsilons;  // nm, kJ/mol
+    bool hasLennardJones;                            // some particle has epsilon > 0
+    bool useSwitchingFunction, useDispersionCorrection;
+    double switchingDistance;                        // nm
+    double dispersionCoefficient;                    // C of the correction C/V, kJ/mol nm^3
     std::vector<std::set<int> > exclusions;          // the exception partners of each particle
     std::string chargeScaleName;                     // empty: no scaling
     bool computeDerivative;
 private:
-    void setParameters(const SOGCoulombRealSpaceForce& force);
+    void setParameters(const OpenMM::System& system, const SOGCoulombRealSpaceForce& force);
 };
 
 } // namespace SOGPlugin

@@ -22,9 +22,29 @@ Vec3 ReferenceCalcSOGCoulombRealSpaceForceKernel::minimumImage(const Vec3& r1, c
     return d;
 }
 
+void ReferenceCalcSOGCoulombRealSpaceForceKernel::lennardJones(double r2, double sigma, double epsilon, double& energy,
+        double& forceOverR) {
+    double s2 = sigma*sigma/r2, s6 = s2*s2*s2;
+    energy = 4.0*epsilon*(s6*s6 - s6);
+    forceOverR = 4.0*epsilon*(12.0*s6*s6 - 6.0*s6)/r2;
+}
+
+void ReferenceCalcSOGCoulombRealSpaceForceKernel::switchingFunction(double r, double& value, double& derivative) const {
+    value = 1.0;
+    derivative = 0.0;
+    if (!useSwitchingFunction || r <= switchingDistance)
+        return;
+    double width = cutoff - switchingDistance, t = (r - switchingDistance)/width;
+    value = 1.0 + t*t*t*(-10.0 + t*(15.0 - 6.0*t));
+    derivative = t*t*(-30.0 + t*(60.0 - 30.0*t))/width;
+}
+
 void ReferenceCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, const SOGCoulombRealSpaceForce& force) {
     numParticles = force.getNumParticles();
     cutoff = force.getCutoffDistance();
+    useSwitchingFunction = force.getUseSwitchingFunction();
+    switchingDistance = force.getSwitchingDistance();
+    useDispersionCorrection = force.getUseDispersionCorrection();
     function.reset(new SOGComplementFunction(force));
     chargeScaleName = force.getChargeScaleParameterName();
     computeDerivative = (force.getNumEnergyParameterDerivatives() > 0);
@@ -38,23 +58,32 @@ void ReferenceCalcSOGCoulombRealSpaceForceKernel::initialize(const System& syste
         exclusions[p1].insert(p2);
         exclusions[p2].insert(p1);
     }
-    setParameters(force);
+    setParameters(system, force);
 }
 
-void ReferenceCalcSOGCoulombRealSpaceForceKernel::setParameters(const SOGCoulombRealSpaceForce& force) {
+void ReferenceCalcSOGCoulombRealSpaceForceKernel::setParameters(const System& system, const SOGCoulombRealSpaceForce& force) {
     charges.resize(numParticles);
     isScaled.resize(numParticles);
+    sigmas.resize(numParticles);
+    epsilons.resize(numParticles);
+    hasLennardJones = false;
     for (int i = 0; i < numParticles; i++) {
         bool scaled;
         force.getParticleParameters(i, charges[i], scaled);
         // Without a scale parameter every f_i is 1.
         isScaled[i] = (scaled && !chargeScaleName.empty()) ? 1 : 0;
+        force.getParticleLennardJonesParameters(i, sigmas[i], epsilons[i]);
+        hasLennardJones = hasLennardJones || epsilons[i] != 0.0;
     }
     exceptionChargeProds.resize(exceptionPairs.size());
+    exceptionSigmas.resize(exceptionPairs.size());
+    exceptionEpsilons.resize(exceptionPairs.size());
     for (int e = 0; e < (int) exceptionPairs.size(); e++) {
         int p1, p2;
         force.getExceptionParameters(e, p1, p2, exceptionChargeProds[e]);
+        force.getExceptionLennardJonesParameters(e, exceptionSigmas[e], exceptionEpsilons[e]);
     }
+    dispersionCoefficient = SOGCoulombRealSpaceForceImpl::calcDispersionCoefficient(force, system);
 }
 
 double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
@@ -78,9 +107,18 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& con
             energy += qq*phi;
             if (computeDerivative)
                 derivative += (derivativeCharges[i]*scaledCharges[j] + scaledCharges[i]*derivativeCharges[j])*phi;
+            // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
+            double forceOverR = qq*(function->prefactor/(r*r2) + 2.0*dgdr2);
+            if (hasLennardJones) {
+                // Lorentz-Berthelot mixing, then the switching function: -d(S E)/dr / r = S F/r - E S'/r.
+                double ljEnergy, ljForceOverR, switchValue, switchDerivative;
+                lennardJones(r2, 0.5*(sigmas[i] + sigmas[j]), sqrt(epsilons[i]*epsilons[j]), ljEnergy, ljForceOverR);
+                switchingFunction(r, switchValue, switchDerivative);
+                energy += switchValue*ljEnergy;
+                forceOverR += switchValue*ljForceOverR - ljEnergy*switchDerivative/r;
+            }
             if (includeForces) {
-                // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
-                Vec3 f = d*(qq*(function->prefactor/(r*r2) + 2.0*dgdr2));
+                Vec3 f = d*forceOverR;
                 forces[i] += f;
                 forces[j] -= f;
             }
@@ -118,12 +156,22 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context
         energy += fifj*pairEnergy;
         if (computeDerivative)
             derivative += (isScaled[i]*factors[j] + factors[i]*isScaled[j])*pairEnergy;
+        double forceOverR = fifj*(exceptionChargeProds[e]*function->prefactor/(r*r2) + 2.0*charges[i]*charges[j]*dgdr2);
+        if (exceptionEpsilons[e] != 0.0) {
+            // The exception's own Lennard-Jones, unscaled and unswitched at any distance.
+            double ljEnergy, ljForceOverR;
+            lennardJones(r2, exceptionSigmas[e], exceptionEpsilons[e], ljEnergy, ljForceOverR);
+            energy += ljEnergy;
+            forceOverR += ljForceOverR;
+        }
         if (includeForces) {
-            Vec3 f = d*(fifj*(exceptionChargeProds[e]*function->prefactor/(r*r2) + 2.0*charges[i]*charges[j]*dgdr2));
+            Vec3 f = d*forceOverR;
             forces[i] += f;
             forces[j] -= f;
         }
     }
+    if (dispersionCoefficient != 0.0)
+        energy += dispersionCoefficient/(box[0][0]*box[1][1]*box[2][2]);
     if (computeDerivative)
         (*data.energyParameterDerivatives)[chargeScaleName] += derivative;
     return energy;
@@ -131,5 +179,11 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context
 
 void ReferenceCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(ContextImpl& context, const SOGCoulombRealSpaceForce& force) {
     SOGCoulombRealSpaceForceImpl::validateParameterUpdate(force, numParticles, exceptionPairs);
-    setParameters(force);
+    // The dispersion coefficient is recomputed from these, so they must be the kernel's.
+    if (force.getCutoffDistance() != cutoff || force.getUseSwitchingFunction() != useSwitchingFunction ||
+            (useSwitchingFunction && force.getSwitchingDistance() != switchingDistance) ||
+            force.getUseDispersionCorrection() != useDispersionCorrection)
+        throw OpenMMException("SOGCoulombRealSpaceForce: updateParametersInContext() cannot change the cutoff, the switching "
+                "function or the dispersion correction; use Context.reinitialize()");
+    setParameters(context.getSystem(), force);
 }
