@@ -70,3 +70,17 @@ def test_shipped_spice_model_on_its_held_out_dft_labels(monkeypatch):
     o, n, h = (metrics[f"latent_charge_mean_e[{x}]"] for x in ("O", "N", "H"))
     assert o * h < 0 and n * h < 0 and abs(o) > abs(h)
     assert (REPO / "models" / "spice_sognet_painn.pt").stat().st_size < 10e6
+
+
+def test_shipped_spice_configs_chain_into_each_other(monkeypatch):
+    """Stage 2 (the energy-weighted fine-tune) starts from the model stage 1 writes, with the
+    same local model and data split, so the two documented commands reproduce the shipped file."""
+    from openmm_sog.training.config import load_config
+
+    monkeypatch.chdir(REPO)
+    first = load_config(SPICE_CONFIG)
+    second = load_config(REPO / "models" / "spice_sognet_painn_finetune.yaml")
+    assert second.training.initialize_from == f"{first.output.directory}/model_best.pt"
+    assert second.model.to_dict() == first.model.to_dict()
+    assert (second.seed, second.data) == (first.seed, first.data)
+    assert second.training.energy_weight > 100 * first.training.energy_weight
