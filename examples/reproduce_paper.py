@@ -427,7 +427,7 @@ def table(results: dict) -> str:
             fa, fb = a.get("forces_rmse_meV_per_A"), b.get("forces_rmse_meV_per_A")
             ea, eb = a.get("energy_rmse_meV_per_atom"), b.get("energy_rmse_meV_per_atom")
             paper = ""
-            key = task.removeprefix("dimer_far_").removeprefix("dimer_")
+            key = task.split("_")[-1] if task.startswith("dimer_") else ""
             if key in PAPER_DIMERS:
                 paper = f"{PAPER_DIMERS[key][0]} -> {PAPER_DIMERS[key][1]}"
             elif task == "electrolyte":
