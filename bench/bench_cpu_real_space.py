@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import openmm
-from bench_openmm import EMPTY_GROUP, machine, time_group
+from bench_openmm import EMPTY_GROUP, machine
 from openmm import app, unit
 
 from openmm_sog import SOGCoulombRealSpaceForce, use_sog_coulomb
@@ -161,6 +161,31 @@ def md_ns_per_day(system, positions, temperature: float, steps: int) -> float:
     return steps * 0.002e-3 / (time.perf_counter() - t0) * 86400.0
 
 
+def time_groups_interleaved(cases: dict, repeats: int) -> dict:
+    """Median wall time (s) of one force evaluation of each ``(context, group)`` in ``cases``,
+    net of the same context's empty group. The cases take turns, one evaluation each per round,
+    so that the shared machine's speed, which drifts over seconds, hits them alike (timing one
+    case after the other made ratios vary by up to 1.5x between runs)."""
+    keys = list(cases)
+    contexts = {id(ctx): ctx for ctx, _ in cases.values()}
+    for ctx, group in cases.values():
+        ctx.getState(getForces=True, groups={group})  # warm-up
+    samples: dict = {key: [] for key in keys}
+    empty: dict = {key: [] for key in contexts}
+    for _ in range(repeats):
+        for key in list(contexts) + keys:
+            ctx, group = (contexts[key], EMPTY_GROUP) if key in contexts else cases[key]
+            # Moving the atoms invalidates any cached forces.
+            ctx.setPositions(ctx.getState(getPositions=True).getPositions())
+            start = time.perf_counter()
+            ctx.getState(getForces=True, groups={group})
+            (empty[key] if key in contexts else samples[key]).append(time.perf_counter() - start)
+    return {
+        key: statistics.median(samples[key]) - statistics.median(empty[id(cases[key][0])])
+        for key in keys
+    }
+
+
 def measure(name: str, build, temperature: float, args) -> dict:
     tol, err_pme, err_sog = matched_tolerance(build, args.pme_tolerance)
     print(
@@ -171,21 +196,26 @@ def measure(name: str, build, temperature: float, args) -> dict:
     pme_ctx = context(*pme(build, args.pme_tolerance), "CPU")
     native_ctx = context(*sog(build, tol, "native"), "CPU")
     custom_ctx = context(*sog(build, tol, "custom"), "CPU")
-    empty = time_group(pme_ctx, EMPTY_GROUP, args.repeats)
+    times = time_groups_interleaved(
+        {
+            # PME's real space: the NonbondedForce without its reciprocal part (for DHFR it
+            # holds Lennard-Jones too).
+            "pme_real": (pme_ctx, NONBONDED),
+            "pme_kspace": (pme_ctx, KSPACE),
+            # For DHFR it holds Lennard-Jones too: one pair pass, as PME's real space.
+            "native": (native_ctx, COMPLEMENT),
+            "custom": (custom_ctx, COMPLEMENT),
+            "sog_kspace": (native_ctx, KSPACE),
+        },
+        args.repeats,
+    )
     row = {
         "name": name,
         "atoms": pme_ctx.getSystem().getNumParticles(),
         "tol": tol,
         "err_pme": err_pme,
         "err_sog": err_sog,
-        # PME's real space: the NonbondedForce without its reciprocal part (for DHFR it holds
-        # Lennard-Jones too, as the SOG System's NonbondedForce does).
-        "pme_real": time_group(pme_ctx, NONBONDED, args.repeats) - empty,
-        "pme_kspace": time_group(pme_ctx, KSPACE, args.repeats) - empty,
-        # For DHFR it holds Lennard-Jones too: one pair pass, as PME's real space.
-        "native": time_group(native_ctx, COMPLEMENT, args.repeats) - empty,
-        "custom": time_group(custom_ctx, COMPLEMENT, args.repeats) - empty,
-        "sog_kspace": time_group(native_ctx, KSPACE, args.repeats) - empty,
+        **times,
     }
     if any(isinstance(f, openmm.NonbondedForce) for f in native_ctx.getSystem().getForces()):
         raise RuntimeError(
@@ -232,7 +262,8 @@ def main() -> None:
         f"Machine: {machine()} (CPU platform, 2 threads); `python bench/bench_cpu_real_space.py`. "
         f"PME ewaldErrorTolerance {args.pme_tolerance:g} vs SOG at the tolerance matched to its "
         "electrostatic force error (against PME 1e-6). Times: median of "
-        f"{args.repeats} force evaluations of one force group, net of an empty group's; MD: "
+        f"{args.repeats} force evaluations of one force group, net of the same Context's empty "
+        "group, all groups of all Contexts taking turns (one evaluation each per round); MD: "
         f"median of {args.md_repeats} runs of {args.md_steps} LangevinMiddle steps of 2 fs, "
         "PME and SOG interleaved. Real space: PME's NonbondedForce without its reciprocal part "
         "(erfc Coulomb; for DHFR also Lennard-Jones), the SOG complement with its exceptions "
