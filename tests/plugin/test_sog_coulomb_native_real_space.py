@@ -249,21 +249,29 @@ def test_net_charge_and_triclinic_box_match_ewald(platform_name, net_charge, box
     assert _force_error(forces, custom_forces) <= tolerance
 
 
+def _run_barostat(system, positions, pressure_bar, seed, steps):
+    """Add a MonteCarloBarostat (every step, 300 K) to ``system`` and run ``steps`` Langevin
+    steps on the CPU platform; return the final State, box vectors and positions (nm), after
+    checking that the box changed."""
+    start = system.getDefaultPeriodicBoxVectors()[0][0]
+    system.addForce(openmm.MonteCarloBarostat(pressure_bar * unit.bar, 300.0, 1))
+    integrator = openmm.LangevinMiddleIntegrator(300.0, 5.0, 1e-4)
+    integrator.setRandomNumberSeed(seed)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context.setPositions(positions)
+    integrator.step(steps)
+    state = context.getState(getEnergy=True, getPositions=True, enforcePeriodicBox=False)
+    box = state.getPeriodicBoxVectors()
+    assert box[0][0] != start, "the barostat never changed the box"
+    return state, box, state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+
+
 def test_box_change_and_barostat():
     """A barostat changes the box between steps: the CPU kernel follows it (energy == Ewald at
     the final box), and a box smaller than twice the cutoff is refused."""
     system, positions = _charged_ions(0, CUBIC)
     native, _ = _sog(system, "native", tolerance=1e-6, cutoff=0.9)
-    native.addForce(openmm.MonteCarloBarostat(1000.0 * unit.bar, 300.0, 1))
-    integrator = openmm.LangevinMiddleIntegrator(300.0, 5.0, 1e-4)
-    integrator.setRandomNumberSeed(3)
-    context = openmm.Context(native, integrator, openmm.Platform.getPlatformByName("CPU"))
-    context.setPositions(positions)
-    integrator.step(30)
-    state = context.getState(getEnergy=True, getPositions=True, enforcePeriodicBox=False)
-    box = state.getPeriodicBoxVectors()
-    assert box[0][0] != 2.5 * unit.nanometer, "the barostat never changed the box"
-    final = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    state, box, final = _run_barostat(native, positions, 1000.0, seed=3, steps=30)
     ewald_energy, _ = _state(system, final, "Reference", box=box)
     energy, _ = _state(native, final, "Reference", box=box)
     cpu_energy = state.getPotentialEnergy().value_in_unit(KJ)
@@ -531,16 +539,7 @@ def test_dispersion_correction_follows_the_barostat(lipid):
     system, positions, _ = lipid
     native, forces = _sog(system, "native", tolerance=1e-6)
     assert forces.complement.getUseDispersionCorrection()
-    native.addForce(openmm.MonteCarloBarostat(2000.0 * unit.bar, 300.0, 1))
-    integrator = openmm.LangevinMiddleIntegrator(300.0, 5.0, 1e-4)
-    integrator.setRandomNumberSeed(11)
-    context = openmm.Context(native, integrator, openmm.Platform.getPlatformByName("CPU"))
-    context.setPositions(positions)
-    integrator.step(25)
-    state = context.getState(getEnergy=True, getPositions=True, enforcePeriodicBox=False)
-    box = state.getPeriodicBoxVectors()
-    assert box[0][0] != 3.0 * unit.nanometer, "the barostat never changed the box"
-    final = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    state, box, final = _run_barostat(native, positions, 2000.0, seed=11, steps=25)
     pme_energy, _ = _state(system, final, "Reference", box=box)
     energy, _ = _state(native, final, "Reference", box=box)
     scale = abs(_state(_coulomb_only(system), final, "Reference", box=box)[0])
