@@ -193,6 +193,10 @@ double SOGForceImpl::calcKCutoff(double tolerance, double minWidth) {
     return (2.0/minWidth)*sqrt(log(10.0/tolerance));
 }
 
+bool SOGForceImpl::useSinglePrecisionHostGrid(const string& platformName, double tolerance) {
+    return (platformName == "CPU" && tolerance >= 1e-4);
+}
+
 int SOGForceImpl::calcSpreadWidth(double tolerance) {
     // Forces use the kernel's derivative, which is less accurate than the kernel itself: the
     // NUFFT aims at 0.03 tol (the same rule as the torch layer, openmm_sog.SOGLongRange).

@@ -162,6 +162,40 @@ def check_against_direct_lattice_sum(platform_name, precision, num_channels, box
     assert np.max(np.abs(forces - expected_forces)) <= CHECK_TOLERANCE[precision] * scale
 
 
+@pytest.mark.parametrize(
+    "tolerance, single", [(1e-3, True), (1e-4, True), (1e-5, False)], ids=["1e-3", "1e-4", "1e-5"]
+)
+def test_cpu_engine_precision_keeps_the_tolerance(tolerance, single):
+    """The CPU platform's k-space engine runs in single precision at tolerance >= 1e-4
+    (SOGForceImpl::useSinglePrecisionHostGrid), in double below: either way the forces and
+    energy meet the request against the direct lattice sum. At 1e-3 the kernel has 7 points,
+    whose unscaled weights (phi(0) = I0(beta) - 1 ~ 1e6) would overflow float once cubed and
+    squared; the engine divides them by phi(0). Which engine ran is seen against the Reference
+    platform's double engine on the same grid: float round-off (~1e-6 of the RMS force) or
+    double round-off."""
+    if "CPU" not in _platforms():
+        pytest.skip("no CPU platform")
+    system, force, positions, charges, gaussians = make_system(
+        40, 2, TRICLINIC_BOX, neutral=False, seed=17
+    )
+    force.setTolerance(tolerance)
+    expected_energy, expected_forces = direct_lattice_sum(
+        positions, TRICLINIC_BOX, charges, gaussians
+    )
+    scale = np.sqrt(np.mean(np.sum(expected_forces**2, axis=1)))
+    energy, forces = energy_and_forces(make_context(system, "CPU", positions))
+    assert np.all(np.isfinite(forces)) and np.isfinite(energy)
+    assert np.max(np.abs(forces - expected_forces)) <= tolerance * scale
+    self_term = sum(0.5 * abs(w) * np.sum(charges[:, c] ** 2) for w, _, c in gaussians)
+    assert abs(energy - expected_energy) <= tolerance * max(abs(expected_energy), self_term)
+    _, reference_forces = energy_and_forces(make_context(system, "Reference", positions))
+    difference = np.max(np.abs(forces - reference_forces)) / scale
+    if single:
+        assert 1e-8 < difference < 1e-5, difference
+    else:
+        assert difference < 1e-10, difference
+
+
 @pytest.mark.parametrize("platform_name, precision", _double_precision_cases())
 def test_forces_are_energy_gradient(platform_name, precision):
     system, _, positions, _, _ = make_system(12, 2, TRICLINIC_BOX, neutral=False, seed=11)
@@ -377,10 +411,12 @@ def test_torch_abi_mismatch_is_reported():
     assert "_GLIBCXX_USE_CXX11_ABI" in result.stderr and "rebuild" in result.stderr
 
 
-def test_cpu_threads_give_the_same_result():
+@pytest.mark.parametrize("tolerance", [1e-8, 1e-4], ids=["double", "single"])
+def test_cpu_threads_give_the_same_result(tolerance):
     if "CPU" not in _platforms():
         pytest.skip("no CPU platform")
-    system, _, positions, _, _ = make_system(60, 2, TRICLINIC_BOX, neutral=False, seed=31)
+    system, force, positions, _, _ = make_system(60, 2, TRICLINIC_BOX, neutral=False, seed=31)
+    force.setTolerance(tolerance)  # 1e-4: the single-precision engine
     results = []
     for threads in ("1", "2", "3", "16"):  # 16: slabs of one or two grid planes
         context = openmm.Context(

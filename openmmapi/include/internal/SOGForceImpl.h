@@ -260,6 +260,16 @@ public:
      */
     static double calcKCutoff(double tolerance, double minWidth);
     /**
+     * Whether a host engine runs its grids, weights and FFTs in single precision: on the CPU
+     * platform (single precision, as OpenMM's own CPU PME) when the tolerance is at least
+     * 1e-4, so that float round-off (2-4e-6 of the RMS force, measured) stays well below what
+     * was asked for; the Reference platform and tighter tolerances use double precision.
+     *
+     * @param platformName  the name of the platform the kernel runs on
+     * @param tolerance     the relative error tolerance (dimensionless)
+     */
+    static bool useSinglePrecisionHostGrid(const std::string& platformName, double tolerance);
+    /**
      * The number of fine-grid points the spreading kernel covers per dimension.
      *
      * @param tolerance  the relative error tolerance (dimensionless)

@@ -11,7 +11,8 @@ namespace SOGPlugin {
 
 /**
  * The Reference platform's SOGForce kernel: it pulls positions, box and forces from the
- * platform data and hands the maths to ReferenceSOGIxn. It also serves the CPU platform, which
+ * platform data and hands the maths to the host engine (SOGHostEngine: double precision on
+ * Reference, single on CPU where the tolerance allows). It also serves the CPU platform, which
  * shares the Reference platform data.
  */
 class ReferenceCalcSOGForceKernel : public CalcSOGForceKernel {
@@ -35,7 +36,7 @@ private:
     std::vector<double> weightSums;                   // per channel, sum of |w| (kJ/mol/e^2)
     std::string chargeScaleName;
     bool computeChargeScaleDerivative;
-    std::unique_ptr<ReferenceSOGIxn> ixn;
+    std::unique_ptr<SOGHostEngine> ixn;
 };
 
 } // namespace SOGPlugin

@@ -15,7 +15,7 @@ namespace SOGPlugin {
 
 /**
  * The Reference (and CPU) platform's TorchSOGForce kernel: the model through SOGTorchModel, the
- * long range through ReferenceSOGIxn (periodic) or SOGFreeSpaceSum (non-periodic), coupled by one
+ * long range through the host engine SOGHostEngine (periodic) or SOGFreeSpaceSum (non-periodic), coupled by one
  * backward pass, all on the modelled particles.
  */
 class ReferenceCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
@@ -26,7 +26,7 @@ public:
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
 private:
     std::unique_ptr<SOGTorchModel> model;
-    std::unique_ptr<ReferenceSOGIxn> ixn;            // periodic
+    std::unique_ptr<SOGHostEngine> ixn;            // periodic
     std::unique_ptr<SOGFreeSpaceSum> freeSpace;      // non-periodic
     std::vector<double> weightSums; // per channel, sum of |w| (kJ/mol/e^2)
     TorchSOGScaleParameters scales;

@@ -29,7 +29,12 @@ namespace SOGPlugin {
  * How: the 1D transforms run a batch of lines at once with the lines as the innermost (SIMD)
  * index, by a self-sorting (Stockham) mixed-radix algorithm; the z pass transforms two real lines
  * as one complex one. Which lines share a batch or a thread does not change any result.
+ *
+ * Real is double (the Reference platform) or float (the CPU platform, as OpenMM's CPU PME):
+ * single precision halves the memory traffic and doubles the values per SIMD instruction.
+ * Twiddle factors are computed in double precision and then rounded.
  */
+template <class Real>
 class SOGFFT3D {
 public:
     /**
@@ -50,7 +55,7 @@ public:
      * @param maxMode       the mode limits K_d; each must satisfy 2*K_d < n_d
      * @param threads       if not null, the transforms are shared among its threads
      */
-    void forward(const double* grid, std::complex<double>* spectrum, const int maxMode[3], OpenMM::ThreadPool* threads) const;
+    void forward(const Real* grid, std::complex<Real>* spectrum, const int maxMode[3], OpenMM::ThreadPool* threads) const;
     /**
      * Transform the low modes of a Hermitian spectrum to its real grid. Only the entries of the
      * modes |m_d| <= K_d are read; the spectrum is overwritten.
@@ -60,11 +65,11 @@ public:
      * @param maxMode    the mode limits K_d; each must satisfy 2*K_d < n_d
      * @param threads    if not null, the transforms are shared among its threads
      */
-    void backward(std::complex<double>* spectrum, double* grid, const int maxMode[3], OpenMM::ThreadPool* threads) const;
+    void backward(std::complex<Real>* spectrum, Real* grid, const int maxMode[3], OpenMM::ThreadPool* threads) const;
 private:
     struct Stage {
         int radix, length;                      // this stage turns transforms of `length` into ones of length/radix
-        std::vector<double> twiddleRe, twiddleIm; // exp(-2 pi i p k/length), entry (k-1)*(length/radix) + p
+        std::vector<Real> twiddleRe, twiddleIm; // exp(-2 pi i p k/length), entry (k-1)*(length/radix) + p
     };
     struct Plan1D {
         int size;
@@ -74,20 +79,20 @@ private:
     static Plan1D createPlan(int size);
     /**
      * Transform `batch` lines held as re/im[j*batch + b] (element j of line b) in place; work
-     * holds 2*size*batch doubles.
+     * holds 2*size*batch values.
      */
-    static void transformBatch(const Plan1D& plan, double* re, double* im, double* work, int batch, bool forward);
+    static void transformBatch(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward);
     /**
      * pack(first, batch, re, im) fills a batch's buffers (layout as for transformBatch) with the
      * input of transforms first ... first+batch-1; unpack(first, batch, re, im) stores their results.
      */
-    typedef std::function<void (int first, int batch, double* re, double* im)> BatchIO;
+    typedef std::function<void (int first, int batch, Real* re, Real* im)> BatchIO;
     /**
      * Run count transforms in batches, shared among the pool's threads.
      */
     static void transformInBatches(const Plan1D& plan, int count, bool forward, OpenMM::ThreadPool* threads,
             const BatchIO& pack, const BatchIO& unpack);
-    void transformComplexLines(std::complex<double>* data, const Plan1D& plan, const Lines& lines, bool forward,
+    void transformComplexLines(std::complex<Real>* data, const Plan1D& plan, const Lines& lines, bool forward,
             const std::vector<char>* usedInput, OpenMM::ThreadPool* threads) const;
     Lines linesAlongY(int kz) const;
     Lines linesAlongX(const std::vector<char>& usedY, int kz) const;

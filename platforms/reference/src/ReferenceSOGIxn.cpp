@@ -9,29 +9,33 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-ReferenceSOGIxn::ReferenceSOGIxn(const SOGGridRequest& request, const Vec3* boxVectors) :
+template <class Real>
+ReferenceSOGIxn<Real>::ReferenceSOGIxn(const SOGGridRequest& request, const Vec3* boxVectors) :
         request(request), numChannels(request.numChannels),
         grid(SOGForceImpl::calcGridParameters(boxVectors, request, 0.0)),
         fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]),
-        spreadingKernel(grid.spreadWidth, grid.beta), channelWeights(numChannels), channelWidths(numChannels),
+        spreadingKernel(grid.spreadWidth, grid.beta), weightScale(1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta)),
+        channelWeights(numChannels), channelWidths(numChannels),
         selfKernel(numChannels, 0.0), grids(numChannels), spectra(numChannels), modeFactors(numChannels) {
 }
 
-void ReferenceSOGIxn::fitGrid(const Vec3* boxVectors) {
+template <class Real>
+void ReferenceSOGIxn<Real>::fitGrid(const Vec3* boxVectors) {
     if (SOGForceImpl::gridHoldsModes(boxVectors, grid.kCutoff, grid.gridSize))
         return;
     // Refused (with the reason) before anything is allocated if the grid cannot fit.
     SOGGridParameters larger = SOGForceImpl::calcGridParameters(boxVectors, request, 0.0);
     for (auto& values : grids)
-        vector<double>().swap(values); // free the old grids before the new ones are allocated
+        vector<Real>().swap(values); // free the old grids before the new ones are allocated
     for (auto& values : spectra)
-        vector<complex<double> >().swap(values);
+        vector<complex<Real> >().swap(values);
     grid = larger;
-    fft = SOGFFT3D(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]);
+    fft = SOGFFT3D<Real>(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]);
     modeFactorsValid = false;
 }
 
-void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<double>& widths, const vector<int>& channels) {
+template <class Real>
+void ReferenceSOGIxn<Real>::setGaussians(const vector<double>& weights, const vector<double>& widths, const vector<int>& channels) {
     for (int c = 0; c < numChannels; c++) {
         channelWeights[c].clear();
         channelWidths[c].clear();
@@ -50,7 +54,8 @@ void ReferenceSOGIxn::setGaussians(const vector<double>& weights, const vector<d
     }
 }
 
-double ReferenceSOGIxn::calcKernelTransform(int channel, double k2) const {
+template <class Real>
+double ReferenceSOGIxn<Real>::calcKernelTransform(int channel, double k2) const {
     const double piFactor = pow(M_PI, 1.5);
     double sum = 0.0;
     for (int l = 0; l < (int) channelWeights[channel].size(); l++) {
@@ -63,7 +68,8 @@ double ReferenceSOGIxn::calcKernelTransform(int channel, double k2) const {
     return sum;
 }
 
-void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* recip, double volume, const int* maxMode) {
+template <class Real>
+void ReferenceSOGIxn<Real>::updateModeFactors(const Vec3* boxVectors, const Vec3* recip, double volume, const int* maxMode) {
     bool sameBox = modeFactorsValid;
     for (int d = 0; d < 3; d++)
         sameBox = sameBox && boxVectors[d] == factorBox[d];
@@ -71,12 +77,13 @@ void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* reci
         return;
     const int* n = grid.gridSize;
     const double alpha = 0.5*grid.spreadWidth;
-    // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d.
+    // Deconvolution factors D_d(m) = alpha psihat(2 pi m alpha / n_d) for |m| <= K_d, divided by
+    // phi(0) like the weights (see calculate()), so that ghat/(V D^2) keeps its true scale.
     vector<double> deconvolution[3];
     for (int d = 0; d < 3; d++) {
         deconvolution[d].resize(2*maxMode[d] + 1);
         for (int m = -maxMode[d]; m <= maxMode[d]; m++)
-            deconvolution[d][m + maxMode[d]] = alpha*SOGForceImpl::calcKernelTransform(2*M_PI*m*alpha/n[d], grid.beta);
+            deconvolution[d][m + maxMode[d]] = alpha*SOGForceImpl::calcKernelTransform(2*M_PI*m*alpha/n[d], grid.beta)*weightScale;
     }
     const int kz = maxMode[2] + 1;
     const size_t numModes = (size_t) (2*maxMode[0] + 1)*(2*maxMode[1] + 1)*kz;
@@ -92,7 +99,7 @@ void ReferenceSOGIxn::updateModeFactors(const Vec3* boxVectors, const Vec3* reci
                     double D = deconvolution[0][row]*deconvolution[1][my + maxMode[1]]*deconvolution[2][mz + maxMode[2]];
                     bool zeroMode = (mx == 0 && my == 0 && mz == 0);
                     for (int ch = 0; ch < numChannels; ch++)
-                        modeFactors[ch][index] = (zeroMode ? 0.0 : calcKernelTransform(ch, k.dot(k))/(volume*D*D));
+                        modeFactors[ch][index] = (Real) (zeroMode ? 0.0 : calcKernelTransform(ch, k.dot(k))/(volume*D*D));
                 }
     });
     for (int d = 0; d < 3; d++)
@@ -128,13 +135,27 @@ static void withWidth(int w, Body&& body) {
 }
 
 /*
+ * The z loops of spreading and gathering run over the support padded with zero weights to a
+ * whole number of 16-byte SIMD vectors (6 -> 8 floats), which the compiler vectorises without a
+ * scalar remainder. The run-time-width fallback (W = 0) does not pad and sizes the local
+ * arrays for the widest kernel, 16.
+ */
+template <class Real, int W>
+static constexpr int paddedWidth() {
+    constexpr int lanes = 16/sizeof(Real);
+    return (W > 0 ? min(16, (W + lanes - 1)/lanes*lanes) : 16);
+}
+
+/*
  * result[d][t] = sum_k coefficients[k*w + t] v[d]^k for the three axes d and t < w, by Horner's
- * rule (the polynomials of SOGSpreadingKernel::evaluate, with the width fixed at compile time).
+ * rule (the polynomials of SOGSpreadingKernel::evaluate, with the width fixed at compile time),
+ * times scale[d], rounded to Real at the end (single precision keeps its 7 digits: the polynomial
+ * itself is summed in double).
  * The three axes advance together: 3w independent chains instead of w keep the multipliers busy
  * (one axis at a time, the ~20 dependent steps of each chain set the pace).
  */
-template <int W>
-static void evaluateWeights(const double* coefficients, int degree, int w, const double v[3], double* const result[3]) {
+template <int W, class Real>
+static void evaluateWeights(const double* coefficients, int degree, int w, const double v[3], double scale[3], Real* const result[3]) {
     const int width = (W > 0 ? W : w);
     double sum[3][16];
     for (int d = 0; d < 3; d++)
@@ -148,10 +169,11 @@ static void evaluateWeights(const double* coefficients, int degree, int w, const
     }
     for (int d = 0; d < 3; d++)
         for (int t = 0; t < width; t++)
-            result[d][t] = sum[d][t];
+            result[d][t] = (Real) (scale[d]*sum[d][t]);
 }
 
-double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* boxVectors, const vector<double>& charges,
+template <class Real>
+double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec3* boxVectors, const vector<double>& charges,
         vector<Vec3>* forces, vector<double>* chargeDerivatives) {
     fitGrid(boxVectors);
     const int numParticles = positions.size();
@@ -174,8 +196,55 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
             throw OpenMMException(request.forceName + ": particle " + to_string(i) + " has a non-finite position");
     }
 
-    // Spreading weights, shared by every channel and by both transforms.
+    // The first support point of each particle along each axis, and the weight polynomials'
+    // variable 2u - 1, u = j0 - (x - alpha); in the particles' order.
+    vector<int> supportStart(3*numParticles);
+    vector<double> kernelVariable(3*numParticles);
+    parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
+        for (int i = begin; i < end; i++)
+            for (int d = 0; d < 3; d++) {
+                double s = positions[i].dot(recip[d]);
+                s -= floor(s);
+                const double start = s*n[d] - alpha; // the support begins at x - alpha
+                const int j0 = (int) ceil(start);
+                supportStart[3*i + d] = j0;
+                kernelVariable[3*i + d] = 2.0*(j0 - start) - 1.0;
+            }
+    });
+    // Wrapped grid index of every index a support can reach, j in [-w, n_d + w): a table lookup
+    // instead of an integer division per support point.
+    vector<int> wrapTables[3];
+    for (int d = 0; d < 3; d++) {
+        wrapTables[d].resize(n[d] + 2*w);
+        for (int j = -w; j < n[d] + w; j++)
+            wrapTables[d][j + w] = wrapIndex(j, n[d]);
+    }
+    auto wrapped = [&](int d, int j) {
+        return wrapTables[d][j + w];
+    };
+    // Visit particles in grid order so that neighbouring particles touch the same cache lines.
+    // A stable counting sort by (x plane, y row) of the first support point: linear in N, and
+    // the order depends only on the positions, so results are reproducible. Everything the
+    // spreading and gathering loops read per particle (support, weights, charges) is then stored
+    // in this order, so that those loops read memory in sequence; entry k is particle order[k].
+    const int numRows = n[0]*n[1];
+    vector<int> order(numParticles);
+    vector<int> rowOf(numParticles), rowStart(numRows + 1, 0);
+    for (int i = 0; i < numParticles; i++) {
+        rowOf[i] = wrapped(0, supportStart[3*i])*n[1] + wrapped(1, supportStart[3*i + 1]);
+        rowStart[rowOf[i] + 1]++;
+    }
+    for (int r = 0; r < numRows; r++)
+        rowStart[r + 1] += rowStart[r];
+    for (int i = 0; i < numParticles; i++)
+        order[rowStart[rowOf[i]]++] = i;
+
+    // Spreading weights, shared by every channel and by both transforms. They are divided by
+    // phi(0) (weightScale), so that they are at most 1: unscaled, phi(0) = I0(beta) - 1 reaches
+    // 1e9 and the grid values its cube, beyond single precision's range once squared. The
+    // deconvolution factors carry the same scale (updateModeFactors), so the results do not change.
     firstIndex.resize(3*numParticles);
+    sortedCharges.resize(numParticles*P);
     weights.resize(3*numParticles*w);
     derivWeights.resize(needPotential ? 3*numParticles*w : 0);
     const double* valueCoefficients = spreadingKernel.getCoefficients(false).data();
@@ -185,62 +254,49 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     withWidth(w, [&](auto width) {
         constexpr int W = decltype(width)::value;
         parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
-            for (int i = begin; i < end; i++) {
-                double v[3]; // the polynomials' variable 2u - 1 per axis, u = j0 - (x - alpha)
-                for (int d = 0; d < 3; d++) {
-                    double s = positions[i].dot(recip[d]);
-                    s -= floor(s);
-                    const double start = s*n[d] - alpha; // the support begins at x - alpha
-                    const int j0 = (int) ceil(start);
-                    firstIndex[3*i + d] = j0;
-                    v[d] = 2.0*(j0 - start) - 1.0;
-                }
-                double* const values[3] = {&weights[3*i*w], &weights[(3*i + 1)*w], &weights[(3*i + 2)*w]};
-                evaluateWeights<W>(valueCoefficients, valueDegree, w, v, values);
+            for (int k = begin; k < end; k++) {
+                const int i = order[k];
+                for (int d = 0; d < 3; d++)
+                    firstIndex[3*k + d] = supportStart[3*i + d];
+                for (int ch = 0; ch < P; ch++)
+                    sortedCharges[k*P + ch] = (Real) charges[i*P + ch];
+                const double* v = &kernelVariable[3*i];
+                Real* const values[3] = {&weights[3*k*w], &weights[(3*k + 1)*w], &weights[(3*k + 2)*w]};
+                double valueScale[3] = {weightScale, weightScale, weightScale};
+                evaluateWeights<W>(valueCoefficients, valueDegree, w, v, valueScale, values);
                 if (needPotential) {
-                    double* const derivatives[3] = {&derivWeights[3*i*w], &derivWeights[(3*i + 1)*w], &derivWeights[(3*i + 2)*w]};
-                    evaluateWeights<W>(derivativeCoefficients, derivativeDegree, w, v, derivatives);
-                    for (int d = 0; d < 3; d++)
-                        for (int t = 0; t < (W > 0 ? W : w); t++)
-                            derivatives[d][t] *= n[d]/alpha; // d/dz to d/ds
+                    Real* const derivatives[3] = {&derivWeights[3*k*w], &derivWeights[(3*k + 1)*w], &derivWeights[(3*k + 2)*w]};
+                    // d/dz to d/ds, and the same scale as the values
+                    double toFractional[3] = {weightScale*n[0]/alpha, weightScale*n[1]/alpha, weightScale*n[2]/alpha};
+                    evaluateWeights<W>(derivativeCoefficients, derivativeDegree, w, v, toFractional, derivatives);
                 }
             }
         });
     });
-    // Visit particles in grid order so that neighbouring particles touch the same cache lines.
-    // A stable counting sort by (x plane, y row) of the first support point: linear in N, and
-    // the order depends only on the positions, so results are reproducible.
-    const int numRows = n[0]*n[1];
-    vector<int> order(numParticles);
-    vector<int> rowOf(numParticles), rowStart(numRows + 1, 0);
-    for (int i = 0; i < numParticles; i++) {
-        rowOf[i] = wrapIndex(firstIndex[3*i], n[0])*n[1] + wrapIndex(firstIndex[3*i + 1], n[1]);
-        rowStart[rowOf[i] + 1]++;
-    }
-    for (int r = 0; r < numRows; r++)
-        rowStart[r + 1] += rowStart[r];
-    for (int i = 0; i < numParticles; i++)
-        order[rowStart[rowOf[i]]++] = i;
-    // Wrapped grid indices of particle i along axis d: indices[d][t], t < w.
-    auto wrappedIndices = [&](int i, int indices[3][16]) {
-        for (int d = 0; d < 3; d++)
+    // Wrapped grid indices of sorted particle k along axis d: indices[d][t], t < w.
+    auto wrappedIndices = [&](int k, int indices[3][16]) {
+        for (int d = 0; d < 3; d++) {
+            const int* table = &wrapTables[d][firstIndex[3*k + d] + w];
             for (int t = 0; t < w; t++)
-                indices[d][t] = wrapIndex(firstIndex[3*i + d] + t, n[d]);
+                indices[d][t] = table[t];
+        }
     };
 
     // Type 1: spread all channels in one pass, then FFT. Each thread owns a slab of x planes and
     // adds only the contributions that fall in it, so no two threads write the same point.
     for (int ch = 0; ch < P; ch++)
-        grids[ch].assign(gridPoints, 0.0);
+        grids[ch].assign(gridPoints, Real(0));
     // The particles are sorted by their first x plane: those reaching a thread's slab lie in one
     // or (across the periodic boundary) two ranges of the order, visited in the same order as by
     // a single thread so that every grid point sums its terms in the same order.
     vector<int> sortedPlane(numParticles);
     for (int k = 0; k < numParticles; k++)
-        sortedPlane[k] = wrapIndex(firstIndex[3*order[k]], n[0]);
+        sortedPlane[k] = wrapped(0, firstIndex[3*k]);
     withWidth(w, [&](auto width) {
         constexpr int W = decltype(width)::value;
         const int ww = (W > 0 ? W : w);
+        constexpr int WP = paddedWidth<Real, W>(); // the local arrays' size
+        const int wp = (W > 0 ? WP : w);
         parallelFor(threads, n[0], [&](int firstPlane, int endPlane, int thread) {
             auto firstAtOrAbove = [&](int plane) {
                 return (int) (lower_bound(sortedPlane.begin(), sortedPlane.end(), plane) - sortedPlane.begin());
@@ -256,29 +312,33 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
                 ranges.push_back({firstAtOrAbove(lowest + n[0]), numParticles});
             }
             int indices[3][16];
-            auto spreadParticle = [&](int i) {
-                const double* wx = &weights[(3*i)*ww];
-                const double* wy = &weights[(3*i + 1)*ww];
-                const double* wz = &weights[(3*i + 2)*ww];
-                wrappedIndices(i, indices);
-                const bool contiguous = (indices[2][0] + ww <= n[2]); // the z support does not wrap
+            auto spreadParticle = [&](int k) {
+                const Real* wx = &weights[(3*k)*ww];
+                const Real* wy = &weights[(3*k + 1)*ww];
+                // A local copy, padded with zeros to wp: the compiler then knows no grid store
+                // changes it, and vectorises the z loop in whole SIMD vectors.
+                Real wz[WP] = {};
+                for (int tz = 0; tz < ww; tz++)
+                    wz[tz] = weights[(3*k + 2)*ww + tz];
+                wrappedIndices(k, indices);
+                const bool contiguous = (indices[2][0] + wp <= n[2]); // the padded z run does not wrap
                 for (int ch = 0; ch < P; ch++) {
-                    const double q = charges[i*P + ch];
-                    if (q == 0.0)
+                    const Real q = sortedCharges[k*P + ch];
+                    if (q == 0)
                         continue;
-                    double* grid = grids[ch].data();
+                    Real* grid = grids[ch].data();
                     for (int tx = 0; tx < ww; tx++) {
                         const int gx = indices[0][tx];
                         if (gx < firstPlane || gx >= endPlane)
                             continue;
-                        const double qx = q*wx[tx];
+                        const Real qx = q*wx[tx];
                         for (int ty = 0; ty < ww; ty++) {
-                            const double a = qx*wy[ty];
-                            double* row = grid + ((long long) gx*n[1] + indices[1][ty])*n[2];
+                            const Real a = qx*wy[ty];
+                            Real* row = grid + ((long long) gx*n[1] + indices[1][ty])*n[2];
                             if (contiguous) {
-                                double* points = row + indices[2][0];
-                                for (int tz = 0; tz < ww; tz++)
-                                    points[tz] += a*wz[tz];
+                                Real* __restrict points = row + indices[2][0];
+                                for (int tz = 0; tz < wp; tz++)
+                                    points[tz] += a*wz[tz]; // adds zero beyond the support
                             }
                             else
                                 for (int tz = 0; tz < ww; tz++)
@@ -289,7 +349,7 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
             };
             for (const auto& range : ranges)
                 for (int k = range.first; k < range.second; k++)
-                    spreadParticle(order[k]);
+                    spreadParticle(k);
         });
     });
     const size_t spectrumSize = fft.getSpectrumSize(maxMode);
@@ -313,10 +373,10 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
                 const long long first = ((long long) wrapIndex(mx, n[0])*n[1] + wrapIndex(my, n[1]))*kz;
                 const size_t factorIndex = (size_t) row*rowLength + (my + maxMode[1])*kz;
                 for (int ch = 0; ch < P; ch++) {
-                    const double* factor = &modeFactors[ch][factorIndex];
-                    complex<double>* S = &spectra[ch][first];
+                    const Real* factor = &modeFactors[ch][factorIndex];
+                    complex<Real>* S = &spectra[ch][first];
                     for (int mz = 0; mz < kz; mz++) {
-                        sum += (mz == 0 ? 0.5 : 1.0)*factor[mz]*norm(S[mz]);
+                        sum += (mz == 0 ? 0.5 : 1.0)*(double) factor[mz]*(double) norm(S[mz]);
                         if (needPotential)
                             S[mz] *= factor[mz];
                     }
@@ -343,49 +403,57 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
     withWidth(w, [&](auto width) {
         constexpr int W = decltype(width)::value;
         const int ww = (W > 0 ? W : w);
+        constexpr int WP = paddedWidth<Real, W>(); // the local arrays' size
+        const int wp = (W > 0 ? WP : w);
         parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
             int indices[3][16];
-            for (int sorted = begin; sorted < end; sorted++) {
-                const int i = order[sorted];
-                wrappedIndices(i, indices);
-                const bool contiguous = (indices[2][0] + ww <= n[2]);
-                const double* wx = &weights[(3*i)*ww];
-                const double* wy = &weights[(3*i + 1)*ww];
-                const double* wz = &weights[(3*i + 2)*ww];
-                const double* dx = &derivWeights[(3*i)*ww];
-                const double* dy = &derivWeights[(3*i + 1)*ww];
-                const double* dz = &derivWeights[(3*i + 2)*ww];
+            for (int k = begin; k < end; k++) {
+                const int i = order[k];
+                wrappedIndices(k, indices);
+                const bool contiguous = (indices[2][0] + wp <= n[2]);
+                const Real* wx = &weights[(3*k)*ww];
+                const Real* wy = &weights[(3*k + 1)*ww];
+                const Real* dx = &derivWeights[(3*k)*ww];
+                const Real* dy = &derivWeights[(3*k + 1)*ww];
+                Real wz[WP] = {}, dz[WP] = {}; // padded with zeros to wp, as for spreading
+                for (int tz = 0; tz < ww; tz++) {
+                    wz[tz] = weights[(3*k + 2)*ww + tz];
+                    dz[tz] = derivWeights[(3*k + 2)*ww + tz];
+                }
                 for (int ch = 0; ch < P; ch++) {
-                    // phi = sum wx wy wz u and its fractional gradient, summed over z first.
-                    const double* grid = grids[ch].data();
-                    double phi = 0.0, g0 = 0.0, g1 = 0.0, g2 = 0.0;
+                    // Per z offset tz, the sums over x and y of wx wy u, dx wy u and wx dy u: each
+                    // row adds elementwise (the SIMD loop, no reduction), and the z sums come last:
+                    // phi = sum wz V, and the fractional gradient (sum wz X, sum wz Y, sum dz V).
+                    const Real* grid = grids[ch].data();
+                    Real V[WP] = {}, X[WP] = {}, Y[WP] = {};
                     for (int tx = 0; tx < ww; tx++) {
-                        const double* plane = grid + (long long) indices[0][tx]*n[1]*(long long) n[2];
-                        double planeValue = 0.0, planeDy = 0.0, planeDz = 0.0; // sums over y and z
+                        const Real* plane = grid + (long long) indices[0][tx]*n[1]*(long long) n[2];
                         for (int ty = 0; ty < ww; ty++) {
-                            const double* row = plane + (long long) indices[1][ty]*n[2];
-                            double rowValue = 0.0, rowDz = 0.0;
+                            const Real a = wx[tx]*wy[ty], b = dx[tx]*wy[ty], c = wx[tx]*dy[ty];
+                            const Real* row = plane + (long long) indices[1][ty]*n[2];
                             if (contiguous) {
-                                const double* points = row + indices[2][0];
-                                for (int tz = 0; tz < ww; tz++) {
-                                    rowValue += wz[tz]*points[tz];
-                                    rowDz += dz[tz]*points[tz];
+                                const Real* points = row + indices[2][0];
+                                for (int tz = 0; tz < wp; tz++) {
+                                    V[tz] += a*points[tz];
+                                    X[tz] += b*points[tz];
+                                    Y[tz] += c*points[tz];
                                 }
                             }
                             else
                                 for (int tz = 0; tz < ww; tz++) {
-                                    const double u = row[indices[2][tz]];
-                                    rowValue += wz[tz]*u;
-                                    rowDz += dz[tz]*u;
+                                    const Real u = row[indices[2][tz]];
+                                    V[tz] += a*u;
+                                    X[tz] += b*u;
+                                    Y[tz] += c*u;
                                 }
-                            planeValue += wy[ty]*rowValue;
-                            planeDy += dy[ty]*rowValue;
-                            planeDz += wy[ty]*rowDz;
                         }
-                        phi += wx[tx]*planeValue;
-                        g0 += dx[tx]*planeValue;
-                        g1 += wx[tx]*planeDy;
-                        g2 += wx[tx]*planeDz;
+                    }
+                    double phi = 0.0, g0 = 0.0, g1 = 0.0, g2 = 0.0;
+                    for (int tz = 0; tz < ww; tz++) {
+                        phi += (double) wz[tz]*V[tz];
+                        g0 += (double) wz[tz]*X[tz];
+                        g1 += (double) wz[tz]*Y[tz];
+                        g2 += (double) dz[tz]*V[tz];
                     }
                     const double q = charges[i*P + ch];
                     if (forces != nullptr)
@@ -397,4 +465,13 @@ double ReferenceSOGIxn::calculate(const vector<Vec3>& positions, const Vec3* box
         });
     });
     return energy;
+}
+
+template class SOGPlugin::ReferenceSOGIxn<float>;
+template class SOGPlugin::ReferenceSOGIxn<double>;
+
+unique_ptr<SOGHostEngine> SOGHostEngine::create(const SOGGridRequest& request, const Vec3* boxVectors, bool singlePrecision) {
+    if (singlePrecision)
+        return unique_ptr<SOGHostEngine>(new ReferenceSOGIxn<float>(request, boxVectors));
+    return unique_ptr<SOGHostEngine>(new ReferenceSOGIxn<double>(request, boxVectors));
 }

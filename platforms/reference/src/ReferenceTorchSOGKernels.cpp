@@ -43,7 +43,9 @@ void ReferenceCalcTorchSOGForceKernel::initialize(const System& system, const To
     if (force.usesPeriodicBoundaryConditions()) {
         Vec3 box[3];
         system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-        ixn.reset(new ReferenceSOGIxn(SOGForceImpl::createGridRequest(force, "TorchSOGForce", ReferenceSOGIxn::bytesPerGridPoint), box));
+        const bool singlePrecision = SOGForceImpl::useSinglePrecisionHostGrid(getPlatform().getName(), force.getTolerance());
+        const SOGGridRequest request = SOGForceImpl::createGridRequest(force, "TorchSOGForce", SOGHostEngine::getBytesPerGridPoint(singlePrecision));
+        ixn = SOGHostEngine::create(request, box, singlePrecision);
         ixn->setGaussians(parameters.weights, parameters.widths, parameters.channels);
     }
     else

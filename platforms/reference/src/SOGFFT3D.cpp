@@ -9,18 +9,19 @@
 using namespace SOGPlugin;
 using namespace std;
 
-typedef complex<double> cd;
 
-// Lines per batch: the innermost loop of every butterfly runs over (stride x batch) doubles.
+// Lines per batch: the innermost loop of every butterfly runs over (stride x batch) Reals.
 static const int BATCH = 8;
 static const int MAX_RADIX = 16;
 
-struct SOGFFT3D::Lines {
+template <class Real>
+struct SOGFFT3D<Real>::Lines {
     vector<long long> starts; // index of each line's first element
     int stride;         // distance between consecutive elements of a line
 };
 
-SOGFFT3D::SOGFFT3D(int nx, int ny, int nz) {
+template <class Real>
+SOGFFT3D<Real>::SOGFFT3D(int nx, int ny, int nz) {
     size[0] = nx;
     size[1] = ny;
     size[2] = nz;
@@ -28,7 +29,8 @@ SOGFFT3D::SOGFFT3D(int nx, int ny, int nz) {
         plans[axis] = createPlan(size[axis]);
 }
 
-SOGFFT3D::Plan1D SOGFFT3D::createPlan(int n) {
+template <class Real>
+typename SOGFFT3D<Real>::Plan1D SOGFFT3D<Real>::createPlan(int n) {
     Plan1D plan;
     plan.size = n;
     vector<int> radices;
@@ -66,7 +68,8 @@ SOGFFT3D::Plan1D SOGFFT3D::createPlan(int n) {
 }
 
 // re[e] + i im[e] = (xr + i xi)(wr + i wi)
-static inline void storeRotated(double* re, double* im, int e, double xr, double xi, double wr, double wi) {
+template <class Real>
+static inline void storeRotated(Real* re, Real* im, int e, Real xr, Real xi, Real wr, Real wi) {
     re[e] = xr*wr - xi*wi;
     im[e] = xr*wi + xi*wr;
 }
@@ -75,22 +78,23 @@ static inline void storeRotated(double* re, double* im, int e, double xr, double
  * Self-sorting decimation in frequency. A stage of radix r on transforms of length L = r*m at
  * stride s reads, for each p < m, the r blocks x[s*(p + j*m)], j < r, takes their length-r DFT
  * and writes block k, times exp(-+2 pi i p k/L), to y[s*(r*p + k)]. With a batch of lines as
- * the innermost index, every block is s*batch contiguous doubles sharing one twiddle factor.
+ * the innermost index, every block is s*batch contiguous Reals sharing one twiddle factor.
  */
-void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double* work, int batch, bool forward) {
+template <class Real>
+void SOGFFT3D<Real>::transformBatch(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward) {
     const int n = plan.size;
-    const double sign = (forward ? -1.0 : 1.0); // of the exponent
-    double* xr = re;
-    double* xi = im;
-    double* yr = work;
-    double* yi = work + n*batch;
+    const Real sign = (forward ? Real(-1) : Real(1)); // of the exponent
+    Real* xr = re;
+    Real* xi = im;
+    Real* yr = work;
+    Real* yi = work + n*batch;
     int stride = 1;
     for (const Stage& stage : plan.stages) {
         const int r = stage.radix;
         const int m = stage.length/r;
         const int block = stride*batch;
         for (int p = 0; p < m; p++) {
-            double wr[MAX_RADIX], wi[MAX_RADIX];
+            Real wr[MAX_RADIX], wi[MAX_RADIX];
             wr[0] = 1.0;
             wi[0] = 0.0;
             for (int k = 1; k < r; k++) {
@@ -98,10 +102,10 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
                 // stored for the forward sign; the backward transform uses the conjugate
                 wi[k] = (forward ? stage.twiddleIm[(k - 1)*m + p] : -stage.twiddleIm[(k - 1)*m + p]);
             }
-            const double* __restrict ar[MAX_RADIX];
-            const double* __restrict ai[MAX_RADIX];
-            double* __restrict br[MAX_RADIX];
-            double* __restrict bi[MAX_RADIX];
+            const Real* __restrict ar[MAX_RADIX];
+            const Real* __restrict ai[MAX_RADIX];
+            Real* __restrict br[MAX_RADIX];
+            Real* __restrict bi[MAX_RADIX];
             for (int j = 0; j < r; j++) {
                 ar[j] = xr + (long long) stride*(p + j*m)*batch;
                 ai[j] = xi + (long long) stride*(p + j*m)*batch;
@@ -109,10 +113,10 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
                 bi[j] = yi + (long long) stride*(r*p + j)*batch;
             }
             if (r == 2) {
-                const double w1r = wr[1], w1i = wi[1];
+                const Real w1r = wr[1], w1i = wi[1];
                 for (int e = 0; e < block; e++) {
-                    double sr = ar[0][e] + ar[1][e], si = ai[0][e] + ai[1][e];
-                    double dr = ar[0][e] - ar[1][e], di = ai[0][e] - ai[1][e];
+                    Real sr = ar[0][e] + ar[1][e], si = ai[0][e] + ai[1][e];
+                    Real dr = ar[0][e] - ar[1][e], di = ai[0][e] - ai[1][e];
                     br[0][e] = sr;
                     bi[0][e] = si;
                     storeRotated(br[1], bi[1], e, dr, di, w1r, w1i);
@@ -120,53 +124,53 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
             }
             else if (r == 4) {
                 for (int e = 0; e < block; e++) {
-                    double t0r = ar[0][e] + ar[2][e], t0i = ai[0][e] + ai[2][e];
-                    double t1r = ar[0][e] - ar[2][e], t1i = ai[0][e] - ai[2][e];
-                    double t2r = ar[1][e] + ar[3][e], t2i = ai[1][e] + ai[3][e];
+                    Real t0r = ar[0][e] + ar[2][e], t0i = ai[0][e] + ai[2][e];
+                    Real t1r = ar[0][e] - ar[2][e], t1i = ai[0][e] - ai[2][e];
+                    Real t2r = ar[1][e] + ar[3][e], t2i = ai[1][e] + ai[3][e];
                     // (a1 - a3) times sign*i
-                    double t3r = -sign*(ai[1][e] - ai[3][e]), t3i = sign*(ar[1][e] - ar[3][e]);
+                    Real t3r = -sign*(ai[1][e] - ai[3][e]), t3i = sign*(ar[1][e] - ar[3][e]);
                     br[0][e] = t0r + t2r;
                     bi[0][e] = t0i + t2i;
-                    double xr1 = t1r + t3r, xi1 = t1i + t3i;
-                    double xr2 = t0r - t2r, xi2 = t0i - t2i;
-                    double xr3 = t1r - t3r, xi3 = t1i - t3i;
+                    Real xr1 = t1r + t3r, xi1 = t1i + t3i;
+                    Real xr2 = t0r - t2r, xi2 = t0i - t2i;
+                    Real xr3 = t1r - t3r, xi3 = t1i - t3i;
                     storeRotated(br[1], bi[1], e, xr1, xi1, wr[1], wi[1]);
                     storeRotated(br[2], bi[2], e, xr2, xi2, wr[2], wi[2]);
                     storeRotated(br[3], bi[3], e, xr3, xi3, wr[3], wi[3]);
                 }
             }
             else if (r == 3) {
-                const double h = sign*sqrt(0.75); // sign * sin(2 pi/3)
+                const Real h = sign*Real(sqrt(0.75)); // sign * sin(2 pi/3)
                 for (int e = 0; e < block; e++) {
-                    double sr = ar[1][e] + ar[2][e], si = ai[1][e] + ai[2][e];
-                    double dr = ar[1][e] - ar[2][e], di = ai[1][e] - ai[2][e];
-                    double cr = ar[0][e] - 0.5*sr, ci = ai[0][e] - 0.5*si;
+                    Real sr = ar[1][e] + ar[2][e], si = ai[1][e] + ai[2][e];
+                    Real dr = ar[1][e] - ar[2][e], di = ai[1][e] - ai[2][e];
+                    Real cr = ar[0][e] - Real(0.5)*sr, ci = ai[0][e] - Real(0.5)*si;
                     br[0][e] = ar[0][e] + sr;
                     bi[0][e] = ai[0][e] + si;
-                    double xr1 = cr - h*di, xi1 = ci + h*dr; // c + i h d
-                    double xr2 = cr + h*di, xi2 = ci - h*dr;
+                    Real xr1 = cr - h*di, xi1 = ci + h*dr; // c + i h d
+                    Real xr2 = cr + h*di, xi2 = ci - h*dr;
                     storeRotated(br[1], bi[1], e, xr1, xi1, wr[1], wi[1]);
                     storeRotated(br[2], bi[2], e, xr2, xi2, wr[2], wi[2]);
                 }
             }
             else if (r == 5) {
-                const double c1 = cos(0.4*M_PI), c2 = cos(0.8*M_PI);
-                const double s1 = sign*sin(0.4*M_PI), s2 = sign*sin(0.8*M_PI);
+                const Real c1 = Real(cos(0.4*M_PI)), c2 = Real(cos(0.8*M_PI));
+                const Real s1 = sign*Real(sin(0.4*M_PI)), s2 = sign*Real(sin(0.8*M_PI));
                 for (int e = 0; e < block; e++) {
-                    double p1r = ar[1][e] + ar[4][e], p1i = ai[1][e] + ai[4][e];
-                    double d1r = ar[1][e] - ar[4][e], d1i = ai[1][e] - ai[4][e];
-                    double p2r = ar[2][e] + ar[3][e], p2i = ai[2][e] + ai[3][e];
-                    double d2r = ar[2][e] - ar[3][e], d2i = ai[2][e] - ai[3][e];
+                    Real p1r = ar[1][e] + ar[4][e], p1i = ai[1][e] + ai[4][e];
+                    Real d1r = ar[1][e] - ar[4][e], d1i = ai[1][e] - ai[4][e];
+                    Real p2r = ar[2][e] + ar[3][e], p2i = ai[2][e] + ai[3][e];
+                    Real d2r = ar[2][e] - ar[3][e], d2i = ai[2][e] - ai[3][e];
                     br[0][e] = ar[0][e] + p1r + p2r;
                     bi[0][e] = ai[0][e] + p1i + p2i;
-                    double u1r = ar[0][e] + c1*p1r + c2*p2r, u1i = ai[0][e] + c1*p1i + c2*p2i;
-                    double u2r = ar[0][e] + c2*p1r + c1*p2r, u2i = ai[0][e] + c2*p1i + c1*p2i;
-                    double v1r = s1*d1r + s2*d2r, v1i = s1*d1i + s2*d2i; // X1 = u1 + i v1, X4 = u1 - i v1
-                    double v2r = s2*d1r - s1*d2r, v2i = s2*d1i - s1*d2i; // X2 = u2 + i v2, X3 = u2 - i v2
-                    double x1r = u1r - v1i, x1i = u1i + v1r;
-                    double x4r = u1r + v1i, x4i = u1i - v1r;
-                    double x2r = u2r - v2i, x2i = u2i + v2r;
-                    double x3r = u2r + v2i, x3i = u2i - v2r;
+                    Real u1r = ar[0][e] + c1*p1r + c2*p2r, u1i = ai[0][e] + c1*p1i + c2*p2i;
+                    Real u2r = ar[0][e] + c2*p1r + c1*p2r, u2i = ai[0][e] + c2*p1i + c1*p2i;
+                    Real v1r = s1*d1r + s2*d2r, v1i = s1*d1i + s2*d2i; // X1 = u1 + i v1, X4 = u1 - i v1
+                    Real v2r = s2*d1r - s1*d2r, v2i = s2*d1i - s1*d2i; // X2 = u2 + i v2, X3 = u2 - i v2
+                    Real x1r = u1r - v1i, x1i = u1i + v1r;
+                    Real x4r = u1r + v1i, x4i = u1i - v1r;
+                    Real x2r = u2r - v2i, x2i = u2i + v2r;
+                    Real x3r = u2r + v2i, x3i = u2i - v2r;
                     storeRotated(br[1], bi[1], e, x1r, x1i, wr[1], wi[1]);
                     storeRotated(br[2], bi[2], e, x2r, x2i, wr[2], wi[2]);
                     storeRotated(br[3], bi[3], e, x3r, x3i, wr[3], wi[3]);
@@ -175,14 +179,14 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
             }
             else {
                 // Any other radix: a direct DFT of size r.
-                double rootRe[MAX_RADIX], rootIm[MAX_RADIX];
+                Real rootRe[MAX_RADIX], rootIm[MAX_RADIX];
                 for (int j = 0; j < r; j++) {
-                    rootRe[j] = cos(2*M_PI*j/r);
-                    rootIm[j] = sign*sin(2*M_PI*j/r);
+                    rootRe[j] = Real(cos(2*M_PI*j/r));
+                    rootIm[j] = sign*Real(sin(2*M_PI*j/r));
                 }
                 for (int e = 0; e < block; e++)
                     for (int k = 0; k < r; k++) {
-                        double sr = 0.0, si = 0.0;
+                        Real sr = 0.0, si = 0.0;
                         for (int j = 0; j < r; j++) {
                             int q = (j*k) % r;
                             sr += ar[j][e]*rootRe[q] - ai[j][e]*rootIm[q];
@@ -202,11 +206,12 @@ void SOGFFT3D::transformBatch(const Plan1D& plan, double* re, double* im, double
     }
 }
 
-void SOGFFT3D::transformInBatches(const Plan1D& plan, int count, bool forward, OpenMM::ThreadPool* threads,
+template <class Real>
+void SOGFFT3D<Real>::transformInBatches(const Plan1D& plan, int count, bool forward, OpenMM::ThreadPool* threads,
         const BatchIO& pack, const BatchIO& unpack) {
     const int n = plan.size;
     parallelFor(threads, count, [&](int begin, int end, int thread) {
-        vector<double> re(n*BATCH), im(n*BATCH), work(2*n*BATCH);
+        vector<Real> re(n*BATCH), im(n*BATCH), work(2*n*BATCH);
         for (int first = begin; first < end; first += BATCH) {
             const int batch = min(BATCH, end - first);
             pack(first, batch, re.data(), im.data());
@@ -216,22 +221,23 @@ void SOGFFT3D::transformInBatches(const Plan1D& plan, int count, bool forward, O
     });
 }
 
-void SOGFFT3D::transformComplexLines(cd* data, const Plan1D& plan, const Lines& lines, bool forward,
+template <class Real>
+void SOGFFT3D<Real>::transformComplexLines(complex<Real>* data, const Plan1D& plan, const Lines& lines, bool forward,
         const vector<char>* usedInput, OpenMM::ThreadPool* threads) const {
     const int n = plan.size;
-    double* values = reinterpret_cast<double*>(data);
-    auto pack = [&](int first, int batch, double* re, double* im) {
+    Real* values = reinterpret_cast<Real*>(data);
+    auto pack = [&](int first, int batch, Real* re, Real* im) {
         const long long* starts = &lines.starts[first];
         for (int j = 0; j < n; j++) {
             const bool zero = (usedInput != nullptr && !(*usedInput)[j]);
             for (int b = 0; b < batch; b++) {
                 long long index = 2*(starts[b] + (long long) j*lines.stride);
-                re[j*batch + b] = (zero ? 0.0 : values[index]);
-                im[j*batch + b] = (zero ? 0.0 : values[index + 1]);
+                re[j*batch + b] = (zero ? Real(0) : values[index]);
+                im[j*batch + b] = (zero ? Real(0) : values[index + 1]);
             }
         }
     };
-    auto unpack = [&](int first, int batch, double* re, double* im) {
+    auto unpack = [&](int first, int batch, Real* re, Real* im) {
         const long long* starts = &lines.starts[first];
         for (int j = 0; j < n; j++)
             for (int b = 0; b < batch; b++) {
@@ -243,7 +249,8 @@ void SOGFFT3D::transformComplexLines(cd* data, const Plan1D& plan, const Lines& 
     transformInBatches(plan, lines.starts.size(), forward, threads, pack, unpack);
 }
 
-void SOGFFT3D::checkModes(const int maxMode[3]) const {
+template <class Real>
+void SOGFFT3D<Real>::checkModes(const int maxMode[3]) const {
     for (int d = 0; d < 3; d++)
         if (maxMode[d] < 0 || 2*maxMode[d] >= size[d])
             throw OpenMM::OpenMMException("SOG host FFT: internal error, mode limit " + to_string(maxMode[d]) +
@@ -257,7 +264,8 @@ static vector<char> usedIndices(int size, int maxMode) {
     return used;
 }
 
-SOGFFT3D::Lines SOGFFT3D::linesAlongY(int kz) const {
+template <class Real>
+typename SOGFFT3D<Real>::Lines SOGFFT3D<Real>::linesAlongY(int kz) const {
     // every (x, m_z) line of the half spectrum
     Lines lines;
     lines.stride = kz;
@@ -267,7 +275,8 @@ SOGFFT3D::Lines SOGFFT3D::linesAlongY(int kz) const {
     return lines;
 }
 
-SOGFFT3D::Lines SOGFFT3D::linesAlongX(const vector<char>& usedY, int kz) const {
+template <class Real>
+typename SOGFFT3D<Real>::Lines SOGFFT3D<Real>::linesAlongX(const vector<char>& usedY, int kz) const {
     // the (y, m_z) lines of the half spectrum at used m_y
     Lines lines;
     lines.stride = size[1]*kz;
@@ -278,36 +287,38 @@ SOGFFT3D::Lines SOGFFT3D::linesAlongX(const vector<char>& usedY, int kz) const {
     return lines;
 }
 
-void SOGFFT3D::forward(const double* grid, cd* spectrum, const int maxMode[3], OpenMM::ThreadPool* threads) const {
+template <class Real>
+void SOGFFT3D<Real>::forward(const Real* grid, complex<Real>* spectrum, const int maxMode[3], OpenMM::ThreadPool* threads) const {
     checkModes(maxMode);
     const int nx = size[0], ny = size[1], nz = size[2];
     const int kz = maxMode[2] + 1; // stored z modes
     // z: real lines 2p and 2p+1 as the real and imaginary parts of one complex line C = a + i b.
     // Then A[k] = (C[k] + conj C[-k])/2 and B[k] = (C[k] - conj C[-k])/(2i).
     const int numLines = nx*ny, numPairs = (numLines + 1)/2;
-    auto pack = [&](int first, int batch, double* re, double* im) {
+    auto pack = [&](int first, int batch, Real* re, Real* im) {
         for (int b = 0; b < batch; b++) {
             const int line = 2*(first + b);
-            const double* a = grid + (long long) line*nz;
-            const double* c = (line + 1 < numLines ? a + nz : nullptr);
+            const Real* a = grid + (long long) line*nz;
+            const Real* c = (line + 1 < numLines ? a + nz : nullptr);
             for (int j = 0; j < nz; j++) {
                 re[j*batch + b] = a[j];
-                im[j*batch + b] = (c == nullptr ? 0.0 : c[j]);
+                im[j*batch + b] = (c == nullptr ? Real(0) : c[j]);
             }
         }
     };
-    auto unpack = [&](int first, int batch, double* re, double* im) {
+    auto unpack = [&](int first, int batch, Real* re, Real* im) {
         for (int b = 0; b < batch; b++) {
             const int line = 2*(first + b);
-            cd* a = spectrum + (long long) line*kz;
-            cd* c = (line + 1 < numLines ? a + kz : nullptr);
+            complex<Real>* a = spectrum + (long long) line*kz;
+            complex<Real>* c = (line + 1 < numLines ? a + kz : nullptr);
             for (int k = 0; k < kz; k++) {
                 const int mirror = (nz - k) % nz;
-                double cr = re[k*batch + b], ci = im[k*batch + b];
-                double mr = re[mirror*batch + b], mi = im[mirror*batch + b];
-                a[k] = cd(0.5*(cr + mr), 0.5*(ci - mi));
+                Real cr = re[k*batch + b], ci = im[k*batch + b];
+                Real mr = re[mirror*batch + b], mi = im[mirror*batch + b];
+                const Real half = 0.5;
+                a[k] = complex<Real>(half*(cr + mr), half*(ci - mi));
                 if (c != nullptr)
-                    c[k] = cd(0.5*(ci + mi), -0.5*(cr - mr));
+                    c[k] = complex<Real>(half*(ci + mi), -half*(cr - mr));
             }
         }
     };
@@ -316,7 +327,8 @@ void SOGFFT3D::forward(const double* grid, cd* spectrum, const int maxMode[3], O
     transformComplexLines(spectrum, plans[0], linesAlongX(usedIndices(ny, maxMode[1]), kz), true, nullptr, threads);
 }
 
-void SOGFFT3D::backward(cd* spectrum, double* grid, const int maxMode[3], OpenMM::ThreadPool* threads) const {
+template <class Real>
+void SOGFFT3D<Real>::backward(complex<Real>* spectrum, Real* grid, const int maxMode[3], OpenMM::ThreadPool* threads) const {
     checkModes(maxMode);
     const int nx = size[0], ny = size[1], nz = size[2];
     const int kz = maxMode[2] + 1;
@@ -327,16 +339,16 @@ void SOGFFT3D::backward(cd* spectrum, double* grid, const int maxMode[3], OpenMM
     // z: the Hermitian lines A and B of lines 2p and 2p+1 as one complex line C = A + i B, whose
     // transform is a + i b with both real.
     const int numLines = nx*ny, numPairs = (numLines + 1)/2;
-    auto pack = [&](int first, int batch, double* re, double* im) {
-        fill(re, re + nz*batch, 0.0);
-        fill(im, im + nz*batch, 0.0);
+    auto pack = [&](int first, int batch, Real* re, Real* im) {
+        fill(re, re + nz*batch, Real(0));
+        fill(im, im + nz*batch, Real(0));
         for (int b = 0; b < batch; b++) {
             const int line = 2*(first + b);
-            const cd* a = spectrum + (long long) line*kz;
-            const cd* c = (line + 1 < numLines ? a + kz : nullptr);
+            const complex<Real>* a = spectrum + (long long) line*kz;
+            const complex<Real>* c = (line + 1 < numLines ? a + kz : nullptr);
             for (int k = 0; k < kz; k++) {
-                double Ar = a[k].real(), Ai = a[k].imag();
-                double Br = (c == nullptr ? 0.0 : c[k].real()), Bi = (c == nullptr ? 0.0 : c[k].imag());
+                Real Ar = a[k].real(), Ai = a[k].imag();
+                Real Br = (c == nullptr ? Real(0) : c[k].real()), Bi = (c == nullptr ? Real(0) : c[k].imag());
                 re[k*batch + b] = Ar - Bi; // A + i B
                 im[k*batch + b] = Ai + Br;
                 if (k > 0) {
@@ -346,11 +358,11 @@ void SOGFFT3D::backward(cd* spectrum, double* grid, const int maxMode[3], OpenMM
             }
         }
     };
-    auto unpack = [&](int first, int batch, double* re, double* im) {
+    auto unpack = [&](int first, int batch, Real* re, Real* im) {
         for (int b = 0; b < batch; b++) {
             const int line = 2*(first + b);
-            double* a = grid + (long long) line*nz;
-            double* c = (line + 1 < numLines ? a + nz : nullptr);
+            Real* a = grid + (long long) line*nz;
+            Real* c = (line + 1 < numLines ? a + nz : nullptr);
             for (int j = 0; j < nz; j++) {
                 a[j] = re[j*batch + b];
                 if (c != nullptr)
@@ -360,3 +372,6 @@ void SOGFFT3D::backward(cd* spectrum, double* grid, const int maxMode[3], OpenMM
     };
     transformInBatches(plans[2], numPairs, false, threads, pack, unpack);
 }
+
+template class SOGPlugin::SOGFFT3D<float>;
+template class SOGPlugin::SOGFFT3D<double>;
