@@ -2,8 +2,9 @@
 
 Issue 17's target 4: at fixed density the cost of SOGForce, and of TorchSOGForce's long range,
 should grow like N^a with a <= 1.1 on the CPU (the NUFFT is O(N) spreading and gathering plus an
-O(N log N) FFT). Both forces run the same host engine (``ReferenceSOGIxn``, on the CPU platform in single precision at these tolerances:
-platforms), so it is timed through a ``SOGForce`` alone with two kernels:
+O(N log N) FFT). Both forces run the same host engine (``ReferenceSOGIxn``; on the CPU platform
+in single precision at these tolerances), so it is timed through a ``SOGForce`` alone with two
+kernels:
 
 * **SOG Coulomb**: the Gaussians ``use_sog_coulomb`` gives SOGForce for a 0.9 nm cutoff at
   ``--coulomb-tolerance`` (the tolerance matched to PME 5e-4 in bench_cpu_real_space.py);
