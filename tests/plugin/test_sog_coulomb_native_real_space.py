@@ -175,23 +175,26 @@ def test_cpu_matches_reference_with_lennard_jones_and_other_forces(lipid):
     assert _force_error(forces, ref_forces) <= CPU_TOLERANCE
 
 
-def test_cutoff_other_than_the_nonbonded_force_stays_in_its_group(lipid):
+@pytest.mark.parametrize("platform_name", ["CPU", "OpenCL:mixed"])
+def test_cutoff_other_than_the_nonbonded_force_moves_to_a_free_group(lipid, platform_name):
     """A complement cutoff (0.8 nm) other than the Lennard-Jones one (0.9 nm): the native force
-    stays in the NonbondedForce's group without a warning (the CPU platform's neighbour list
-    takes both) and the energy still equals PME's."""
+    goes to the lowest free force group with a warning, as the Custom forces do (OpenMM's GPU
+    platforms need one cutoff per force group), and the energy still equals PME's."""
     system, positions, _ = lipid
     reference, _ = _state(system, positions, "Reference")
-    native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.8)
-    assert forces.complement.getForceGroup() == forces.nonbonded.getForceGroup() == 0
+    with pytest.warns(UserWarning, match="goes to force group 1"):
+        native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.8)
+    assert forces.nonbonded.getForceGroup() == 0 and forces.complement.getForceGroup() == 1
     assert forces.complement.getCutoffDistance() == 0.8
     # Lennard-Jones stays in the NonbondedForce, at its own cutoff.
     assert forces.nonbonded.getCutoffDistance() == 0.9 * unit.nanometer
     for i in range(forces.complement.getNumParticles()):
         assert forces.complement.getParticleLennardJonesParameters(i)[1] == 0.0
     assert not forces.complement.getUseDispersionCorrection()
-    energy, _ = _state(native, positions, "CPU")
+    energy, _ = _state(native, positions, platform_name)
     scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
-    assert abs(energy - reference) <= CPU_TOLERANCE * scale, energy - reference
+    tolerance = TOLERANCE[platform_name] + (DEVICE_SINGLE_SLACK if ":" in platform_name else 0.0)
+    assert abs(energy - reference) <= tolerance * scale, energy - reference
 
 
 @pytest.mark.parametrize("platform_name", PLATFORMS)
