@@ -43,8 +43,10 @@ namespace SOGPlugin {
  * off by default), C in kJ/mol nm^3 and V the current box volume (nm^3). The charge scale
  * parameter does not act on Lennard-Jones. Particles added without sigma and epsilon have no
  * Lennard-Jones (epsilon 0), nor have exceptions added without them.
- * Platforms: Reference (double precision) and CPU (single precision, SIMD); other platforms have
- * no kernel for it, and creating a Context there fails.
+ * Platforms: Reference (double precision), CPU (single precision, SIMD), OpenCL and CUDA (the
+ * platform's precision; a term of OpenMM's nonbonded kernel, so, as for a NonbondedForce, the
+ * other nonbonded forces of the System must have the same exclusions and the forces of one
+ * force group one cutoff).
  */
 class OPENMM_EXPORT_SOG SOGCoulombRealSpaceForce : public OpenMM::Force {
 public:

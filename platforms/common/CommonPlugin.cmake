@@ -1,7 +1,8 @@
 # sog_add_common_plugin(<target> <factory source> [SOURCES extra...] [INCLUDE_DIRS dirs...] [LIBRARIES libs...])
 #
-# Builds a platform plugin around the Common engine (CommonSOGEngine) and the SOGForce kernel; the
-# TorchSOGForce plugins add CommonTorchSOGKernels.cpp through SOURCES. The kernel sources (src/kernels/*.cc) are
+# Builds a platform plugin around the Common engine (CommonSOGEngine), the SOGForce kernel and the
+# SOGCoulombRealSpaceForce kernel (CommonSOGCoulombRealSpaceKernel); the TorchSOGForce plugins add
+# CommonTorchSOGKernels.cpp through SOURCES. The kernel sources (src/kernels/*.cc) are
 # embedded as strings, compiled at run time by the platform's ComputeContext, and the plugin is
 # installed next to the other platform plugins with a $ORIGIN-relative RUNPATH.
 function(sog_add_common_plugin target factory_source)
@@ -20,6 +21,7 @@ function(sog_add_common_plugin target factory_source)
         ${ARG_SOURCES}
         ${common_dir}/src/CommonSOGEngine.cpp
         ${common_dir}/src/CommonSOGKernels.cpp
+        ${common_dir}/src/CommonSOGCoulombRealSpaceKernel.cpp
         ${generated_dir}/CommonSOGKernelSources.cpp)
     target_include_directories(${target} PRIVATE
         ${CMAKE_CURRENT_SOURCE_DIR}/include ${common_dir}/include ${generated_dir} ${ARG_INCLUDE_DIRS})

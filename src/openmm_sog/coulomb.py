@@ -19,8 +19,8 @@ cutoff (to the tolerance), evaluated in real space by a ``CustomNonbondedForce``
   in all of the above at once, with dU/dlambda from every force.
 
 ``real_space="native"`` replaces the ``CustomNonbondedForce`` and the ``CustomBondForce`` by one
-:class:`SOGCoulombRealSpaceForce` (same terms, same split of g), whose kernels exist on the
-Reference and CPU platforms only; the default ``"custom"`` works on every platform. The native
+:class:`SOGCoulombRealSpaceForce` (same terms, same split of g), with kernels on the Reference,
+CPU, OpenCL and CUDA platforms, as the default ``"custom"`` has. The native
 force also takes over Lennard-Jones (particles, exceptions, switching function, dispersion
 correction) and the ``NonbondedForce`` is removed, so that each pair is visited once per step;
 only when the complement's cutoff differs from the ``NonbondedForce``'s does Lennard-Jones stay
@@ -290,13 +290,13 @@ def use_sog_coulomb(
         ``State.getEnergyParameterDerivatives()``.
     :param scale_parameter: name of that global parameter (dimensionless).
     :param force_group: force group of the real-space complement; by default the
-        NonbondedForce's, or with ``real_space="custom"`` the lowest unused group when a force
-        there uses another cutoff (OpenMM's GPU platforms need one cutoff per force group; a
-        warning says so).
+        NonbondedForce's, or the lowest unused group when a force there uses another cutoff
+        (OpenMM's GPU platforms need one cutoff per force group; a warning says so).
     :param real_space: how the real-space complement and the exceptions are evaluated:
-        ``"custom"`` (a ``CustomNonbondedForce`` and a ``CustomBondForce``; every platform) or
-        ``"native"`` (one :class:`SOGCoulombRealSpaceForce`; Reference and CPU platforms only,
-        where it is several times faster; a Context on another platform fails to be created).
+        ``"custom"`` (a ``CustomNonbondedForce`` and a ``CustomBondForce``) or ``"native"`` (one
+        :class:`SOGCoulombRealSpaceForce`, several times faster on the CPU platform; on OpenCL
+        and CUDA a term of OpenMM's nonbonded kernel, exact in double precision where the
+        Custom forces round their parameters to float). Both work on every platform.
         The native force also computes the NonbondedForce's Lennard-Jones (same particles,
         exceptions, switching function and dispersion correction) in the same pair pass, and the
         NonbondedForce is removed; if ``cutoff`` differs from the NonbondedForce's cutoff,
@@ -474,8 +474,6 @@ def use_sog_coulomb(
         nb = None
     if force_group is not None:
         complement_group = force_group
-    elif real_space == "native":
-        complement_group = group  # the CPU platform takes any mix of cutoffs in a group
     else:
         complement_group = _complement_force_group(system, group, cutoff)
     for force in (sog, complement, exceptions):

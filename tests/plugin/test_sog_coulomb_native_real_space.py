@@ -1,11 +1,18 @@
-"""SOGCoulombRealSpaceForce (``use_sog_coulomb(..., real_space="native")``) on Reference and CPU.
+"""SOGCoulombRealSpaceForce (``use_sog_coulomb(..., real_space="native")``) on every platform.
 
 Oracles: the Custom-force implementation of the same split (``real_space="custom"``), OpenMM's
 own PME/Ewald at a tight tolerance, and finite differences for dU/dlambda. Lennard-Jones, which
 the native force takes over from the NonbondedForce: OpenMM's NonbondedForce with the same
-particles, exceptions, switching function and dispersion correction. Reference runs in
-double precision (agrees with the Custom forces to rounding); CPU in single precision, checked
-at 1e-5 of the electrostatic energy scale as the other CPU tests of SOG Coulomb.
+particles, exceptions, switching function and dispersion correction. The oracles run on the
+Reference platform (double precision). Platforms and their tolerances (TOLERANCE): Reference
+in double precision agrees with the Custom forces to rounding (1e-10); CPU in single precision
+is checked at 1e-5 of the electrostatic energy scale as the other single-precision tests of SOG
+Coulomb; OpenCL/CUDA in single or mixed precision at 2e-5 (their float positions cost OpenMM's
+own NonbondedForce 1e-5 in Lennard-Jones forces); OpenCL/CUDA in double precision at 1e-8 (the
+native pair and exception terms agree with Reference to ~1e-12; the bound is set by the
+SOGForce's device k-space kernel in the same System, ~6e-9 in forces).
+OpenCL runs on whatever OpenCL device is present (PoCL on the CPU here); CUDA runs one
+whole-System test; both are skipped where OpenMM lacks the platform.
 """
 
 import os
@@ -24,9 +31,48 @@ except ImportError as error:
 KJ = unit.kilojoule_per_mole
 KJ_NM = KJ / unit.nanometer
 LAMBDA = "lambda_electrostatics"
-PLATFORMS = ["Reference", "CPU"]
+#: "Reference", "CPU", or a device platform with its Precision property ("OpenCL:mixed")
+PLATFORMS = ["Reference", "CPU", "OpenCL:single", "OpenCL:mixed", "OpenCL:double"]
 #: relative force RMS and energy (of the electrostatic scale) accepted from single precision
 CPU_TOLERANCE = 1e-5
+#: the same on OpenCL/CUDA in single and mixed precision, where positions are floats relative
+#: to the box origin: OpenMM's own NonbondedForce there is 1.0e-5 off Reference in the lipid's
+#: Lennard-Jones forces (the steep repulsion magnifies position rounding), as is the native force
+DEVICE_SINGLE_TOLERANCE = 2e-5
+#: the same per platform (see the module docstring)
+TOLERANCE = {
+    "Reference": 1e-10,
+    "CPU": CPU_TOLERANCE,
+    "OpenCL:single": DEVICE_SINGLE_TOLERANCE,
+    "OpenCL:mixed": DEVICE_SINGLE_TOLERANCE,
+    "OpenCL:double": 1e-8,
+    "CUDA:single": DEVICE_SINGLE_TOLERANCE,
+    "CUDA:mixed": DEVICE_SINGLE_TOLERANCE,
+    "CUDA:double": 1e-8,
+}
+#: added to the PME/Ewald comparisons in single precision on a device platform: the SOGForce's
+#: k-space sum is then single precision too (1.5e-6 of the electrostatic energy for the lipid)
+DEVICE_SINGLE_SLACK = 3e-6
+
+
+def _is_device_single(platform_name):
+    return platform_name in ("OpenCL:single", "CUDA:single")
+
+
+def _platform(platform_name):
+    """The Platform and properties of ``platform_name``; skips the test where OpenMM lacks it."""
+    name, _, precision = platform_name.partition(":")
+    try:
+        platform = openmm.Platform.getPlatformByName(name)
+    except openmm.OpenMMException:
+        pytest.skip(f"OpenMM has no {name} platform here")
+    return platform, ({"Precision": precision} if precision else {})
+
+
+def _context(system, platform_name, integrator=None):
+    platform, properties = _platform(platform_name)
+    integrator = openmm.VerletIntegrator(1e-3) if integrator is None else integrator
+    return openmm.Context(system, integrator, platform, properties)
 
 
 def _copy(system):
@@ -34,9 +80,7 @@ def _copy(system):
 
 
 def _state(system, positions, platform_name, box=None, groups=-1):
-    context = openmm.Context(
-        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
-    )
+    context = _context(system, platform_name)
     if box is not None:
         context.setPeriodicBoxVectors(*box)
     context.setPositions(positions)
@@ -110,14 +154,13 @@ def test_native_matches_custom_forces_and_pme(lipid, platform_name):
     custom, _ = _sog(coulomb, "custom", tolerance=1e-6)
     energy, f = _state(native, positions, platform_name)
     custom_energy, custom_f = _state(custom, positions, "Reference")
-    if platform_name == "Reference":  # the same function in double precision
-        assert abs(energy - custom_energy) <= 1e-10 * abs(custom_energy)
-        assert _force_error(f, custom_f) <= 1e-10
-    else:
-        assert abs(energy - custom_energy) <= CPU_TOLERANCE * abs(custom_energy)
-        assert _force_error(f, custom_f) <= CPU_TOLERANCE
-    # Against PME (tolerance 1e-7): the SOG tolerance 1e-6 plus single precision on CPU.
-    assert abs(energy - pme_energy) <= 2e-6 * abs(pme_energy), energy - pme_energy
+    tolerance = TOLERANCE[platform_name]  # Reference: the same function in double precision
+    assert abs(energy - custom_energy) <= tolerance * abs(custom_energy)
+    assert _force_error(f, custom_f) <= tolerance
+    # Against PME (tolerance 1e-7): the SOG tolerance 1e-6 plus single precision on CPU (and
+    # in the device SOGForce).
+    slack = DEVICE_SINGLE_SLACK if _is_device_single(platform_name) else 0.0
+    assert abs(energy - pme_energy) <= (2e-6 + slack) * abs(pme_energy), energy - pme_energy
     assert _force_error(f, pme_forces) <= 2e-5
 
 
@@ -132,23 +175,26 @@ def test_cpu_matches_reference_with_lennard_jones_and_other_forces(lipid):
     assert _force_error(forces, ref_forces) <= CPU_TOLERANCE
 
 
-def test_cutoff_other_than_the_nonbonded_force_stays_in_its_group(lipid):
+@pytest.mark.parametrize("platform_name", ["CPU", "OpenCL:mixed"])
+def test_cutoff_other_than_the_nonbonded_force_moves_to_a_free_group(lipid, platform_name):
     """A complement cutoff (0.8 nm) other than the Lennard-Jones one (0.9 nm): the native force
-    stays in the NonbondedForce's group without a warning (the CPU platform's neighbour list
-    takes both) and the energy still equals PME's."""
+    goes to the lowest free force group with a warning, as the Custom forces do (OpenMM's GPU
+    platforms need one cutoff per force group), and the energy still equals PME's."""
     system, positions, _ = lipid
     reference, _ = _state(system, positions, "Reference")
-    native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.8)
-    assert forces.complement.getForceGroup() == forces.nonbonded.getForceGroup() == 0
+    with pytest.warns(UserWarning, match="goes to force group 1"):
+        native, forces = _sog(system, "native", tolerance=1e-6, cutoff=0.8)
+    assert forces.nonbonded.getForceGroup() == 0 and forces.complement.getForceGroup() == 1
     assert forces.complement.getCutoffDistance() == 0.8
     # Lennard-Jones stays in the NonbondedForce, at its own cutoff.
     assert forces.nonbonded.getCutoffDistance() == 0.9 * unit.nanometer
     for i in range(forces.complement.getNumParticles()):
         assert forces.complement.getParticleLennardJonesParameters(i)[1] == 0.0
     assert not forces.complement.getUseDispersionCorrection()
-    energy, _ = _state(native, positions, "CPU")
+    energy, _ = _state(native, positions, platform_name)
     scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
-    assert abs(energy - reference) <= CPU_TOLERANCE * scale, energy - reference
+    tolerance = TOLERANCE[platform_name] + (DEVICE_SINGLE_SLACK if ":" in platform_name else 0.0)
+    assert abs(energy - reference) <= tolerance * scale, energy - reference
 
 
 @pytest.mark.parametrize("platform_name", PLATFORMS)
@@ -160,12 +206,9 @@ def test_scaled_charges_and_lambda_derivative(lipid, platform_name):
     native, forces = _sog(coulomb, "native", tolerance=1e-6, scaled_particles=solute)
     custom, _ = _sog(coulomb, "custom", tolerance=1e-6, scaled_particles=solute)
     assert forces.complement.getChargeScaleParameterName() == LAMBDA
-    contexts = [
-        openmm.Context(s, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(p))
-        for s, p in ((native, platform_name), (custom, "Reference"))
-    ]
+    contexts = [_context(s, p) for s, p in ((native, platform_name), (custom, "Reference"))]
     scale = abs(_state(coulomb, positions, "Reference")[0])
-    tolerance = (1e-10 if platform_name == "Reference" else CPU_TOLERANCE) * scale
+    tolerance = TOLERANCE[platform_name] * scale
     h = 1e-3
     for context in contexts:
         context.setPositions(positions)
@@ -238,26 +281,30 @@ def test_net_charge_and_triclinic_box_match_ewald(platform_name, net_charge, box
     ewald_energy, ewald_forces = _state(system, positions, "Reference")
     native, _ = _sog(system, "native", tolerance=1e-7, cutoff=0.9)
     energy, forces = _state(native, positions, platform_name)
-    # SOG tolerance 1e-7 against Ewald/PME at 1e-7; single precision on CPU.
-    tolerance = 1e-6 if platform_name == "Reference" else CPU_TOLERANCE
+    # SOG tolerance 1e-7 against Ewald/PME at 1e-7; single precision on CPU and the devices.
+    tolerance = max(1e-6, TOLERANCE[platform_name])
     assert abs(energy - ewald_energy) <= tolerance * abs(ewald_energy), energy - ewald_energy
     assert _force_error(forces, ewald_forces) <= tolerance
     custom, _ = _sog(system, "custom", tolerance=1e-7, cutoff=0.9)
     custom_energy, custom_forces = _state(custom, positions, "Reference")
-    tolerance = 1e-10 if platform_name == "Reference" else CPU_TOLERANCE
+    tolerance = TOLERANCE[platform_name]
     assert abs(energy - custom_energy) <= tolerance * abs(custom_energy)
     assert _force_error(forces, custom_forces) <= tolerance
 
 
-def _run_barostat(system, positions, pressure_bar, seed, steps):
+#: where the barostat runs (the Reference platform is the oracle at the final box)
+MD_PLATFORMS = [name for name in PLATFORMS if name != "Reference"]
+
+
+def _run_barostat(system, positions, pressure_bar, seed, steps, platform_name):
     """Add a MonteCarloBarostat (every step, 300 K) to ``system`` and run ``steps`` Langevin
-    steps on the CPU platform; return the final State, box vectors and positions (nm), after
+    steps on the platform; return the final State, box vectors and positions (nm), after
     checking that the box changed."""
     start = system.getDefaultPeriodicBoxVectors()[0][0]
     system.addForce(openmm.MonteCarloBarostat(pressure_bar * unit.bar, 300.0, 1))
     integrator = openmm.LangevinMiddleIntegrator(300.0, 5.0, 1e-4)
     integrator.setRandomNumberSeed(seed)
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"))
+    context = _context(system, platform_name, integrator)
     context.setPositions(positions)
     integrator.step(steps)
     state = context.getState(getEnergy=True, getPositions=True, enforcePeriodicBox=False)
@@ -266,21 +313,24 @@ def _run_barostat(system, positions, pressure_bar, seed, steps):
     return state, box, state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
 
 
-def test_box_change_and_barostat():
-    """A barostat changes the box between steps: the CPU kernel follows it (energy == Ewald at
+@pytest.mark.parametrize("platform_name", MD_PLATFORMS)
+def test_box_change_and_barostat(platform_name):
+    """A barostat changes the box between steps: the kernel follows it (energy == Ewald at
     the final box), and a box smaller than twice the cutoff is refused."""
     system, positions = _charged_ions(0, CUBIC)
     native, _ = _sog(system, "native", tolerance=1e-6, cutoff=0.9)
-    state, box, final = _run_barostat(native, positions, 1000.0, seed=3, steps=30)
+    state, box, final = _run_barostat(native, positions, 1000.0, 3, 30, platform_name)
     ewald_energy, _ = _state(system, final, "Reference", box=box)
     energy, _ = _state(native, final, "Reference", box=box)
-    cpu_energy = state.getPotentialEnergy().value_in_unit(KJ)
+    run_energy = state.getPotentialEnergy().value_in_unit(KJ)
     assert abs(energy - ewald_energy) <= 2e-6 * abs(ewald_energy)
-    assert abs(cpu_energy - energy) <= CPU_TOLERANCE * abs(energy)
+    assert abs(run_energy - energy) <= TOLERANCE[platform_name] * abs(energy)
     small = [openmm.Vec3(1.7, 0, 0), openmm.Vec3(0, 1.7, 0), openmm.Vec3(0, 0, 1.7)]
-    for platform_name in PLATFORMS:
-        with pytest.raises(openmm.OpenMMException, match="exceeds half the periodic box"):
-            _state(native, final, platform_name, box=small)
+    # OpenMM's device nonbonded kernel may refuse the box first, with its own message.
+    refused = "exceeds half the periodic box|less than twice the nonbonded cutoff"
+    for name in ("Reference", platform_name):
+        with pytest.raises(openmm.OpenMMException, match=refused):
+            _state(native, final, name, box=small)
 
 
 @pytest.mark.parametrize("platform_name", PLATFORMS)
@@ -295,10 +345,10 @@ def test_force_groups_and_parameter_update(platform_name):
     alone, _ = _state(native, positions, platform_name, groups={5})
     total, _ = _state(native, positions, platform_name)
     rest, _ = _state(native, positions, platform_name, groups=others)
-    assert alone != 0.0 and abs(alone + rest - total) <= 1e-9 * abs(total)
-    context = openmm.Context(
-        native, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
-    )
+    # Single precision: each evaluation rounds its float energy sums on its own.
+    tolerance = max(1e-9, TOLERANCE[platform_name])
+    assert alone != 0.0 and abs(alone + rest - total) <= tolerance * abs(total)
+    context = _context(native, platform_name)
     context.setPositions(positions)
     charge, scaled = force.getParticleParameters(3)
     force.setParticleParameters(3, -0.5 * charge, scaled)
@@ -307,10 +357,45 @@ def test_force_groups_and_parameter_update(platform_name):
     force.updateParametersInContext(context)
     updated = context.getState(getEnergy=True, groups={5}).getPotentialEnergy().value_in_unit(KJ)
     fresh, _ = _state(native, positions, platform_name, groups={5})
-    assert abs(updated - fresh) <= 1e-9 * abs(fresh) and abs(updated - alone) > 1e-3
+    assert abs(updated - fresh) <= tolerance * abs(fresh) and abs(updated - alone) > 1e-3
     force.setExceptionParameters(2, p1, p2 + 7, charge_prod)
     with pytest.raises(openmm.OpenMMException, match="cannot change the particles of exception"):
         force.updateParametersInContext(context)
+
+
+@pytest.mark.parametrize(
+    "platform_name", [name for name in PLATFORMS if ":" in name] + ["CUDA:mixed"]
+)
+def test_whole_system_matches_the_custom_path_on_the_same_platform(lipid, platform_name):
+    """The whole use_sog_coulomb System (bonded terms, Lennard-Jones with switching and the
+    dispersion correction, 1-4 exceptions, the lipid's charges scaled by lambda = 0.6) with
+    real_space="native" against real_space="custom" on the same device platform and precision:
+    energy, forces and dU/dlambda. Both Systems hold the same SOGForce, so this isolates the
+    native force from the device's k-space kernel."""
+    system, positions, solute = lipid
+    system = _with_lennard_jones_options(system, 0.75)
+    scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
+    results = []
+    for real_space in ("native", "custom"):
+        sog, _ = _sog(system, real_space, tolerance=1e-6, scaled_particles=solute)
+        context = _context(sog, platform_name)
+        context.setPositions(positions)
+        context.setParameter(LAMBDA, 0.6)
+        state = context.getState(getEnergy=True, getForces=True, getParameterDerivatives=True)
+        results.append(
+            (
+                state.getPotentialEnergy().value_in_unit(KJ),
+                state.getForces(asNumpy=True).value_in_unit(KJ_NM),
+                state.getEnergyParameterDerivatives()[LAMBDA],
+            )
+        )
+    (energy, forces, derivative), (custom_energy, custom_forces, custom_derivative) = results
+    # Double precision: the Custom forces keep their per-particle and per-bond parameters in
+    # float on the device platforms (1e-7 relative), so they, not the native force, set the bound.
+    tolerance = max(TOLERANCE[platform_name], 1e-6)
+    assert abs(energy - custom_energy) <= tolerance * scale, energy - custom_energy
+    assert _force_error(forces, custom_forces) <= tolerance
+    assert abs(derivative - custom_derivative) <= tolerance * scale, derivative - custom_derivative
 
 
 def test_xml_round_trip():
@@ -398,31 +483,24 @@ def test_bad_arguments_are_refused():
         use_sog_coulomb(_copy(system), real_space="fast")
 
 
-def test_platforms_without_a_kernel_refuse_and_default_platform_falls_back():
-    """OpenCL/CUDA have no kernel: a Context there fails; without a named platform OpenMM
-    picks one that has it."""
+def test_every_platform_has_the_kernel():
+    """Every platform OpenMM has here supports the force, so a Context without a named platform
+    takes the fastest one."""
     system, positions = _charged_ions(0, CUBIC, num_ions=40)
     native, _ = _sog(system, "native", tolerance=1e-4, cutoff=0.9)
-    names = [
-        openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())
-    ]
-    for name in ("OpenCL", "CUDA"):
-        if name in names:
-            platform = openmm.Platform.getPlatformByName(name)
-            with pytest.raises(
-                openmm.OpenMMException, match="does not support all required kernels"
-            ):
-                openmm.Context(native, openmm.VerletIntegrator(1e-3), platform)
+    for i in range(openmm.Platform.getNumPlatforms()):
+        platform = openmm.Platform.getPlatform(i)
+        if platform.getName() in ("Reference", "CPU", "OpenCL", "CUDA"):
+            assert platform.supportsKernels(["CalcSOGCoulombRealSpaceForce"]), platform.getName()
     context = openmm.Context(native, openmm.VerletIntegrator(1e-3))
-    assert context.getPlatform().getName() in PLATFORMS
+    context.setPositions(positions)
+    assert context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ) != 0.0
 
 
 # Lennard-Jones in the native force: use_sog_coulomb(real_space="native") moves the
 # NonbondedForce's Lennard-Jones (particles, exceptions, switching, dispersion correction) into
 # SOGCoulombRealSpaceForce and removes the NonbondedForce. Oracle: OpenMM's NonbondedForce.
 
-#: relative energy and force RMS accepted for single-precision Lennard-Jones (CPU)
-CPU_LJ_TOLERANCE = 1e-5
 SWITCHING = [None, 0.75]  # nm
 
 
@@ -499,7 +577,7 @@ def test_lennard_jones_matches_nonbonded_force(lipid, platform_name, switching, 
     native, forces = _sog(lennard_jones, "native", tolerance=1e-4)
     _assert_lennard_jones_moved(native, forces, nb)
     energy, f = _state(native, positions, platform_name)
-    tolerance = 1e-10 if platform_name == "Reference" else CPU_LJ_TOLERANCE
+    tolerance = TOLERANCE[platform_name]
     assert abs(energy - reference_energy) <= tolerance * abs(reference_energy), (
         energy - reference_energy
     )
@@ -527,30 +605,37 @@ def test_whole_system_with_lennard_jones_matches_pme(lipid, platform_name, switc
     _assert_lennard_jones_moved(native, forces, _nonbonded(system))
     energy, f = _state(native, positions, platform_name)
     scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
-    # SOG tolerance 1e-6 against PME at 1e-7, plus single precision on CPU.
-    assert abs(energy - pme_energy) <= 3e-6 * scale, energy - pme_energy
-    assert _force_error(f, pme_forces) <= 2e-5
+    # SOG tolerance 1e-6 against PME at 1e-7, plus single precision on CPU (and in the device
+    # SOGForce). In single and mixed precision on a device the flexible water's bonds see float
+    # positions: the PME System itself is 7.6e-5 off Reference in forces there.
+    slack = DEVICE_SINGLE_SLACK if _is_device_single(platform_name) else 0.0
+    assert abs(energy - pme_energy) <= (3e-6 + slack) * scale, energy - pme_energy
+    device_single = TOLERANCE[platform_name] == DEVICE_SINGLE_TOLERANCE
+    assert _force_error(f, pme_forces) <= (1e-4 if device_single else 2e-5)
 
 
-def test_dispersion_correction_follows_the_barostat(lipid):
+@pytest.mark.parametrize("platform_name", MD_PLATFORMS)
+def test_dispersion_correction_follows_the_barostat(lipid, platform_name):
     """A MonteCarloBarostat changes the box: at the final box and positions the native System's
     energy equals PME's (the dispersion correction scales as 1/V), and its Lennard-Jones alone
     equals the NonbondedForce's."""
     system, positions, _ = lipid
     native, forces = _sog(system, "native", tolerance=1e-6)
     assert forces.complement.getUseDispersionCorrection()
-    state, box, final = _run_barostat(native, positions, 2000.0, seed=11, steps=25)
+    state, box, final = _run_barostat(native, positions, 2000.0, 11, 25, platform_name)
     pme_energy, _ = _state(system, final, "Reference", box=box)
     energy, _ = _state(native, final, "Reference", box=box)
     scale = abs(_state(_coulomb_only(system), final, "Reference", box=box)[0])
     assert abs(energy - pme_energy) <= 3e-6 * scale, energy - pme_energy
-    cpu_energy = state.getPotentialEnergy().value_in_unit(KJ)
-    assert abs(cpu_energy - energy) <= CPU_TOLERANCE * scale, cpu_energy - energy
+    run_energy = state.getPotentialEnergy().value_in_unit(KJ)
+    tolerance = TOLERANCE[platform_name]
+    assert abs(run_energy - energy) <= tolerance * scale, run_energy - energy
     lennard_jones = _lennard_jones_only(system)
     lj_native, _ = _sog(lennard_jones, "native", tolerance=1e-4)
     reference, _ = _state(lennard_jones, final, "Reference", box=box)
-    lj_energy, _ = _state(lj_native, final, "Reference", box=box)
-    assert abs(lj_energy - reference) <= 1e-10 * abs(reference), lj_energy - reference
+    for name in ("Reference", platform_name):
+        lj_energy, _ = _state(lj_native, final, name, box=box)
+        assert abs(lj_energy - reference) <= max(1e-10, tolerance) * abs(reference), name
 
 
 def _scaled_pme(system, particles, scale):
@@ -578,12 +663,10 @@ def test_scaled_charges_leave_lennard_jones_unscaled(lipid, platform_name):
     system, positions, solute = lipid
     native, forces = _sog(system, "native", tolerance=1e-6, scaled_particles=solute)
     assert forces.nonbonded is None
-    context = openmm.Context(
-        native, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
-    )
+    context = _context(native, platform_name)
     context.setPositions(positions)
     scale = abs(_state(_coulomb_only(system), positions, "Reference")[0])
-    tolerance = 3e-6 * scale if platform_name == "Reference" else CPU_TOLERANCE * scale
+    tolerance = max(3e-6, TOLERANCE[platform_name]) * scale
     h = 1e-3
     for lam in (0.4, 0.0):
         pme_energy, _ = _state(_scaled_pme(system, solute, lam), positions, "Reference")
@@ -607,9 +690,7 @@ def test_lennard_jones_parameter_update(lipid, platform_name):
     system, positions, _ = lipid
     native, forces = _sog(system, "native", tolerance=1e-4)
     force = forces.complement
-    context = openmm.Context(
-        native, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform_name)
-    )
+    context = _context(native, platform_name)
     context.setPositions(positions)
     before = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
     for i in range(0, force.getNumParticles(), 3):
@@ -621,7 +702,8 @@ def test_lennard_jones_parameter_update(lipid, platform_name):
     force.updateParametersInContext(context)
     updated = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
     fresh, _ = _state(native, positions, platform_name)
-    assert abs(updated - fresh) <= 1e-9 * abs(fresh) and abs(updated - before) > 1.0
+    tolerance = max(1e-9, TOLERANCE[platform_name])  # single precision: float energy sums
+    assert abs(updated - fresh) <= tolerance * abs(fresh) and abs(updated - before) > 1.0
     force.setParticleLennardJonesParameters(4, 0.3, -1.0)
     with pytest.raises(openmm.OpenMMException, match="particle 4 has invalid Lennard-Jones"):
         force.updateParametersInContext(context)
@@ -741,11 +823,7 @@ def test_bad_lennard_jones_input_is_refused(change, message):
     system.addForce(force)
     for platform_name in PLATFORMS:
         with pytest.raises(openmm.OpenMMException, match=message):
-            openmm.Context(
-                system,
-                openmm.VerletIntegrator(1e-3),
-                openmm.Platform.getPlatformByName(platform_name),
-            )
+            _context(system, platform_name)
 
 
 def test_lennard_jones_api():
@@ -809,7 +887,7 @@ def test_lennard_jones_in_cubic_and_triclinic_boxes(platform_name, box):
     native, forces = _sog(system, "native", tolerance=1e-4)
     _assert_lennard_jones_moved(native, forces, _nonbonded(system))
     energy, f = _state(native, positions, platform_name)
-    tolerance = 1e-10 if platform_name == "Reference" else CPU_LJ_TOLERANCE
+    tolerance = TOLERANCE[platform_name]
     assert abs(energy - reference_energy) <= tolerance * abs(reference_energy), (
         energy - reference_energy
     )

@@ -1,4 +1,5 @@
 #include "CudaSOGKernelFactory.h"
+#include "CommonSOGCoulombRealSpaceKernel.h"
 #include "CommonSOGKernels.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/cuda/CudaContext.h"
@@ -15,7 +16,9 @@ extern "C" OPENMM_EXPORT void registerPlatforms() {
 extern "C" OPENMM_EXPORT void registerKernelFactories() {
     try {
         Platform& platform = Platform::getPlatformByName("CUDA");
-        platform.registerKernelFactory(CalcSOGForceKernel::Name(), new CudaSOGKernelFactory());
+        CudaSOGKernelFactory* factory = new CudaSOGKernelFactory();
+        platform.registerKernelFactory(CalcSOGForceKernel::Name(), factory);
+        platform.registerKernelFactory(CalcSOGCoulombRealSpaceForceKernel::Name(), factory);
     }
     catch (const std::exception& e) {
         // The CUDA platform is not available in this process; nothing to register.
@@ -28,5 +31,7 @@ KernelImpl* CudaSOGKernelFactory::createKernelImpl(std::string name, const Platf
         throw OpenMMException("SOGForce: the CUDA kernel supports one device per Context");
     if (name == CalcSOGForceKernel::Name())
         return new CommonCalcSOGForceKernel(name, platform, *data.contexts[0]);
+    if (name == CalcSOGCoulombRealSpaceForceKernel::Name())
+        return new CommonCalcSOGCoulombRealSpaceForceKernel(name, platform, *data.contexts[0]);
     throw OpenMMException("SOGForce: the CUDA kernel factory was asked for unknown kernel '" + name + "'");
 }

@@ -1,4 +1,5 @@
 #include "OpenCLSOGKernelFactory.h"
+#include "CommonSOGCoulombRealSpaceKernel.h"
 #include "CommonSOGKernels.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
@@ -14,7 +15,9 @@ extern "C" OPENMM_EXPORT void registerPlatforms() {
 extern "C" OPENMM_EXPORT void registerKernelFactories() {
     try {
         Platform& platform = Platform::getPlatformByName("OpenCL");
-        platform.registerKernelFactory(CalcSOGForceKernel::Name(), new OpenCLSOGKernelFactory());
+        OpenCLSOGKernelFactory* factory = new OpenCLSOGKernelFactory();
+        platform.registerKernelFactory(CalcSOGForceKernel::Name(), factory);
+        platform.registerKernelFactory(CalcSOGCoulombRealSpaceForceKernel::Name(), factory);
     }
     catch (const std::exception& e) {
         // The OpenCL platform is not available in this process; nothing to register.
@@ -31,5 +34,7 @@ KernelImpl* OpenCLSOGKernelFactory::createKernelImpl(std::string name, const Pla
             double memory = (double) data.contexts[0]->getDevice().getInfo<CL_DEVICE_GLOBAL_MEM_SIZE>();
             return new CommonCalcSOGForceKernel(name, platform, *data.contexts[0], memory);
         }
+    if (name == CalcSOGCoulombRealSpaceForceKernel::Name())
+        return new CommonCalcSOGCoulombRealSpaceForceKernel(name, platform, *data.contexts[0]);
     throw OpenMMException("SOGForce: the OpenCL kernel factory was asked for unknown kernel '" + name + "'");
 }
