@@ -162,8 +162,15 @@ def check_against_direct_lattice_sum(platform_name, precision, num_channels, box
     assert np.max(np.abs(forces - expected_forces)) <= CHECK_TOLERANCE[precision] * scale
 
 
+# Every spreading width the host engine compiles (w = 5 ... 12) and its run-time-width fallback
+# (w = 13 at 1e-9), in the precision the CPU platform picks for each tolerance.
+HOST_ENGINE_TOLERANCES = [5e-2, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
+
+
 @pytest.mark.parametrize(
-    "tolerance, single", [(1e-3, True), (1e-4, True), (1e-5, False)], ids=["1e-3", "1e-4", "1e-5"]
+    "tolerance, single",
+    [(tol, tol >= 1e-4) for tol in HOST_ENGINE_TOLERANCES],
+    ids=[f"{tol:g}" for tol in HOST_ENGINE_TOLERANCES],
 )
 def test_cpu_engine_precision_keeps_the_tolerance(tolerance, single):
     """The CPU platform's k-space engine runs in single precision at tolerance >= 1e-4
@@ -183,7 +190,10 @@ def test_cpu_engine_precision_keeps_the_tolerance(tolerance, single):
         positions, TRICLINIC_BOX, charges, gaussians
     )
     scale = np.sqrt(np.mean(np.sum(expected_forces**2, axis=1)))
-    energy, forces = energy_and_forces(make_context(system, "CPU", positions))
+    context = make_context(system, "CPU", positions)
+    kcut, width, *_ = force.getGridParametersInContext(context)
+    assert width == int(np.ceil(-np.log10(0.03 * tolerance))) + 2  # SOGForceImpl::calcSpreadWidth
+    energy, forces = energy_and_forces(context)
     assert np.all(np.isfinite(forces)) and np.isfinite(energy)
     assert np.max(np.abs(forces - expected_forces)) <= tolerance * scale
     self_term = sum(0.5 * abs(w) * np.sum(charges[:, c] ** 2) for w, _, c in gaussians)
