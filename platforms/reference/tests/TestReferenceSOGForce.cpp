@@ -17,10 +17,13 @@ void initializeTests(int argc, char* argv[]) {
     platform = &Platform::getPlatformByName("Reference");
 }
 
-// The real-grid FFTs against direct DFTs, on grids with even and odd sizes and line counts, and
-// bitwise the same with a pool of threads.
-void testFFT(const int n[3], const int maxMode[3]) {
-    SOGFFT3D fft(n[0], n[1], n[2]);
+// The real-grid FFTs against direct DFTs (summed in double from the same inputs), on grids with
+// even and odd sizes and line counts, and bitwise the same with a pool of threads; in double
+// precision (the Reference platform) to 1e-12 and in single precision (the CPU platform) to
+// tolerance (relative to max(1, |expected|)), a few hundred float roundings.
+template <class Real>
+void testFFT(const int n[3], const int maxMode[3], double tolerance) {
+    SOGFFT3D<Real> fft(n[0], n[1], n[2]);
     ThreadPool pool(3);
     OpenMM_SFMT::SFMT sfmt;
     init_gen_rand(3, sfmt);
@@ -32,10 +35,10 @@ void testFFT(const int n[3], const int maxMode[3]) {
         return (wrap(mx, 0)*n[1] + wrap(my, 1))*kz + mz;
     };
     // forward: a real grid to its modes |m_d| <= K_d, m_z >= 0
-    vector<double> grid(n[0]*n[1]*n[2]);
-    for (double& value : grid)
-        value = genrand_real2(sfmt) - 0.5;
-    vector<complex<double> > spectrum(fft.getSpectrumSize(maxMode)), threaded(spectrum.size());
+    vector<Real> grid(n[0]*n[1]*n[2]);
+    for (Real& value : grid)
+        value = (Real) (genrand_real2(sfmt) - 0.5);
+    vector<complex<Real> > spectrum(fft.getSpectrumSize(maxMode)), threaded(spectrum.size());
     fft.forward(grid.data(), spectrum.data(), maxMode, nullptr);
     fft.forward(grid.data(), threaded.data(), maxMode, &pool);
     for (int mx = -maxMode[0]; mx <= maxMode[0]; mx++)
@@ -46,11 +49,11 @@ void testFFT(const int n[3], const int maxMode[3]) {
                     for (int y = 0; y < n[1]; y++)
                         for (int z = 0; z < n[2]; z++) {
                             double phase = 2*M_PI*((double) mx*x/n[0] + (double) my*y/n[1] + (double) mz*z/n[2]);
-                            expected += grid[(x*n[1] + y)*n[2] + z]*polar(1.0, -phase);
+                            expected += (double) grid[(x*n[1] + y)*n[2] + z]*polar(1.0, -phase);
                         }
-                complex<double> found = spectrum[spectrumIndex(mx, my, mz)];
-                ASSERT_EQUAL_TOL(expected.real(), found.real(), 1e-12);
-                ASSERT_EQUAL_TOL(expected.imag(), found.imag(), 1e-12);
+                complex<Real> found = spectrum[spectrumIndex(mx, my, mz)];
+                ASSERT_EQUAL_TOL(expected.real(), found.real(), tolerance);
+                ASSERT_EQUAL_TOL(expected.imag(), found.imag(), tolerance);
                 ASSERT(found == threaded[spectrumIndex(mx, my, mz)]);
             }
     // backward: a Hermitian spectrum on |m_d| <= K_d to its real grid; the other entries are ignored
@@ -62,15 +65,15 @@ void testFFT(const int n[3], const int maxMode[3]) {
                 if (modes.count(minus) != 0)
                     modes[m] = conj(modes[minus]);
                 else
-                    modes[m] = complex<double>(genrand_real2(sfmt) - 0.5, (m == minus ? 0.0 : genrand_real2(sfmt) - 0.5));
+                    modes[m] = complex<double>((Real) (genrand_real2(sfmt) - 0.5), (m == minus ? 0.0 : (Real) (genrand_real2(sfmt) - 0.5)));
             }
     for (auto& entry : spectrum)
-        entry = complex<double>(1e3*genrand_real2(sfmt), 1e3);
+        entry = complex<Real>((Real) (1e3*genrand_real2(sfmt)), (Real) 1e3);
     for (auto& entry : modes)
         if (entry.first[2] >= 0)
-            spectrum[spectrumIndex(entry.first[0], entry.first[1], entry.first[2])] = entry.second;
+            spectrum[spectrumIndex(entry.first[0], entry.first[1], entry.first[2])] = complex<Real>(entry.second);
     threaded = spectrum;
-    vector<double> result(grid.size()), threadedResult(grid.size());
+    vector<Real> result(grid.size()), threadedResult(grid.size());
     fft.backward(spectrum.data(), result.data(), maxMode, nullptr);
     fft.backward(threaded.data(), threadedResult.data(), maxMode, &pool);
     for (int x = 0; x < n[0]; x++)
@@ -84,7 +87,7 @@ void testFFT(const int n[3], const int maxMode[3]) {
                 }
                 int index = (x*n[1] + y)*n[2] + z;
                 ASSERT_EQUAL_TOL(0.0, expected.imag(), 1e-12);
-                ASSERT_EQUAL_TOL(expected.real(), result[index], 1e-12);
+                ASSERT_EQUAL_TOL(expected.real(), result[index], tolerance);
                 ASSERT(result[index] == threadedResult[index]);
             }
 }
@@ -147,10 +150,13 @@ void runPlatformTests() {
     testSpreadingKernel();
     testNonFinitePosition();
     const int evenSize[3] = {12, 10, 15}, evenModes[3] = {2, 1, 3};
-    testFFT(evenSize, evenModes);
+    testFFT<double>(evenSize, evenModes, 1e-12);
+    testFFT<float>(evenSize, evenModes, 2e-5);
     const int oddSize[3] = {9, 5, 16}, oddModes[3] = {4, 0, 7}; // an odd number of z lines
-    testFFT(oddSize, oddModes);
+    testFFT<double>(oddSize, oddModes, 1e-12);
+    testFFT<float>(oddSize, oddModes, 2e-5);
     const int radix7Size[3] = {14, 7, 6}, radix7Modes[3] = {3, 2, 2};
-    testFFT(radix7Size, radix7Modes);
+    testFFT<double>(radix7Size, radix7Modes, 1e-12);
+    testFFT<float>(radix7Size, radix7Modes, 2e-5);
     testKernelTransform();
 }
