@@ -39,9 +39,11 @@ def pme_system(num_ions: int, tolerance: float) -> tuple[openmm.System, np.ndarr
     return system, positions
 
 
-def sog_system(num_ions: int, tolerance: float) -> openmm.System:
+def sog_system(num_ions: int, tolerance: float, real_space: str) -> openmm.System:
+    """SOG Coulomb with the complement as ``real_space`` says (``use_sog_coulomb``): "native"
+    (one SOGCoulombRealSpaceForce) or "custom" (CustomNonbondedForce + CustomBondForce)."""
     system, _, _ = molten_nacl(num_ions, seed=7, coulomb_cutoff_nm=CUTOFF_NM)
-    forces = use_sog_coulomb(system, tolerance=tolerance)
+    forces = use_sog_coulomb(system, tolerance=tolerance, real_space=real_space)
     forces.sog.setForceGroup(1)
     # Real-space Coulomb in a group of its own (LJ is in molten_nacl's LJ_FORCE_GROUP = 2).
     forces.complement.setForceGroup(3)
@@ -106,7 +108,9 @@ def md_ns_per_day(system: openmm.System, platform: str, positions: np.ndarray, s
     return steps * 0.002e-3 / elapsed * 86400.0
 
 
-def matched_sog_tolerance(pme_tolerance: float, num_ions: int) -> tuple[float, float, float]:
+def matched_sog_tolerance(
+    pme_tolerance: float, num_ions: int, real_space: str
+) -> tuple[float, float, float]:
     """SOG tolerance whose total force error is at most PME's; returns (tol, err_pme, err_sog)."""
     system, positions = pme_system(num_ions, 1e-8)
     reference = forces(context(system, "Reference", positions))
@@ -116,7 +120,7 @@ def matched_sog_tolerance(pme_tolerance: float, num_ions: int) -> tuple[float, f
     tol = 1e-1
     while True:
         tol /= math.sqrt(2.0)
-        f = forces(context(sog_system(num_ions, tol), "CPU", positions))
+        f = forces(context(sog_system(num_ions, tol, real_space), "CPU", positions))
         err_sog = np.linalg.norm(f - reference) / np.linalg.norm(reference)
         if err_sog <= err_pme or tol < 1e-9:
             return tol, err_pme, err_sog
@@ -148,10 +152,16 @@ def main() -> None:
     parser.add_argument(
         "--md-steps", type=int, default=0, help="also time this many MD steps of each system"
     )
+    parser.add_argument(
+        "--real-space",
+        choices=["native", "custom"],
+        default="native",
+        help="how use_sog_coulomb evaluates the real-space complement (default: native)",
+    )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
 
-    tol, err_pme, err_sog = matched_sog_tolerance(args.pme_tolerance, 3000)
+    tol, err_pme, err_sog = matched_sog_tolerance(args.pme_tolerance, 3000, args.real_space)
     print(f"machine: {machine()}")
     print(
         f"matched accuracy on 3,000 ions: PME ewaldErrorTolerance {args.pme_tolerance:g} -> "
@@ -165,7 +175,7 @@ def main() -> None:
             system, positions = pme_system(n, args.pme_tolerance)
             pme_context = context(system, platform, positions)
             devices[platform] = device_name(pme_context)
-            sog_context = context(sog_system(n, tol), platform, positions)
+            sog_context = context(sog_system(n, tol, args.real_space), platform, positions)
             empty = time_group(pme_context, EMPTY_GROUP, args.repeats)
             t_pme = time_group(pme_context, 1, args.repeats) - empty
             t_sog = time_group(sog_context, 1, args.repeats) - empty
@@ -177,7 +187,9 @@ def main() -> None:
             if args.md_steps:
                 md = (
                     md_ns_per_day(system, platform, positions, args.md_steps),
-                    md_ns_per_day(sog_system(n, tol), platform, positions, args.md_steps),
+                    md_ns_per_day(
+                        sog_system(n, tol, args.real_space), platform, positions, args.md_steps
+                    ),
                 )
             rows.append((platform, n, t_pme, t_sog, direct_pme, direct_sog, md))
             print(
@@ -198,7 +210,13 @@ def main() -> None:
         "group, median of repeated evaluations (wall time net of an evaluation of an empty force "
         "group, i.e. of the position upload and force download; OpenCL and CUDA in mixed "
         "precision). Real space: the real-space Coulomb of each (PME's erfc term in the "
-        "NonbondedForce; the SOG complement, a CustomNonbondedForce); Lennard-Jones (cutoff "
+        "NonbondedForce; the SOG complement, "
+        + (
+            "one native SOGCoulombRealSpaceForce"
+            if args.real_space == "native"
+            else "a CustomNonbondedForce and a CustomBondForce"
+        )
+        + f", use_sog_coulomb(real_space={args.real_space!r})); Lennard-Jones (cutoff "
         "0.7 nm, its own CustomNonbondedForce) is the same in both and timed in neither. "
         "Devices: " + "; ".join(f"{p} on {d}" for p, d in devices.items()) + ".\n",
         "| platform | N | k-space PME (ms) | k-space SOG (ms) | SOG / PME | real space PME (ms) "

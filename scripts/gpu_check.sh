@@ -81,7 +81,7 @@ if [[ "$MODES" == *" test "* ]]; then
 fi
 
 if [[ "$MODES" == *" bench "* ]]; then
-    step "bench: SOGForce vs OpenMM PME on CUDA"
+    step "bench: SOG Coulomb (native real space) vs OpenMM PME on CUDA"
     "$PY" bench/bench_openmm.py --platforms CUDA --sizes 3000 24000 192000 --repeats 20 --md-steps 1000 2>&1 \
         | tee "$LOGS/bench_openmm.log"
     step "bench: SOG-Net vs short-range on the GPU (torch, float32)"
