@@ -23,8 +23,12 @@ def _hermitian(half: list[int], seed: int) -> torch.Tensor:
     return c + c.conj().flip(0, 1, 2).roll((1, 1, 1), (0, 1, 2))
 
 
-@pytest.mark.parametrize("tolerance", [1e-3, 1e-5, 1e-7, 1e-9])
+@pytest.mark.parametrize("tolerance", [1e-2, 1e-3, 1e-5, 1e-7, 1e-9])
 def test_type1_and_type2_match_finufft(tolerance):
+    """Both transforms against FINUFFT at 1e-14, with the modes weighted as SOGLongRange weights
+    them: by a kernel that falls to tolerance / 10 at the largest kept mode. The width and shape
+    rule is tuned for that weighting (docs/design.md section 2.4): it trades accuracy at the
+    highest modes, which the kernel suppresses, for accuracy at the low ones."""
     half = [7, 10, 4]
     s = _points(400, seed=3)
     values = torch.randn(400, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
@@ -33,21 +37,24 @@ def test_type1_and_type2_match_finufft(tolerance):
     stencil = nufft.weights(s, torch.zeros(400, dtype=torch.long), grid)
     x = [np.ascontiguousarray(2 * np.pi * s[:, d].numpy()) for d in range(3)]
     modes = tuple(2 * k + 1 for k in half)
+    m = np.meshgrid(*[np.fft.fftfreq(2 * k + 1, 1.0 / (2 * k + 1)) for k in half], indexing="ij")
+    kernel = (0.1 * tolerance) ** sum((m[d] / half[d]) ** 2 for d in range(3))
 
     ours = nufft.type1(stencil, values, 1, grid, half)[0]
+    kept = kernel[:, :, : half[2] + 1]
     for c in range(2):
         ref = finufft.nufft3d1(
             *x, values[:, c].numpy().astype(complex), modes, isign=-1, eps=1e-14, modeord=1
         )[:, :, : half[2] + 1]
-        err = np.linalg.norm(ours[..., c].numpy() - ref) / np.linalg.norm(ref)
-        assert err < tolerance, f"type 1 channel {c}: relative error {err:.2e}"
+        err = np.linalg.norm(kept * (ours[..., c].numpy() - ref)) / np.linalg.norm(kept * ref)
+        assert err < 0.1 * tolerance, f"type 1 channel {c}: relative error {err:.2e}"
 
-    coefficients = _hermitian(half, seed=5)
+    coefficients = _hermitian(half, seed=5) * torch.tensor(kernel)
     ours2 = nufft.type2(stencil, coefficients[:, :, : half[2] + 1, None][None], grid, half)
     ref2 = finufft.nufft3d2(*x, coefficients.numpy(), isign=1, eps=1e-14, modeord=1)
     assert np.abs(ref2.imag).max() < 1e-9 * np.abs(ref2.real).max()
     err2 = np.linalg.norm(ours2[:, 0].numpy() - ref2.real) / np.linalg.norm(ref2.real)
-    assert err2 < tolerance, f"type 2: relative error {err2:.2e}"
+    assert err2 < 0.1 * tolerance, f"type 2: relative error {err2:.2e}"
 
 
 def test_type2_is_the_adjoint_of_type1():

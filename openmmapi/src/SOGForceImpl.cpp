@@ -198,15 +198,16 @@ bool SOGForceImpl::useSinglePrecisionHostGrid(const string& platformName, double
 }
 
 int SOGForceImpl::calcSpreadWidth(double tolerance) {
-    // Forces use the kernel's derivative, which is less accurate than the kernel itself: the
-    // NUFFT aims at 0.03 tol (the same rule as the torch layer, openmm_sog.SOGLongRange).
-    int width = (int) ceil(-log10(0.03*tolerance)) + 2;
-    return max(4, min(16, width));
+    // Measured with the beta below at upsampling 2 (docs/design.md section 2.4): the NUFFT's
+    // force error relative to the force norm is at most 10^(nufftErrorOffset - w). The NUFFT
+    // gets nufftErrorShare of the tolerance (the same rule as the torch layer,
+    // openmm_sog.nufft.kernel_width_from_tolerance).
+    int width = (int) ceil(nufftErrorOffset - log10(nufftErrorShare*tolerance));
+    return max(minSpreadWidth, min(maxSpreadWidth, width));
 }
 
 double SOGForceImpl::calcKaiserBesselBeta(int spreadWidth) {
-    double x = 0.75*spreadWidth;
-    return M_PI*sqrt(x*x - 0.8);
+    return kaiserBesselBetaPerPoint*spreadWidth;
 }
 
 /*

@@ -28,6 +28,9 @@ __all__ = ["SOGLongRange", "host_memory_bytes"]
 #: Real numbers held per fine-grid point and channel during one evaluation: the spread grid,
 #: its half spectrum (complex) and the potential grid interpolated back.
 GRID_VALUES_PER_POINT = 4
+#: The NUFFT's share of the tolerance (the k-space truncation leaves tolerance / 10 of the
+#: narrowest Gaussian); C++: SOGForceImpl::nufftErrorShare.
+NUFFT_ERROR_SHARE = 0.1
 
 
 def host_memory_bytes() -> int:
@@ -65,8 +68,8 @@ class SOGLongRange(nn.Module):
         self.kernel = kernel
         self.tolerance = float(tolerance)
         self.real_space_width = float(real_space_width)
-        # Forces amplify the spreading error (derivative weights), hence the margin.
-        self.nufft = PeriodicNUFFT(0.03 * tolerance)
+        # The transform's share of the force error (C++: SOGForceImpl::nufftErrorShare).
+        self.nufft = PeriodicNUFFT(NUFFT_ERROR_SHARE * tolerance)
         # ghat(k) ~ exp(-sigma^2 k^2 / 4) must fall below tolerance / 10 at the k-space cutoff.
         self.k_cutoff_times_width = 2.0 * math.sqrt(math.log(10.0 / tolerance))
         #: grids needing more memory than this (bytes) are refused before allocation

@@ -161,13 +161,18 @@ def test_stress_is_the_strain_derivative_of_the_energy(model_files):
     np.testing.assert_allclose(stress, calculate_numerical_stress(atoms, 1e-6), rtol=0, atol=1e-10)
 
 
-def test_float32_is_close_to_float64(model_files):
-    atoms = make_atoms(True)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_is_close_to_float64(model_files, seed):
+    """float32 round-off, at the accuracy docs/design.md section 2.4 states for it: 1e-4 of the
+    RMS force (measured: 0.2-0.7e-4 of it over six structures, 0.8-2.5e-5 eV/A)."""
+    atoms = make_atoms(True, seed=seed)
     atoms.calc = SOGNetCalculator(model_files["model"], dtype="float32")
     energy32, forces32 = atoms.get_potential_energy(), atoms.get_forces()
     atoms.calc = SOGNetCalculator(model_files["model"], dtype=torch.float64)
+    forces64 = atoms.get_forces()
     assert energy32 == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
-    np.testing.assert_allclose(forces32, atoms.get_forces(), rtol=0, atol=1e-5)
+    rms = np.sqrt(np.mean(np.sum(forces64**2, axis=1)))
+    assert np.abs(forces32 - forces64).max() <= 1e-4 * rms
     assert forces32.dtype == np.float64
 
 

@@ -279,16 +279,26 @@ def test_net_charge_and_triclinic_box_match_ewald(platform_name, net_charge, box
     """Charged systems (the background stays in the SOGForce) in cubic and triclinic boxes."""
     system, positions = _charged_ions(net_charge, box)
     ewald_energy, ewald_forces = _state(system, positions, "Reference")
-    native, _ = _sog(system, "native", tolerance=1e-7, cutoff=0.9)
+    native, sog_forces = _sog(system, "native", tolerance=1e-7, cutoff=0.9)
     energy, forces = _state(native, positions, platform_name)
-    # SOG tolerance 1e-7 against Ewald/PME at 1e-7; single precision on CPU and the devices.
+    # SOG tolerance 1e-7 against Ewald/PME at 1e-7; single precision on CPU and the devices,
+    # whose energies are accurate on the scale of the k-space self term sum_i q_i^2 g(0) / 2
+    # (docs/design.md section 2.4), 90x |E| here: the net charge's self energy nearly cancels.
     tolerance = max(1e-6, TOLERANCE[platform_name])
-    assert abs(energy - ewald_energy) <= tolerance * abs(ewald_energy), energy - ewald_energy
+    sog = sog_forces.sog
+    g0 = sum(sog.getGaussianParameters(k)[0] for k in range(sog.getNumGaussians()))
+    nb = system.getForce(0)
+    sum_q2 = sum(nb.getParticleParameters(i)[0]._value ** 2 for i in range(nb.getNumParticles()))
+    self_term = 0.5 * g0 * sum_q2
+    single = platform_name.endswith(("single", "mixed"))
+    scale = max(abs(ewald_energy), self_term) if single else abs(ewald_energy)
+    assert abs(energy - ewald_energy) <= tolerance * scale, energy - ewald_energy
     assert _force_error(forces, ewald_forces) <= tolerance
     custom, _ = _sog(system, "custom", tolerance=1e-7, cutoff=0.9)
     custom_energy, custom_forces = _state(custom, positions, "Reference")
     tolerance = TOLERANCE[platform_name]
-    assert abs(energy - custom_energy) <= tolerance * abs(custom_energy)
+    scale = max(abs(custom_energy), self_term) if single else abs(custom_energy)
+    assert abs(energy - custom_energy) <= tolerance * scale
     assert _force_error(forces, custom_forces) <= tolerance
 
 

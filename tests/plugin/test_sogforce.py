@@ -162,9 +162,9 @@ def check_against_direct_lattice_sum(platform_name, precision, num_channels, box
     assert np.max(np.abs(forces - expected_forces)) <= CHECK_TOLERANCE[precision] * scale
 
 
-# Every spreading width the host engine compiles (w = 5 ... 12) and its run-time-width fallback
-# (w = 13 at 1e-9), in the precision the CPU platform picks for each tolerance.
-HOST_ENGINE_TOLERANCES = [5e-2, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
+# Every spreading width the host engine compiles (w = 4 ... 12) and its run-time-width fallback
+# (w = 13 at 1.5e-10), in the precision the CPU platform picks for each tolerance.
+HOST_ENGINE_TOLERANCES = [8e-2, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1.5e-10]
 
 
 @pytest.mark.parametrize(
@@ -192,7 +192,7 @@ def test_cpu_engine_precision_keeps_the_tolerance(tolerance, single):
     scale = np.sqrt(np.mean(np.sum(expected_forces**2, axis=1)))
     context = make_context(system, "CPU", positions)
     kcut, width, *_ = force.getGridParametersInContext(context)
-    assert width == int(np.ceil(-np.log10(0.03 * tolerance))) + 2  # SOGForceImpl::calcSpreadWidth
+    assert width == 4 + HOST_ENGINE_TOLERANCES.index(tolerance)  # SOGForceImpl::calcSpreadWidth
     energy, forces = energy_and_forces(context)
     assert np.all(np.isfinite(forces)) and np.isfinite(energy)
     assert np.max(np.abs(forces - expected_forces)) <= tolerance * scale
