@@ -33,12 +33,14 @@ __all__ = [
 UPSAMPLING = 2.0
 MIN_KERNEL_WIDTH = 4
 MAX_KERNEL_WIDTH = 16
-#: beta / w: minimises the force error at upsampling 2 (measured for w = 4..12; the Beatty et al.
-#: choice pi sqrt((0.75 w)^2 - 0.8), optimal for the window's values, gives 6-40x larger force
-#: errors). C++: SOGForceImpl::kaiserBesselBetaPerPoint.
-KAISER_BESSEL_BETA_PER_POINT = 2.65
-#: with that beta the transform's force error is at most 10^(NUFFT_ERROR_OFFSET - w) of the
-#: force norm (docs/design.md section 2.4). C++: SOGForceImpl::nufftErrorOffset.
+#: beta / w: minimises the force error of the kernel-weighted transform at upsampling 2 at the
+#: widths the rule picks (the Beatty et al. choice pi sqrt((0.75 w)^2 - 0.8), optimal for the
+#: window's values, gives 4-40x larger force errors; docs/design.md section 2.4).
+#: C++: SOGForceImpl::kaiserBesselBetaPerPoint.
+KAISER_BESSEL_BETA_PER_POINT = 2.75
+#: with that beta the transform's force error is about 10^(NUFFT_ERROR_OFFSET - w) of the
+#: force norm or less (measured: 0.21-1.11 of it; docs/design.md section 2.4).
+#: C++: SOGForceImpl::nufftErrorOffset.
 NUFFT_ERROR_OFFSET = 1.75
 
 

@@ -88,3 +88,45 @@ def test_grid_follows_the_box(platform_name):
         assert all(n >= g for n, g in zip(size, grid, strict=True)), (scale, size, grid)
         if platform_name in ("Reference", "CPU"):
             assert size == grid
+
+
+@pytest.mark.parametrize("tolerance", [5e-2, 1e-2, 1e-4])
+def test_host_engine_and_torch_layer_use_the_same_window(tolerance):
+    """At a loose tolerance the NUFFT's own error (1e-5 to 1e-2 of the forces) depends on the
+    window's width and shape (beta), so the Reference engine and the torch layer agree to
+    round-off only if both take the same beta and width from the rule (SOGForceImpl:: and
+    openmm_sog.nufft constants)."""
+    kernel = SOGKernel(
+        torch.tensor([[0.8, -0.3], [0.4, 0.6]], dtype=torch.float64),
+        torch.tensor([[2.5, 4.0], [3.0, 5.0]], dtype=torch.float64),
+    )  # eV/e^2, Angstrom
+    box = np.array([[24.0, 0.0, 0.0], [7.0, 22.0, 0.0], [-11.0, 9.0, 23.0]])  # Angstrom
+    rng = np.random.default_rng(3)
+    positions = rng.uniform(0, 1, (60, 3)) @ box
+    charges = rng.normal(size=(60, 2))
+    force = SOGForce.fromKernel(kernel, tolerance=tolerance)
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in box * units.NM_PER_ANGSTROM))
+    for q in charges.tolist():
+        system.addParticle(1.0)
+        force.addParticle(q)
+    system.addForce(force)
+    platform = openmm.Platform.getPlatformByName("Reference")
+    context = openmm.Context(system, openmm.VerletIntegrator(1e-3), platform)
+    context.setPositions(positions * units.NM_PER_ANGSTROM)
+    state = context.getState(getForces=True)
+    forces = state.getForces(asNumpy=True).value_in_unit(
+        openmm.unit.kilojoule_per_mole / openmm.unit.nanometer
+    )
+    layer = SOGLongRange(kernel, tolerance=tolerance)
+    pos = torch.tensor(positions, requires_grad=True)
+    energy = layer(pos, torch.tensor(charges), torch.tensor(box))[0]
+    (grad,) = torch.autograd.grad(energy, pos)
+    expected = -grad.numpy() * units.KJ_PER_MOL_PER_EV / units.NM_PER_ANGSTROM
+    assert np.linalg.norm(forces - expected) <= 1e-10 * np.linalg.norm(expected)
+    # the window matters at this tolerance: a wider one (the next width) changes the forces
+    wider = SOGLongRange(kernel, tolerance=tolerance / 10.0)
+    pos = torch.tensor(positions, requires_grad=True)
+    (grad,) = torch.autograd.grad(wider(pos, torch.tensor(charges), torch.tensor(box))[0], pos)
+    other = -grad.numpy() * units.KJ_PER_MOL_PER_EV / units.NM_PER_ANGSTROM
+    assert np.linalg.norm(other - expected) > 1e-8 * np.linalg.norm(expected)
