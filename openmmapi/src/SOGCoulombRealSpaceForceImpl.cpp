@@ -43,6 +43,54 @@ void SOGComplementFunction::evaluateLongRange(double r2, double& g, double& dgdr
     dgdr2 += dp;
 }
 
+SOGComplementSettings::SOGComplementSettings(const SOGCoulombRealSpaceForce& force) :
+        numParticles(force.getNumParticles()), cutoff(force.getCutoffDistance()),
+        useSwitchingFunction(force.getUseSwitchingFunction()), switchingDistance(force.getSwitchingDistance()),
+        useDispersionCorrection(force.getUseDispersionCorrection()), chargeScaleName(force.getChargeScaleParameterName()) {
+    for (int e = 0; e < force.getNumExceptions(); e++) {
+        int p1, p2;
+        double chargeProd;
+        force.getExceptionParameters(e, p1, p2, chargeProd);
+        exceptionPairs.push_back(make_pair(p1, p2));
+    }
+}
+
+void SOGComplementSettings::checkUpdate(const SOGCoulombRealSpaceForce& force) const {
+    SOGCoulombRealSpaceForceImpl::validateParameterUpdate(force, numParticles, exceptionPairs);
+    // The dispersion coefficient is recomputed from the parameters, so these must be the kernel's.
+    if (force.getCutoffDistance() != cutoff || force.getUseSwitchingFunction() != useSwitchingFunction ||
+            (useSwitchingFunction && force.getSwitchingDistance() != switchingDistance) ||
+            force.getUseDispersionCorrection() != useDispersionCorrection)
+        throw OpenMMException("SOGCoulombRealSpaceForce: updateParametersInContext() cannot change the cutoff, the switching "
+                "function or the dispersion correction; use Context.reinitialize()");
+}
+
+SOGComplementParameters::SOGComplementParameters(const System& system, const SOGCoulombRealSpaceForce& force,
+        const SOGComplementSettings& settings) : hasLennardJones(false) {
+    const int numParticles = settings.numParticles, numExceptions = settings.exceptionPairs.size();
+    charges.resize(numParticles);
+    isScaled.resize(numParticles);
+    sigmas.resize(numParticles);
+    epsilons.resize(numParticles);
+    for (int i = 0; i < numParticles; i++) {
+        bool scaled;
+        force.getParticleParameters(i, charges[i], scaled);
+        // Without a scale parameter every f_i is 1.
+        isScaled[i] = (scaled && !settings.chargeScaleName.empty()) ? 1 : 0;
+        force.getParticleLennardJonesParameters(i, sigmas[i], epsilons[i]);
+        hasLennardJones = hasLennardJones || epsilons[i] != 0.0;
+    }
+    exceptionChargeProds.resize(numExceptions);
+    exceptionSigmas.resize(numExceptions);
+    exceptionEpsilons.resize(numExceptions);
+    for (int e = 0; e < numExceptions; e++) {
+        int p1, p2;
+        force.getExceptionParameters(e, p1, p2, exceptionChargeProds[e]);
+        force.getExceptionLennardJonesParameters(e, exceptionSigmas[e], exceptionEpsilons[e]);
+    }
+    dispersionCoefficient = SOGCoulombRealSpaceForceImpl::calcDispersionCoefficient(force, system);
+}
+
 SOGCoulombRealSpaceForceImpl::SOGCoulombRealSpaceForceImpl(const SOGCoulombRealSpaceForce& owner) : owner(owner) {
 }
 

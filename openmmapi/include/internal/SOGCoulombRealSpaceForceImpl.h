@@ -29,6 +29,48 @@ struct OPENMM_EXPORT_SOG SOGComplementFunction {
 };
 
 /**
+ * The settings of a SOGCoulombRealSpaceForce that a kernel fixes when it is created
+ * (updateParametersInContext() cannot change them).
+ */
+struct OPENMM_EXPORT_SOG SOGComplementSettings {
+    int numParticles;
+    double cutoff;                                   // nm
+    bool useSwitchingFunction;
+    double switchingDistance;                        // nm
+    bool useDispersionCorrection;
+    std::string chargeScaleName;                     // empty: no scaling
+    std::vector<std::pair<int, int> > exceptionPairs;
+    explicit SOGComplementSettings(const SOGCoulombRealSpaceForce& force);
+    /**
+     * Check that updateParametersInContext() may copy a force into a kernel built with these
+     * settings (validateParameterUpdate() plus the cutoff, the switching function and the
+     * dispersion correction); throws OpenMMException otherwise.
+     */
+    void checkUpdate(const SOGCoulombRealSpaceForce& force) const;
+};
+
+/**
+ * The per-particle and per-exception parameters of a SOGCoulombRealSpaceForce, read in one place
+ * for every platform's kernel (at creation and by updateParametersInContext()).
+ */
+struct OPENMM_EXPORT_SOG SOGComplementParameters {
+    std::vector<double> charges;                     // q_i, proton charges
+    std::vector<int> isScaled;                       // 1 if the charge scale parameter multiplies particle i
+    std::vector<double> sigmas, epsilons;            // per particle: nm, kJ/mol
+    std::vector<double> exceptionChargeProds;        // per exception (the settings' pairs): e^2
+    std::vector<double> exceptionSigmas, exceptionEpsilons;  // nm, kJ/mol
+    bool hasLennardJones;                            // some particle has epsilon > 0
+    double dispersionCoefficient;                    // C of the correction C/V, kJ/mol nm^3
+    /**
+     * @param system    the System the force belongs to
+     * @param force     the force
+     * @param settings  the kernel's settings (their exception pairs index the exceptions)
+     */
+    SOGComplementParameters(const OpenMM::System& system, const SOGCoulombRealSpaceForce& force,
+            const SOGComplementSettings& settings);
+};
+
+/**
  * The ForceImpl of SOGCoulombRealSpaceForce: validation, default parameters and dispatch.
  */
 class OPENMM_EXPORT_SOG SOGCoulombRealSpaceForceImpl : public OpenMM::ForceImpl {

@@ -2,8 +2,10 @@
 #define OPENMM_COMMONSOGCOULOMBREALSPACEKERNEL_H_
 
 #include "SOGKernels.h"
+#include "internal/SOGCoulombRealSpaceForceImpl.h"
 #include "openmm/common/ComputeArray.h"
 #include "openmm/common/ComputeContext.h"
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,17 +54,9 @@ private:
     std::string createLongRangeSource(const SOGCoulombRealSpaceForce& force) const;
     OpenMM::ComputeContext& cc;
     ForceInfo* info = nullptr;                        // owned by cc
-    int numParticles = 0;
-    double cutoff = 0.0;                              // nm
-    bool useSwitchingFunction = false, useDispersionCorrection = false;
-    double switchingDistance = 0.0;                   // nm
-    double dispersionCoefficient = 0.0;               // C of the correction C/V, kJ/mol nm^3
-    std::string chargeScaleName;                      // empty: no scaling
+    std::unique_ptr<SOGComplementSettings> settings;   // fixed when the kernel is created
+    std::unique_ptr<SOGComplementParameters> params;   // replaced by updateParametersInContext()
     bool computeDerivative = false;                   // dE/dlambda requested
-    std::vector<double> charges, sigmas, epsilons;    // per particle: e, nm, kJ/mol
-    std::vector<int> isScaled;                        // 1 if the charge scale multiplies particle i
-    std::vector<std::pair<int, int> > exceptionPairs;
-    std::vector<double> exceptionChargeProds, exceptionSigmas, exceptionEpsilons; // e^2, nm, kJ/mol
     bool parametersValid = false;                     // whether the device arrays hold the values for uploadedLambda
     double uploadedLambda = 0.0;
     // Per particle (padded): f_i q_i (e), dq_eff/dlambda (e), sigma_i/2 (nm), 2 sqrt(epsilon_i).

@@ -82,24 +82,14 @@ void CommonCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, 
     for (forceIndex = 0; forceIndex < system.getNumForces() && &system.getForce(forceIndex) != &force; forceIndex++)
         ;
     const string prefix = "sog" + cc.intToString(forceIndex) + "_";
-    numParticles = force.getNumParticles();
-    cutoff = force.getCutoffDistance();
-    useSwitchingFunction = force.getUseSwitchingFunction();
-    switchingDistance = force.getSwitchingDistance();
-    useDispersionCorrection = force.getUseDispersionCorrection();
-    chargeScaleName = force.getChargeScaleParameterName();
-    computeDerivative = (force.getNumEnergyParameterDerivatives() > 0 && !chargeScaleName.empty());
-    exceptionPairs.clear();
-    vector<vector<int> > exclusionList(numParticles);
-    for (int i = 0; i < numParticles; i++)
+    settings.reset(new SOGComplementSettings(force));
+    computeDerivative = (force.getNumEnergyParameterDerivatives() > 0 && !settings->chargeScaleName.empty());
+    vector<vector<int> > exclusionList(settings->numParticles);
+    for (int i = 0; i < settings->numParticles; i++)
         exclusionList[i].push_back(i);
-    for (int e = 0; e < force.getNumExceptions(); e++) {
-        int p1, p2;
-        double chargeProd;
-        force.getExceptionParameters(e, p1, p2, chargeProd);
-        exceptionPairs.push_back(make_pair(p1, p2));
-        exclusionList[p1].push_back(p2);
-        exclusionList[p2].push_back(p1);
+    for (const pair<int, int>& exception : settings->exceptionPairs) {
+        exclusionList[exception.first].push_back(exception.second);
+        exclusionList[exception.second].push_back(exception.first);
     }
     setParameters(system, force);
 
@@ -117,24 +107,24 @@ void CommonCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, 
     replacements["LONG_RANGE"] = longRange;
     replacements["HAS_DERIVATIVE"] = (computeDerivative ? "1" : "0");
     if (computeDerivative)
-        replacements["DERIVATIVE"] = cc.getNonbondedUtilities().addEnergyParameterDerivative(chargeScaleName);
-    replacements["USE_SWITCH"] = (useSwitchingFunction ? "1" : "0");
-    if (useSwitchingFunction) {
-        replacements["SWITCH_DISTANCE"] = cc.doubleToString(switchingDistance);
-        replacements["SWITCH_INV_WIDTH"] = cc.doubleToString(1.0/(cutoff - switchingDistance));
+        replacements["DERIVATIVE"] = cc.getNonbondedUtilities().addEnergyParameterDerivative(settings->chargeScaleName);
+    replacements["USE_SWITCH"] = (settings->useSwitchingFunction ? "1" : "0");
+    if (settings->useSwitchingFunction) {
+        replacements["SWITCH_DISTANCE"] = cc.doubleToString(settings->switchingDistance);
+        replacements["SWITCH_INV_WIDTH"] = cc.doubleToString(1.0/(settings->cutoff - settings->switchingDistance));
     }
     string pairSource = cc.replaceStrings(CommonSOGKernelSources::sogComplementPair, replacements);
-    cc.getNonbondedUtilities().addInteraction(true, true, true, cutoff, exclusionList, pairSource, force.getForceGroup(),
-            numParticles > 3000, false);
+    cc.getNonbondedUtilities().addInteraction(true, true, true, settings->cutoff, exclusionList, pairSource, force.getForceGroup(),
+            settings->numParticles > 3000, false);
     cc.getNonbondedUtilities().addParameter(ComputeParameterInfo(particleParams, prefix + "params", "real", 4));
 
     // The exceptions as bonded terms.
-    const int numExceptions = exceptionPairs.size();
+    const int numExceptions = settings->exceptionPairs.size();
     if (numExceptions > 0) {
         exceptionParams.initialize(cc, numExceptions, 4*elementSize, "sogComplementExceptionParams");
         vector<vector<int> > atoms(numExceptions);
         for (int e = 0; e < numExceptions; e++)
-            atoms[e] = {exceptionPairs[e].first, exceptionPairs[e].second};
+            atoms[e] = {settings->exceptionPairs[e].first, settings->exceptionPairs[e].second};
         map<string, string> replacements;
         replacements["PARAMS"] = cc.getBondedUtilities().addArgument(exceptionParams, "real4");
         replacements["PREFACTOR"] = prefactor;
@@ -143,7 +133,7 @@ void CommonCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, 
         if (computeDerivative) {
             exceptionDerivParams.initialize(cc, numExceptions, 2*elementSize, "sogComplementExceptionDerivParams");
             replacements["DERIV_PARAMS"] = cc.getBondedUtilities().addArgument(exceptionDerivParams, "real2");
-            replacements["DERIVATIVE"] = cc.getBondedUtilities().addEnergyParameterDerivative(chargeScaleName);
+            replacements["DERIVATIVE"] = cc.getBondedUtilities().addEnergyParameterDerivative(settings->chargeScaleName);
         }
         cc.getBondedUtilities().addInteraction(atoms, cc.replaceStrings(CommonSOGKernelSources::sogComplementException,
                 replacements), force.getForceGroup());
@@ -153,48 +143,28 @@ void CommonCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, 
 }
 
 void CommonCalcSOGCoulombRealSpaceForceKernel::setParameters(const System& system, const SOGCoulombRealSpaceForce& force) {
-    charges.resize(numParticles);
-    isScaled.resize(numParticles);
-    sigmas.resize(numParticles);
-    epsilons.resize(numParticles);
-    for (int i = 0; i < numParticles; i++) {
-        bool scaled;
-        force.getParticleParameters(i, charges[i], scaled);
-        // Without a scale parameter every f_i is 1.
-        isScaled[i] = (scaled && !chargeScaleName.empty()) ? 1 : 0;
-        force.getParticleLennardJonesParameters(i, sigmas[i], epsilons[i]);
-    }
-    const int numExceptions = exceptionPairs.size();
-    exceptionChargeProds.resize(numExceptions);
-    exceptionSigmas.resize(numExceptions);
-    exceptionEpsilons.resize(numExceptions);
-    for (int e = 0; e < numExceptions; e++) {
-        int p1, p2;
-        force.getExceptionParameters(e, p1, p2, exceptionChargeProds[e]);
-        force.getExceptionLennardJonesParameters(e, exceptionSigmas[e], exceptionEpsilons[e]);
-    }
-    dispersionCoefficient = SOGCoulombRealSpaceForceImpl::calcDispersionCoefficient(force, system);
+    params.reset(new SOGComplementParameters(system, force, *settings));
     parametersValid = false;
 }
 
 void CommonCalcSOGCoulombRealSpaceForceKernel::uploadParameters(double lambda) {
-    vector<double> factors(numParticles);
+    vector<double> factors(settings->numParticles);
     vector<mm_double4> particles(cc.getPaddedNumAtoms(), mm_double4(0, 0, 0, 0));
-    for (int i = 0; i < numParticles; i++) {
-        factors[i] = isScaled[i] ? lambda : 1.0;
-        particles[i] = mm_double4(factors[i]*charges[i], isScaled[i] ? charges[i] : 0.0, 0.5*sigmas[i], 2.0*sqrt(epsilons[i]));
+    for (int i = 0; i < settings->numParticles; i++) {
+        factors[i] = params->isScaled[i] ? lambda : 1.0;
+        particles[i] = mm_double4(factors[i]*params->charges[i], params->isScaled[i] ? params->charges[i] : 0.0, 0.5*params->sigmas[i], 2.0*sqrt(params->epsilons[i]));
     }
     particleParams.upload(particles, true);
-    const int numExceptions = exceptionPairs.size();
+    const int numExceptions = settings->exceptionPairs.size();
     if (numExceptions > 0) {
         vector<mm_double4> exceptions(numExceptions);
         vector<mm_double2> derivs(numExceptions);
         for (int e = 0; e < numExceptions; e++) {
-            const int i = exceptionPairs[e].first, j = exceptionPairs[e].second;
-            const double fifj = factors[i]*factors[j], dfifj = isScaled[i]*factors[j] + factors[i]*isScaled[j];
-            const double qq = charges[i]*charges[j];
-            exceptions[e] = mm_double4(fifj*exceptionChargeProds[e], fifj*qq, exceptionSigmas[e], 4.0*exceptionEpsilons[e]);
-            derivs[e] = mm_double2(dfifj*exceptionChargeProds[e], dfifj*qq);
+            const int i = settings->exceptionPairs[e].first, j = settings->exceptionPairs[e].second;
+            const double fifj = factors[i]*factors[j], dfifj = params->isScaled[i]*factors[j] + factors[i]*params->isScaled[j];
+            const double qq = params->charges[i]*params->charges[j];
+            exceptions[e] = mm_double4(fifj*params->exceptionChargeProds[e], fifj*qq, params->exceptionSigmas[e], 4.0*params->exceptionEpsilons[e]);
+            derivs[e] = mm_double2(dfifj*params->exceptionChargeProds[e], dfifj*qq);
         }
         exceptionParams.upload(exceptions, true);
         if (computeDerivative)
@@ -208,27 +178,21 @@ double CommonCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context, b
     ContextSelector selector(cc);
     Vec3 box[3];
     cc.getPeriodicBoxVectors(box[0], box[1], box[2]);
-    SOGCoulombRealSpaceForceImpl::checkCutoffFitsBox(box, cutoff);
-    const double lambda = chargeScaleName.empty() ? 1.0 : context.getParameter(chargeScaleName);
+    SOGCoulombRealSpaceForceImpl::checkCutoffFitsBox(box, settings->cutoff);
+    const double lambda = settings->chargeScaleName.empty() ? 1.0 : context.getParameter(settings->chargeScaleName);
     if (!isfinite(lambda))
-        throw OpenMMException("SOGCoulombRealSpaceForce: the charge scale parameter '" + chargeScaleName + "' is not finite");
+        throw OpenMMException("SOGCoulombRealSpaceForce: the charge scale parameter '" + settings->chargeScaleName + "' is not finite");
     // The nonbonded and bonded kernels run after every force's execute(), with these parameters.
     if (!parametersValid || lambda != uploadedLambda)
         uploadParameters(lambda);
-    if (dispersionCoefficient != 0.0)
-        return dispersionCoefficient/(box[0][0]*box[1][1]*box[2][2]);
+    if (params->dispersionCoefficient != 0.0)
+        return params->dispersionCoefficient/(box[0][0]*box[1][1]*box[2][2]);
     return 0.0;
 }
 
 void CommonCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(ContextImpl& context, const SOGCoulombRealSpaceForce& force) {
     ContextSelector selector(cc);
-    SOGCoulombRealSpaceForceImpl::validateParameterUpdate(force, numParticles, exceptionPairs);
-    // The dispersion coefficient is recomputed from these, so they must be the kernel's.
-    if (force.getCutoffDistance() != cutoff || force.getUseSwitchingFunction() != useSwitchingFunction ||
-            (useSwitchingFunction && force.getSwitchingDistance() != switchingDistance) ||
-            force.getUseDispersionCorrection() != useDispersionCorrection)
-        throw OpenMMException("SOGCoulombRealSpaceForce: updateParametersInContext() cannot change the cutoff, the switching "
-                "function or the dispersion correction; use Context.reinitialize()");
+    settings->checkUpdate(force);
     setParameters(context.getSystem(), force);
     cc.invalidateMolecules(info);
 }

@@ -13,10 +13,10 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, con
     // h in x = r^2: h a <= 1/64 keeps it near 1e-10 of the weights, well below float rounding.
     double widest = 1.0;
     for (double a : function->inverseWidths2)
-        widest = max(widest, a*cutoff*cutoff);
+        widest = max(widest, a*settings->cutoff*settings->cutoff);
     numIntervals = (int) min(ceil(64.0*widest), 1.0e6);
     numIntervals = max(numIntervals, 1024);
-    tableSpacing = cutoff*cutoff/numIntervals;
+    tableSpacing = settings->cutoff*settings->cutoff/numIntervals;
     table.resize(4*numIntervals + 4);
     double g0, d0;
     function->evaluateLongRange(0.0, g0, d0);
@@ -34,7 +34,7 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, con
     }
     // The platform's one neighbour list serves every nonbonded force; it needs the same
     // exclusions from all (the NonbondedForce's exceptions are ours in use_sog_coulomb).
-    data.requestNeighborList(cutoff, 0.25*cutoff, true, exclusions);
+    data.requestNeighborList(settings->cutoff, 0.25*settings->cutoff, true, exclusions);
     data.isPeriodic = true;
     threadEnergy.resize(data.threads.getNumThreads());
     threadDerivative.resize(data.threads.getNumThreads());
@@ -47,16 +47,16 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(ContextImpl&
 }
 
 void CpuCalcSOGCoulombRealSpaceForceKernel::setLennardJonesArrays() {
-    particleParameters.resize(4*numParticles);
-    for (int i = 0; i < numParticles; i++) {
-        particleParameters[4*i + 2] = (float) (0.5*sigmas[i]);
-        particleParameters[4*i + 3] = (float) (2.0*sqrt(epsilons[i]));
+    particleParameters.resize(4*settings->numParticles);
+    for (int i = 0; i < settings->numParticles; i++) {
+        particleParameters[4*i + 2] = (float) (0.5*params->sigmas[i]);
+        particleParameters[4*i + 3] = (float) (2.0*sqrt(params->epsilons[i]));
     }
 }
 
 double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
         const vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative) {
-    for (int i = 0; i < numParticles; i++) {
+    for (int i = 0; i < settings->numParticles; i++) {
         particleParameters[4*i] = (float) scaledCharges[i];
         particleParameters[4*i + 1] = (float) derivativeCharges[i];
     }
@@ -66,14 +66,14 @@ double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, 
     args.neighbors = data.neighborList;
     args.posq = &data.posq[0];
     args.particleParameters = particleParameters.data();
-    args.lennardJones = hasLennardJones;
-    args.switching = hasLennardJones && useSwitchingFunction;
-    args.switchingDistance = (float) switchingDistance;
-    args.invSwitchingWidth = (float) (useSwitchingFunction ? 1.0/(cutoff - switchingDistance) : 0.0);
+    args.lennardJones = params->hasLennardJones;
+    args.switching = params->hasLennardJones && settings->useSwitchingFunction;
+    args.switchingDistance = (float) settings->switchingDistance;
+    args.invSwitchingWidth = (float) (settings->useSwitchingFunction ? 1.0/(settings->cutoff - settings->switchingDistance) : 0.0);
     args.table = table.data();
     args.numIntervals = numIntervals;
     args.invTableSpacing = (float) (1.0/tableSpacing);
-    args.cutoff2 = (float) (cutoff*cutoff);
+    args.cutoff2 = (float) (settings->cutoff*settings->cutoff);
     args.prefactor = (float) function->prefactor;
     for (int d = 0; d < 3; d++)
         for (int c = 0; c < 3; c++)

@@ -58,24 +58,11 @@ protected:
      * The switching function S(r) and dS/dr (1/nm) beyond the switching distance (1 and 0 below).
      */
     void switchingFunction(double r, double& value, double& derivative) const;
-    int numParticles;
-    double cutoff;                                   // nm
+    std::unique_ptr<SOGComplementSettings> settings;     // fixed when the kernel is created
+    std::unique_ptr<SOGComplementParameters> params;     // replaced by updateParametersInContext()
     std::unique_ptr<SOGComplementFunction> function;
-    std::vector<double> charges;                     // proton charges
-    std::vector<int> isScaled;                       // 1 if the charge scale parameter multiplies particle i
-    std::vector<std::pair<int, int> > exceptionPairs;
-    std::vector<double> exceptionChargeProds;        // e^2
-    std::vector<double> sigmas, epsilons;            // per particle: nm, kJ/mol
-    std::vector<double> exceptionSigmas, exceptionEpsilons;  // nm, kJ/mol
-    bool hasLennardJones;                            // some particle has epsilon > 0
-    bool useSwitchingFunction, useDispersionCorrection;
-    double switchingDistance;                        // nm
-    double dispersionCoefficient;                    // C of the correction C/V, kJ/mol nm^3
     std::vector<std::set<int> > exclusions;          // the exception partners of each particle
-    std::string chargeScaleName;                     // empty: no scaling
     bool computeDerivative;
-private:
-    void setParameters(const OpenMM::System& system, const SOGCoulombRealSpaceForce& force);
 };
 
 } // namespace SOGPlugin

@@ -32,58 +32,23 @@ void ReferenceCalcSOGCoulombRealSpaceForceKernel::lennardJones(double r2, double
 void ReferenceCalcSOGCoulombRealSpaceForceKernel::switchingFunction(double r, double& value, double& derivative) const {
     value = 1.0;
     derivative = 0.0;
-    if (!useSwitchingFunction || r <= switchingDistance)
+    if (!settings->useSwitchingFunction || r <= settings->switchingDistance)
         return;
-    double width = cutoff - switchingDistance, t = (r - switchingDistance)/width;
+    double width = settings->cutoff - settings->switchingDistance, t = (r - settings->switchingDistance)/width;
     value = 1.0 + t*t*t*(-10.0 + t*(15.0 - 6.0*t));
     derivative = t*t*(-30.0 + t*(60.0 - 30.0*t))/width;
 }
 
 void ReferenceCalcSOGCoulombRealSpaceForceKernel::initialize(const System& system, const SOGCoulombRealSpaceForce& force) {
-    numParticles = force.getNumParticles();
-    cutoff = force.getCutoffDistance();
-    useSwitchingFunction = force.getUseSwitchingFunction();
-    switchingDistance = force.getSwitchingDistance();
-    useDispersionCorrection = force.getUseDispersionCorrection();
+    settings.reset(new SOGComplementSettings(force));
+    params.reset(new SOGComplementParameters(system, force, *settings));
     function.reset(new SOGComplementFunction(force));
-    chargeScaleName = force.getChargeScaleParameterName();
     computeDerivative = (force.getNumEnergyParameterDerivatives() > 0);
-    exclusions.assign(numParticles, set<int>());
-    exceptionPairs.clear();
-    for (int e = 0; e < force.getNumExceptions(); e++) {
-        int p1, p2;
-        double chargeProd;
-        force.getExceptionParameters(e, p1, p2, chargeProd);
-        exceptionPairs.push_back(make_pair(p1, p2));
-        exclusions[p1].insert(p2);
-        exclusions[p2].insert(p1);
+    exclusions.assign(settings->numParticles, set<int>());
+    for (const pair<int, int>& exception : settings->exceptionPairs) {
+        exclusions[exception.first].insert(exception.second);
+        exclusions[exception.second].insert(exception.first);
     }
-    setParameters(system, force);
-}
-
-void ReferenceCalcSOGCoulombRealSpaceForceKernel::setParameters(const System& system, const SOGCoulombRealSpaceForce& force) {
-    charges.resize(numParticles);
-    isScaled.resize(numParticles);
-    sigmas.resize(numParticles);
-    epsilons.resize(numParticles);
-    hasLennardJones = false;
-    for (int i = 0; i < numParticles; i++) {
-        bool scaled;
-        force.getParticleParameters(i, charges[i], scaled);
-        // Without a scale parameter every f_i is 1.
-        isScaled[i] = (scaled && !chargeScaleName.empty()) ? 1 : 0;
-        force.getParticleLennardJonesParameters(i, sigmas[i], epsilons[i]);
-        hasLennardJones = hasLennardJones || epsilons[i] != 0.0;
-    }
-    exceptionChargeProds.resize(exceptionPairs.size());
-    exceptionSigmas.resize(exceptionPairs.size());
-    exceptionEpsilons.resize(exceptionPairs.size());
-    for (int e = 0; e < (int) exceptionPairs.size(); e++) {
-        int p1, p2;
-        force.getExceptionParameters(e, p1, p2, exceptionChargeProds[e]);
-        force.getExceptionLennardJonesParameters(e, exceptionSigmas[e], exceptionEpsilons[e]);
-    }
-    dispersionCoefficient = SOGCoulombRealSpaceForceImpl::calcDispersionCoefficient(force, system);
 }
 
 double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
@@ -92,10 +57,10 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& con
     const vector<Vec3>& positions = *data.positions;
     vector<Vec3>& forces = *data.forces;
     const Vec3* box = data.periodicBoxVectors;
-    const double cutoff2 = cutoff*cutoff;
+    const double cutoff2 = settings->cutoff*settings->cutoff;
     double energy = 0.0;
-    for (int i = 0; i < numParticles; i++)
-        for (int j = i + 1; j < numParticles; j++) {
+    for (int i = 0; i < settings->numParticles; i++)
+        for (int j = i + 1; j < settings->numParticles; j++) {
             Vec3 d = minimumImage(positions[i], positions[j], box);
             double r2 = d.dot(d);
             if (r2 >= cutoff2 || exclusions[i].count(j) != 0)
@@ -109,10 +74,10 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& con
                 derivative += (derivativeCharges[i]*scaledCharges[j] + scaledCharges[i]*derivativeCharges[j])*phi;
             // -dphi/dr / r = A/r^3 + 2 dg/d(r^2)
             double forceOverR = qq*(function->prefactor/(r*r2) + 2.0*dgdr2);
-            if (hasLennardJones) {
+            if (params->hasLennardJones) {
                 // Lorentz-Berthelot mixing, then the switching function: -d(S E)/dr / r = S F/r - E S'/r.
                 double ljEnergy, ljForceOverR, switchValue, switchDerivative;
-                lennardJones(r2, 0.5*(sigmas[i] + sigmas[j]), sqrt(epsilons[i]*epsilons[j]), ljEnergy, ljForceOverR);
+                lennardJones(r2, 0.5*(params->sigmas[i] + params->sigmas[j]), sqrt(params->epsilons[i]*params->epsilons[j]), ljEnergy, ljForceOverR);
                 switchingFunction(r, switchValue, switchDerivative);
                 energy += switchValue*ljEnergy;
                 forceOverR += switchValue*ljForceOverR - ljEnergy*switchDerivative/r;
@@ -129,16 +94,16 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& con
 double ReferenceCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ReferencePlatform::PlatformData& data = getPlatformData(context);
     const Vec3* box = data.periodicBoxVectors;
-    SOGCoulombRealSpaceForceImpl::checkCutoffFitsBox(box, cutoff);
-    double lambda = chargeScaleName.empty() ? 1.0 : context.getParameter(chargeScaleName);
+    SOGCoulombRealSpaceForceImpl::checkCutoffFitsBox(box, settings->cutoff);
+    double lambda = settings->chargeScaleName.empty() ? 1.0 : context.getParameter(settings->chargeScaleName);
     if (!isfinite(lambda))
-        throw OpenMMException("SOGCoulombRealSpaceForce: the charge scale parameter '" + chargeScaleName + "' is not finite");
-    vector<double> scaledCharges(numParticles), derivativeCharges(numParticles);
-    vector<double> factors(numParticles);
-    for (int i = 0; i < numParticles; i++) {
-        factors[i] = isScaled[i] ? lambda : 1.0;
-        scaledCharges[i] = factors[i]*charges[i];
-        derivativeCharges[i] = isScaled[i] ? charges[i] : 0.0;
+        throw OpenMMException("SOGCoulombRealSpaceForce: the charge scale parameter '" + settings->chargeScaleName + "' is not finite");
+    vector<double> scaledCharges(settings->numParticles), derivativeCharges(settings->numParticles);
+    vector<double> factors(settings->numParticles);
+    for (int i = 0; i < settings->numParticles; i++) {
+        factors[i] = params->isScaled[i] ? lambda : 1.0;
+        scaledCharges[i] = factors[i]*params->charges[i];
+        derivativeCharges[i] = params->isScaled[i] ? params->charges[i] : 0.0;
     }
     double derivative = 0.0;
     double energy = calcPairSum(context, scaledCharges, derivativeCharges, includeForces, includeEnergy, derivative);
@@ -146,21 +111,21 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context
     // Exceptions, in double precision on every platform: f_i f_j [p A/r - q_i q_j g(r)].
     const vector<Vec3>& positions = *data.positions;
     vector<Vec3>& forces = *data.forces;
-    for (int e = 0; e < (int) exceptionPairs.size(); e++) {
-        int i = exceptionPairs[e].first, j = exceptionPairs[e].second;
+    for (int e = 0; e < (int) settings->exceptionPairs.size(); e++) {
+        int i = settings->exceptionPairs[e].first, j = settings->exceptionPairs[e].second;
         Vec3 d = minimumImage(positions[i], positions[j], box);
         double r2 = d.dot(d), r = sqrt(r2), g, dgdr2;
         function->evaluateLongRange(r2, g, dgdr2);
-        double pairEnergy = exceptionChargeProds[e]*function->prefactor/r - charges[i]*charges[j]*g;
+        double pairEnergy = params->exceptionChargeProds[e]*function->prefactor/r - params->charges[i]*params->charges[j]*g;
         double fifj = factors[i]*factors[j];
         energy += fifj*pairEnergy;
         if (computeDerivative)
-            derivative += (isScaled[i]*factors[j] + factors[i]*isScaled[j])*pairEnergy;
-        double forceOverR = fifj*(exceptionChargeProds[e]*function->prefactor/(r*r2) + 2.0*charges[i]*charges[j]*dgdr2);
-        if (exceptionEpsilons[e] != 0.0) {
+            derivative += (params->isScaled[i]*factors[j] + factors[i]*params->isScaled[j])*pairEnergy;
+        double forceOverR = fifj*(params->exceptionChargeProds[e]*function->prefactor/(r*r2) + 2.0*params->charges[i]*params->charges[j]*dgdr2);
+        if (params->exceptionEpsilons[e] != 0.0) {
             // The exception's own Lennard-Jones, unscaled and unswitched at any distance.
             double ljEnergy, ljForceOverR;
-            lennardJones(r2, exceptionSigmas[e], exceptionEpsilons[e], ljEnergy, ljForceOverR);
+            lennardJones(r2, params->exceptionSigmas[e], params->exceptionEpsilons[e], ljEnergy, ljForceOverR);
             energy += ljEnergy;
             forceOverR += ljForceOverR;
         }
@@ -170,20 +135,14 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context
             forces[j] -= f;
         }
     }
-    if (dispersionCoefficient != 0.0)
-        energy += dispersionCoefficient/(box[0][0]*box[1][1]*box[2][2]);
+    if (params->dispersionCoefficient != 0.0)
+        energy += params->dispersionCoefficient/(box[0][0]*box[1][1]*box[2][2]);
     if (computeDerivative)
-        (*data.energyParameterDerivatives)[chargeScaleName] += derivative;
+        (*data.energyParameterDerivatives)[settings->chargeScaleName] += derivative;
     return energy;
 }
 
 void ReferenceCalcSOGCoulombRealSpaceForceKernel::copyParametersToContext(ContextImpl& context, const SOGCoulombRealSpaceForce& force) {
-    SOGCoulombRealSpaceForceImpl::validateParameterUpdate(force, numParticles, exceptionPairs);
-    // The dispersion coefficient is recomputed from these, so they must be the kernel's.
-    if (force.getCutoffDistance() != cutoff || force.getUseSwitchingFunction() != useSwitchingFunction ||
-            (useSwitchingFunction && force.getSwitchingDistance() != switchingDistance) ||
-            force.getUseDispersionCorrection() != useDispersionCorrection)
-        throw OpenMMException("SOGCoulombRealSpaceForce: updateParametersInContext() cannot change the cutoff, the switching "
-                "function or the dispersion correction; use Context.reinitialize()");
-    setParameters(context.getSystem(), force);
+    settings->checkUpdate(force);
+    params.reset(new SOGComplementParameters(context.getSystem(), force, *settings));
 }
