@@ -7,6 +7,7 @@
 #include "openmm/Vec3.h"
 #include <complex>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace SOGPlugin {
@@ -30,6 +31,22 @@ public:
      */
     static std::unique_ptr<SOGHostEngine> create(const SOGGridRequest& request, const OpenMM::Vec3* boxVectors,
             bool singlePrecision);
+    /**
+     * Create the engine a host platform uses for a SOGForce or TorchSOGForce: in single precision
+     * where SOGForceImpl::useSinglePrecisionHostGrid() says so, else in double.
+     *
+     * @param force         the force (its Gaussians, channels and tolerance)
+     * @param forceName     the force's class name, for error messages
+     * @param platformName  the platform's name
+     * @param boxVectors    the periodic box vectors to choose the first grid for, measured in nm
+     */
+    template <class SOGKernelForce>
+    static std::unique_ptr<SOGHostEngine> createForForce(const SOGKernelForce& force, const std::string& forceName,
+            const std::string& platformName, const OpenMM::Vec3* boxVectors) {
+        const bool singlePrecision = SOGForceImpl::useSinglePrecisionHostGrid(platformName, force.getTolerance());
+        const SOGGridRequest request = SOGForceImpl::createGridRequest(force, forceName, getBytesPerGridPoint(singlePrecision));
+        return create(request, boxVectors, singlePrecision);
+    }
     /**
      * The engine's memory per grid point and channel (bytes): the real grid and the half spectrum
      * of the kept modes, n_x n_y (K_z + 1) complex values with n_z >= 4 K_z; 12 in double

@@ -21,9 +21,7 @@ void ReferenceCalcSOGForceKernel::initialize(const System& system, const SOGForc
     tolerance = force.getTolerance();
     Vec3 box[3];
     system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-    const bool singlePrecision = SOGForceImpl::useSinglePrecisionHostGrid(getPlatform().getName(), force.getTolerance());
-    const SOGGridRequest request = SOGForceImpl::createGridRequest(force, "SOGForce", SOGHostEngine::getBytesPerGridPoint(singlePrecision));
-    ixn = SOGHostEngine::create(request, box, singlePrecision);
+    ixn = SOGHostEngine::createForForce(force, "SOGForce", getPlatform().getName(), box);
     chargeScaleName = force.getChargeScaleParameterName();
     computeChargeScaleDerivative = (force.getNumEnergyParameterDerivatives() > 0);
     isScaled = SOGForceImpl::findScaledParticles(force);

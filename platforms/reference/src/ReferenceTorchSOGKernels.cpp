@@ -43,9 +43,7 @@ void ReferenceCalcTorchSOGForceKernel::initialize(const System& system, const To
     if (force.usesPeriodicBoundaryConditions()) {
         Vec3 box[3];
         system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
-        const bool singlePrecision = SOGForceImpl::useSinglePrecisionHostGrid(getPlatform().getName(), force.getTolerance());
-        const SOGGridRequest request = SOGForceImpl::createGridRequest(force, "TorchSOGForce", SOGHostEngine::getBytesPerGridPoint(singlePrecision));
-        ixn = SOGHostEngine::create(request, box, singlePrecision);
+        ixn = SOGHostEngine::createForForce(force, "TorchSOGForce", getPlatform().getName(), box);
         ixn->setGaussians(parameters.weights, parameters.widths, parameters.channels);
     }
     else
