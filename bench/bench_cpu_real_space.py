@@ -22,11 +22,10 @@ import math
 import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import openmm
-from bench_openmm import EMPTY_GROUP, machine
+from bench_openmm import EMPTY_GROUP, append_results, machine
 from openmm import app, unit
 
 from openmm_sog import SOGCoulombRealSpaceForce, use_sog_coulomb
@@ -287,10 +286,7 @@ def main() -> None:
             f"{1e3 * r['sog_kspace']:.1f} | {r['md_pme']:.2f} | {r['md_sog']:.2f} | "
             f"{r['md_sog'] / r['md_pme']:.2f} |"
         )
-    path = Path(__file__).with_name("RESULTS.md")
-    with path.open("a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print(f"appended to {path}")
+    append_results(lines)
 
 
 if __name__ == "__main__":

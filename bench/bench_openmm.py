@@ -143,6 +143,16 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, OpenMM {openmm.__version__}"
 
 
+def append_results(lines: list[str]) -> None:
+    """Append a dated table (its lines) to bench/RESULTS.md, creating the file if needed."""
+    path = Path(__file__).with_name("RESULTS.md")
+    if not path.exists():
+        path.write_text("# Benchmark results\n\nAppended by the scripts in bench/.\n")
+    with path.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"appended to {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[3000, 24000, 192000])
@@ -237,12 +247,7 @@ def main() -> None:
             f"\nMD: whole system (LJ, real-space Coulomb, k-space), LangevinMiddleIntegrator "
             f"1300 K, 2 fs, {args.md_steps} steps after 20 warm-up steps."
         )
-    path = Path(__file__).with_name("RESULTS.md")
-    if not path.exists():
-        path.write_text("# Benchmark results\n\nAppended by the scripts in bench/.\n")
-    with path.open("a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print(f"appended to {path}")
+    append_results(lines)
 
 
 if __name__ == "__main__":

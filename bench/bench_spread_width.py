@@ -18,11 +18,10 @@ import argparse
 import datetime
 import statistics
 import time
-from pathlib import Path
 
 import openmm
 from bench_cpu_real_space import KSPACE, dhfr, nacl, pme, sog
-from bench_openmm import machine
+from bench_openmm import append_results, machine
 
 from openmm_sog import SOGForce
 
@@ -99,10 +98,7 @@ def main() -> None:
             f"{r['wide']:.1f} | {r['narrow'] / r['wide']:.2f} | {r['pme']:.1f} | "
             f"{r['narrow'] / r['pme']:.2f} |"
         )
-    path = Path(__file__).with_name("RESULTS.md")
-    with path.open("a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print(f"appended to {path}")
+    append_results(lines)
 
 
 if __name__ == "__main__":
