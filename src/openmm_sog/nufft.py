@@ -87,10 +87,13 @@ class SpreadingWeights(NamedTuple):
 class PeriodicNUFFT(torch.nn.Module):
     """Type-1 and type-2 NUFFT on the periodic unit cube for batched point sets.
 
-    The kernel width and shape follow from ``tolerance`` (relative accuracy of the transforms);
-    grid sizes are chosen per call from the number of modes.
+    The kernel width and shape follow from ``tolerance``: the relative force error of transforms
+    whose modes are weighted as SOGLongRange weights them (by a kernel that falls to about
+    tolerance at the largest kept mode; docs/design.md section 2.4). With every mode weighted
+    alike the transforms are less accurate than that. Grid sizes are chosen per call from the
+    number of modes.
 
-    :param tolerance: requested relative accuracy, in (1e-16, 1).
+    :param tolerance: requested relative accuracy in that sense, in (1e-16, 1).
     """
 
     def __init__(self, tolerance: float) -> None:
