@@ -1,6 +1,7 @@
 #include "internal/SOGExportMetadata.h"
 #include "openmm/OpenMMException.h"
 #include <charconv>
+#include <functional>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -86,7 +87,14 @@ bool endsWith(const string& text, const string& suffix) {
 
 } // namespace
 
-string SOGPlugin::readZipEntry(const string& archiveBytes, const string& nameSuffix, const string& source) {
+namespace {
+
+/**
+ * Call visit(name, contents) for the stored entries whose names wanted() accepts, in archive
+ * order, until visit returns true. Directory entries (names ending in '/') are skipped.
+ */
+void visitZipEntries(const string& archiveBytes, const string& source, const function<bool(const string&)>& wanted,
+        const function<bool(const string&, string&&)>& visit) {
     ZipReader zip(archiveBytes, source);
     uint64_t size = archiveBytes.size();
 
@@ -146,7 +154,7 @@ string SOGPlugin::readZipEntry(const string& archiveBytes, const string& nameSuf
         if (next > directoryEnd)
             zip.fail("central directory entry " + to_string(entry) + " runs past the end of the central directory");
         string name = archiveBytes.substr(pos+CENTRAL_HEADER_SIZE, nameLength);
-        if (!endsWith(name, nameSuffix)) {
+        if (endsWith(name, "/") || !wanted(name)) {
             pos = next;
             continue;
         }
@@ -193,9 +201,26 @@ string SOGPlugin::readZipEntry(const string& archiveBytes, const string& nameSuf
         string contents = archiveBytes.substr(data, uncompressedSize);
         if (crc32(contents.data(), contents.size()) != crc)
             zip.fail("the entry '" + name + "' fails its CRC-32 check");
-        return contents;
+        if (visit(name, std::move(contents)))
+            return;
+        pos = next;
     }
-    return "";
+}
+
+} // namespace
+
+string SOGPlugin::readZipEntry(const string& archiveBytes, const string& nameSuffix, const string& source) {
+    string found;
+    visitZipEntries(archiveBytes, source, [&](const string& name) { return endsWith(name, nameSuffix); },
+            [&](const string&, string&& contents) { found = std::move(contents); return true; });
+    return found;
+}
+
+vector<pair<string, string> > SOGPlugin::readZipEntries(const string& archiveBytes, const string& source) {
+    vector<pair<string, string> > entries;
+    visitZipEntries(archiveBytes, source, [](const string&) { return true; },
+            [&](const string& name, string&& contents) { entries.emplace_back(name, std::move(contents)); return false; });
+    return entries;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,11 +602,14 @@ SOGExportMetadata SOGPlugin::readExportMetadata(const string& modelBytes, const 
         for (size_t i = 0; i < value->elements.size(); i++)
             metadata.atomicNumbers.push_back(check.integer(value->elements[i], "atomic_numbers[" + to_string(i) + "]", 1, 118));
     }
-    if ((value = root.find("weights_sha256")) != nullptr && value->type != SOGJsonValue::Null) {
-        if (value->type != SOGJsonValue::String)
-            check.fail("weights_sha256", "= " + check.describe(*value) + ", not a string");
-        metadata.weightsSha256 = value->text;
-    }
+    const pair<const char*, string*> digests[] = {{"weights_sha256", &metadata.weightsSha256},
+            {"package_sha256", &metadata.packageSha256}};
+    for (const auto& [key, target] : digests)
+        if ((value = root.find(key)) != nullptr && value->type != SOGJsonValue::Null) {
+            if (value->type != SOGJsonValue::String)
+                check.fail(key, "= " + check.describe(*value) + ", not a string");
+            *target = value->text;
+        }
     // The units the model's inputs and outputs are in (the plugin converts from them).
     if ((value = root.find("units")) != nullptr && value->type != SOGJsonValue::Null) {
         if (value->type != SOGJsonValue::Object)

@@ -40,6 +40,7 @@ import numpy as np
 import openmm
 import torch
 
+from .training.compiled_export import package_metadata, read_compiled_metadata
 from .training.export import load_exported, runs_periodic
 from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
 
@@ -112,6 +113,11 @@ def create_sognet_force(
         len(atomic_numbers),
     )
     path = Path(model_path)
+    if package_metadata(path) is not None:
+        return _compiled_force(
+            path, atomic_numbers, tolerance, periodic, implementation, subset, scaled,
+            charge_scale_parameter, energy_scale_parameter,
+        )  # fmt: skip
     module, metadata = load_exported(path)
     if not hasattr(module, "short_range_and_charges"):
         raise ValueError(f"{path} does not have the SOG-Net export signature")
@@ -151,21 +157,78 @@ def create_sognet_force(
                 "charge_scale); export the model again with `sognet export`"
             )
         force = _native_force(path, atomic_numbers, metadata, tolerance, periodic)
-        if subset is not None:
-            force.setParticles(list(subset))
-        if charge_scale_parameter:
-            force.setChargeScaleParameterName(charge_scale_parameter)
-            if scaled is not None:
-                force.setChargeScaledParticles(list(scaled))
-        if energy_scale_parameter:
-            force.setEnergyScaleParameterName(energy_scale_parameter)
-        return force
+        return _configured(force, subset, scaled, charge_scale_parameter, energy_scale_parameter)
     if charge_scale_parameter or energy_scale_parameter:
         raise ValueError(
             "charge_scale_parameter and energy_scale_parameter need the native TorchSOGForce "
             "(implementation='native' or 'auto' with its plugins loaded and a long-range model)"
         )
     return _python_force(SOGNetComputation(path, atomic_numbers, periodic, subset, module))
+
+
+def _configured(
+    force: openmm.Force,
+    subset: tuple[int, ...] | None,
+    scaled: tuple[int, ...] | None,
+    charge_scale_parameter: str | None,
+    energy_scale_parameter: str | None,
+) -> openmm.Force:
+    """``force`` restricted to ``subset`` with its scale parameters set."""
+    if subset is not None:
+        force.setParticles(list(subset))
+    if charge_scale_parameter:
+        force.setChargeScaleParameterName(charge_scale_parameter)
+        if scaled is not None:
+            force.setChargeScaledParticles(list(scaled))
+    if energy_scale_parameter:
+        force.setEnergyScaleParameterName(energy_scale_parameter)
+    return force
+
+
+def _compiled_force(
+    path: Path,
+    atomic_numbers: Sequence[int],
+    tolerance: float | None,
+    periodic: bool | None,
+    implementation: str,
+    subset: tuple[int, ...] | None,
+    scaled: tuple[int, ...] | None,
+    charge_scale_parameter: str | None,
+    energy_scale_parameter: str | None,
+) -> openmm.Force:
+    """The TorchSOGForce of an AOTInductor package (``sognet export --format aotinductor``),
+    which runs in the native force only, with the periodicity it was compiled for."""
+    metadata = read_compiled_metadata(path)
+    if implementation == "python":
+        raise ValueError(
+            f"{path} is an AOTInductor package, which runs in the native TorchSOGForce only; "
+            "use implementation='native' (or 'auto'), or the TorchScript export for 'python'"
+        )
+    if not _native_kernels_loaded():
+        raise RuntimeError(
+            "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
+        )
+    known = set(metadata["atomic_numbers"])
+    unknown = sorted(set(atomic_numbers) - known)
+    if unknown:
+        raise ValueError(
+            f"atomic numbers {unknown} are not among the model's species {sorted(known)}"
+        )
+    compiled = bool(metadata.get("periodic"))
+    if periodic is not None and bool(periodic) != compiled:
+        kind = "periodic structures" if compiled else "free structures (no periodic box)"
+        raise ValueError(
+            f"{path} was compiled for {kind}; export a package with `sognet export --format "
+            f"aotinductor --periodic {'true' if periodic else 'false'}`, or use the TorchScript "
+            "export, which runs both"
+        )
+    if not (bool(metadata.get("long_range")) and "sog" in metadata):
+        raise ValueError(
+            f"{path} is a short-range-only model; the native TorchSOGForce needs a long-range "
+            "part (use the TorchScript export with implementation='python')"
+        )
+    force = _native_force(path, atomic_numbers, metadata, tolerance, compiled)
+    return _configured(force, subset, scaled, charge_scale_parameter, energy_scale_parameter)
 
 
 def _checked_scaling(

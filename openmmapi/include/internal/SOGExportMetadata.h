@@ -3,6 +3,7 @@
 
 #include "internal/windowsExportSOG.h"
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace SOGPlugin {
@@ -21,6 +22,13 @@ namespace SOGPlugin {
  *         archive, is truncated or corrupt, or the entry is compressed or encrypted
  */
 OPENMM_EXPORT_SOG std::string readZipEntry(const std::string& archiveBytes, const std::string& nameSuffix,
+        const std::string& source = "the model");
+
+/**
+ * Every stored entry of a zip archive as (name, contents), in archive order (directories left
+ * out); the same checks and errors as readZipEntry(), which a compressed entry fails.
+ */
+OPENMM_EXPORT_SOG std::vector<std::pair<std::string, std::string> > readZipEntries(const std::string& archiveBytes,
         const std::string& source = "the model");
 
 /**
@@ -60,6 +68,11 @@ OPENMM_EXPORT_SOG SOGJsonValue parseJson(const std::string& text, const std::str
  * (openmm_sog.training.export.export_metadata()), in OpenMM's units.
  */
 struct OPENMM_EXPORT_SOG SOGExportMetadata {
+    // "format" of an AOTInductor package (openmm_sog.training.compiled_export.COMPILED_FORMAT)
+    static constexpr const char* COMPILED_FORMAT = "openmm-sog SOG-Net AOTInductor v1";
+    bool isCompiled() const {
+        return format == COMPILED_FORMAT;
+    }
     SOGExportMetadata() : present(false), formatVersion(0), periodic(-1), cutoffNm(0.0), longRange(false),
             numChannels(0), tolerance(0.0) {
     }
@@ -76,6 +89,7 @@ struct OPENMM_EXPORT_SOG SOGExportMetadata {
     std::vector<std::vector<double> > widths;    // [P][L_c] "sog.widths_nm" (nm)
     std::vector<std::vector<bool> > kspace;      // [P][L_c] "sog.kspace": Gaussian in the k-space sum (all true when absent)
     std::string weightsSha256;                   // "weights_sha256" (hex), "" when absent
+    std::string packageSha256;                   // "package_sha256" (hex) of a compiled package, "" when absent
     std::string lengthUnit, energyUnit, chargeUnit; // "units": {"length", "energy", "charge"}, "" when absent
 };
 

@@ -1,18 +1,24 @@
 #ifndef OPENMM_SOGTORCHMODEL_H_
 #define OPENMM_SOGTORCHMODEL_H_
 
+#include "SOGNeighborPairs.h"
 #include "TorchSOGForce.h"
 #include "openmm/Vec3.h"
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
+#include <memory>
 #include <vector>
 
 namespace SOGPlugin {
 
 /**
  * The model half of a TorchSOGForce, on the host through libtorch, shared by every platform's
- * kernel: it loads the TorchScript model from the force's bytes and checks it, evaluates
- * local_energy_and_charges, and runs the backward pass that couples the model to the long range.
+ * kernel: it loads the model from the force's bytes and checks it, evaluates its local energy and
+ * charges, and runs the backward pass that couples the model to the long range. The model is
+ * either a TorchScript export (local_energy_and_charges, then autograd) or an AOTInductor package
+ * (`sognet export --format aotinductor`: a compiled local_forward and a compiled local_vjp, which
+ * take the neighbour pairs this class builds; they run on the host whatever the device).
  * Units at its interface are OpenMM's (nm, kJ/mol, proton charges); the model's Angstrom and eV
  * are converted here.
  */
@@ -25,7 +31,8 @@ public:
      * Load the model of a force; throws OpenMMException naming the problem. An export that
      * records a format_version (metadata.json) must not be newer than this build reads and its
      * named parameters and buffers must match the recorded weights_sha256 (the canonical stream
-     * of openmm_sog/training/integrity.py). A force with a charge scale parameter needs an export
+     * of openmm_sog/training/integrity.py); a package's entries must match its package_sha256
+     * (openmm_sog.training.compiled_export.package_digest) and its periodicity the force's. A force with a charge scale parameter needs an export
      * whose local_energy_and_charges takes the charge scale (openmm-sog 0.1.0 of 2026-12 and later).
      *
      * @param force               the force (its model bytes, atomic numbers, periodicity, scaling)
@@ -94,9 +101,19 @@ public:
      * kJ/mol/e) held fixed.
      */
     std::pair<torch::Tensor, torch::Tensor> backward(const torch::Tensor& chargeGradient, double energyScale);
+    /**
+     * Whether the model is a compiled (AOTInductor) package rather than TorchScript.
+     */
+    bool isCompiled() const {
+        return compiled;
+    }
 private:
+    void loadCompiled(const TorchSOGForce& force, const std::string& file);
+    std::pair<torch::Tensor, torch::Tensor> forwardCompiled(const torch::Tensor& positionsAngstrom,
+            const torch::Tensor& cellAngstrom, double chargeScale, bool includeForces);
+    std::pair<torch::Tensor, torch::Tensor> backwardCompiled(const torch::Tensor& chargeGradient, double energyScale);
     int numParticles, numChannels;
-    bool periodic, hasChargeScale;
+    bool periodic, hasChargeScale, compiled = false;
     std::vector<int> region;
     std::vector<OpenMM::Vec3> regionPositions;
     torch::jit::Module module;
@@ -104,6 +121,12 @@ private:
     torch::Tensor atomicNumbers;          // [N] int64
     torch::Tensor scaledMask;             // [N] bool: the charge scale multiplies these
     torch::Tensor positions, energy, charges, chargeScale; // of the last evaluation with forces
+    // A compiled package: its two programs, the cutoff of its neighbour list (Angstrom), and the
+    // inputs of the last evaluation with forces (on the host), which local_vjp takes again.
+    std::unique_ptr<torch::inductor::AOTIModelPackageLoader> forwardProgram, vjpProgram;
+    double cutoffAngstrom = 0.0;
+    torch::Tensor hostAtomicNumbers, hostScaledMask;
+    std::vector<torch::Tensor> compiledInputs;
 };
 
 } // namespace SOGPlugin

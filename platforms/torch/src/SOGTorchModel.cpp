@@ -1,4 +1,5 @@
 #include "SOGTorchModel.h"
+#include "internal/SOGExportMetadata.h"
 #include "internal/TorchSOGForceImpl.h"
 #include "openmm/OpenMMException.h"
 #include <algorithm>
@@ -7,10 +8,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <unistd.h>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -188,10 +194,7 @@ string metadataValue(const string& json, const string& key) {
  * `file` names the model in messages: its path in quotes, or "the given model bytes".
  * Files without metadata or without format_version (format 0) are accepted unchecked, as before.
  */
-void checkExport(const torch::jit::Module& module, const string& metadata, const string& file) {
-    string version = metadataValue(metadata, "format_version");
-    if (version.empty() || version == "null")
-        return;
+void checkFormatVersion(const string& version, const string& file) {
     long long found;
     try {
         found = stoll(version);
@@ -202,12 +205,43 @@ void checkExport(const torch::jit::Module& module, const string& metadata, const
     if (found > EXPORT_FORMAT_VERSION)
         throw OpenMMException("TorchSOGForce: " + file + " has export format_version " + version + ", newer than the " +
                 to_string(EXPORT_FORMAT_VERSION) + " this plugin reads; upgrade openmm-sog to run it");
+}
+
+void checkExport(const torch::jit::Module& module, const string& metadata, const string& file) {
+    string version = metadataValue(metadata, "format_version");
+    if (version.empty() || version == "null")
+        return;
+    checkFormatVersion(version, file);
     string recorded = metadataValue(metadata, "weights_sha256");
     string actual = weightsDigest(module);
     if (recorded != actual)
         throw OpenMMException("TorchSOGForce: " + file + ": export checksum mismatch: the file is corrupted (the SHA-256 "
                 "of its weights is " + actual + ", it was written with " + (recorded.empty() ? "none" : recorded) +
                 "); restore it from a good copy or export it again with `sognet export`");
+}
+
+/**
+ * SHA-256 of a compiled package's entries but its metadata.json, in name order: per entry the name,
+ * a NUL, the size (uint64 little-endian) and the bytes, as openmm_sog.training.compiled_export.package_digest.
+ */
+string packageDigest(const string& bytes, const string& file) {
+    vector<pair<string, string> > entries = readZipEntries(bytes, file);
+    sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    const string metadataName = "/extra/metadata.json";
+    Sha256 sha;
+    for (const auto& [name, contents] : entries) {
+        if (name.size() >= metadataName.size() && name.compare(name.size()-metadataName.size(), metadataName.size(), metadataName) == 0)
+            continue;
+        uint64_t size = contents.size();
+        uint8_t length[8];
+        for (int i = 0; i < 8; i++)
+            length[i] = (uint8_t) (size >> (8*i));
+        sha.update(name.data(), name.size());
+        sha.update("", 1);
+        sha.update(length, 8);
+        sha.update(contents.data(), contents.size());
+    }
+    return sha.hexDigest();
 }
 
 /**
@@ -252,6 +286,19 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles)
         region(TorchSOGForceImpl::getRegion(force, numSystemParticles)) {
     // The model is loaded from the force's bytes (the file is not read again), metadata.json included.
     const string file = force.getFile().empty() ? "the given model bytes" : "'" + force.getFile() + "'";
+    vector<int64_t> numbers(force.getAtomicNumbers().begin(), force.getAtomicNumbers().end());
+    atomicNumbers = torch::tensor(numbers, torch::kInt64);
+    vector<bool> mask = TorchSOGForceImpl::getChargeScaledMask(force, region);
+    scaledMask = torch::zeros({numParticles}, torch::kBool);
+    for (int k = 0; k < numParticles; k++)
+        if (mask[k])
+            scaledMask[k] = true;
+    regionPositions.resize(numParticles);
+    if (force.getModelBytes().compare(0, 4, "PK\x03\x04") == 0 &&
+            readExportMetadata(force.getModelBytes(), file).isCompiled()) {
+        loadCompiled(force, file);
+        return;
+    }
     torch::jit::ExtraFilesMap extraFiles{{"metadata.json", ""}};
     try {
         istringstream stream(force.getModelBytes(), ios::in | ios::binary);
@@ -273,25 +320,72 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles)
                 "parameter");
     checkExport(module, extraFiles["metadata.json"], file);
     module.eval();
-    vector<int64_t> numbers(force.getAtomicNumbers().begin(), force.getAtomicNumbers().end());
-    atomicNumbers = torch::tensor(numbers, torch::kInt64);
-    vector<bool> mask = TorchSOGForceImpl::getChargeScaledMask(force, region);
-    scaledMask = torch::zeros({numParticles}, torch::kBool);
-    for (int k = 0; k < numParticles; k++)
-        if (mask[k])
-            scaledMask[k] = true;
-    regionPositions.resize(numParticles);
+}
+
+void SOGTorchModel::loadCompiled(const TorchSOGForce& force, const string& file) {
+    const string& bytes = force.getModelBytes();
+    SOGExportMetadata metadata = readExportMetadata(bytes, file);
+    if (metadata.formatVersion > 0)
+        checkFormatVersion(to_string(metadata.formatVersion), file);
+    string actual = packageDigest(bytes, file);
+    if (metadata.packageSha256 != actual)
+        throw OpenMMException("TorchSOGForce: " + file + ": package checksum mismatch: the file is corrupted (the SHA-256 "
+                "of its entries is " + actual + ", it was written with " +
+                (metadata.packageSha256.empty() ? string("none") : metadata.packageSha256) + "); restore it from a good copy "
+                "or export it again with `sognet export --format aotinductor`");
+    if (metadata.periodic != (periodic ? 1 : 0))
+        throw OpenMMException(string("TorchSOGForce: ") + file + " was compiled for " + (metadata.periodic == 1 ?
+                "periodic structures" : "free structures (no periodic box)") + ", but the force is " + (periodic ?
+                "periodic" : "non-periodic") + "; export a package for this use with `sognet export --format aotinductor "
+                "--periodic " + (periodic ? "true" : "false") + "`, or use the TorchScript export, which runs both");
+    if (!(metadata.cutoffNm > 0.0))
+        throw OpenMMException("TorchSOGForce: " + file + " records no cutoff_angstrom; export it again with `sognet export`");
+    cutoffAngstrom = metadata.cutoffNm*ANGSTROM_PER_NM;
+    // The loader reads a file: write the bytes to a private temporary one, removed once loaded.
+    string path = (filesystem::temp_directory_path()/"openmm_sog_package_XXXXXX.pt2").string();
+    vector<char> name(path.begin(), path.end());
+    name.push_back('\0');
+    int descriptor = mkstemps(name.data(), 4);
+    if (descriptor < 0)
+        throw OpenMMException("TorchSOGForce: cannot create a temporary file in " +
+                filesystem::temp_directory_path().string() + " to load " + file + " (set TMPDIR to a writable folder)");
+    close(descriptor);
+    path = string(name.data());
+    {
+        ofstream out(path, ios::binary);
+        out.write(bytes.data(), bytes.size());
+        if (!out)
+            throw OpenMMException("TorchSOGForce: cannot write a temporary copy of " + file + " to " + path);
+    }
+    try {
+        forwardProgram = make_unique<torch::inductor::AOTIModelPackageLoader>(path, "local_forward");
+        vjpProgram = make_unique<torch::inductor::AOTIModelPackageLoader>(path, "local_vjp");
+    }
+    catch (const exception& error) {
+        remove(path.c_str());
+        string what = error.what();
+        throw OpenMMException("TorchSOGForce: cannot load " + file + " as an AOTInductor package (it must be compiled "
+                "for the CPU by the torch version this plugin was built with; export it again with `sognet export --format aotinductor` on this installation): " + what.substr(0, what.find('\n')));
+    }
+    remove(path.c_str());
+    compiled = true;
+    hostAtomicNumbers = atomicNumbers;
+    hostScaledMask = scaledMask;
 }
 
 void SOGTorchModel::setDevice(const torch::Device& target) {
     device = target;
-    module.to(device);
+    // A compiled package runs on the host; its inputs and outputs cross to the device.
+    if (!compiled)
+        module.to(device);
     atomicNumbers = atomicNumbers.to(device);
     scaledMask = scaledMask.to(device);
 }
 
 pair<torch::Tensor, torch::Tensor> SOGTorchModel::forward(const torch::Tensor& positionsAngstrom,
         const torch::Tensor& cellAngstrom, double lambda, bool includeForces) {
+    if (compiled)
+        return forwardCompiled(positionsAngstrom, cellAngstrom, lambda, includeForces);
     // Whatever the caller's thread had set, the forces need autograd.
     torch::AutoGradMode gradMode(true);
     torch::Tensor r = positionsAngstrom.detach().to(device, torch::kFloat64).requires_grad_(includeForces);
@@ -323,7 +417,60 @@ pair<torch::Tensor, torch::Tensor> SOGTorchModel::forward(const torch::Tensor& p
     return {localEnergy, modelCharges};
 }
 
+pair<torch::Tensor, torch::Tensor> SOGTorchModel::forwardCompiled(const torch::Tensor& positionsAngstrom,
+        const torch::Tensor& cellAngstrom, double lambda, bool includeForces) {
+    torch::NoGradGuard noGrad;
+    auto options = torch::TensorOptions().dtype(torch::kFloat64);
+    torch::Tensor r = positionsAngstrom.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    torch::Tensor cell = (periodic ? cellAngstrom.detach().to(torch::kCPU, torch::kFloat64).contiguous() :
+            torch::zeros({3, 3}, options));
+    vector<double> coordinates(r.data_ptr<double>(), r.data_ptr<double>()+3*numParticles);
+    SOGNeighborPairs pairs;
+    findNeighborPairs(coordinates, periodic ? cell.data_ptr<double>() : nullptr, cutoffAngstrom, pairs);
+    const int64_t numPairs = pairs.size();
+    auto longOptions = torch::TensorOptions().dtype(torch::kInt64);
+    torch::Tensor first = torch::from_blob(pairs.first.data(), {numPairs}, longOptions).clone();
+    torch::Tensor second = torch::from_blob(pairs.second.data(), {numPairs}, longOptions).clone();
+    torch::Tensor shifts = torch::from_blob(pairs.shifts.data(), {numPairs, 3}, longOptions).clone();
+    torch::Tensor scale = torch::where(hostScaledMask, torch::full({}, hasChargeScale ? lambda : 1.0, options),
+            torch::ones({numParticles}, options));
+    vector<torch::Tensor> inputs{r, hostAtomicNumbers, cell, first, second, shifts, scale};
+    vector<torch::Tensor> outputs = forwardProgram->run(inputs);
+    if (outputs.size() != 2 || outputs[1].dim() != 2 || outputs[1].size(0) != numParticles || outputs[1].size(1) != numChannels)
+        throw OpenMMException("TorchSOGForce: the compiled local_forward returned " + to_string(outputs.size()) +
+                " outputs, not (energy [1], charges [" + to_string(numParticles) + ", " + to_string(numChannels) + "])");
+    if (includeForces)
+        compiledInputs = inputs;
+    return {outputs[0].sum().to(device), outputs[1].to(device)};
+}
+
+pair<torch::Tensor, torch::Tensor> SOGTorchModel::backwardCompiled(const torch::Tensor& chargeGradient, double energyScale) {
+    if (compiledInputs.empty())
+        throw OpenMMException("TorchSOGForce: backward() without an evaluation with forces");
+    torch::NoGradGuard noGrad;
+    vector<torch::Tensor> inputs;
+    inputs.swap(compiledInputs);
+    // The objective s E_local + sum_kc q_kc D_kc in kJ/mol: E_local (eV) weighted by s kJ/mol/eV.
+    inputs.push_back(torch::full({}, energyScale*KJ_PER_MOL_PER_EV, torch::TensorOptions().dtype(torch::kFloat64)));
+    inputs.push_back(chargeGradient.detach().to(torch::kCPU, torch::kFloat64).contiguous());
+    vector<torch::Tensor> outputs;
+    try {
+        outputs = vjpProgram->run(inputs);
+    }
+    catch (const exception& error) {
+        throw OpenMMException(string("TorchSOGForce: the compiled local_vjp failed: ") + error.what());
+    }
+    // -d/dr in kJ/mol/nm (the positions are in Angstrom).
+    torch::Tensor forces = (outputs[2]*(-ANGSTROM_PER_NM)).to(device);
+    torch::Tensor lambdaGradient;
+    if (hasChargeScale)
+        lambdaGradient = torch::where(hostScaledMask, outputs[3], torch::zeros_like(outputs[3])).sum().to(device);
+    return {forces, lambdaGradient};
+}
+
 pair<torch::Tensor, torch::Tensor> SOGTorchModel::backward(const torch::Tensor& chargeGradient, double energyScale) {
+    if (compiled)
+        return backwardCompiled(chargeGradient, energyScale);
     if (!positions.defined())
         throw OpenMMException("TorchSOGForce: backward() without an evaluation with forces");
     torch::AutoGradMode gradMode(true);

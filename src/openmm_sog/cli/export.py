@@ -1,9 +1,11 @@
-"""``sognet export --model M -o FILE``: TorchScript file with metadata.
+"""``sognet export --model M -o FILE``: TorchScript file or AOTInductor package with metadata.
 
 ``--format torchscript`` (default): the model for ``create_sognet_force``, ``TorchSOGForce`` and
-``SOGNetCalculator`` (Angstrom, eV; species given at run time). ``--format openmm-torch``: the
-model of one System for openmm-torch's ``TorchForce`` (nm, kJ/mol), its atomic numbers taken
-from ``--structure FILE`` or ``--atomic-numbers``.
+``SOGNetCalculator`` (Angstrom, eV; species given at run time). ``--format aotinductor``: the
+model compiled for the CPU as a ``.pt2`` package for ``TorchSOGForce`` (TorchScript's successor;
+periodic or free structures, as ``--periodic`` or the training data say). ``--format
+openmm-torch``: the model of one System for openmm-torch's ``TorchForce`` (nm, kJ/mol), its
+atomic numbers taken from ``--structure FILE`` or ``--atomic-numbers``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import ase
 
-FORMATS = ("torchscript", "openmm-torch")
+FORMATS = ("torchscript", "aotinductor", "openmm-torch")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sognet export", description="Export to TorchScript.")
+    p = argparse.ArgumentParser(
+        prog="sognet export", description="Export to TorchScript or AOTInductor."
+    )
     p.add_argument("--model", required=True, help="model file (model_best.pt)")
     p.add_argument("-o", "--output", required=True, help="output .pt file")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
@@ -36,7 +40,10 @@ def parser() -> argparse.ArgumentParser:
         choices=FORMATS,
         default="torchscript",
         help="torchscript (default): for create_sognet_force, TorchSOGForce and the ASE "
-        "calculator (Angstrom, eV); openmm-torch: for openmm-torch's TorchForce, "
+        "calculator (Angstrom, eV); aotinductor: a .pt2 package compiled for the CPU with "
+        "this torch, for TorchSOGForce (create_sognet_force(implementation='native')), "
+        "periodic or free structures as --periodic says (needs a C++ compiler; about a "
+        "minute); openmm-torch: for openmm-torch's TorchForce, "
         "forward(positions nm, box nm) -> energy kJ/mol, for one System whose atomic numbers "
         "are given by --structure or --atomic-numbers",
     )
@@ -151,6 +158,13 @@ def run(args: argparse.Namespace) -> int:
                 stacklevel=2,
             )
         model.trained_periodic = periodic
+    if args.format == "aotinductor":
+        from openmm_sog.training.compiled_export import export_compiled
+
+        meta = export_compiled(model, args.output)
+        keys = ("format", "cutoff_angstrom", "atomic_numbers", "periodic", "package_sha256")
+        print(json.dumps({k: meta[k] for k in keys}))
+        return 0
     if not openmm_torch:
         meta = export_model(model, args.output)
         keys = ("cutoff_angstrom", "atomic_numbers", "periodic", "units", "weights_sha256")
