@@ -28,8 +28,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -246,14 +248,15 @@ def _compile(module: nn.Module, args: tuple[Tensor, ...], workdir: Path) -> list
     dims: list[dict | None] = [per_atom, per_atom, None, per_pair, per_pair, per_pair, per_atom]
     if len(args) == 9:
         dims += [None, per_atom]
-    program = torch.export.export(
-        _Graph(_trace(module, args)), args, dynamic_shapes=(tuple(dims),), strict=False
-    )
-    options = {
-        "aot_inductor.package": True,
-        "aot_inductor.output_path": str(workdir),
-    }
-    return torch._inductor.aot_compile(program.module(), args, options=options)
+    options = {"aot_inductor.package": True, "aot_inductor.output_path": str(workdir)}
+    with warnings.catch_warnings():
+        # torch's own deprecation notices from inside tracing, nothing a user can act on
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        program = torch.export.export(
+            _Graph(_trace(module, args)), args, dynamic_shapes=(tuple(dims),), strict=False
+        )
+        return torch._inductor.aot_compile(program.module(), args, options=options)
 
 
 def export_compiled(model: SOGNet, path: str | Path, periodic: bool | None = None) -> dict:
@@ -301,15 +304,16 @@ def export_compiled(model: SOGNet, path: str | Path, periodic: bool | None = Non
             "i [E] i64, j [E] i64, shifts [E,3] i64 (r_j - r_i + shifts @ cell), "
             "charge_scale [N] f64[, energy_weight [] f64, charge_grad [N,P] f64]",
         }
+        # Written in the temporary folder, moved into place complete.
         target = Path(path)
-        partial = target.with_name(target.name + ".partial")
+        partial = Path(workdir) / (target.stem + ".pt2")
         package_pt2(str(partial), aoti_files=files)
-    # The checksum covers every entry; metadata.json, which records it, is appended after.
-    meta["package_sha256"] = package_digest(partial)
-    with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_STORED) as archive:
-        prefix = archive.namelist()[0].split("/")[0]
-        archive.writestr(f"{prefix}/{_METADATA_ENTRY}", json.dumps(meta))
-    os.replace(partial, target)
+        # The checksum covers every entry; metadata.json, which records it, is appended after.
+        meta["package_sha256"] = package_digest(partial)
+        with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_STORED) as archive:
+            prefix = archive.namelist()[0].split("/")[0]
+            archive.writestr(f"{prefix}/{_METADATA_ENTRY}", json.dumps(meta))
+        shutil.move(str(partial), str(target))
     return meta
 
 
@@ -361,7 +365,13 @@ def read_compiled_metadata(path: str | Path) -> dict:
     check_format_version(
         "a SOG-Net package", path, meta.get("format_version"), EXPORT_FORMAT_VERSION
     )
-    actual = package_digest(path)
+    try:
+        actual = package_digest(path)
+    except zipfile.BadZipFile as error:
+        raise CorruptFileError(
+            f"{path}: the package is corrupted ({error}); restore it from a good copy or export "
+            "it again with `sognet export --format aotinductor`"
+        ) from None
     if actual != meta.get("package_sha256"):
         raise CorruptFileError(
             f"{path}: package checksum mismatch: the file is corrupted (SHA-256 of its entries "
