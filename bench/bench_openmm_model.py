@@ -5,12 +5,15 @@ short-range-only twin (``models/electrolyte_shortrange.pt``) are exported and ev
 OpenMM forces on molten NaCl boxes of several sizes, side by side in one run:
 
 * SOG-Net as ``TorchSOGForce`` (libtorch model + the plugin's C++ long range),
+* SOG-Net as ``TorchSOGForce`` from an AOTInductor package (``sognet export --format
+  aotinductor``: the model compiled, neighbour pairs from the plugin's C++ cell list),
 * SOG-Net as ``PythonForce`` (the whole model in torch, long range by the torch NUFFT),
 * the short-range model as ``PythonForce`` (no long range at all).
 
 Printed: CPU time per force evaluation (median, one thread for torch and OpenMM, so that other
 work on a shared machine does not distort it) and the ratios native / Python and SOG-Net /
-short range. Results are appended with the date and the machine to ``bench/RESULTS.md``.
+short range, and AOTInductor / TorchScript. Results are appended with the date and the machine
+to ``bench/RESULTS.md``.
 
     python bench/bench_openmm_model.py                    # 128, 1024, 4096 ions
     python bench/bench_openmm_model.py --sizes 128 1024
@@ -29,6 +32,7 @@ from bench_long_range import machine, timed
 
 from openmm_sog.openmm_model import create_sognet_force
 from openmm_sog.systems import molten_nacl
+from openmm_sog.training.compiled_export import export_compiled
 from openmm_sog.training.export import export_model
 from openmm_sog.training.model_io import load_model
 
@@ -78,15 +82,18 @@ def main() -> None:
     for name, model in models.items():
         exports[name] = folder / f"{name}.pt"
         export_model(model, exports[name])
+    exports["sognet_pt2"] = folder / "sognet.pt2"
+    export_compiled(models["sognet"], exports["sognet_pt2"])
     backbone = models["sognet"].backbone_name
     cases = {
         "SOG-Net TorchSOGForce": (exports["sognet"], "native"),
+        "SOG-Net TorchSOGForce AOTI": (exports["sognet_pt2"], "native"),
         "SOG-Net PythonForce": (exports["sognet"], "python"),
         "short range PythonForce": (exports["shortrange"], "python"),
     }
     header = "| ions | " + " | ".join(f"{c} (ms)" for c in cases) + " | native / Python | "
-    header += "native / short range |"
-    lines = [header, "|" + "---:|" * (len(cases) + 3)]
+    header += "native / short range | AOTI / TorchScript |"
+    lines = [header, "|" + "---:|" * (len(cases) + 4)]
     print(f"machine: {machine()}")
     print(header)
     for num_ions in args.sizes:
@@ -98,13 +105,15 @@ def main() -> None:
         native = times["SOG-Net TorchSOGForce"]
         row = f"| {num_ions} | " + " | ".join(f"{t:.1f}" for t in times.values())
         row += f" | {native / times['SOG-Net PythonForce']:.2f}"
-        row += f" | {native / times['short range PythonForce']:.2f} |"
+        row += f" | {native / times['short range PythonForce']:.2f}"
+        row += f" | {times['SOG-Net TorchSOGForce AOTI'] / native:.2f} |"
         print(row, flush=True)
         lines.append(row)
     if not args.no_record:
         today = datetime.date.today().isoformat()
         text = (
-            f"\n## SOG-Net in OpenMM: TorchSOGForce vs PythonForce, {today}\n\n"
+            f"\n## SOG-Net in OpenMM: TorchSOGForce (TorchScript, AOTInductor) vs PythonForce, "
+            f"{today}\n\n"
             f"Machine: {machine()}; OpenMM {openmm.__version__} CPU platform, one thread; "
             "`python bench/bench_openmm_model.py`. CPU time per force evaluation (median), "
             f"electrolyte models {Path(args.sognet).name} / {Path(args.shortrange).name} "

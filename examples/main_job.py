@@ -7,8 +7,10 @@
    thermostat at 1300 K on the CPU platform.
 3. OpenMM MD of the shipped SOG-Net model (models/electrolyte_sognet.pt, exported with
    ``sognet export``) through the native TorchSOGForce (libtorch model + C++ long range),
-   checked against the PythonForce path (the whole model in torch).
-4. NPT MD of the shipped SOG-Net model on a larger melt (512 ions by default) on the best
+   checked against the PythonForce path (the whole model in torch); the same model compiled
+   into an AOTInductor package (``sognet export --format aotinductor``) checked against both.
+4. NPT MD of the shipped SOG-Net model (the AOTInductor package where this torch can compile
+   one, else the TorchScript export) on a larger melt (512 ions by default) on the best
    available platform (CUDA > OpenCL on a GPU > CPU): Langevin thermostat at 1300 K and a Monte
    Carlo barostat at 1 atm, a DCD trajectory and a CSV log in the output folder, ns/day, the mean
    density (against the same NPT run with the PME + LJ force field the model learned), then an
@@ -251,6 +253,28 @@ def exported_shipped_model() -> Path:
     return exported
 
 
+@functools.cache
+def compiled_shipped_model() -> Path | None:
+    """The shipped SOG-Net compiled (``sognet export --format aotinductor``) to a temporary
+    ``.pt2`` package, once; ``None`` (with the reason printed) where this torch cannot."""
+    from openmm_sog.training.compiled_export import compiled_export_available, export_compiled
+    from openmm_sog.training.model_io import load_model
+
+    problem = compiled_export_available()
+    if problem is not None:
+        print(f"  no AOTInductor package: {problem}")
+        return None
+    checkpoint = Path(__file__).resolve().parent.parent / "models" / "electrolyte_sognet.pt"
+    package = Path(tempfile.mkdtemp()) / "electrolyte_sognet.pt2"
+    start = time.perf_counter()
+    export_compiled(load_model(checkpoint), package)
+    print(
+        f"  compiled {checkpoint.name} -> {package} (AOTInductor package) in "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+    return package
+
+
 def openmm_md_with_sognet(summary: list[str]) -> None:
     stage("3. OpenMM MD of the shipped SOG-Net model (128-ion NaCl melt, native TorchSOGForce)")
     from openmm_sog.openmm_model import create_sognet_force
@@ -262,13 +286,17 @@ def openmm_md_with_sognet(summary: list[str]) -> None:
     ref_forces = reference_forces(128, 4, positions, tolerance=1e-6)
 
     numbers = [11 if name == "Na" else 17 for name in species]
+    package = compiled_shipped_model()
     contexts = {}
-    for implementation in ("native", "python"):
+    cases = {"native": (exported, "native"), "python": (exported, "python")}
+    if package is not None:
+        cases["native, compiled"] = (package, "native")
+    for implementation, (model_file, kind) in cases.items():
         ml_system = openmm.System()
         ml_system.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
         for i in range(system.getNumParticles()):
             ml_system.addParticle(system.getParticleMass(i))
-        force = create_sognet_force(exported, numbers, implementation=implementation)
+        force = create_sognet_force(model_file, numbers, implementation=kind)
         ml_system.addForce(force)
         integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
         cpu = openmm.Platform.getPlatformByName("CPU")
@@ -294,6 +322,20 @@ def openmm_md_with_sognet(summary: list[str]) -> None:
     python_ms = _ms_per_force_evaluation(contexts["python"][0])
     native_ms = _ms_per_force_evaluation(contexts["native"][0])
     print(f"  force evaluation: TorchSOGForce {native_ms:.0f} ms, PythonForce {python_ms:.0f} ms")
+    compiled_text = ""
+    if package is not None:
+        compiled = forces_by_implementation["native, compiled"]
+        difference = np.abs(compiled - forces).max() / np.sqrt(np.mean(forces**2))
+        compiled_ms = _ms_per_force_evaluation(contexts["native, compiled"][0])
+        print(
+            f"  TorchSOGForce from the AOTInductor package: {compiled_ms:.0f} ms per force "
+            f"evaluation, max force difference from the TorchScript export {difference:.1e} of "
+            "the RMS force (float32 model)"
+        )
+        compiled_text = (
+            f"; from the AOTInductor package {compiled_ms:.0f} ms per evaluation against "
+            f"{native_ms:.0f} ms (TorchScript), forces equal to {difference:.0e} of the RMS"
+        )
     context, integrator = contexts["native"]
     context.setVelocitiesToTemperature(1300, 3)
     steps = 200
@@ -302,7 +344,7 @@ def openmm_md_with_sognet(summary: list[str]) -> None:
     summary.append(
         f"SOG-Net MD in OpenMM (TorchSOGForce), 128 ions: force RMSE vs PME {1e3 * rmse:.1f} "
         f"meV/A, {1e3 * elapsed / steps:.0f} ms/step; agrees with the PythonForce path to "
-        f"{agreement:.0e} of the RMS force"
+        f"{agreement:.0e} of the RMS force{compiled_text}"
     )
 
 
@@ -437,7 +479,8 @@ def npt_md_of_sognet(summary: list[str], args: argparse.Namespace) -> None:
     stage(f"4. NPT MD of the shipped SOG-Net model ({args.ions:,}-ion NaCl melt)")
     from openmm_sog.openmm_model import create_sognet_force
 
-    exported = exported_shipped_model()
+    # The compiled package where this torch can write one (faster per step), else TorchScript.
+    exported = compiled_shipped_model() or exported_shipped_model()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     n = args.ions
@@ -491,7 +534,10 @@ def npt_md_of_sognet(summary: list[str], args: argparse.Namespace) -> None:
             continue
         platform_name, properties = name, candidate_properties
         settings = "".join(f", {key} {value}" for key, value in properties.items())
-        print(f"  platform {name} ({why}{settings}); force {type(force).__name__}")
+        print(
+            f"  platform {name} ({why}{settings}); force {type(force).__name__} from "
+            f"{exported.name}"
+        )
         break
     if simulation is None:
         raise SystemExit("no platform could run the SOG-Net force")
@@ -604,7 +650,8 @@ def npt_md_of_sognet(summary: list[str], args: argparse.Namespace) -> None:
     )
     print(f"  written: {output}/start.pdb, npt.dcd ({chunks} frames), npt_log.csv")
     summary.append(
-        f"SOG-Net NPT MD in OpenMM ({type(force).__name__}, {platform_name} platform), "
+        f"SOG-Net NPT MD in OpenMM ({type(force).__name__} from {exported.suffix}, "
+        f"{platform_name} platform), "
         f"{n:,} ions, 1300 K, {NPT_PRESSURE_ATM:g} atm: {steps * MD_TIME_STEP_FS / 1000:g} ps at "
         f"{ns_per_day:.3f} ns/day"
     )
