@@ -67,12 +67,14 @@ class SOGNetPotentialImpl(MLPotentialImpl):
     ) -> None:
         """Load and check the export once, so a bad file fails here, not at createSystem.
 
-        :param model_path: file written by ``sognet export``.
+        :param model_path: file written by ``sognet export`` (TorchScript, or an AOTInductor
+            package, which runs in the native force with the periodicity it was compiled for).
         :param periodic: default periodicity (``None``: as the model was trained).
         :param implementation: default ``create_sognet_force`` implementation.
         :param tolerance: default relative accuracy of the native long range.
         """
         from .openmm_model import IMPLEMENTATIONS
+        from .training.compiled_export import package_metadata, read_compiled_metadata
         from .training.export import load_exported, runs_periodic
 
         if implementation not in IMPLEMENTATIONS:
@@ -80,7 +82,10 @@ class SOGNetPotentialImpl(MLPotentialImpl):
                 f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}"
             )
         self.model_path = model_path
-        metadata = load_exported(model_path)[1]
+        if package_metadata(model_path) is not None:  # sognet export --format aotinductor
+            metadata = read_compiled_metadata(model_path)
+        else:
+            metadata = load_exported(model_path)[1]
         self.periodic = periodic
         self.implementation = implementation
         self.tolerance = tolerance

@@ -24,6 +24,7 @@ import zipfile
 
 import numpy as np
 import openmm
+import openmm.app
 import pytest
 import torch
 from file_helpers import flip_bit_in_largest_tensor, rewrite_metadata
@@ -372,3 +373,39 @@ def test_wrong_use_of_a_package_is_refused_with_the_remedy(files, tmp_path):
         name = next(n for n in archive.namelist() if n.endswith("/extra/metadata.json"))
         meta = json.loads(archive.read(name))
     assert meta["compiled"]["programs"] == ["local_forward", "local_vjp"]
+
+
+def test_openmm_ml_runs_a_package_on_an_ml_subset(files):
+    """``MLPotential('sognet', modelPath=PACKAGE).createMixedSystem``: the ML region's force is
+    the package's TorchSOGForce and equals the TorchScript export's in the same mixed System."""
+    openmmml = pytest.importorskip("openmmml")
+    structure = random_structure(NUM_ATOMS, TRICLINIC, seed=40)
+    numbers = structure["atomic_numbers"].tolist()
+    box = np.array(TRICLINIC) * NM_PER_ANGSTROM
+    elements = {11: openmm.app.element.sodium, 17: openmm.app.element.chlorine}
+    topology = openmm.app.Topology()
+    chain = topology.addChain()
+    for z in numbers:
+        topology.addAtom(elements[z].symbol, elements[z], topology.addResidue("ION", chain))
+    topology.setPeriodicBoxVectors([openmm.Vec3(*row) for row in box])
+    ml_atoms = list(range(0, NUM_ATOMS, 2))
+    energies = {}
+    for kind in ("periodic", "torchscript"):
+        system = openmm.System()
+        system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in box))
+        for _ in numbers:
+            system.addParticle(20.0)
+        potential = openmmml.MLPotential("sognet", modelPath=str(files[kind]))
+        mixed = potential.createMixedSystem(topology, system, ml_atoms)
+        context = openmm.Context(mixed, openmm.VerletIntegrator(1e-3),
+                                 openmm.Platform.getPlatformByName("Reference"))  # fmt: skip
+        context.setPositions(structure["positions"].numpy() * NM_PER_ANGSTROM)
+        state = context.getState(getEnergy=True, getForces=True)
+        energies[kind] = (
+            state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole),
+            state.getForces(asNumpy=True).value_in_unit(KJ_NM),
+        )
+    assert energies["periodic"][0] == pytest.approx(energies["torchscript"][0], rel=1e-9)
+    forces = energies["torchscript"][1]
+    np.testing.assert_allclose(energies["periodic"][1], forces, atol=1e-9 * np.abs(forces).max())
+    assert np.abs(forces).max() > 0.0
