@@ -9,8 +9,8 @@
    ``sognet export``) through the native TorchSOGForce (libtorch model + C++ long range),
    checked against the PythonForce path (the whole model in torch); the same model compiled
    into an AOTInductor package (``sognet export --format aotinductor``) checked against both.
-4. NPT MD of the shipped SOG-Net model (the AOTInductor package where this torch can compile
-   one, else the TorchScript export) on a larger melt (512 ions by default) on the best
+4. NPT MD of the shipped SOG-Net model (the AOTInductor package of section 3, else the
+   TorchScript export) on a larger melt (512 ions by default) on the best
    available platform (CUDA > OpenCL on a GPU > CPU): Langevin thermostat at 1300 K and a Monte
    Carlo barostat at 1 atm, a DCD trajectory and a CSV log in the output folder, ns/day, the mean
    density (against the same NPT run with the PME + LJ force field the model learned), then an
@@ -479,8 +479,10 @@ def npt_md_of_sognet(summary: list[str], args: argparse.Namespace) -> None:
     stage(f"4. NPT MD of the shipped SOG-Net model ({args.ions:,}-ion NaCl melt)")
     from openmm_sog.openmm_model import create_sognet_force
 
-    # The compiled package where this torch can write one (faster per step), else TorchScript.
-    exported = compiled_shipped_model() or exported_shipped_model()
+    # The package section 3 compiled (it costs about a minute to compile, which --md-only
+    # skips), else the TorchScript export.
+    package = None if args.md_only else compiled_shipped_model()
+    exported = package or exported_shipped_model()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     n = args.ions

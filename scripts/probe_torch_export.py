@@ -111,67 +111,14 @@ def timed(fn, repeats: int = 10) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-class LocalEnergyCore(nn.Module):
-    """``E_local [1]`` (eV) and charges ``[N, P]`` (e) of one periodic structure, as
-    ``ExportedSOGNet.local_energy_and_charges(..., pbc=True, charge_scale)``, pairs given.
+def LocalEnergyCore(model) -> nn.Module:  # noqa: N802 (the probe's name for it)
+    """``E_local [1]`` (eV) and charges ``[N, P]`` (e) of one periodic structure, pairs given:
+    the export-friendly rewrite that ``sognet export --format aotinductor`` compiles
+    (``openmm_sog.training.compiled_export.LocalCore``; its docstring lists what differs from
+    the model's own code path and why)."""
+    from openmm_sog.training.compiled_export import LocalCore
 
-    Differences from the model's code path, all needed for tracing: species are looked up
-    without the range checks (the C++ force checks them against the metadata), the charge
-    neutralisation is a mean over the atoms (one structure: no bincount), and the real-space
-    Gaussians (those not in ``sog.kspace``) are chosen once here, from the frozen widths,
-    instead of by boolean indexing at every call.
-    """
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.m = model
-        mask = model.lr.periodic.kspace_mask()
-        narrow = (~mask).any(0) if mask is not None else torch.zeros(0, dtype=torch.bool)
-        self.narrow = [int(k) for k in torch.nonzero(narrow).flatten()]
-        self.narrow_mask = (~mask).to(model.energy_shifts.dtype)[:, self.narrow].clone()
-
-    def forward(
-        self,
-        positions: Tensor,
-        numbers: Tensor,
-        cell: Tensor,
-        i: Tensor,
-        j: Tensor,
-        shifts: Tensor,
-        charge_scale: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        from openmm_sog.model.neighbors import pair_vectors
-
-        m = self.m
-        dtype = m.energy_shifts.dtype
-        x = positions.to(dtype)
-        h = cell.to(dtype)
-        species = m.species_table.index_select(0, numbers)
-        batch = torch.zeros_like(numbers)
-        vectors = pair_vectors(x, h.unsqueeze(0), batch, i, j, shifts)
-        d, backbone_energy = m.backbone(vectors, i, j, species)
-        onehot = nn.functional.one_hot(species, len(m.atomic_numbers)).to(dtype)
-        features = torch.cat([d, onehot], -1)
-        local = (m.fitting(features).squeeze(-1) + backbone_energy) * m.energy_scale
-        local = local + m.energy_shifts.index_select(0, species)
-        energy = local.sum()
-        q = m.charge_head(features) + m.charge_offsets.index_select(0, species)
-        if m.neutralize:
-            q = q - q.mean(0, keepdim=True)
-        q = q * charge_scale.to(dtype).unsqueeze(-1)
-        if self.narrow:
-            kernel = m.lr.kernel
-            w = kernel.weights[:, self.narrow] * self.narrow_mask  # [P, M']
-            sigma = kernel.log_widths[:, self.narrow].exp()
-            r = torch.linalg.norm(vectors, dim=-1)
-            g = (w * torch.exp(-(r * r)[:, None, None] / (sigma * sigma))).sum(-1)  # [E, P]
-            keep = (r.detach() < m.lr.cutoff).to(dtype)
-            pairs = 0.5 * (q.index_select(0, i) * q.index_select(0, j) * g).sum(-1) * keep
-            total = q.sum(0)
-            volume = torch.linalg.det(h).abs()
-            ghat0 = (w * (torch.pi**1.5) * sigma**3).sum(-1)
-            energy = energy + pairs.sum() - (total * total * ghat0).sum() / (2.0 * volume)
-        return energy.reshape(1), q
+    return LocalCore(model, periodic=True)
 
 
 class LocalVJP(nn.Module):

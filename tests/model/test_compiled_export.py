@@ -409,3 +409,21 @@ def test_openmm_ml_runs_a_package_on_an_ml_subset(files):
     forces = energies["torchscript"][1]
     np.testing.assert_allclose(energies["periodic"][1], forces, atol=1e-9 * np.abs(forces).max())
     assert np.abs(forces).max() > 0.0
+
+
+def test_an_export_this_installation_cannot_compile_is_one_line(monkeypatch, tmp_path, capsys):
+    """Without a C++ compiler AOTInductor cannot build: `sognet export` says so in one line."""
+    import shutil
+
+    from openmm_sog.cli.main import main as sognet
+    from openmm_sog.training.model_io import save_model
+
+    model_file = tmp_path / "model.pt"
+    save_model(make_model(seed=1), small_config(), "float64", model_file)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    code = sognet(["export", "--model", str(model_file), "-o", str(tmp_path / "m.pt2"),
+                   "--format", "aotinductor"])  # fmt: skip
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(error) == 1, error
+    assert "cannot write an AOTInductor package" in error[0] and "no C++ compiler" in error[0]
+    assert not (tmp_path / "m.pt2").exists()
