@@ -1,12 +1,13 @@
 """Benchmark on the CPU platform: SOG Coulomb's native real-space complement against the
 Custom-force one and PME's real space, and MD throughput of SOG Coulomb against PME.
 
-Systems: molten NaCl (24,000 ions, Coulomb cutoff 0.9 nm, the bench_openmm.py system) and, when
-the optional benchmark dependency openmmtools is installed (``pip install --no-deps
-openmmtools``: only its data files are read), DHFR in water (JAC, 23,558 atoms, amber99sb/TIP3P,
-cutoff 0.9 nm, bonds to hydrogen constrained). Accuracy is matched as in bench_openmm.py: PME at
-``--pme-tolerance`` and SOG at the largest tolerance (steps of sqrt 2) whose electrostatic force
-error against PME at 1e-6 (Reference platform) is no larger than PME's. Every time is the median
+Systems: molten NaCl (24,000 ions, Coulomb cutoff 0.9 nm as in bench_openmm.py, or
+``--nacl-cutoff``) and, when the optional benchmark dependency openmmtools is installed (``pip
+install --no-deps openmmtools``: only its data files are read), DHFR in water (JAC, 23,558
+atoms, amber99sb/TIP3P, cutoff 0.9 nm or ``--dhfr-cutoff``, bonds to hydrogen constrained).
+Accuracy is matched as in bench_openmm.py: PME at ``--pme-tolerance`` and SOG at the largest
+tolerance (steps of sqrt 2) whose electrostatic force error against PME at 1e-6 (Reference
+platform) is no larger than PME's. Every time is the median
 of ``--repeats`` measurements; the MD rows are medians of ``--md-repeats`` runs of
 ``--md-steps`` steps. Appends a table to bench/RESULTS.md unless ``--no-append``.
 
@@ -38,12 +39,14 @@ CUTOFF_NM = 0.9
 NONBONDED, KSPACE, COMPLEMENT = 1, 2, 3
 
 
-def nacl(num_ions: int = 24000):
-    """Molten NaCl at 1300 K; Lennard-Jones in its own CustomNonbondedForce (group 0 here)."""
+def nacl(num_ions: int = 24000, cutoff_nm: float = CUTOFF_NM):
+    """Molten NaCl at 1300 K. At a Coulomb cutoff other than its Lennard-Jones cutoff (0.7 nm)
+    Lennard-Jones is a CustomNonbondedForce of its own (group 0 here), common to both Systems;
+    at 0.7 nm it is in the NonbondedForce, which the native SOG force then takes over."""
 
     def build(tolerance: float):
         system, positions, _ = molten_nacl(
-            num_ions, seed=7, ewald_error_tolerance=tolerance, coulomb_cutoff_nm=CUTOFF_NM
+            num_ions, seed=7, ewald_error_tolerance=tolerance, coulomb_cutoff_nm=cutoff_nm
         )
         for force in system.getForces():
             force.setForceGroup(0)
@@ -52,7 +55,7 @@ def nacl(num_ions: int = 24000):
     return build, 1300.0
 
 
-def dhfr():
+def dhfr(cutoff_nm: float = CUTOFF_NM):
     """DHFR in water from openmmtools' data files (None if openmmtools is not installed)."""
     spec = importlib.util.find_spec("openmmtools")
     if spec is None:
@@ -64,7 +67,7 @@ def dhfr():
     def build(tolerance: float):
         system = prmtop.createSystem(
             nonbondedMethod=app.PME,
-            nonbondedCutoff=CUTOFF_NM * unit.nanometer,
+            nonbondedCutoff=cutoff_nm * unit.nanometer,
             constraints=app.HBonds,
             ewaldErrorTolerance=tolerance,
         )
@@ -245,12 +248,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--md-steps", type=int, default=50)
     parser.add_argument("--md-repeats", type=int, default=5)
+    parser.add_argument(
+        "--nacl-cutoff",
+        type=float,
+        default=CUTOFF_NM,
+        help="Coulomb cutoff of the NaCl melt, nm (0.7: its Lennard-Jones cutoff, so that "
+        "Lennard-Jones joins the NonbondedForce / the native SOG pair pass)",
+    )
+    parser.add_argument(
+        "--dhfr-cutoff", type=float, default=CUTOFF_NM, help="nonbonded cutoff of DHFR, nm"
+    )
+    parser.add_argument("--systems", nargs="+", choices=["nacl", "dhfr"], default=["nacl", "dhfr"])
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
-    systems = [("molten NaCl", *nacl())]
-    if (protein := dhfr()) is not None:
-        systems.append(("DHFR in water", *protein))
+    systems = []
+    if "nacl" in args.systems:
+        systems.append(
+            (f"molten NaCl, cutoff {args.nacl_cutoff:g} nm", *nacl(24000, args.nacl_cutoff))
+        )
+    if "dhfr" not in args.systems:
+        pass
+    elif (protein := dhfr(args.dhfr_cutoff)) is not None:
+        systems.append((f"DHFR in water, cutoff {args.dhfr_cutoff:g} nm", *protein))
     else:
         print("openmmtools is not installed: DHFR skipped", flush=True)
     rows = [measure(name, build, temperature, args) for name, build, temperature in systems]
@@ -258,7 +278,9 @@ def main() -> None:
         return
     lines = [
         f"\n## SOG Coulomb real space on the CPU platform, {datetime.date.today().isoformat()}\n",
-        f"Machine: {machine()} (CPU platform, 2 threads); `python bench/bench_cpu_real_space.py`. "
+        f"Machine: {machine()} (CPU platform, 2 threads); `python bench/bench_cpu_real_space.py "
+        f"--systems {' '.join(args.systems)} --nacl-cutoff {args.nacl_cutoff:g} "
+        f"--dhfr-cutoff {args.dhfr_cutoff:g}`. "
         f"PME ewaldErrorTolerance {args.pme_tolerance:g} vs SOG at the tolerance matched to its "
         "electrostatic force error (against PME 1e-6). Times: median of "
         f"{args.repeats} force evaluations of one force group, net of the same Context's empty "
