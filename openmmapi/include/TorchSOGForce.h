@@ -30,6 +30,13 @@ namespace SOGPlugin {
  * units (kJ/mol/e^2, nm); by default the force reads them, with the tolerance, the periodicity
  * and the model's species, from the export's metadata.json (see the constructor).
  *
+ * The file may instead be an AOTInductor package (`sognet export --format aotinductor`, a .pt2
+ * archive whose metadata.json names that format): two programs compiled for the CPU by the torch
+ * this plugin was built with, local_forward (E_local and q) and local_vjp (their vector-Jacobian
+ * product), which take the neighbour pairs the force builds with its own cell list. A package is
+ * compiled for periodic or for free structures, and the force refuses the other kind; its entries
+ * are checked against the SHA-256 (package_sha256) its metadata records before it is loaded.
+ *
  * By default the model acts on every particle of a periodic System. setParticles() restricts it to
  * an ML region of a larger System (ML/MM); setUsesPeriodicBoundaryConditions(false) runs a model
  * of molecules or clusters in free space. Two global parameters make it usable in alchemical
@@ -64,7 +71,7 @@ public:
      * periodic, with tolerance 1e-5; the metadata, if any, must then agree on the number of
      * channels.
      *
-     * @param file           the TorchScript file written by `sognet export`
+     * @param file           the TorchScript file (or AOTInductor package) written by `sognet export`
      * @param atomicNumbers  the atomic number of every particle of the System, in order (of every
      *                       particle of setParticles() when that is used)
      * @param numChannels    the number of latent charge channels P the model returns, or 0 to read
@@ -75,7 +82,7 @@ public:
      * Create a TorchSOGForce from the bytes of a model file (what getModelBytes() returns). The
      * caller owns the new object.
      *
-     * @param modelBytes     the contents of a TorchScript file written by `sognet export`
+     * @param modelBytes     the contents of a file written by `sognet export` (TorchScript or a package)
      * @param atomicNumbers  the atomic number of every particle of the System, in order
      * @param numChannels    as for the constructor: 0 to configure the force from the metadata
      * @param file           where the bytes came from, for getFile() and messages only (may be empty)
@@ -104,7 +111,7 @@ public:
         return file;
     }
     /**
-     * Get the model: the bytes of the TorchScript file (in Python, a bytes object).
+     * Get the model: the bytes of the exported file (in Python, a bytes object).
      */
     const std::string& getModelBytes() const {
         return modelBytes;

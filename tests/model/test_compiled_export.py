@@ -20,6 +20,7 @@ module fixtures: one periodic (through the ``sognet export`` CLI) and one for fr
 from __future__ import annotations
 
 import json
+import locale
 import zipfile
 
 import numpy as np
@@ -70,8 +71,16 @@ def files(model, tmp_path_factory):
     save_model(model, small_config(), "float64", model_file)
     paths = {"torchscript": folder / "model_ts.pt", "periodic": folder / "periodic.pt2"}
     export_model(model, paths["torchscript"])
-    code = sognet(["export", "--model", str(model_file), "-o", str(paths["periodic"]),
-                   "--format", "aotinductor", "--periodic", "true"])  # fmt: skip
+    # Under an ASCII LC_CTYPE, as an OpenCL (PoCL) context leaves it: AOTInductor reads its C++
+    # templates with the locale's encoding, and the export must not depend on it.
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        code = sognet(["export", "--model", str(model_file), "-o", str(paths["periodic"]),
+                       "--format", "aotinductor", "--periodic", "true"])  # fmt: skip
+        assert locale.setlocale(locale.LC_CTYPE) == "C"  # restored afterwards
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
     assert code == 0
     paths["free"] = folder / "free.pt2"
     export_compiled(model, paths["free"], periodic=False)

@@ -435,7 +435,16 @@ pair<torch::Tensor, torch::Tensor> SOGTorchModel::forwardCompiled(const torch::T
     torch::Tensor scale = torch::where(hostScaledMask, torch::full({}, hasChargeScale ? lambda : 1.0, options),
             torch::ones({numParticles}, options));
     vector<torch::Tensor> inputs{r, hostAtomicNumbers, cell, first, second, shifts, scale};
-    vector<torch::Tensor> outputs = forwardProgram->run(inputs);
+    vector<torch::Tensor> outputs;
+    try {
+        outputs = forwardProgram->run(inputs);
+    }
+    catch (const c10::Error&) {
+        throw; // evaluate() names the cause (coincident atoms, for example)
+    }
+    catch (const exception& error) {
+        throw OpenMMException(string("TorchSOGForce: the compiled local_forward failed: ") + error.what());
+    }
     if (outputs.size() != 2 || outputs[1].dim() != 2 || outputs[1].size(0) != numParticles || outputs[1].size(1) != numChannels)
         throw OpenMMException("TorchSOGForce: the compiled local_forward returned " + to_string(outputs.size()) +
                 " outputs, not (energy [1], charges [" + to_string(numParticles) + ", " + to_string(numChannels) + "])");

@@ -25,6 +25,7 @@ other entry of the archive (:func:`package_digest`), which loading verifies in P
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ import struct
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -238,6 +240,30 @@ class _Graph(nn.Module):
         return self.graph_module(*args)
 
 
+@contextlib.contextmanager
+def _utf8_ctype() -> Iterator[None]:
+    """A UTF-8 ``LC_CTYPE`` while AOTInductor runs: it reads its C++ templates with the locale's
+    encoding, and an OpenCL (PoCL) context created earlier in the process resets ``LC_CTYPE`` to
+    "C" (ASCII), where the templates fail to decode."""
+    import locale
+
+    previous = locale.setlocale(locale.LC_CTYPE)
+    changed = False
+    if "utf8" not in previous.lower().replace("-", ""):
+        for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8"):
+            try:
+                locale.setlocale(locale.LC_CTYPE, name)
+            except locale.Error:
+                continue
+            changed = True
+            break
+    try:
+        yield
+    finally:
+        if changed:
+            locale.setlocale(locale.LC_CTYPE, previous)
+
+
 def _compile(module: nn.Module, args: tuple[Tensor, ...], workdir: Path) -> list:
     """make_fx, torch.export (dynamic atom and pair counts) and AOTInductor: the files."""
     from torch.export import Dim
@@ -249,7 +275,7 @@ def _compile(module: nn.Module, args: tuple[Tensor, ...], workdir: Path) -> list
     if len(args) == 9:
         dims += [None, per_atom]
     options = {"aot_inductor.package": True, "aot_inductor.output_path": str(workdir)}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _utf8_ctype():
         # torch's own deprecation notices from inside tracing, nothing a user can act on
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
