@@ -198,22 +198,11 @@ class TorchPairs(nn.Module):
 
 
 def trace_with_make_fx(module: nn.Module, args: tuple) -> torch.fx.GraphModule:
-    """Unroll autograd into aten ops with symbolic shapes (no duck shaping: a dynamic size
-    equal to a weight's size must not be specialised)."""
-    from torch.fx.experimental import _config as fx_config
-    from torch.fx.experimental.proxy_tensor import make_fx
+    """Unroll autograd into aten ops with symbolic shapes, as ``sognet export --format
+    aotinductor`` does (``openmm_sog.training.compiled_export.trace_with_make_fx``)."""
+    from openmm_sog.training.compiled_export import trace_with_make_fx as trace
 
-    old = fx_config.use_duck_shape
-    fx_config.use_duck_shape = False
-    try:
-        return make_fx(
-            module,
-            tracing_mode="symbolic",
-            _allow_non_fake_inputs=True,
-            _error_on_data_dependent_ops=True,
-        )(*[a.clone() for a in args])
-    finally:
-        fx_config.use_duck_shape = old
+    return trace(module, args)
 
 
 class GraphWrapper(nn.Module):

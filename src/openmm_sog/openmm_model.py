@@ -121,12 +121,7 @@ def create_sognet_force(
     module, metadata = load_exported(path)
     if not hasattr(module, "short_range_and_charges"):
         raise ValueError(f"{path} does not have the SOG-Net export signature")
-    known = set(metadata["atomic_numbers"])
-    unknown = sorted(set(atomic_numbers) - known)
-    if unknown:
-        raise ValueError(
-            f"atomic numbers {unknown} are not among the model's species {sorted(known)}"
-        )
+    _check_species(atomic_numbers, metadata)
     periodic = _periodicity(path, metadata.get("periodic"), periodic)
     has_long_range = bool(metadata.get("long_range")) and "sog" in metadata
     if implementation == "auto":
@@ -147,10 +142,7 @@ def create_sognet_force(
                 f"{path} is a short-range-only model; the native TorchSOGForce "
                 "needs a long-range part (use implementation='python')"
             )
-        if not _native_kernels_loaded():
-            raise RuntimeError(
-                "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
-            )
+        _require_native_kernels()
         if charge_scale_parameter and not _takes_charge_scale(module):
             raise ValueError(
                 f"{path} predates charge scaling (its local_energy_and_charges takes no "
@@ -164,6 +156,24 @@ def create_sognet_force(
             "(implementation='native' or 'auto' with its plugins loaded and a long-range model)"
         )
     return _python_force(SOGNetComputation(path, atomic_numbers, periodic, subset, module))
+
+
+def _check_species(atomic_numbers: Sequence[int], metadata: dict) -> None:
+    """A ValueError naming the atomic numbers the export's model was not trained on."""
+    known = set(metadata["atomic_numbers"])
+    unknown = sorted(set(atomic_numbers) - known)
+    if unknown:
+        raise ValueError(
+            f"atomic numbers {unknown} are not among the model's species {sorted(known)}"
+        )
+
+
+def _require_native_kernels() -> None:
+    """A RuntimeError naming why the TorchSOGForce kernels did not load, if they did not."""
+    if not _native_kernels_loaded():
+        raise RuntimeError(
+            "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
+        )
 
 
 def _configured(
@@ -204,16 +214,8 @@ def _compiled_force(
             f"{path} is an AOTInductor package, which runs in the native TorchSOGForce only; "
             "use implementation='native' (or 'auto'), or the TorchScript export for 'python'"
         )
-    if not _native_kernels_loaded():
-        raise RuntimeError(
-            "the TorchSOGForce kernels did not load: " + "; ".join(_native_failures())
-        )
-    known = set(metadata["atomic_numbers"])
-    unknown = sorted(set(atomic_numbers) - known)
-    if unknown:
-        raise ValueError(
-            f"atomic numbers {unknown} are not among the model's species {sorted(known)}"
-        )
+    _require_native_kernels()
+    _check_species(atomic_numbers, metadata)
     compiled = bool(metadata.get("periodic"))
     if periodic is not None and bool(periodic) != compiled:
         kind = "periodic structures" if compiled else "free structures (no periodic box)"

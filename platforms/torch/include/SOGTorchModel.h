@@ -2,6 +2,7 @@
 #define OPENMM_SOGTORCHMODEL_H_
 
 #include "SOGNeighborPairs.h"
+#include "internal/SOGExportMetadata.h"
 #include "TorchSOGForce.h"
 #include "openmm/Vec3.h"
 #include <torch/csrc/autograd/autograd.h>
@@ -108,7 +109,7 @@ public:
         return compiled;
     }
 private:
-    void loadCompiled(const TorchSOGForce& force, const std::string& file);
+    void loadCompiled(const TorchSOGForce& force, const SOGExportMetadata& metadata, const std::string& file);
     std::pair<torch::Tensor, torch::Tensor> forwardCompiled(const torch::Tensor& positionsAngstrom,
             const torch::Tensor& cellAngstrom, double chargeScale, bool includeForces);
     std::pair<torch::Tensor, torch::Tensor> backwardCompiled(const torch::Tensor& chargeGradient, double energyScale);

@@ -294,10 +294,12 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles)
         if (mask[k])
             scaledMask[k] = true;
     regionPositions.resize(numParticles);
-    if (force.getModelBytes().compare(0, 4, "PK\x03\x04") == 0 &&
-            readExportMetadata(force.getModelBytes(), file).isCompiled()) {
-        loadCompiled(force, file);
-        return;
+    if (force.getModelBytes().compare(0, 4, "PK\x03\x04") == 0) {
+        SOGExportMetadata metadata = readExportMetadata(force.getModelBytes(), file);
+        if (metadata.isCompiled()) {
+            loadCompiled(force, metadata, file);
+            return;
+        }
     }
     torch::jit::ExtraFilesMap extraFiles{{"metadata.json", ""}};
     try {
@@ -322,9 +324,8 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles)
     module.eval();
 }
 
-void SOGTorchModel::loadCompiled(const TorchSOGForce& force, const string& file) {
+void SOGTorchModel::loadCompiled(const TorchSOGForce& force, const SOGExportMetadata& metadata, const string& file) {
     const string& bytes = force.getModelBytes();
-    SOGExportMetadata metadata = readExportMetadata(bytes, file);
     if (metadata.formatVersion > 0)
         checkFormatVersion(to_string(metadata.formatVersion), file);
     string actual = packageDigest(bytes, file);

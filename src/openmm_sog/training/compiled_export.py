@@ -58,6 +58,7 @@ __all__ = [
     "package_digest",
     "package_metadata",
     "read_compiled_metadata",
+    "trace_with_make_fx",
 ]
 
 #: metadata.json ``format`` of an AOTInductor package (same ``format_version`` as TorchScript)
@@ -210,7 +211,7 @@ def _example_inputs(model: SOGNet, periodic: bool) -> tuple[Tensor, ...]:
     return positions, numbers, cell, i, j, shifts, charge_scale
 
 
-def _trace(module: nn.Module, args: tuple[Tensor, ...]) -> torch.fx.GraphModule:
+def trace_with_make_fx(module: nn.Module, args: tuple[Tensor, ...]) -> torch.fx.GraphModule:
     """Autograd unrolled into aten operations, symbolic sizes (no duck shaping: a dynamic size
     equal to a weight's size must not be specialised)."""
     from torch.fx.experimental import _config as fx_config
@@ -280,7 +281,10 @@ def _compile(module: nn.Module, args: tuple[Tensor, ...], workdir: Path) -> list
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         program = torch.export.export(
-            _Graph(_trace(module, args)), args, dynamic_shapes=(tuple(dims),), strict=False
+            _Graph(trace_with_make_fx(module, args)),
+            args,
+            dynamic_shapes=(tuple(dims),),
+            strict=False,
         )
         return torch._inductor.aot_compile(program.module(), args, options=options)
 
