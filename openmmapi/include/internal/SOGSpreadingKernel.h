@@ -30,6 +30,14 @@ public:
      */
     SOGSpreadingKernel(int width, double beta, double fitTolerance = 1e-14);
     /**
+     * The fit tolerance for weights rounded to single or double precision: their round-off
+     * (2e-8 relative, float's 6e-8 halved to leave it the whole error; 1e-14 in double). Every
+     * engine that fits for a precision uses this one rule.
+     */
+    static double getRoundOffTolerance(bool singlePrecision) {
+        return (singlePrecision ? 2e-8 : 1e-14);
+    }
+    /**
      * Compute the weights of a particle with offset u in [0, 1).
      *
      * @param u                  j0 - (x - alpha), see the class description

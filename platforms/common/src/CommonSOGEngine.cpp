@@ -168,8 +168,7 @@ void CommonSOGEngine::allocateGrids(const Vec3* boxVectors) {
  * coefficient per term.
  */
 string CommonSOGEngine::createWeightFunctions() {
-    const double fitTolerance = (cc.getUseDoublePrecision() ? 1e-14 : 2e-8);
-    SOGSpreadingKernel kernel(grid.spreadWidth, grid.beta, fitTolerance);
+    SOGSpreadingKernel kernel(grid.spreadWidth, grid.beta, SOGSpreadingKernel::getRoundOffTolerance(!cc.getUseDoublePrecision()));
     const double scale = 1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta);
     const int width = grid.spreadWidth;
     stringstream source;

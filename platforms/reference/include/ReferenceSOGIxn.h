@@ -2,6 +2,7 @@
 #define OPENMM_REFERENCESOGIXN_H_
 
 #include "SOGFFT3D.h"
+#include "SOGGridLoops.h"
 #include "internal/SOGSpreadingKernel.h"
 #include "internal/SOGForceImpl.h"
 #include "openmm/Vec3.h"
@@ -133,7 +134,9 @@ private:
     int numChannels;
     SOGGridParameters grid;
     SOGFFT3D<Real> fft;
-    SOGSpreadingKernel spreadingKernel; // the spreading weights (w and beta do not change with the grid)
+    SOGSpreadingKernel spreadingKernel; // the spreading weights (w and beta do not change with the grid),
+                                        // fitted to Real's round-off
+    const SOGGridLoops<Real>& loops;    // the spreading and interpolation loops for this processor
     double weightScale;                 // 1/phi(0): the weights and deconvolution factors are divided by phi(0)
     std::vector<std::vector<double> > channelWeights, channelWidths;
     std::vector<double> selfKernel; // g_c(0), kJ/mol/e^2

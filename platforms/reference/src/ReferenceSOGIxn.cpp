@@ -1,4 +1,5 @@
 #include "ReferenceSOGIxn.h"
+#include "SOGGridLoops.h"
 #include "SOGParallelFor.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ThreadPool.h"
@@ -14,7 +15,8 @@ ReferenceSOGIxn<Real>::ReferenceSOGIxn(const SOGGridRequest& request, const Vec3
         request(request), numChannels(request.numChannels),
         grid(SOGForceImpl::calcGridParameters(boxVectors, request, 0.0)),
         fft(grid.gridSize[0], grid.gridSize[1], grid.gridSize[2]),
-        spreadingKernel(grid.spreadWidth, grid.beta), weightScale(1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta)),
+        spreadingKernel(grid.spreadWidth, grid.beta, SOGSpreadingKernel::getRoundOffTolerance(sizeof(Real) == sizeof(float))),
+        loops(selectGridLoops<Real>()), weightScale(1.0/SOGForceImpl::calcKernelValue(0.0, grid.beta)),
         channelWeights(numChannels), channelWidths(numChannels),
         selfKernel(numChannels, 0.0), grids(numChannels), spectra(numChannels), modeFactors(numChannels) {
 }
@@ -112,66 +114,6 @@ static int wrapIndex(int j, int size) {
     return (j < 0 ? j + size : j);
 }
 
-/*
- * The hot loops (weights, spreading, interpolation) run over w = 4..16 points per axis. Calling
- * body(std::integral_constant<int, W>) with W = w makes every loop bound a compile-time constant,
- * which the compiler unrolls and vectorises (about 2x faster than the same loops with a run-time
- * bound); W = 0 is the run-time fallback.
- */
-template <class Body>
-static void withWidth(int w, Body&& body) {
-    switch (w) {
-        case 4: body(integral_constant<int, 4>()); break;
-        case 5: body(integral_constant<int, 5>()); break;
-        case 6: body(integral_constant<int, 6>()); break;
-        case 7: body(integral_constant<int, 7>()); break;
-        case 8: body(integral_constant<int, 8>()); break;
-        case 9: body(integral_constant<int, 9>()); break;
-        case 10: body(integral_constant<int, 10>()); break;
-        case 11: body(integral_constant<int, 11>()); break;
-        case 12: body(integral_constant<int, 12>()); break;
-        default: body(integral_constant<int, 0>());
-    }
-}
-
-/*
- * The z loops of spreading and gathering run over the support padded with zero weights to a
- * whole number of 16-byte SIMD vectors (6 -> 8 floats), which the compiler vectorises without a
- * scalar remainder. The run-time-width fallback (W = 0) does not pad and sizes the local
- * arrays for the widest kernel, 16.
- */
-template <class Real, int W>
-static constexpr int paddedWidth() {
-    constexpr int lanes = 16/sizeof(Real);
-    return (W > 0 ? min(16, (W + lanes - 1)/lanes*lanes) : 16);
-}
-
-/*
- * result[d][t] = sum_k coefficients[k*w + t] v[d]^k for the three axes d and t < w, by Horner's
- * rule (the polynomials of SOGSpreadingKernel::evaluate, with the width fixed at compile time),
- * times scale[d], rounded to Real at the end (single precision keeps its 7 digits: the polynomial
- * itself is summed in double).
- * The three axes advance together: 3w independent chains instead of w keep the multipliers busy
- * (one axis at a time, the ~20 dependent steps of each chain set the pace).
- */
-template <int W, class Real>
-static void evaluateWeights(const double* coefficients, int degree, int w, const double v[3], double scale[3], Real* const result[3]) {
-    const int width = (W > 0 ? W : w);
-    double sum[3][16];
-    for (int d = 0; d < 3; d++)
-        for (int t = 0; t < width; t++)
-            sum[d][t] = coefficients[degree*width + t];
-    for (int k = degree - 1; k >= 0; k--) {
-        const double* c = coefficients + k*width;
-        for (int d = 0; d < 3; d++)
-            for (int t = 0; t < width; t++)
-                sum[d][t] = sum[d][t]*v[d] + c[t];
-    }
-    for (int d = 0; d < 3; d++)
-        for (int t = 0; t < width; t++)
-            result[d][t] = (Real) (scale[d]*sum[d][t]);
-}
-
 template <class Real>
 double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec3* boxVectors, const vector<double>& charges,
         vector<Vec3>* forces, vector<double>* chargeDerivatives) {
@@ -247,110 +189,65 @@ double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec
     sortedCharges.resize(numParticles*P);
     weights.resize(3*numParticles*w);
     derivWeights.resize(needPotential ? 3*numParticles*w : 0);
-    const double* valueCoefficients = spreadingKernel.getCoefficients(false).data();
-    const double* derivativeCoefficients = spreadingKernel.getCoefficients(true).data();
-    const int valueDegree = spreadingKernel.getDegree(false);
-    const int derivativeDegree = spreadingKernel.getDegree(true);
-    withWidth(w, [&](auto width) {
-        constexpr int W = decltype(width)::value;
-        parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
-            for (int k = begin; k < end; k++) {
-                const int i = order[k];
-                for (int d = 0; d < 3; d++)
-                    firstIndex[3*k + d] = supportStart[3*i + d];
-                for (int ch = 0; ch < P; ch++)
-                    sortedCharges[k*P + ch] = (Real) charges[i*P + ch];
-                const double* v = &kernelVariable[3*i];
-                Real* const values[3] = {&weights[3*k*w], &weights[(3*k + 1)*w], &weights[(3*k + 2)*w]};
-                double valueScale[3] = {weightScale, weightScale, weightScale};
-                evaluateWeights<W>(valueCoefficients, valueDegree, w, v, valueScale, values);
-                if (needPotential) {
-                    Real* const derivatives[3] = {&derivWeights[3*k*w], &derivWeights[(3*k + 1)*w], &derivWeights[(3*k + 2)*w]};
-                    // d/dz to d/ds, and the same scale as the values
-                    double toFractional[3] = {weightScale*n[0]/alpha, weightScale*n[1]/alpha, weightScale*n[2]/alpha};
-                    evaluateWeights<W>(derivativeCoefficients, derivativeDegree, w, v, toFractional, derivatives);
-                }
-            }
-        });
-    });
-    // Wrapped grid indices of sorted particle k along axis d: indices[d][t], t < w.
-    auto wrappedIndices = [&](int k, int indices[3][16]) {
-        for (int d = 0; d < 3; d++) {
-            const int* table = &wrapTables[d][firstIndex[3*k + d] + w];
-            for (int t = 0; t < w; t++)
-                indices[d][t] = table[t];
+    SOGWeightPolynomials polynomials;
+    polynomials.valueCoefficients = spreadingKernel.getCoefficients(false).data();
+    polynomials.valueDegree = spreadingKernel.getDegree(false);
+    polynomials.derivativeCoefficients = (needPotential ? spreadingKernel.getCoefficients(true).data() : nullptr);
+    polynomials.derivativeDegree = spreadingKernel.getDegree(true);
+    polynomials.valueScale = weightScale;
+    for (int d = 0; d < 3; d++)
+        polynomials.derivativeScale[d] = weightScale*n[d]/alpha; // d/dz to d/ds, and the same scale as the values
+    parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
+        for (int k = begin; k < end; k++) {
+            const int i = order[k];
+            for (int d = 0; d < 3; d++)
+                firstIndex[3*k + d] = supportStart[3*i + d];
+            for (int ch = 0; ch < P; ch++)
+                sortedCharges[k*P + ch] = (Real) charges[i*P + ch];
         }
-    };
+        loops.computeWeights(polynomials, w, order.data(), kernelVariable.data(), begin, end, weights.data(), derivWeights.data());
+    });
+    SOGGridPass<Real> pass;
+    pass.width = w;
+    pass.numChannels = P;
+    for (int d = 0; d < 3; d++) {
+        pass.gridSize[d] = n[d];
+        pass.wrapTable[d] = wrapTables[d].data();
+    }
+    pass.firstIndex = firstIndex.data();
+    pass.weights = weights.data();
+    pass.derivWeights = derivWeights.data();
+    pass.charges = sortedCharges.data();
 
     // Type 1: spread all channels in one pass, then FFT. Each thread owns a slab of x planes and
     // adds only the contributions that fall in it, so no two threads write the same point.
     for (int ch = 0; ch < P; ch++)
         grids[ch].assign(gridPoints, Real(0));
+    vector<Real*> gridPointers(P);
+    for (int ch = 0; ch < P; ch++)
+        gridPointers[ch] = grids[ch].data();
     // The particles are sorted by their first x plane: those reaching a thread's slab lie in one
     // or (across the periodic boundary) two ranges of the order, visited in the same order as by
     // a single thread so that every grid point sums its terms in the same order.
     vector<int> sortedPlane(numParticles);
     for (int k = 0; k < numParticles; k++)
         sortedPlane[k] = wrapped(0, firstIndex[3*k]);
-    withWidth(w, [&](auto width) {
-        constexpr int W = decltype(width)::value;
-        const int ww = (W > 0 ? W : w);
-        constexpr int WP = paddedWidth<Real, W>(); // the local arrays' size
-        const int wp = (W > 0 ? WP : w);
-        parallelFor(threads, n[0], [&](int firstPlane, int endPlane, int thread) {
-            auto firstAtOrAbove = [&](int plane) {
-                return (int) (lower_bound(sortedPlane.begin(), sortedPlane.end(), plane) - sortedPlane.begin());
-            };
-            vector<pair<int, int> > ranges; // [begin, end) in the order
-            const int lowest = firstPlane - (ww - 1); // first planes whose support reaches the slab
-            if (endPlane - lowest >= n[0])
-                ranges.push_back({0, numParticles});
-            else if (lowest >= 0)
-                ranges.push_back({firstAtOrAbove(lowest), firstAtOrAbove(endPlane)});
-            else {
-                ranges.push_back({0, firstAtOrAbove(endPlane)});
-                ranges.push_back({firstAtOrAbove(lowest + n[0]), numParticles});
-            }
-            int indices[3][16];
-            auto spreadParticle = [&](int k) {
-                const Real* wx = &weights[(3*k)*ww];
-                const Real* wy = &weights[(3*k + 1)*ww];
-                // A local copy, padded with zeros to wp: the compiler then knows no grid store
-                // changes it, and vectorises the z loop in whole SIMD vectors.
-                Real wz[WP] = {};
-                for (int tz = 0; tz < ww; tz++)
-                    wz[tz] = weights[(3*k + 2)*ww + tz];
-                wrappedIndices(k, indices);
-                const bool contiguous = (indices[2][0] + wp <= n[2]); // the padded z run does not wrap
-                for (int ch = 0; ch < P; ch++) {
-                    const Real q = sortedCharges[k*P + ch];
-                    if (q == 0)
-                        continue;
-                    Real* grid = grids[ch].data();
-                    for (int tx = 0; tx < ww; tx++) {
-                        const int gx = indices[0][tx];
-                        if (gx < firstPlane || gx >= endPlane)
-                            continue;
-                        const Real qx = q*wx[tx];
-                        for (int ty = 0; ty < ww; ty++) {
-                            const Real a = qx*wy[ty];
-                            Real* row = grid + ((long long) gx*n[1] + indices[1][ty])*n[2];
-                            if (contiguous) {
-                                Real* __restrict points = row + indices[2][0];
-                                for (int tz = 0; tz < wp; tz++)
-                                    points[tz] += a*wz[tz]; // adds zero beyond the support
-                            }
-                            else
-                                for (int tz = 0; tz < ww; tz++)
-                                    row[indices[2][tz]] += a*wz[tz];
-                        }
-                    }
-                }
-            };
-            for (const auto& range : ranges)
-                for (int k = range.first; k < range.second; k++)
-                    spreadParticle(k);
-        });
+    parallelFor(threads, n[0], [&](int firstPlane, int endPlane, int thread) {
+        auto firstAtOrAbove = [&](int plane) {
+            return (int) (lower_bound(sortedPlane.begin(), sortedPlane.end(), plane) - sortedPlane.begin());
+        };
+        auto spreadRange = [&](int begin, int end) {
+            loops.spread(pass, begin, end, firstPlane, endPlane, gridPointers.data());
+        };
+        const int lowest = firstPlane - (w - 1); // first planes whose support reaches the slab
+        if (endPlane - lowest >= n[0])
+            spreadRange(0, numParticles);
+        else if (lowest >= 0)
+            spreadRange(firstAtOrAbove(lowest), firstAtOrAbove(endPlane));
+        else {
+            spreadRange(0, firstAtOrAbove(endPlane));
+            spreadRange(firstAtOrAbove(lowest + n[0]), numParticles);
+        }
     });
     const size_t spectrumSize = fft.getSpectrumSize(maxMode);
     for (int ch = 0; ch < P; ch++) {
@@ -400,69 +297,18 @@ double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec
         fft.backward(spectra[ch].data(), grids[ch].data(), maxMode, threads);
     if (chargeDerivatives != nullptr)
         chargeDerivatives->resize(numParticles*P);
-    withWidth(w, [&](auto width) {
-        constexpr int W = decltype(width)::value;
-        const int ww = (W > 0 ? W : w);
-        constexpr int WP = paddedWidth<Real, W>(); // the local arrays' size
-        const int wp = (W > 0 ? WP : w);
-        parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
-            int indices[3][16];
-            for (int k = begin; k < end; k++) {
-                const int i = order[k];
-                wrappedIndices(k, indices);
-                const bool contiguous = (indices[2][0] + wp <= n[2]);
-                const Real* wx = &weights[(3*k)*ww];
-                const Real* wy = &weights[(3*k + 1)*ww];
-                const Real* dx = &derivWeights[(3*k)*ww];
-                const Real* dy = &derivWeights[(3*k + 1)*ww];
-                Real wz[WP] = {}, dz[WP] = {}; // padded with zeros to wp, as for spreading
-                for (int tz = 0; tz < ww; tz++) {
-                    wz[tz] = weights[(3*k + 2)*ww + tz];
-                    dz[tz] = derivWeights[(3*k + 2)*ww + tz];
-                }
-                for (int ch = 0; ch < P; ch++) {
-                    // Per z offset tz, the sums over x and y of wx wy u, dx wy u and wx dy u: each
-                    // row adds elementwise (the SIMD loop, no reduction), and the z sums come last:
-                    // phi = sum wz V, and the fractional gradient (sum wz X, sum wz Y, sum dz V).
-                    const Real* grid = grids[ch].data();
-                    Real V[WP] = {}, X[WP] = {}, Y[WP] = {};
-                    for (int tx = 0; tx < ww; tx++) {
-                        const Real* plane = grid + (long long) indices[0][tx]*n[1]*(long long) n[2];
-                        for (int ty = 0; ty < ww; ty++) {
-                            const Real a = wx[tx]*wy[ty], b = dx[tx]*wy[ty], c = wx[tx]*dy[ty];
-                            const Real* row = plane + (long long) indices[1][ty]*n[2];
-                            if (contiguous) {
-                                const Real* points = row + indices[2][0];
-                                for (int tz = 0; tz < wp; tz++) {
-                                    V[tz] += a*points[tz];
-                                    X[tz] += b*points[tz];
-                                    Y[tz] += c*points[tz];
-                                }
-                            }
-                            else
-                                for (int tz = 0; tz < ww; tz++) {
-                                    const Real u = row[indices[2][tz]];
-                                    V[tz] += a*u;
-                                    X[tz] += b*u;
-                                    Y[tz] += c*u;
-                                }
-                        }
-                    }
-                    double phi = 0.0, g0 = 0.0, g1 = 0.0, g2 = 0.0;
-                    for (int tz = 0; tz < ww; tz++) {
-                        phi += (double) wz[tz]*V[tz];
-                        g0 += (double) wz[tz]*X[tz];
-                        g1 += (double) wz[tz]*Y[tz];
-                        g2 += (double) dz[tz]*V[tz];
-                    }
-                    const double q = charges[i*P + ch];
-                    if (forces != nullptr)
-                        (*forces)[i] -= (recip[0]*g0 + recip[1]*g1 + recip[2]*g2)*q; // d phi/dr = sum_d (d phi/ds_d) recip[d]
-                    if (chargeDerivatives != nullptr)
-                        (*chargeDerivatives)[i*P + ch] = phi - selfKernel[ch]*q;
-                }
-            }
-        });
+    SOGInterpolationOutput output;
+    output.order = order.data();
+    output.charges = charges.data();
+    output.selfKernel = selfKernel.data();
+    for (int d = 0; d < 3; d++)
+        for (int e = 0; e < 3; e++)
+            output.recip[d][e] = recip[d][e];
+    output.forces = (forces == nullptr ? nullptr : reinterpret_cast<double*>(forces->data())); // Vec3 is double[3]
+    output.chargeDerivatives = (chargeDerivatives == nullptr ? nullptr : chargeDerivatives->data());
+    const Real* const* potentialGrids = gridPointers.data();
+    parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
+        loops.interpolate(pass, begin, end, potentialGrids, output);
     });
     return energy;
 }

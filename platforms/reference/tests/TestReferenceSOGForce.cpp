@@ -5,6 +5,7 @@
 #include "TestSOGForce.h"
 #include "ReferenceSOGIxn.h"
 #include "SOGFFT3D.h"
+#include "SOGGridLoops.h"
 #include "internal/SOGSpreadingKernel.h"
 #include "openmm/internal/ThreadPool.h"
 #include <complex>
@@ -125,9 +126,10 @@ void testSpreadingKernel() {
         const double beta = SOGForceImpl::calcKaiserBesselBeta(width), alpha = 0.5*width;
         SOGSpreadingKernel kernel(width, beta);
         ASSERT(kernel.getFitError() < 1e-14);
-        // the Common kernel's single-precision fit: its own tolerance, with lower degrees
-        SOGSpreadingKernel single(width, beta, 2e-8);
-        ASSERT(single.getFitError() <= 2e-8);
+        // the single-precision fit (Common kernel, float host engine): its own tolerance, lower degrees
+        const double singleTolerance = SOGSpreadingKernel::getRoundOffTolerance(true);
+        SOGSpreadingKernel single(width, beta, singleTolerance);
+        ASSERT(singleTolerance <= 2e-8 && single.getFitError() <= singleTolerance);
         ASSERT(single.getDegree(false) < kernel.getDegree(false) && single.getDegree(true) < kernel.getDegree(true));
         const double peak = SOGForceImpl::calcKernelValue(0.0, beta);
         double values[16], derivatives[16];
@@ -145,7 +147,160 @@ void testSpreadingKernel() {
     }
 }
 
+/*
+ * One instruction set's grid loops against plain loops written here (the oracle): the weights
+ * against SOGSpreadingKernel::evaluate, spreading against a direct sum over each particle's
+ * w^3 support points, interpolation against direct sums of the potential and its gradient. Grid
+ * sizes and first indices are chosen so that supports wrap around every axis; widths 5 and 8
+ * take the compile-time-width loops, 14 the run-time fallback. Threads' x slabs are mimicked by
+ * spreading the planes in two pieces.
+ */
+template <class Real>
+void testGridLoops(const SOGGridLoops<Real>& loops, int w, double tolerance) {
+    OpenMM_SFMT::SFMT sfmt;
+    init_gen_rand(11 + w, sfmt);
+    const int n[3] = {w + 11, 2*w + 3, w + 4}, P = 2, numParticles = 40;
+    const double beta = SOGForceImpl::calcKaiserBesselBeta(w), alpha = 0.5*w;
+    SOGSpreadingKernel kernel(w, beta, SOGSpreadingKernel::getRoundOffTolerance(sizeof(Real) == sizeof(float)));
+    const double scale = 1.0/SOGForceImpl::calcKernelValue(0.0, beta);
+    // particles in a random order: variables (2u - 1) by particle index, the rest by sorted entry
+    vector<int> order(numParticles), firstIndex(3*numParticles);
+    vector<double> variables(3*numParticles), charges(numParticles*P);
+    for (int k = 0; k < numParticles; k++)
+        order[k] = (k*17) % numParticles;
+    for (int i = 0; i < 3*numParticles; i++)
+        variables[i] = 2.0*genrand_real2(sfmt) - 1.0;
+    for (int k = 0; k < numParticles; k++)
+        for (int d = 0; d < 3; d++)
+            firstIndex[3*k + d] = (k < 3 ? -(w/2) - k : (int) (genrand_real2(sfmt)*n[d]) - w/2); // the first wrap below 0
+    for (double& q : charges)
+        q = genrand_real2(sfmt) - 0.5;
+    charges[0] = 0.0; // a zero charge is skipped
+    SOGWeightPolynomials polynomials;
+    polynomials.valueCoefficients = kernel.getCoefficients(false).data();
+    polynomials.valueDegree = kernel.getDegree(false);
+    polynomials.derivativeCoefficients = kernel.getCoefficients(true).data();
+    polynomials.derivativeDegree = kernel.getDegree(true);
+    polynomials.valueScale = scale;
+    for (int d = 0; d < 3; d++)
+        polynomials.derivativeScale[d] = scale*n[d]/alpha;
+    vector<Real> weights(3*numParticles*w), derivWeights(3*numParticles*w), sortedCharges(numParticles*P);
+    loops.computeWeights(polynomials, w, order.data(), variables.data(), 0, 10, weights.data(), derivWeights.data());
+    loops.computeWeights(polynomials, w, order.data(), variables.data(), 10, numParticles, weights.data(), derivWeights.data());
+    for (int k = 0; k < numParticles; k++) {
+        for (int c = 0; c < P; c++)
+            sortedCharges[k*P + c] = (Real) charges[order[k]*P + c];
+        for (int d = 0; d < 3; d++) {
+            double values[16], derivatives[16];
+            kernel.evaluate(0.5*(variables[3*order[k] + d] + 1.0), values, derivatives);
+            for (int t = 0; t < w; t++) {
+                ASSERT_EQUAL_TOL(scale*values[t], weights[(3*k + d)*w + t], tolerance);
+                ASSERT(fabs(scale*derivatives[t]*n[d]/alpha - derivWeights[(3*k + d)*w + t]) <= tolerance*beta*beta*n[d]/alpha);
+            }
+        }
+    }
+    vector<int> wrapTables[3];
+    SOGGridPass<Real> pass;
+    pass.width = w;
+    pass.numChannels = P;
+    for (int d = 0; d < 3; d++) {
+        pass.gridSize[d] = n[d];
+        for (int j = -w; j < n[d] + w; j++)
+            wrapTables[d].push_back(((j % n[d]) + n[d]) % n[d]);
+        pass.wrapTable[d] = wrapTables[d].data();
+    }
+    pass.firstIndex = firstIndex.data();
+    pass.weights = weights.data();
+    pass.derivWeights = derivWeights.data();
+    pass.charges = sortedCharges.data();
+    auto weight = [&](const vector<Real>& values, int k, int d, int t) {
+        return (double) values[(3*k + d)*w + t];
+    };
+    auto gridIndex = [&](int k, int tx, int ty, int tz) {
+        const int* j = &firstIndex[3*k];
+        return ((size_t) wrapTables[0][j[0] + tx + w]*n[1] + wrapTables[1][j[1] + ty + w])*n[2] + wrapTables[2][j[2] + tz + w];
+    };
+    const size_t points = (size_t) n[0]*n[1]*n[2];
+    vector<double> expected(P*points, 0.0);
+    for (int k = 0; k < numParticles; k++)
+        for (int c = 0; c < P; c++)
+            for (int tx = 0; tx < w; tx++)
+                for (int ty = 0; ty < w; ty++)
+                    for (int tz = 0; tz < w; tz++)
+                        expected[c*points + gridIndex(k, tx, ty, tz)] += (double) sortedCharges[k*P + c]*
+                                weight(weights, k, 0, tx)*weight(weights, k, 1, ty)*weight(weights, k, 2, tz);
+    vector<vector<Real> > grids(P, vector<Real>(points, (Real) 0));
+    vector<Real*> gridPointers = {grids[0].data(), grids[1].data()};
+    const int split = n[0]/3;
+    loops.spread(pass, 0, numParticles, 0, split, gridPointers.data());
+    loops.spread(pass, 0, numParticles, split, n[0], gridPointers.data());
+    for (int c = 0; c < P; c++)
+        for (size_t g = 0; g < points; g++)
+            ASSERT(fabs(expected[c*points + g] - grids[c][g]) <= tolerance);
+    // interpolation of random potential grids
+    for (auto& grid : grids)
+        for (Real& value : grid)
+            value = (Real) (genrand_real2(sfmt) - 0.5);
+    const double selfKernel[2] = {0.7, -1.3};
+    SOGInterpolationOutput output;
+    output.order = order.data();
+    output.charges = charges.data();
+    output.selfKernel = selfKernel;
+    for (int d = 0; d < 3; d++)
+        for (int e = 0; e < 3; e++)
+            output.recip[d][e] = (d == e ? 0.5 + d : 0.1*(e - d));
+    vector<double> forces(3*numParticles, 1.0), chargeDerivatives(numParticles*P);
+    output.forces = forces.data();
+    output.chargeDerivatives = chargeDerivatives.data();
+    const Real* const* potentials = gridPointers.data();
+    loops.interpolate(pass, 0, 7, potentials, output);
+    loops.interpolate(pass, 7, numParticles, potentials, output);
+    for (int k = 0; k < numParticles; k++) {
+        const int i = order[k];
+        double force[3] = {1.0, 1.0, 1.0};
+        for (int c = 0; c < P; c++) {
+            double phi = 0.0, gradient[3] = {0.0, 0.0, 0.0};
+            for (int tx = 0; tx < w; tx++)
+                for (int ty = 0; ty < w; ty++)
+                    for (int tz = 0; tz < w; tz++) {
+                        const double u = grids[c][gridIndex(k, tx, ty, tz)];
+                        const double wx = weight(weights, k, 0, tx), wy = weight(weights, k, 1, ty), wz = weight(weights, k, 2, tz);
+                        phi += wx*wy*wz*u;
+                        gradient[0] += weight(derivWeights, k, 0, tx)*wy*wz*u;
+                        gradient[1] += wx*weight(derivWeights, k, 1, ty)*wz*u;
+                        gradient[2] += wx*wy*weight(derivWeights, k, 2, tz)*u;
+                    }
+            const double q = charges[i*P + c];
+            ASSERT_EQUAL_TOL(phi - selfKernel[c]*q, chargeDerivatives[i*P + c], tolerance);
+            for (int d = 0; d < 3; d++)
+                force[d] -= (output.recip[0][d]*gradient[0] + output.recip[1][d]*gradient[1] + output.recip[2][d]*gradient[2])*q;
+        }
+        for (int d = 0; d < 3; d++)
+            ASSERT_EQUAL_TOL(force[d], forces[3*i + d], tolerance*n[0]);
+    }
+}
+
+/*
+ * Every instruction set's loops that this build has and this processor runs, in both precisions.
+ */
+void testAllGridLoops() {
+    vector<pair<const SOGGridLoops<float>*, const SOGGridLoops<double>*> > sets = {{&baseline::floatLoops, &baseline::doubleLoops}};
+#ifdef SOG_HAVE_AVX2_LOOPS
+    if (string(selectGridLoops<float>().instructionSet) == "avx2")
+        sets.push_back({&avx2::floatLoops, &avx2::doubleLoops});
+    else
+        printf("grid loops: this processor lacks AVX2 or FMA; only the baseline loops were tested\n");
+#endif
+    ASSERT(string(selectGridLoops<float>().instructionSet) == selectGridLoops<double>().instructionSet);
+    for (auto& set : sets)
+        for (int w : {5, 8, 14}) {
+            testGridLoops<float>(*set.first, w, 2e-5);
+            testGridLoops<double>(*set.second, w, 1e-12);
+        }
+}
+
 void runPlatformTests() {
+    testAllGridLoops();
     testKernelValues();
     testSpreadingKernel();
     testNonFinitePosition();
