@@ -152,8 +152,12 @@ private:
     bool modeFactorsValid = false;
     // Per particle in grid order (entry k is the k-th particle of that order):
     std::vector<int> firstIndex;             // first grid index of its support, entry 3*k+d
+    std::vector<double> sortedVariables;     // the weight polynomials' variable 2u - 1, entry 3*k+d
     std::vector<Real> weights, derivWeights; // spreading weights and d/ds, entry (3*k+d)*w+t
-    std::vector<Real> sortedCharges;         // its charges, entry k*P+c
+    std::vector<Real> sortedCharges;         // its charges, entry k*P+c, rounded to Real for spreading
+    std::vector<double> sortedExactCharges;  // the same in double, for forces and charge derivatives
+    std::vector<double> sortedForces;        // interpolated forces (kJ/mol/nm), entry 3*k+d
+    std::vector<double> sortedPotentials;    // interpolated dE/dq (kJ/mol/e), entry k*P+c
     OpenMM::ThreadPool* threads = nullptr;
 };
 

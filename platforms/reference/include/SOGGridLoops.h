@@ -44,15 +44,16 @@ struct SOGWeightPolynomials {
 };
 
 /**
- * Where interpolation puts its results: forces and charge derivatives by original particle index.
+ * Where interpolation puts its results, in grid order like its inputs: the caller adds them to
+ * the particles (a tight loop of scattered writes, rather than one scattered write after each
+ * particle's arithmetic, where every cache miss stalls it).
  */
 struct SOGInterpolationOutput {
-    const int* order;          // order[k]: the particle index of sorted entry k
-    const double* charges;     // entry i*P + c, in proton charges
+    const double* charges;     // entry k*P + c, in proton charges
     const double* selfKernel;  // g_c(0) per channel, kJ/mol/e^2
     double recip[3][3];        // recip[d]: column d of the inverse box matrix, 1/nm
-    double* forces;            // if not null, 3 per particle: the forces (kJ/mol/nm) are added
-    double* chargeDerivatives; // if not null, entry i*P + c is set to dE/dq (kJ/mol/e)
+    double* forces;            // if not null, entry 3*k + d is set to the force on entry k (kJ/mol/nm)
+    double* chargeDerivatives; // if not null, entry k*P + c is set to dE/dq (kJ/mol/e)
 };
 
 /**
@@ -63,9 +64,9 @@ template <class Real>
 struct SOGGridLoops {
     /**
      * Weights (and derivative weights, if the polynomials have them) of sorted entries
-     * [begin, end): variables[3*order[k] + d] is the polynomials' variable 2u - 1 of entry k.
+     * [begin, end): variables[3*k + d] is the polynomials' variable 2u - 1 of entry k along d.
      */
-    void (*computeWeights)(const SOGWeightPolynomials& polynomials, int width, const int* order, const double* variables,
+    void (*computeWeights)(const SOGWeightPolynomials& polynomials, int width, const double* variables,
             int begin, int end, Real* weights, Real* derivWeights);
     /**
      * Add the charges of sorted entries [begin, end) to grids[c], at grid planes x in

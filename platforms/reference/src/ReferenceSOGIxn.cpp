@@ -186,7 +186,9 @@ double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec
     // 1e9 and the grid values its cube, beyond single precision's range once squared. The
     // deconvolution factors carry the same scale (updateModeFactors), so the results do not change.
     firstIndex.resize(3*numParticles);
+    sortedVariables.resize(3*numParticles);
     sortedCharges.resize(numParticles*P);
+    sortedExactCharges.resize(numParticles*P);
     weights.resize(3*numParticles*w);
     derivWeights.resize(needPotential ? 3*numParticles*w : 0);
     SOGWeightPolynomials polynomials;
@@ -197,15 +199,21 @@ double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec
     polynomials.valueScale = weightScale;
     for (int d = 0; d < 3; d++)
         polynomials.derivativeScale[d] = weightScale*n[d]/alpha; // d/dz to d/ds, and the same scale as the values
+    // Everything read per particle is copied into grid order first, in a loop that does nothing
+    // else, so that its scattered reads overlap (the charges may be far from every cache).
     parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
         for (int k = begin; k < end; k++) {
             const int i = order[k];
-            for (int d = 0; d < 3; d++)
+            for (int d = 0; d < 3; d++) {
                 firstIndex[3*k + d] = supportStart[3*i + d];
-            for (int ch = 0; ch < P; ch++)
+                sortedVariables[3*k + d] = kernelVariable[3*i + d];
+            }
+            for (int ch = 0; ch < P; ch++) {
+                sortedExactCharges[k*P + ch] = charges[i*P + ch];
                 sortedCharges[k*P + ch] = (Real) charges[i*P + ch];
+            }
         }
-        loops.computeWeights(polynomials, w, order.data(), kernelVariable.data(), begin, end, weights.data(), derivWeights.data());
+        loops.computeWeights(polynomials, w, sortedVariables.data(), begin, end, weights.data(), derivWeights.data());
     });
     SOGGridPass<Real> pass;
     pass.width = w;
@@ -298,17 +306,26 @@ double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec
     if (chargeDerivatives != nullptr)
         chargeDerivatives->resize(numParticles*P);
     SOGInterpolationOutput output;
-    output.order = order.data();
-    output.charges = charges.data();
+    output.charges = sortedExactCharges.data();
     output.selfKernel = selfKernel.data();
     for (int d = 0; d < 3; d++)
         for (int e = 0; e < 3; e++)
             output.recip[d][e] = recip[d][e];
-    output.forces = (forces == nullptr ? nullptr : reinterpret_cast<double*>(forces->data())); // Vec3 is double[3]
-    output.chargeDerivatives = (chargeDerivatives == nullptr ? nullptr : chargeDerivatives->data());
+    sortedForces.resize(forces == nullptr ? 0 : 3*numParticles);
+    sortedPotentials.resize(chargeDerivatives == nullptr ? 0 : numParticles*P);
+    output.forces = (forces == nullptr ? nullptr : sortedForces.data());
+    output.chargeDerivatives = (chargeDerivatives == nullptr ? nullptr : sortedPotentials.data());
     const Real* const* potentialGrids = gridPointers.data();
     parallelFor(threads, numParticles, [&](int begin, int end, int thread) {
         loops.interpolate(pass, begin, end, potentialGrids, output);
+        // back to the particles' order: scattered writes in a loop that does nothing else
+        for (int k = begin; k < end; k++) {
+            const int i = order[k];
+            if (forces != nullptr)
+                (*forces)[i] += Vec3(sortedForces[3*k], sortedForces[3*k + 1], sortedForces[3*k + 2]);
+            for (int ch = 0; ch < (chargeDerivatives == nullptr ? 0 : P); ch++)
+                (*chargeDerivatives)[i*P + ch] = sortedPotentials[k*P + ch];
+        }
     });
     return energy;
 }

@@ -9,17 +9,22 @@
 namespace SOGPlugin {
 
 #ifdef SOG_HAVE_AVX2_LOOPS
-static bool processorHasAvx2() {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+/*
+ * Whether this processor runs the AVX2 loops (AVX2 and FMA), asked once.
+ */
+static bool useAvx2Loops() {
+    static const bool avx2 = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
+    return avx2;
 }
 #endif
 
 template <>
 const SOGGridLoops<float>& selectGridLoops<float>() {
 #ifdef SOG_HAVE_AVX2_LOOPS
-    static const bool avx2 = processorHasAvx2();
-    if (avx2)
+    if (useAvx2Loops())
         return avx2::floatLoops;
 #endif
     return baseline::floatLoops;
@@ -28,8 +33,7 @@ const SOGGridLoops<float>& selectGridLoops<float>() {
 template <>
 const SOGGridLoops<double>& selectGridLoops<double>() {
 #ifdef SOG_HAVE_AVX2_LOOPS
-    static const bool avx2 = processorHasAvx2();
-    if (avx2)
+    if (useAvx2Loops())
         return avx2::doubleLoops;
 #endif
     return baseline::doubleLoops;

@@ -7,6 +7,9 @@
  */
 
 #include "SOGGridLoops.h"
+#if !defined(__GNUC__)
+#include <cstring>
+#endif
 
 namespace SOGPlugin {
 namespace SOG_GRID_ISA {
@@ -37,15 +40,54 @@ static inline void withWidth(int w, Body&& body) {
     }
 }
 
+
+/*
+ * The z loops are written with SIMD vectors of SOG_GRID_VECTOR_BYTES (GCC and Clang vector
+ * extensions): left to themselves, the compilers unroll those short constant-length loops
+ * completely and then leave them scalar. Elsewhere a "vector" is one value, and the same code
+ * runs scalar. Loads and stores go through memcpy (grid rows are not aligned to vectors).
+ */
+#if defined(__GNUC__)
+template <class Real>
+struct Simd;
+template <>
+struct Simd<float> {
+    typedef float Vector __attribute__((vector_size(SOG_GRID_VECTOR_BYTES)));
+};
+template <>
+struct Simd<double> {
+    typedef double Vector __attribute__((vector_size(SOG_GRID_VECTOR_BYTES)));
+};
+#define SOG_GRID_COPY __builtin_memcpy
+#else
+template <class Real>
+struct Simd {
+    typedef Real Vector;
+};
+#define SOG_GRID_COPY std::memcpy
+#endif
+
+template <class Vector, class Real>
+static inline Vector loadVector(const Real* values) {
+    Vector v;
+    SOG_GRID_COPY(&v, values, sizeof(Vector));
+    return v;
+}
+
+template <class Vector, class Real>
+static inline void storeVector(Real* values, Vector v) {
+    SOG_GRID_COPY(values, &v, sizeof(Vector));
+}
+
 /*
  * The z loops of spreading and interpolation run over the support padded with zero weights to a
- * whole number of SIMD vectors (5 -> 8 floats), which the compiler vectorises without a scalar
- * remainder. The run-time-width fallback (W = 0) does not pad and sizes the local arrays for the
- * widest kernel, 16.
+ * whole number of SIMD vectors (5 -> 8 floats), so that they have no scalar remainder. The
+ * run-time-width fallback (W = 0) does not pad and sizes the local arrays for the widest
+ * kernel, 16.
  */
 template <class Real, int W>
 static constexpr int paddedWidth() {
-    constexpr int lanes = SOG_GRID_VECTOR_BYTES/(int) sizeof(Real);
+    constexpr int lanes = (int) (sizeof(typename Simd<Real>::Vector)/sizeof(Real));
     constexpr int padded = (W + lanes - 1)/lanes*lanes;
     return (W > 0 ? (padded < 16 ? padded : 16) : 16);
 }
@@ -78,13 +120,13 @@ static inline void evaluateWeights(const double* coefficients, int degree, int w
 }
 
 template <class Real>
-static void computeWeights(const SOGWeightPolynomials& polynomials, int w, const int* order, const double* variables,
+static void computeWeights(const SOGWeightPolynomials& polynomials, int w, const double* variables,
         int begin, int end, Real* weights, Real* derivWeights) {
     withWidth(w, [&](auto width) {
         constexpr int W = decltype(width)::value;
         const double valueScale[3] = {polynomials.valueScale, polynomials.valueScale, polynomials.valueScale};
         for (int k = begin; k < end; k++) {
-            const double* v = &variables[3*order[k]];
+            const double* v = &variables[3*k];
             Real* const values[3] = {&weights[3*k*w], &weights[(3*k + 1)*w], &weights[(3*k + 2)*w]};
             evaluateWeights<W>(polynomials.valueCoefficients, polynomials.valueDegree, w, v, valueScale, values);
             if (polynomials.derivativeCoefficients != nullptr) {
@@ -118,15 +160,19 @@ static void spread(const SOGGridPass<Real>& pass, int begin, int end, int firstP
         const int ww = (W > 0 ? W : pass.width);
         constexpr int WP = paddedWidth<Real, W>(); // the local arrays' size
         const int wp = (W > 0 ? WP : ww);
+        typedef typename Simd<Real>::Vector Vector;
+        constexpr int L = (int) (sizeof(Vector)/sizeof(Real)); // WP is a multiple of L
         int indices[3][16];
         for (int k = begin; k < end; k++) {
             const Real* wx = &pass.weights[(3*k)*ww];
             const Real* wy = &pass.weights[(3*k + 1)*ww];
-            // A local copy, padded with zeros to wp: the compiler then knows no grid store
-            // changes it, and vectorises the z loop in whole SIMD vectors.
+            // A local copy, padded with zeros to wp, as whole SIMD vectors.
             Real wz[WP] = {};
             for (int tz = 0; tz < ww; tz++)
                 wz[tz] = pass.weights[(3*k + 2)*ww + tz];
+            Vector wzVectors[WP/L];
+            for (int v = 0; v < WP/L; v++)
+                wzVectors[v] = loadVector<Vector>(wz + v*L);
             wrappedIndices(pass, k, indices);
             const bool contiguous = (indices[2][0] + wp <= n[2]); // the padded z run does not wrap
             for (int ch = 0; ch < P; ch++) {
@@ -142,10 +188,10 @@ static void spread(const SOGGridPass<Real>& pass, int begin, int end, int firstP
                     for (int ty = 0; ty < ww; ty++) {
                         const Real a = qx*wy[ty];
                         Real* row = grid + ((long long) gx*n[1] + indices[1][ty])*n[2];
-                        if (contiguous) {
-                            Real* __restrict points = row + indices[2][0];
-                            for (int tz = 0; tz < wp; tz++)
-                                points[tz] += a*wz[tz]; // adds zero beyond the support
+                        if (W > 0 && contiguous) {
+                            Real* points = row + indices[2][0];
+                            for (int v = 0; v < WP/L; v++) // adds zero beyond the support
+                                storeVector(points + v*L, loadVector<Vector>(points + v*L) + a*wzVectors[v]);
                         }
                         else
                             for (int tz = 0; tz < ww; tz++)
@@ -168,9 +214,10 @@ static void interpolate(const SOGGridPass<Real>& pass, int begin, int end, const
         const int ww = (W > 0 ? W : pass.width);
         constexpr int WP = paddedWidth<Real, W>(); // the local arrays' size
         const int wp = (W > 0 ? WP : ww);
+        typedef typename Simd<Real>::Vector Vector;
+        constexpr int L = (int) (sizeof(Vector)/sizeof(Real)); // WP is a multiple of L
         int indices[3][16];
         for (int k = begin; k < end; k++) {
-            const int i = output.order[k];
             wrappedIndices(pass, k, indices);
             const bool contiguous = (indices[2][0] + wp <= n[2]);
             const Real* wx = &pass.weights[(3*k)*ww];
@@ -182,34 +229,55 @@ static void interpolate(const SOGGridPass<Real>& pass, int begin, int end, const
                 wz[tz] = pass.weights[(3*k + 2)*ww + tz];
                 dz[tz] = pass.derivWeights[(3*k + 2)*ww + tz];
             }
+            double force[3] = {0.0, 0.0, 0.0};
             for (int ch = 0; ch < P; ch++) {
                 // Per z offset tz, the sums over x and y of wx wy u, dx wy u and wx dy u: each
                 // row adds elementwise (the SIMD loop, no reduction), and the z sums come last:
                 // phi = sum wz V, and the fractional gradient (sum wz X, sum wz Y, sum dz V).
                 const Real* grid = grids[ch];
                 Real V[WP] = {}, X[WP] = {}, Y[WP] = {};
-                for (int tx = 0; tx < ww; tx++) {
-                    const Real* plane = grid + (long long) indices[0][tx]*n[1]*(long long) n[2];
-                    for (int ty = 0; ty < ww; ty++) {
-                        const Real a = wx[tx]*wy[ty], b = dx[tx]*wy[ty], c = wx[tx]*dy[ty];
-                        const Real* row = plane + (long long) indices[1][ty]*n[2];
-                        if (contiguous) {
+                if (W > 0) {
+                    Vector sumV[WP/L] = {}, sumX[WP/L] = {}, sumY[WP/L] = {};
+                    Real wrappedRow[WP] = {}; // a support that wraps, gathered (zeros beyond it)
+                    for (int tx = 0; tx < ww; tx++) {
+                        const Real* plane = grid + (long long) indices[0][tx]*n[1]*(long long) n[2];
+                        for (int ty = 0; ty < ww; ty++) {
+                            const Real a = wx[tx]*wy[ty], b = dx[tx]*wy[ty], c = wx[tx]*dy[ty];
+                            const Real* row = plane + (long long) indices[1][ty]*n[2];
                             const Real* points = row + indices[2][0];
-                            for (int tz = 0; tz < wp; tz++) {
-                                V[tz] += a*points[tz];
-                                X[tz] += b*points[tz];
-                                Y[tz] += c*points[tz];
+                            if (!contiguous) {
+                                for (int tz = 0; tz < ww; tz++)
+                                    wrappedRow[tz] = row[indices[2][tz]];
+                                points = wrappedRow;
+                            }
+                            for (int v = 0; v < WP/L; v++) {
+                                const Vector u = loadVector<Vector>(points + v*L);
+                                sumV[v] += a*u;
+                                sumX[v] += b*u;
+                                sumY[v] += c*u;
                             }
                         }
-                        else
+                    }
+                    for (int v = 0; v < WP/L; v++) {
+                        storeVector(V + v*L, sumV[v]);
+                        storeVector(X + v*L, sumX[v]);
+                        storeVector(Y + v*L, sumY[v]);
+                    }
+                }
+                else
+                    for (int tx = 0; tx < ww; tx++) {
+                        const Real* plane = grid + (long long) indices[0][tx]*n[1]*(long long) n[2];
+                        for (int ty = 0; ty < ww; ty++) {
+                            const Real a = wx[tx]*wy[ty], b = dx[tx]*wy[ty], c = wx[tx]*dy[ty];
+                            const Real* row = plane + (long long) indices[1][ty]*n[2];
                             for (int tz = 0; tz < ww; tz++) {
                                 const Real u = row[indices[2][tz]];
                                 V[tz] += a*u;
                                 X[tz] += b*u;
                                 Y[tz] += c*u;
                             }
+                        }
                     }
-                }
                 double phi = 0.0, g0 = 0.0, g1 = 0.0, g2 = 0.0;
                 for (int tz = 0; tz < ww; tz++) {
                     phi += (double) wz[tz]*V[tz];
@@ -217,13 +285,15 @@ static void interpolate(const SOGGridPass<Real>& pass, int begin, int end, const
                     g1 += (double) wz[tz]*Y[tz];
                     g2 += (double) dz[tz]*V[tz];
                 }
-                const double q = output.charges[i*P + ch];
-                if (output.forces != nullptr)
-                    for (int d = 0; d < 3; d++) // d phi/dr = sum_e (d phi/ds_e) recip[e]
-                        output.forces[3*i + d] -= (recip[0][d]*g0 + recip[1][d]*g1 + recip[2][d]*g2)*q;
+                const double q = output.charges[k*P + ch];
+                for (int d = 0; d < 3; d++) // d phi/dr = sum_e (d phi/ds_e) recip[e]
+                    force[d] -= (recip[0][d]*g0 + recip[1][d]*g1 + recip[2][d]*g2)*q;
                 if (output.chargeDerivatives != nullptr)
-                    output.chargeDerivatives[i*P + ch] = phi - output.selfKernel[ch]*q;
+                    output.chargeDerivatives[k*P + ch] = phi - output.selfKernel[ch]*q;
             }
+            if (output.forces != nullptr)
+                for (int d = 0; d < 3; d++)
+                    output.forces[3*k + d] = force[d];
         }
     });
 }
