@@ -323,8 +323,9 @@ double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec
             const int i = order[k];
             if (forces != nullptr)
                 (*forces)[i] += Vec3(sortedForces[3*k], sortedForces[3*k + 1], sortedForces[3*k + 2]);
-            for (int ch = 0; ch < (chargeDerivatives == nullptr ? 0 : P); ch++)
-                (*chargeDerivatives)[i*P + ch] = sortedPotentials[k*P + ch];
+            if (chargeDerivatives != nullptr)
+                for (int ch = 0; ch < P; ch++)
+                    (*chargeDerivatives)[i*P + ch] = sortedPotentials[k*P + ch];
         }
     });
     return energy;

@@ -21,8 +21,9 @@ struct Width {
 
 /*
  * The hot loops run over w = 4..16 points per axis. Calling body(Width<W>()) with W = w makes
- * every loop bound a compile-time constant, which the compiler unrolls and vectorises (about 2x
- * faster than the same loops with a run-time bound); W = 0 is the run-time fallback.
+ * every loop bound a compile-time constant, which the compiler unrolls (about 2x faster than the
+ * same loops with a run-time bound; the z loops' SIMD vectors are explicit, see Simd below);
+ * W = 0 is the run-time fallback.
  */
 template <class Body>
 static inline void withWidth(int w, Body&& body) {
