@@ -34,12 +34,13 @@ struct SOGComplementBlockArgs {
 };
 
 /**
- * The pair loop in 4-wide vectors (any block size) and 8-wide AVX vectors (blocks of 8): adds the
- * forces (kJ/mol/nm) to `forces` (4 floats per particle) and returns this thread's energy (kJ/mol)
- * and dE/dlambda (kJ/mol).
+ * The pair loop in 4-wide vectors, 8-wide AVX vectors and 8-wide AVX2+FMA vectors (each for any
+ * block size; callers check the processor): adds the forces (kJ/mol/nm) to `forces` (4 floats per
+ * particle) and returns this thread's energy (kJ/mol) and dE/dlambda (kJ/mol).
  */
 void computeComplementBlocksVec4(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative);
 void computeComplementBlocksVec8(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative);
+void computeComplementBlocksVec8Fma(const SOGComplementBlockArgs& args, float* forces, double& energy, double& derivative);
 
 /**
  * SOGCoulombRealSpaceForce on the CPU platform. The cutoff pair sum (Coulomb complement and

@@ -54,6 +54,18 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::setLennardJonesArrays() {
     }
 }
 
+typedef void (*ComplementLoop)(const SOGComplementBlockArgs&, float*, double&, double&);
+
+static ComplementLoop selectComplementLoop() {
+#ifdef SOG_CPU_HAS_VEC8
+    static const ComplementLoop loop = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ?
+            computeComplementBlocksVec8Fma : (__builtin_cpu_supports("avx") ? computeComplementBlocksVec8 : computeComplementBlocksVec4);
+#else
+    static const ComplementLoop loop = computeComplementBlocksVec4;
+#endif
+    return loop;
+}
+
 double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, const vector<double>& scaledCharges,
         const vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative) {
     for (int i = 0; i < settings->numParticles; i++) {
@@ -83,18 +95,11 @@ double CpuCalcSOGCoulombRealSpaceForceKernel::calcPairSum(ContextImpl& context, 
     args.computeDerivative = computeDerivative;
     args.nextBlock = &nextBlock;
     nextBlock = 0;
-#ifdef SOG_CPU_HAS_VEC8
-    // The platform uses blocks of 8 only on processors with AVX.
-    const bool vec8 = (data.neighborList->getBlockSize() == 8);
-#else
-    const bool vec8 = false;
-#endif
+    // The widest loop this processor runs: the platform's blocks of 8 imply AVX, but OpenMM
+    // builds without AVX use blocks of 4 on every processor, which the 8-wide loops also take.
+    const ComplementLoop loop = selectComplementLoop();
     data.threads.execute([&] (ThreadPool& threads, int threadIndex) {
-        float* forces = &data.threadForce[threadIndex][0];
-        if (vec8)
-            computeComplementBlocksVec8(args, forces, threadEnergy[threadIndex], threadDerivative[threadIndex]);
-        else
-            computeComplementBlocksVec4(args, forces, threadEnergy[threadIndex], threadDerivative[threadIndex]);
+        loop(args, &data.threadForce[threadIndex][0], threadEnergy[threadIndex], threadDerivative[threadIndex]);
     });
     data.threads.waitForThreads();
     double energy = 0.0;

@@ -2,9 +2,11 @@
  * The CPU platform's SIMD pair loop of SOGCoulombRealSpaceForce (CpuSOGComplementBlocks.h), called
  * directly on OpenMM's CpuNeighborList, against a brute-force double-precision sum of the same
  * terms: the Coulomb complement q_i q_j [A/r - g(r)] and Lennard-Jones with Lorentz-Berthelot
- * mixing and the switching function, exclusions left out. Both the 4-wide loop (blocks of 4 and
- * 8) and, where the processor has AVX, the 8-wide loop are checked, whichever block size the CPU
- * platform itself would pick on this machine. g is linear in r^2 (g = c0 + c1 r^2), which the
+ * mixing and the switching function, exclusions left out, and dU/dlambda of the Coulomb terms
+ * when some charges are scaled by lambda. Every loop this processor runs is checked on blocks of 4
+ * and 8, whichever block size the CPU platform itself would pick on this machine: 4-wide, and
+ * where the processor has them 8-wide AVX and AVX2+FMA (blocks of 4 paired with two neighbours at
+ * a time). g is linear in r^2 (g = c0 + c1 r^2), which the
  * cubic table reproduces exactly, so the only error is single-precision rounding.
  */
 #include "CpuSOGCoulombRealSpaceKernel.h"
@@ -32,6 +34,7 @@ static const double c0 = 50.0, c1 = -20.0;    // g = c0 + c1 r^2: kJ/mol/e^2, kJ
 
 struct Particles {
     vector<double> x, charge, sigma, epsilon;  // nm (3 per particle), e, nm, kJ/mol
+    vector<double> chargeDerivative;           // dq/dlambda, e: q for scaled particles, else 0
     vector<set<int> > exclusions;
 };
 
@@ -47,6 +50,7 @@ static Particles makeParticles() {
         for (int c = 0; c < 3; c++)
             p.x.push_back(spacing*(site[c] + 0.5) + 0.08*(unit(random) - 0.5));
         p.charge.push_back(unit(random) - 0.5);
+        p.chargeDerivative.push_back(i % 3 == 0 ? p.charge.back() : 0.0);
         p.sigma.push_back(0.2 + 0.1*unit(random));
         // Some particles without Lennard-Jones, as the hydrogens of TIP3P.
         p.epsilon.push_back(i % 5 == 0 ? 0.0 : 0.1 + 0.7*unit(random));
@@ -62,9 +66,10 @@ static Particles makeParticles() {
 /**
  * The brute-force sum in double precision: energy (kJ/mol) and forces (kJ/mol/nm).
  */
-static double bruteForce(const Particles& p, double switchingDistance, vector<double>& forces) {
+static double bruteForce(const Particles& p, double switchingDistance, vector<double>& forces, double& derivative) {
     forces.assign(3*numParticles, 0.0);
     double energy = 0.0;
+    derivative = 0.0;
     for (int i = 0; i < numParticles; i++)
         for (int j = i + 1; j < numParticles; j++) {
             if (p.exclusions[i].count(j) != 0)
@@ -79,6 +84,7 @@ static double bruteForce(const Particles& p, double switchingDistance, vector<do
                 continue;
             double r = sqrt(r2), qq = p.charge[i]*p.charge[j];
             energy += qq*(ONE_4PI_EPS0/r - (c0 + c1*r2));
+            derivative += (p.chargeDerivative[i]*p.charge[j] + p.charge[i]*p.chargeDerivative[j])*(ONE_4PI_EPS0/r - (c0 + c1*r2));
             double forceOverR = qq*(ONE_4PI_EPS0/(r*r2) + 2.0*c1);
             double sigma = 0.5*(p.sigma[i] + p.sigma[j]), epsilon = sqrt(p.epsilon[i]*p.epsilon[j]);
             double s6 = pow(sigma*sigma/r2, 3);
@@ -100,7 +106,9 @@ static double bruteForce(const Particles& p, double switchingDistance, vector<do
     return energy;
 }
 
-static void check(const Particles& p, int blockSize, bool vec8, double switchingDistance, ThreadPool& threads) {
+typedef void (*ComplementLoop)(const SOGComplementBlockArgs&, float*, double&, double&);
+
+static void check(const Particles& p, int blockSize, ComplementLoop loop, double switchingDistance, ThreadPool& threads) {
     AlignedArray<float> posq(4*numParticles);
     vector<float> parameters(4*numParticles);
     for (int i = 0; i < numParticles; i++) {
@@ -108,7 +116,7 @@ static void check(const Particles& p, int blockSize, bool vec8, double switching
             posq[4*i + c] = (float) p.x[3*i + c];
         posq[4*i + 3] = (float) p.charge[i];
         parameters[4*i] = (float) p.charge[i];
-        parameters[4*i + 1] = 0.0f;
+        parameters[4*i + 1] = (float) p.chargeDerivative[i];
         parameters[4*i + 2] = (float) (0.5*p.sigma[i]);
         parameters[4*i + 3] = (float) (2.0*sqrt(p.epsilon[i]));
     }
@@ -139,19 +147,17 @@ static void check(const Particles& p, int blockSize, bool vec8, double switching
         args.box[k] = (float) box[k/3][k%3];
     args.triclinic = false;
     args.computeEnergy = true;
-    args.computeDerivative = false;
+    args.computeDerivative = true;
     args.lennardJones = true;
     atomic<int> nextBlock(0);
     args.nextBlock = &nextBlock;
     vector<float> forces(4*numParticles, 0.0f);
     double energy = 0.0, derivative = 0.0;
-    if (vec8)
-        computeComplementBlocksVec8(args, forces.data(), energy, derivative);
-    else
-        computeComplementBlocksVec4(args, forces.data(), energy, derivative);
+    loop(args, forces.data(), energy, derivative);
 
     vector<double> expectedForces;
-    double expected = bruteForce(p, switchingDistance, expectedForces);
+    double expectedDerivative;
+    double expected = bruteForce(p, switchingDistance, expectedForces, expectedDerivative);
     double error2 = 0.0, norm2 = 0.0;
     for (int i = 0; i < numParticles; i++)
         for (int c = 0; c < 3; c++) {
@@ -160,16 +166,15 @@ static void check(const Particles& p, int blockSize, bool vec8, double switching
             norm2 += expectedForces[3*i + c]*expectedForces[3*i + c];
         }
     ASSERT_EQUAL_TOL(expected, energy, 1e-5);
+    ASSERT_EQUAL_TOL(expectedDerivative, derivative, 1e-5);
     ASSERT(sqrt(error2/norm2) < 1e-5);
     // A forces-only pass gives the same forces and no energy.
     args.computeEnergy = false;
+    args.computeDerivative = false;
     nextBlock = 0;
     vector<float> forcesOnly(4*numParticles, 0.0f);
     double noEnergy = 0.0;
-    if (vec8)
-        computeComplementBlocksVec8(args, forcesOnly.data(), noEnergy, derivative);
-    else
-        computeComplementBlocksVec4(args, forcesOnly.data(), noEnergy, derivative);
+    loop(args, forcesOnly.data(), noEnergy, derivative);
     ASSERT_EQUAL(0.0, noEnergy);
     for (int k = 0; k < 4*numParticles; k++)
         ASSERT_EQUAL(forces[k], forcesOnly[k]);
@@ -180,14 +185,19 @@ int main() {
         Particles p = makeParticles();
         ThreadPool threads(1);
         for (double switchingDistance : {-1.0, 0.7}) {
-            check(p, 4, false, switchingDistance, threads);
-            check(p, 8, false, switchingDistance, threads);
+            for (int blockSize : {4, 8}) {
+                check(p, blockSize, computeComplementBlocksVec4, switchingDistance, threads);
 #if defined(__x86_64__) || defined(__i386__)
-            if (__builtin_cpu_supports("avx"))
-                check(p, 8, true, switchingDistance, threads);
-            else
-                cout << "no AVX: the 8-wide loop is not checked" << endl;
+                if (__builtin_cpu_supports("avx"))
+                    check(p, blockSize, computeComplementBlocksVec8, switchingDistance, threads);
+                else
+                    cout << "no AVX: the 8-wide loop is not checked" << endl;
+                if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+                    check(p, blockSize, computeComplementBlocksVec8Fma, switchingDistance, threads);
+                else
+                    cout << "no AVX2 and FMA: the 8-wide FMA loop is not checked" << endl;
 #endif
+            }
         }
     }
     catch (const exception& e) {
