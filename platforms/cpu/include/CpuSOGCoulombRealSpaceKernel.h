@@ -62,6 +62,10 @@ public:
 protected:
     double calcPairSum(OpenMM::ContextImpl& context, const std::vector<double>& scaledCharges,
             const std::vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative);
+    /**
+     * The exceptions' terms computed by the threads, then added to the forces in one loop.
+     */
+    double calcExceptions(OpenMM::ContextImpl& context, const std::vector<double>& factors, bool includeForces, double& derivative);
 private:
     OpenMM::CpuPlatform::PlatformData& data;
     /**
@@ -73,6 +77,7 @@ private:
     int numIntervals;
     double tableSpacing;                                      // nm^2
     std::vector<double> threadEnergy, threadDerivative;       // kJ/mol per thread
+    std::vector<OpenMM::Vec3> exceptionForces;                // on each exception's first particle, kJ/mol/nm
     std::atomic<int> nextBlock;
 };
 

@@ -15,7 +15,8 @@ namespace SOGPlugin {
 /**
  * SOGCoulombRealSpaceForce on the Reference platform: every pair by minimum image in double
  * precision (the oracle of the CPU kernel), plus the exception terms and the dispersion
- * correction. The CPU kernel derives from it and replaces only the cutoff pair sum (calcPairSum).
+ * correction. The CPU kernel derives from it and replaces the cutoff pair sum (calcPairSum) and
+ * spreads the exceptions over its threads (calcExceptions).
  */
 class ReferenceCalcSOGCoulombRealSpaceForceKernel : public CalcSOGCoulombRealSpaceForceKernel {
 public:
@@ -40,6 +41,31 @@ protected:
      */
     virtual double calcPairSum(OpenMM::ContextImpl& context, const std::vector<double>& scaledCharges,
             const std::vector<double>& derivativeCharges, bool includeForces, bool includeEnergy, double& derivative);
+    /**
+     * The sum over the exceptions, in double precision: f_i f_j [p A/r - q_i q_j g(r)] plus each
+     * exception's own Lennard-Jones (unscaled, unswitched).
+     *
+     * @param context            the context
+     * @param factors            f_i per particle: lambda for scaled particles, else 1
+     * @param includeForces      whether to add the forces (kJ/mol/nm) to the context's forces
+     * @param[out] derivative    dE/dlambda (kJ/mol) is added to it, only when requested
+     * @return the energy, measured in kJ/mol
+     */
+    virtual double calcExceptions(OpenMM::ContextImpl& context, const std::vector<double>& factors, bool includeForces,
+            double& derivative);
+    /**
+     * One exception's terms (see calcExceptions).
+     *
+     * @param e                  the exception's index
+     * @param positions          nm
+     * @param box                the periodic box vectors, nm
+     * @param factors            f_i per particle
+     * @param[out] derivative    its dE/dlambda (kJ/mol) is added to it, only when requested
+     * @param[out] force         the force on its first particle (kJ/mol/nm); the second gets -force
+     * @return its energy, measured in kJ/mol
+     */
+    double exceptionTerms(int e, const std::vector<OpenMM::Vec3>& positions, const OpenMM::Vec3* box,
+            const std::vector<double>& factors, double& derivative, OpenMM::Vec3& force) const;
     /**
      * Minimum-image displacement r1 - r2 in a (reduced, possibly triclinic) periodic box, nm.
      */

@@ -107,38 +107,51 @@ double ReferenceCalcSOGCoulombRealSpaceForceKernel::execute(ContextImpl& context
     }
     double derivative = 0.0;
     double energy = calcPairSum(context, scaledCharges, derivativeCharges, includeForces, includeEnergy, derivative);
-
-    // Exceptions, in double precision on every platform: f_i f_j [p A/r - q_i q_j g(r)].
-    const vector<Vec3>& positions = *data.positions;
-    vector<Vec3>& forces = *data.forces;
-    for (int e = 0; e < (int) settings->exceptionPairs.size(); e++) {
-        int i = settings->exceptionPairs[e].first, j = settings->exceptionPairs[e].second;
-        Vec3 d = minimumImage(positions[i], positions[j], box);
-        double r2 = d.dot(d), r = sqrt(r2), g, dgdr2;
-        function->evaluateLongRange(r2, g, dgdr2);
-        double pairEnergy = params->exceptionChargeProds[e]*function->prefactor/r - params->charges[i]*params->charges[j]*g;
-        double fifj = factors[i]*factors[j];
-        energy += fifj*pairEnergy;
-        if (computeDerivative)
-            derivative += (params->isScaled[i]*factors[j] + factors[i]*params->isScaled[j])*pairEnergy;
-        double forceOverR = fifj*(params->exceptionChargeProds[e]*function->prefactor/(r*r2) + 2.0*params->charges[i]*params->charges[j]*dgdr2);
-        if (params->exceptionEpsilons[e] != 0.0) {
-            // The exception's own Lennard-Jones, unscaled and unswitched at any distance.
-            double ljEnergy, ljForceOverR;
-            lennardJones(r2, params->exceptionSigmas[e], params->exceptionEpsilons[e], ljEnergy, ljForceOverR);
-            energy += ljEnergy;
-            forceOverR += ljForceOverR;
-        }
-        if (includeForces) {
-            Vec3 f = d*forceOverR;
-            forces[i] += f;
-            forces[j] -= f;
-        }
-    }
+    energy += calcExceptions(context, factors, includeForces, derivative);
     if (params->dispersionCoefficient != 0.0)
         energy += params->dispersionCoefficient/(box[0][0]*box[1][1]*box[2][2]);
     if (computeDerivative)
         (*data.energyParameterDerivatives)[settings->chargeScaleName] += derivative;
+    return energy;
+}
+
+double ReferenceCalcSOGCoulombRealSpaceForceKernel::exceptionTerms(int e, const vector<Vec3>& positions, const Vec3* box,
+        const vector<double>& factors, double& derivative, Vec3& force) const {
+    const int i = settings->exceptionPairs[e].first, j = settings->exceptionPairs[e].second;
+    Vec3 d = minimumImage(positions[i], positions[j], box);
+    double r2 = d.dot(d), r = sqrt(r2), g, dgdr2;
+    function->evaluateLongRange(r2, g, dgdr2);
+    double pairEnergy = params->exceptionChargeProds[e]*function->prefactor/r - params->charges[i]*params->charges[j]*g;
+    double fifj = factors[i]*factors[j];
+    double energy = fifj*pairEnergy;
+    if (computeDerivative)
+        derivative += (params->isScaled[i]*factors[j] + factors[i]*params->isScaled[j])*pairEnergy;
+    double forceOverR = fifj*(params->exceptionChargeProds[e]*function->prefactor/(r*r2) + 2.0*params->charges[i]*params->charges[j]*dgdr2);
+    if (params->exceptionEpsilons[e] != 0.0) {
+        // The exception's own Lennard-Jones, unscaled and unswitched at any distance.
+        double ljEnergy, ljForceOverR;
+        lennardJones(r2, params->exceptionSigmas[e], params->exceptionEpsilons[e], ljEnergy, ljForceOverR);
+        energy += ljEnergy;
+        forceOverR += ljForceOverR;
+    }
+    force = d*forceOverR;
+    return energy;
+}
+
+double ReferenceCalcSOGCoulombRealSpaceForceKernel::calcExceptions(ContextImpl& context, const vector<double>& factors,
+        bool includeForces, double& derivative) {
+    ReferencePlatform::PlatformData& data = getPlatformData(context);
+    const vector<Vec3>& positions = *data.positions;
+    vector<Vec3>& forces = *data.forces;
+    double energy = 0.0;
+    for (int e = 0; e < (int) settings->exceptionPairs.size(); e++) {
+        Vec3 force;
+        energy += exceptionTerms(e, positions, data.periodicBoxVectors, factors, derivative, force);
+        if (includeForces) {
+            forces[settings->exceptionPairs[e].first] += force;
+            forces[settings->exceptionPairs[e].second] -= force;
+        }
+    }
     return energy;
 }
 
