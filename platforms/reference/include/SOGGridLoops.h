@@ -91,6 +91,11 @@ namespace avx2 {
 extern const SOGGridLoops<float> floatLoops;
 extern const SOGGridLoops<double> doubleLoops;
 }
+
+/**
+ * Whether this processor runs the AVX2 code of the host engine (it has AVX2 and FMA), asked once.
+ */
+bool useAvx2Loops();
 #endif
 
 /**

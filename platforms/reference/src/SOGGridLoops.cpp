@@ -9,10 +9,7 @@
 namespace SOGPlugin {
 
 #ifdef SOG_HAVE_AVX2_LOOPS
-/*
- * Whether this processor runs the AVX2 loops (AVX2 and FMA), asked once.
- */
-static bool useAvx2Loops() {
+bool useAvx2Loops() {
     static const bool avx2 = [] {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

@@ -19,7 +19,8 @@ void initializeTests(int argc, char* argv[]) {
 }
 
 // The real-grid FFTs against direct DFTs (summed in double from the same inputs), on grids with
-// even and odd sizes and line counts, and bitwise the same with a pool of threads; in double
+// even and odd sizes and line counts, and bitwise the same with a pool of threads and with the
+// baseline instruction set instead of AVX2; in double
 // precision (the Reference platform) to 1e-12 and in single precision (the CPU platform) to
 // tolerance (relative to max(1, |expected|)), a few hundred float roundings.
 template <class Real>
@@ -42,6 +43,10 @@ void testFFT(const int n[3], const int maxMode[3], double tolerance) {
     vector<complex<Real> > spectrum(fft.getSpectrumSize(maxMode)), threaded(spectrum.size());
     fft.forward(grid.data(), spectrum.data(), maxMode, nullptr);
     fft.forward(grid.data(), threaded.data(), maxMode, &pool);
+    // The baseline instruction set gives the same bits as AVX2 (where this processor has it).
+    SOGFFT3D<Real> baselineFFT(n[0], n[1], n[2], false);
+    vector<complex<Real> > baseline(spectrum.size());
+    baselineFFT.forward(grid.data(), baseline.data(), maxMode, nullptr);
     for (int mx = -maxMode[0]; mx <= maxMode[0]; mx++)
         for (int my = -maxMode[1]; my <= maxMode[1]; my++)
             for (int mz = 0; mz <= maxMode[2]; mz++) {
@@ -56,6 +61,7 @@ void testFFT(const int n[3], const int maxMode[3], double tolerance) {
                 ASSERT_EQUAL_TOL(expected.real(), found.real(), tolerance);
                 ASSERT_EQUAL_TOL(expected.imag(), found.imag(), tolerance);
                 ASSERT(found == threaded[spectrumIndex(mx, my, mz)]);
+                ASSERT(found == baseline[spectrumIndex(mx, my, mz)]);
             }
     // backward: a Hermitian spectrum on |m_d| <= K_d to its real grid; the other entries are ignored
     map<vector<int>, complex<double> > modes;
@@ -74,9 +80,11 @@ void testFFT(const int n[3], const int maxMode[3], double tolerance) {
         if (entry.first[2] >= 0)
             spectrum[spectrumIndex(entry.first[0], entry.first[1], entry.first[2])] = complex<Real>(entry.second);
     threaded = spectrum;
-    vector<Real> result(grid.size()), threadedResult(grid.size());
+    baseline = spectrum;
+    vector<Real> result(grid.size()), threadedResult(grid.size()), baselineResult(grid.size());
     fft.backward(spectrum.data(), result.data(), maxMode, nullptr);
     fft.backward(threaded.data(), threadedResult.data(), maxMode, &pool);
+    baselineFFT.backward(baseline.data(), baselineResult.data(), maxMode, nullptr);
     for (int x = 0; x < n[0]; x++)
         for (int y = 0; y < n[1]; y++)
             for (int z = 0; z < n[2]; z++) {
@@ -90,6 +98,7 @@ void testFFT(const int n[3], const int maxMode[3], double tolerance) {
                 ASSERT_EQUAL_TOL(0.0, expected.imag(), 1e-12);
                 ASSERT_EQUAL_TOL(expected.real(), result[index], tolerance);
                 ASSERT(result[index] == threadedResult[index]);
+                ASSERT(result[index] == baselineResult[index]);
             }
 }
 
