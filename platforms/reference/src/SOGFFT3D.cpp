@@ -5,14 +5,18 @@
 #include "openmm/internal/ThreadPool.h"
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <type_traits>
 
 using namespace SOGPlugin;
 using namespace std;
 
 
-// Lines per batch: the innermost loop of every butterfly runs over (stride x batch) Reals.
-static const int BATCH = 8;
+// Lines per batch: the innermost loop of every butterfly runs over (stride x batch) Reals. 32
+// rather than 8 reads the x pass's lines (one page apart per value) in longer runs and gives the
+// first stage's loops several vectors: 1.3x faster transforms from 40^3 to 200^3 (float, AVX2).
+static const int BATCH = 32;
 
 // The butterflies read and write through arrays of pointers to distinct blocks, which the
 // compilers cannot prove apart: without this they leave the loops scalar (measured: 1.7x slower
@@ -25,6 +29,68 @@ static const int BATCH = 8;
 #define SOG_BLOCKS_DO_NOT_OVERLAP
 #endif
 static const int MAX_RADIX = 16;
+
+// Vector shuffles (GCC >= 12, Clang) for the transposes between lines and batches.
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define SOG_FFT_HAS_SHUFFLES
+#endif
+#endif
+
+#ifdef SOG_FFT_HAS_SHUFFLES
+typedef float SOGFloat4 __attribute__((vector_size(16)));
+typedef double SOGDouble2 __attribute__((vector_size(16)));
+
+// Rows r[k] to columns in place: 4 x 4 floats, 2 x 2 doubles.
+static inline void transposeBlock(SOGFloat4 r[4]) {
+    const SOGFloat4 t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5), t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+    const SOGFloat4 t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5), t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+    r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+    r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+    r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+    r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+}
+
+static inline void transposeBlock(SOGDouble2 r[2]) {
+    const SOGDouble2 r0 = r[0];
+    r[0] = __builtin_shufflevector(r0, r[1], 0, 2);
+    r[1] = __builtin_shufflevector(r0, r[1], 1, 3);
+}
+#endif
+
+/*
+ * Between `count` lines of n contiguous values (line b at lines[b]) and a batch buffer (value j
+ * of line b at batchValues[j*batch + b]), in either direction: a transpose, in square blocks of
+ * one 16-byte vector per line where the compiler has vector shuffles (packing the grid's z lines
+ * value by value cost as much as their butterflies), value by value for the rest.
+ */
+template <class Real, bool TO_BATCH>
+static void transposeLines(Real* const* lines, int count, int n, Real* batchValues, int batch) {
+    int blockLines = 0, blockValues = 0;
+#ifdef SOG_FFT_HAS_SHUFFLES
+    typedef typename conditional<sizeof(Real) == sizeof(float), SOGFloat4, SOGDouble2>::type Vector;
+    const int W = sizeof(Vector)/sizeof(Real);
+    blockLines = count - count % W;
+    blockValues = n - n % W;
+    for (int b0 = 0; b0 < blockLines; b0 += W)
+        for (int j0 = 0; j0 < blockValues; j0 += W) {
+            Vector rows[W];
+            for (int k = 0; k < W; k++)
+                memcpy(&rows[k], TO_BATCH ? lines[b0 + k] + j0 : batchValues + (size_t) (j0 + k)*batch + b0, sizeof(Vector));
+            transposeBlock(rows);
+            for (int k = 0; k < W; k++)
+                memcpy(TO_BATCH ? batchValues + (size_t) (j0 + k)*batch + b0 : lines[b0 + k] + j0, &rows[k], sizeof(Vector));
+        }
+#endif
+    for (int b = 0; b < count; b++)
+        for (int j = (b < blockLines ? blockValues : 0); j < n; j++) {
+            Real& batchValue = batchValues[(size_t) j*batch + b];
+            if (TO_BATCH)
+                batchValue = lines[b][j];
+            else
+                lines[b][j] = batchValue;
+        }
+}
 
 template <class Real>
 struct SOGFFT3D<Real>::Lines {
@@ -271,25 +337,56 @@ void SOGFFT3D<Real>::transformComplexLines(complex<Real>* data, const Plan1D& pl
         const vector<char>* usedInput, OpenMM::ThreadPool* threads) const {
     const int n = plan.size;
     Real* values = reinterpret_cast<Real*>(data);
+    // A batch's lines are usually adjacent (consecutive m_z): value j of all of them is then one
+    // run of complex values, split into re and im by a loop the compilers vectorise.
+    auto adjacent = [&](const long long* starts, int batch) {
+        return starts[batch - 1] - starts[0] == batch - 1;
+    };
     auto pack = [&](int first, int batch, Real* re, Real* im) {
         const long long* starts = &lines.starts[first];
+        const bool contiguous = adjacent(starts, batch);
         for (int j = 0; j < n; j++) {
-            const bool zero = (usedInput != nullptr && !(*usedInput)[j]);
-            for (int b = 0; b < batch; b++) {
-                long long index = 2*(starts[b] + (long long) j*lines.stride);
-                re[j*batch + b] = (zero ? Real(0) : values[index]);
-                im[j*batch + b] = (zero ? Real(0) : values[index + 1]);
+            Real* __restrict batchRe = re + j*batch;
+            Real* __restrict batchIm = im + j*batch;
+            if (usedInput != nullptr && !(*usedInput)[j]) {
+                fill(batchRe, batchRe + batch, Real(0));
+                fill(batchIm, batchIm + batch, Real(0));
             }
+            else if (contiguous) {
+                const Real* __restrict run = values + 2*(starts[0] + (long long) j*lines.stride);
+                for (int b = 0; b < batch; b++) {
+                    batchRe[b] = run[2*b];
+                    batchIm[b] = run[2*b + 1];
+                }
+            }
+            else
+                for (int b = 0; b < batch; b++) {
+                    long long index = 2*(starts[b] + (long long) j*lines.stride);
+                    batchRe[b] = values[index];
+                    batchIm[b] = values[index + 1];
+                }
         }
     };
     auto unpack = [&](int first, int batch, Real* re, Real* im) {
         const long long* starts = &lines.starts[first];
-        for (int j = 0; j < n; j++)
-            for (int b = 0; b < batch; b++) {
-                long long index = 2*(starts[b] + (long long) j*lines.stride);
-                values[index] = re[j*batch + b];
-                values[index + 1] = im[j*batch + b];
+        const bool contiguous = adjacent(starts, batch);
+        for (int j = 0; j < n; j++) {
+            const Real* __restrict batchRe = re + j*batch;
+            const Real* __restrict batchIm = im + j*batch;
+            if (contiguous) {
+                Real* __restrict run = values + 2*(starts[0] + (long long) j*lines.stride);
+                for (int b = 0; b < batch; b++) {
+                    run[2*b] = batchRe[b];
+                    run[2*b + 1] = batchIm[b];
+                }
             }
+            else
+                for (int b = 0; b < batch; b++) {
+                    long long index = 2*(starts[b] + (long long) j*lines.stride);
+                    values[index] = batchRe[b];
+                    values[index + 1] = batchIm[b];
+                }
+        }
     };
     transformInBatches(plan, lines.starts.size(), forward, threads, pack, unpack);
 }
@@ -340,16 +437,17 @@ void SOGFFT3D<Real>::forward(const Real* grid, complex<Real>* spectrum, const in
     // z: real lines 2p and 2p+1 as the real and imaginary parts of one complex line C = a + i b.
     // Then A[k] = (C[k] + conj C[-k])/2 and B[k] = (C[k] - conj C[-k])/(2i).
     const int numLines = nx*ny, numPairs = (numLines + 1)/2;
+    vector<Real> zeroLine(nz, Real(0)); // the partner of an odd last line
     auto pack = [&](int first, int batch, Real* re, Real* im) {
+        Real* even[BATCH];
+        Real* odd[BATCH];
         for (int b = 0; b < batch; b++) {
             const int line = 2*(first + b);
-            const Real* a = grid + (long long) line*nz;
-            const Real* c = (line + 1 < numLines ? a + nz : nullptr);
-            for (int j = 0; j < nz; j++) {
-                re[j*batch + b] = a[j];
-                im[j*batch + b] = (c == nullptr ? Real(0) : c[j]);
-            }
+            even[b] = const_cast<Real*>(grid) + (long long) line*nz;
+            odd[b] = (line + 1 < numLines ? even[b] + nz : zeroLine.data());
         }
+        transposeLines<Real, true>(even, batch, nz, re, batch);
+        transposeLines<Real, true>(odd, batch, nz, im, batch);
     };
     auto unpack = [&](int first, int batch, Real* re, Real* im) {
         for (int b = 0; b < batch; b++) {
@@ -404,16 +502,17 @@ void SOGFFT3D<Real>::backward(complex<Real>* spectrum, Real* grid, const int max
         }
     };
     auto unpack = [&](int first, int batch, Real* re, Real* im) {
+        Real* even[BATCH];
+        Real* odd[BATCH];
         for (int b = 0; b < batch; b++) {
             const int line = 2*(first + b);
-            Real* a = grid + (long long) line*nz;
-            Real* c = (line + 1 < numLines ? a + nz : nullptr);
-            for (int j = 0; j < nz; j++) {
-                a[j] = re[j*batch + b];
-                if (c != nullptr)
-                    c[j] = im[j*batch + b];
-            }
+            even[b] = grid + (long long) line*nz;
+            odd[b] = even[b] + nz;
         }
+        transposeLines<Real, false>(even, batch, nz, re, batch);
+        // an odd last line has no partner: its imaginary part is not written
+        const int pairs = (2*(first + batch) <= numLines ? batch : batch - 1);
+        transposeLines<Real, false>(odd, pairs, nz, im, batch);
     };
     transformInBatches(plans[2], numPairs, false, threads, pack, unpack);
 }
