@@ -8,12 +8,16 @@ OpenMM forces on molten NaCl boxes of several sizes, side by side in one run:
 * SOG-Net as ``TorchSOGForce`` from an AOTInductor package (``sognet export --format
   aotinductor``: the model compiled, neighbour pairs from the plugin's C++ cell list),
 * SOG-Net as ``PythonForce`` (the whole model in torch, long range by the torch NUFFT),
-* the short-range model as ``PythonForce`` (no long range at all).
+* the short-range model as ``PythonForce`` (no long range at all),
+* the short-range model's export called through libtorch exactly as ``TorchSOGForce`` calls a
+  model (``local_energy_and_charges`` on float64 positions, then one backward pass), without
+  OpenMM: the same model without Gaussians, so that SOG-Net TorchSOGForce / this is what the
+  long range adds (issue 17, target 2).
 
 Printed: CPU time per force evaluation (median, one thread for torch and OpenMM, so that other
-work on a shared machine does not distort it) and the ratios native / Python and SOG-Net /
-short range, and AOTInductor / TorchScript. Results are appended with the date and the machine
-to ``bench/RESULTS.md``.
+work on a shared machine does not distort it) and the ratios native / Python, SOG-Net / short
+range (PythonForce and libtorch), and AOTInductor / TorchScript. Results are appended with the
+date and the machine to ``bench/RESULTS.md``.
 
     python bench/bench_openmm_model.py                    # 128, 1024, 4096 ions
     python bench/bench_openmm_model.py --sizes 128 1024
@@ -35,6 +39,7 @@ from openmm_sog.systems import molten_nacl
 from openmm_sog.training.compiled_export import export_compiled
 from openmm_sog.training.export import export_model
 from openmm_sog.training.model_io import load_model
+from openmm_sog.units import NM_PER_ANGSTROM
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,6 +62,27 @@ def force_context(exported: Path, num_ions: int, implementation: str) -> openmm.
     for _ in range(3):  # TorchScript optimises a method over its first calls
         context.getState(getForces=True)
     return context
+
+
+def libtorch_evaluation(exported: Path, num_ions: int):
+    """A function that evaluates the export's energy and forces as TorchSOGForce's libtorch
+    path does (float64 positions in Angstrom that require grad, ``local_energy_and_charges``,
+    one backward pass of the summed energy), at a melt's positions."""
+    system, positions, species = molten_nacl(num_ions, seed=1)
+    module = torch.jit.load(str(exported))
+    box_nm = system.getDefaultPeriodicBoxVectors()[0][0].value_in_unit(openmm.unit.nanometer)
+    cell = torch.eye(3, dtype=torch.float64) * (box_nm / NM_PER_ANGSTROM)
+    numbers = torch.tensor([11 if name == "Na" else 17 for name in species])
+    angstrom = torch.tensor(positions / NM_PER_ANGSTROM, dtype=torch.float64)
+
+    def evaluate() -> None:
+        r = angstrom.clone().requires_grad_(True)
+        energy, _ = module.local_energy_and_charges(r, numbers, cell, True)
+        torch.autograd.grad(energy.sum(), [r])
+
+    for _ in range(3):  # TorchScript optimises a method over its first calls
+        evaluate()
+    return evaluate
 
 
 def main() -> None:
@@ -91,9 +117,11 @@ def main() -> None:
         "SOG-Net PythonForce": (exports["sognet"], "python"),
         "short range PythonForce": (exports["shortrange"], "python"),
     }
-    header = "| ions | " + " | ".join(f"{c} (ms)" for c in cases) + " | native / Python | "
-    header += "native / short range | AOTI / TorchScript |"
-    lines = [header, "|" + "---:|" * (len(cases) + 4)]
+    libtorch_label = "short range libtorch"
+    header = "| ions | " + " | ".join(f"{c} (ms)" for c in cases)
+    header += f" | {libtorch_label} (ms) | native / Python | native / short range | "
+    header += "native / short range libtorch | AOTI / TorchScript |"
+    lines = [header, "|" + "---:|" * (len(cases) + 6)]
     print(f"machine: {machine()}")
     print(header)
     for num_ions in args.sizes:
@@ -102,10 +130,13 @@ def main() -> None:
             context = force_context(exported, num_ions, implementation)
             times[label] = 1e3 * timed(lambda c=context: c.getState(getForces=True), args.repeats)
             del context
+        evaluate = libtorch_evaluation(exports["shortrange"], num_ions)
+        times[libtorch_label] = 1e3 * timed(evaluate, args.repeats)
         native = times["SOG-Net TorchSOGForce"]
         row = f"| {num_ions} | " + " | ".join(f"{t:.1f}" for t in times.values())
         row += f" | {native / times['SOG-Net PythonForce']:.2f}"
         row += f" | {native / times['short range PythonForce']:.2f}"
+        row += f" | {native / times[libtorch_label]:.2f}"
         row += f" | {times['SOG-Net TorchSOGForce AOTI'] / native:.2f} |"
         print(row, flush=True)
         lines.append(row)
