@@ -15,9 +15,9 @@ OpenMM forces on molten NaCl boxes of several sizes, side by side in one run:
   long range adds (issue 17, target 2).
 
 Printed: CPU time per force evaluation (median, one thread for torch and OpenMM, so that other
-work on a shared machine does not distort it) and the ratios native / Python, SOG-Net / short
-range (PythonForce and libtorch), and AOTInductor / TorchScript. Results are appended with the
-date and the machine to ``bench/RESULTS.md``.
+work on a shared machine does not distort it; the cases take turns) and the ratios native /
+Python, SOG-Net / short range (PythonForce and libtorch), and AOTInductor / TorchScript. Results
+are appended with the date and the machine to ``bench/RESULTS.md``.
 
     python bench/bench_openmm_model.py                    # 128, 1024, 4096 ions
     python bench/bench_openmm_model.py --sizes 128 1024
@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import openmm
 import torch
-from bench_long_range import machine, timed
+from bench_long_range import machine
 
 from openmm_sog.openmm_model import create_sognet_force
 from openmm_sog.systems import molten_nacl
@@ -64,6 +66,21 @@ def force_context(exported: Path, num_ions: int, implementation: str) -> openmm.
     return context
 
 
+def timed_interleaved(evaluations: dict, repeats: int) -> dict:
+    """Median CPU time (s) of each evaluation, the evaluations taking turns (one each per
+    round, after one warm-up round): this machine's speed drifts by tens of percent over
+    seconds, which timing one case after the other turns into differences between them."""
+    for evaluate in evaluations.values():
+        evaluate()
+    times: dict = {label: [] for label in evaluations}
+    for _ in range(repeats):
+        for label, evaluate in evaluations.items():
+            t0 = time.process_time()
+            evaluate()
+            times[label].append(time.process_time() - t0)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
 def libtorch_evaluation(exported: Path, num_ions: int):
     """A function that evaluates the export's energy and forces as TorchSOGForce's libtorch
     path does (float64 positions in Angstrom that require grad, ``local_energy_and_charges``,
@@ -88,7 +105,7 @@ def libtorch_evaluation(exported: Path, num_ions: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 1024, 4096])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument(
         "--sognet",
         default=str(REPO / "models" / "electrolyte_sognet.pt"),
@@ -125,13 +142,18 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(header)
     for num_ions in args.sizes:
-        times = {}
-        for label, (exported, implementation) in cases.items():
-            context = force_context(exported, num_ions, implementation)
-            times[label] = 1e3 * timed(lambda c=context: c.getState(getForces=True), args.repeats)
-            del context
-        evaluate = libtorch_evaluation(exports["shortrange"], num_ions)
-        times[libtorch_label] = 1e3 * timed(evaluate, args.repeats)
+        contexts = {
+            label: force_context(exported, num_ions, implementation)
+            for label, (exported, implementation) in cases.items()
+        }
+        evaluations = {
+            label: (lambda c=context: c.getState(getForces=True))
+            for label, context in contexts.items()
+        }
+        evaluations[libtorch_label] = libtorch_evaluation(exports["shortrange"], num_ions)
+        medians = timed_interleaved(evaluations, args.repeats)
+        times = {label: 1e3 * t for label, t in medians.items()}
+        del contexts, evaluations
         native = times["SOG-Net TorchSOGForce"]
         row = f"| {num_ions} | " + " | ".join(f"{t:.1f}" for t in times.values())
         row += f" | {native / times['SOG-Net PythonForce']:.2f}"
@@ -146,7 +168,8 @@ def main() -> None:
             f"\n## SOG-Net in OpenMM: TorchSOGForce (TorchScript, AOTInductor) vs PythonForce, "
             f"{today}\n\n"
             f"Machine: {machine()}; OpenMM {openmm.__version__} CPU platform, one thread; "
-            "`python bench/bench_openmm_model.py`. CPU time per force evaluation (median), "
+            "`python bench/bench_openmm_model.py`. CPU time per force evaluation (median of "
+            f"{args.repeats}, the cases taking turns), "
             f"electrolyte models {Path(args.sognet).name} / {Path(args.shortrange).name} "
             f"(backbone {backbone}), molten NaCl at the docs/design.md §8 density.\n\n"
             + "\n".join(lines)
