@@ -1,6 +1,7 @@
 #include "CpuSOGCoulombRealSpaceKernel.h"
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/reference/ReferencePlatform.h"
+#include "SOGGridLoops.h"
 #include <cmath>
 #include <algorithm>
 
@@ -57,10 +58,20 @@ void CpuCalcSOGCoulombRealSpaceForceKernel::setLennardJonesArrays() {
 
 typedef void (*ComplementLoop)(const SOGComplementBlockArgs&, float*, double&, double&);
 
+/*
+ * The widest pair loop this processor runs, chosen once: AVX2 with FMA by the host engine's rule
+ * (useAvx2Loops), else AVX, else 4-wide.
+ */
 static ComplementLoop selectComplementLoop() {
 #ifdef SOG_CPU_HAS_VEC8
-    static const ComplementLoop loop = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ?
-            computeComplementBlocksVec8Fma : (__builtin_cpu_supports("avx") ? computeComplementBlocksVec8 : computeComplementBlocksVec4);
+    static const ComplementLoop loop = [] {
+#ifdef SOG_HAVE_AVX2_LOOPS
+        if (useAvx2Loops())
+            return computeComplementBlocksVec8Fma;
+#endif
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx") ? computeComplementBlocksVec8 : computeComplementBlocksVec4;
+    }();
 #else
     static const ComplementLoop loop = computeComplementBlocksVec4;
 #endif
