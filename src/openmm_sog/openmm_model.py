@@ -40,6 +40,7 @@ import numpy as np
 import openmm
 import torch
 
+from .memory import keep_freed_memory_for_reuse
 from .training.compiled_export import package_metadata, read_compiled_metadata
 from .training.export import load_exported, runs_periodic
 from .units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
@@ -349,6 +350,7 @@ def _native_force(
 
 def _python_force(computation: SOGNetComputation) -> openmm.PythonForce:
     """A ``PythonForce`` that evaluates the whole exported model with torch."""
+    keep_freed_memory_for_reuse()  # as TorchSOGForce does (openmm_sog.memory)
     force = openmm.PythonForce(computation)
     force.setUsesPeriodicBoundaryConditions(computation.periodic)
     force.setName("SOGNet")
