@@ -37,11 +37,10 @@ import torch
 from bench_long_range import machine
 
 from openmm_sog.openmm_model import create_sognet_force
-from openmm_sog.systems import molten_nacl
+from openmm_sog.systems import molten_nacl, molten_nacl_model_inputs
 from openmm_sog.training.compiled_export import export_compiled
 from openmm_sog.training.export import export_model
 from openmm_sog.training.model_io import load_model
-from openmm_sog.units import NM_PER_ANGSTROM
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,12 +84,9 @@ def libtorch_evaluation(exported: Path, num_ions: int):
     """A function that evaluates the export's energy and forces as TorchSOGForce's libtorch
     path does (float64 positions in Angstrom that require grad, ``local_energy_and_charges``,
     one backward pass of the summed energy), at a melt's positions."""
-    system, positions, species = molten_nacl(num_ions, seed=1)
     module = torch.jit.load(str(exported))
-    box_nm = system.getDefaultPeriodicBoxVectors()[0][0].value_in_unit(openmm.unit.nanometer)
-    cell = torch.eye(3, dtype=torch.float64) * (box_nm / NM_PER_ANGSTROM)
-    numbers = torch.tensor([11 if name == "Na" else 17 for name in species])
-    angstrom = torch.tensor(positions / NM_PER_ANGSTROM, dtype=torch.float64)
+    inputs = molten_nacl_model_inputs(num_ions, seed=1, dtype=torch.float64)
+    angstrom, numbers, cell = inputs["positions"], inputs["atomic_numbers"], inputs["cell"][0]
 
     def evaluate() -> None:
         r = angstrom.clone().requires_grad_(True)

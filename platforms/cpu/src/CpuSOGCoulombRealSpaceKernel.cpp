@@ -1,6 +1,5 @@
 #include "CpuSOGCoulombRealSpaceKernel.h"
 #include "openmm/internal/ContextImpl.h"
-#include "openmm/reference/ReferencePlatform.h"
 #include "SOGGridLoops.h"
 #include <cmath>
 #include <algorithm>
@@ -127,7 +126,7 @@ double CpuCalcSOGCoulombRealSpaceForceKernel::calcExceptions(ContextImpl& contex
     // DHFR's 35k exceptions take ~1.3 ms in one thread (an exponential, a square root and a
     // minimum image each). The forces are added in exception order, as the Reference kernel does.
     const int numExceptions = settings->exceptionPairs.size(), numThreads = data.threads.getNumThreads();
-    ReferencePlatform::PlatformData& referenceData = *reinterpret_cast<ReferencePlatform::PlatformData*>(context.getPlatformData());
+    ReferencePlatform::PlatformData& referenceData = getPlatformData(context);
     const vector<Vec3>& positions = *referenceData.positions;
     exceptionForces.resize(numExceptions);
     data.threads.execute([&] (ThreadPool& threads, int threadIndex) {

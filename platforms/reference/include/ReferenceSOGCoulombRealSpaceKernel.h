@@ -4,6 +4,7 @@
 #include "SOGKernels.h"
 #include "internal/SOGCoulombRealSpaceForceImpl.h"
 #include "openmm/Vec3.h"
+#include "openmm/reference/ReferencePlatform.h"
 #include <memory>
 #include <set>
 #include <string>
@@ -66,6 +67,11 @@ protected:
      */
     double exceptionTerms(int e, const std::vector<OpenMM::Vec3>& positions, const OpenMM::Vec3* box,
             const std::vector<double>& factors, double& derivative, OpenMM::Vec3& force) const;
+    /**
+     * The context's positions, forces, box and parameter derivatives (the Reference platform's
+     * data, which the CPU platform also keeps).
+     */
+    static OpenMM::ReferencePlatform::PlatformData& getPlatformData(OpenMM::ContextImpl& context);
     /**
      * Minimum-image displacement r1 - r2 in a (reduced, possibly triclinic) periodic box, nm.
      */

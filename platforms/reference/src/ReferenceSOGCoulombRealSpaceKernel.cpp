@@ -1,7 +1,6 @@
 #include "ReferenceSOGCoulombRealSpaceKernel.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
-#include "openmm/reference/ReferencePlatform.h"
 #include <cmath>
 #include <map>
 
@@ -9,7 +8,7 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-static ReferencePlatform::PlatformData& getPlatformData(ContextImpl& context) {
+ReferencePlatform::PlatformData& ReferenceCalcSOGCoulombRealSpaceForceKernel::getPlatformData(ContextImpl& context) {
     return *reinterpret_cast<ReferencePlatform::PlatformData*>(context.getPlatformData());
 }
 
