@@ -272,8 +272,41 @@ def test_lbfgs_reduces_the_loss_and_checkpoints_are_written_at_the_end(tmp_path)
         last = state["model"]["state_dict"]
         assert any(not torch.equal(best["state_dict"][k], last[k]) for k in last)
     bad = write_config(tmp_path, optimizer="sgd")
-    with pytest.raises(ValueError, match="training.optimizer: 'sgd' is not one of adam, lbfgs"):
+    with pytest.raises(
+        ValueError, match="training.optimizer: 'sgd' is not one of adam, adamw, lbfgs"
+    ):
         load_config(bad)
+
+
+def test_adamw_decays_weight_matrices_only_and_trains(tmp_path):
+    """optimizer: adamw decays the networks' weight matrices by lr * weight_decay per step
+    (decoupled: with a zero loss gradient nothing else moves), never biases or the SOG kernel."""
+    from openmm_sog.training.loop import _optimizer, train
+    from openmm_sog.training.model_io import build_model
+
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    config = load_config(
+        write_config(tmp_path, optimizer="adamw", weight_decay=0.1, learning_rate=0.01)
+    )
+    model = build_model(config.model, read_dataset(tmp_path / "toy.xyz"))
+    optimizer = _optimizer(config, model)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    decay = {id(p) for g in optimizer.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    grouped = [id(p) for g in optimizer.param_groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # each exactly once
+    kernel = {id(p) for p in model.lr.parameters()}
+    assert kernel and not kernel & decay
+    for name, p in model.named_parameters():
+        assert (id(p) in decay) == (p.dim() >= 2 and id(p) not in kernel), name
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for name, p in model.named_parameters():
+        factor = 1.0 - 0.01 * 0.1 if id(p) in decay else 1.0
+        torch.testing.assert_close(p.detach(), before[name] * factor, rtol=1e-6, atol=0.0)
+    summary = train(config)
+    assert summary["epochs"] == 2 and math.isfinite(summary["best_validation_loss"])
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path, monkeypatch):

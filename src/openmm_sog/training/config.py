@@ -67,6 +67,9 @@ class TrainingConfig:
     # "adam" (mini-batches) or "lbfgs": one L-BFGS step (``lbfgs_iterations`` iterations with
     # a strong-Wolfe line search) per epoch on the full training set, for small data sets;
     # gradients are accumulated over batches of ``batch_size`` structures. Use learning_rate 1.
+    # "adamw": Adam with decoupled weight decay (``weight_decay`` per unit learning rate) of
+    # the networks' weight matrices only; with "adam", ``weight_decay`` is an L2 term added to
+    # every parameter's gradient (the SOG kernel's included).
     optimizer: str = "adam"
     lbfgs_iterations: int = 20
     learning_rate: float = 1e-3
@@ -331,7 +334,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _choice("training.dtype", t.dtype, ("float32", "float64"))
     check_device_name(t.device)
     _choice("training.scheduler", t.scheduler, ("plateau", "exponential", "none"))
-    _choice("training.optimizer", t.optimizer, ("adam", "lbfgs"))
+    _choice("training.optimizer", t.optimizer, ("adam", "adamw", "lbfgs"))
     if t.num_threads is not None:
         _positive("training.num_threads", t.num_threads)
     if isinstance(t.reference_energies, str):

@@ -256,12 +256,27 @@ def _optimizer(config: TrainConfig, model: SOGNet) -> torch.optim.Optimizer:
     kernel = [] if model.lr is None else list(model.lr.parameters())
     chosen = {id(p) for p in kernel}
     others = [p for p in model.parameters() if id(p) not in chosen]
-    groups = [{"params": others}]
+    if t.optimizer == "adamw":
+        # Decoupled decay of the weight matrices only (as MACE and NequIP's AdamW set-ups):
+        # shrinking biases shifts outputs, and shrinking the kernel's widths and weights
+        # changes the physics it has learned.
+        groups = [
+            {"params": [p for p in others if p.dim() >= 2]},
+            {"params": [p for p in others if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        groups = [g for g in groups if g["params"]]
+    else:
+        groups = [{"params": others}]
     if kernel:
         for p in kernel:
             p.requires_grad_(t.kernel_lr_factor > 0)
         if t.kernel_lr_factor > 0:
-            groups.append({"params": kernel, "lr": t.learning_rate * t.kernel_lr_factor})
+            kernel_group = {"params": kernel, "lr": t.learning_rate * t.kernel_lr_factor}
+            if t.optimizer == "adamw":
+                kernel_group["weight_decay"] = 0.0
+            groups.append(kernel_group)
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
     return torch.optim.Adam(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
 
 
