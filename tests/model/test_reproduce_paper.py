@@ -74,3 +74,25 @@ def test_every_task_config_is_valid_with_every_backbone(tmp_path):
                 path = tmp_path / f"{run.name}_{backbone}.yaml"
                 path.write_text(yaml.safe_dump(config))
                 assert load_config(path).model.backbone == backbone
+
+
+def test_large_local_model_and_decay_options(tmp_path, capsys):
+    """--local large and --decay give loadable configs; mismatched options fail with a message."""
+    from openmm_sog.training.config import load_config
+
+    for run in driver.dimer_runs(tmp_path, 0.1, "paper"):
+        config = dict(run.config, model=dict(run.config["model"], **driver.LARGE_DEEPPOT_SE))
+        config["training"] = dict(
+            config["training"], scheduler="exponential", scheduler_factor=0.998
+        )
+        path = tmp_path / f"{run.name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        loaded = load_config(path)
+        assert loaded.model.radial_features and loaded.model.embedding_sizes == [32, 64]
+    for argv, message in (
+        (["--local", "large", "--backbone", "painn"], "--local large sizes the DeepPot-SE"),
+        (["--decay", "1.5"], "--decay must lie in (0, 1]"),
+    ):
+        with pytest.raises(SystemExit):
+            driver.main([*argv, "--output", str(tmp_path / "out")])
+        assert message in capsys.readouterr().err
