@@ -454,7 +454,8 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options, checked; ``overrides`` holds the parsed ``--set`` items."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--output", default="reproduction", help="folder for runs and results.json")
@@ -518,12 +519,55 @@ def main(argv: list[str] | None = None) -> int:
         "each task's scheduler (with --epochs: the plateau scheduler of a one-structure "
         "validation set cuts the rate to nothing early)",
     )
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="config values for every model, applied last (VALUE read as YAML), e.g. "
+        "--set model.charge_init_scale=0.01 training.kernel_lr_factor=0.03",
+    )
     p.add_argument("--report", action="store_true", help="only print the table of results.json")
     args = p.parse_args(argv)
     if args.local == "large" and args.backbone != "deeppot_se":
         p.error("--local large sizes the DeepPot-SE backbone; PaiNN has its own (PAINN_MODEL)")
     if args.decay is not None and not 0.0 < args.decay <= 1.0:
         p.error(f"--decay must lie in (0, 1], got {args.decay}")
+    overrides = []
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and name) or section not in ("data", "model", "training"):
+            p.error(
+                f"--set {item!r}: expected SECTION.KEY=VALUE with SECTION data, model or training"
+            )
+        overrides.append((section, name, yaml.safe_load(value)))
+    args.overrides = overrides
+    return args
+
+
+def configure(runs: list[Run], args: argparse.Namespace) -> None:
+    """Apply the options that change every model's config, ``--set`` items last but
+    ``--epochs`` (it also lifts the time cap and early stopping)."""
+    for run in runs:
+        run.config["seed"] = args.seed
+        run.config["model"] = with_backbone(run.config["model"], args.backbone)
+        if args.ema is not None:
+            run.config["training"]["ema_decay"] = args.ema
+        if args.local == "large":
+            run.config["model"].update(LARGE_DEEPPOT_SE)
+        if args.decay is not None:
+            run.config["training"].update(scheduler="exponential", scheduler_factor=args.decay)
+        for section, name, value in args.overrides:  # unknown keys fail in sognet's check
+            run.config[section][name] = value
+        if args.epochs is not None:
+            run.config["training"].update(
+                epochs=args.epochs, max_time_s=None, early_stopping_patience=args.epochs
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
@@ -538,19 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks:
         make, minutes = TASKS[task]
         runs += make(out, minutes * args.minutes)
-    for run in runs:
-        run.config["seed"] = args.seed
-        run.config["model"] = with_backbone(run.config["model"], args.backbone)
-        if args.ema is not None:
-            run.config["training"]["ema_decay"] = args.ema
-        if args.local == "large":
-            run.config["model"].update(LARGE_DEEPPOT_SE)
-        if args.decay is not None:
-            run.config["training"].update(scheduler="exponential", scheduler_factor=args.decay)
-        if args.epochs is not None:
-            run.config["training"].update(
-                epochs=args.epochs, max_time_s=None, early_stopping_patience=args.epochs
-            )
+    configure(runs, args)
     if args.warm_start is not None:
         # First the short-range models (those already trained in --output are kept), then
         # both sides of each pair on from them.

@@ -76,23 +76,32 @@ def test_every_task_config_is_valid_with_every_backbone(tmp_path):
                 assert load_config(path).model.backbone == backbone
 
 
-def test_large_local_model_and_decay_options(tmp_path, capsys):
-    """--local large and --decay give loadable configs; mismatched options fail with a message."""
+def test_large_local_model_decay_and_set_options(tmp_path, capsys):
+    """--local large, --decay and --set reach every model's config, which loads; mismatched
+    options fail with a message."""
     from openmm_sog.training.config import load_config
 
-    for run in driver.dimer_runs(tmp_path, 0.1, "paper"):
-        config = dict(run.config, model=dict(run.config["model"], **driver.LARGE_DEEPPOT_SE))
-        config["training"] = dict(
-            config["training"], scheduler="exponential", scheduler_factor=0.998
-        )
+    args = driver.parse_arguments(
+        ["--local", "large", "--decay", "0.998", "--epochs", "50", "--set",
+         "model.charge_init_scale=0.01", "training.kernel_lr_factor=0.03"]
+    )  # fmt: skip
+    runs = driver.dimer_runs(tmp_path, 0.1, "paper")
+    driver.configure(runs, args)
+    for run in runs:
         path = tmp_path / f"{run.name}.yaml"
-        path.write_text(yaml.safe_dump(config))
+        path.write_text(yaml.safe_dump(run.config))
         loaded = load_config(path)
         assert loaded.model.radial_features and loaded.model.embedding_sizes == [32, 64]
+        assert loaded.model.charge_init_scale == 0.01
+        t = loaded.training
+        assert (t.scheduler, t.scheduler_factor, t.kernel_lr_factor) == ("exponential", 0.998, 0.03)
+        assert (t.epochs, t.max_time_s, t.early_stopping_patience) == (50, None, 50)
     for argv, message in (
         (["--local", "large", "--backbone", "painn"], "--local large sizes the DeepPot-SE"),
         (["--decay", "1.5"], "--decay must lie in (0, 1]"),
+        (["--set", "charge_init_scale=0.01"], "expected SECTION.KEY=VALUE"),
+        (["--set", "output.directory=x"], "expected SECTION.KEY=VALUE"),
     ):
         with pytest.raises(SystemExit):
-            driver.main([*argv, "--output", str(tmp_path / "out")])
+            driver.parse_arguments(argv)
         assert message in capsys.readouterr().err
