@@ -20,6 +20,7 @@ import os
 import torch
 from torch import Tensor, nn
 
+from .exact_products import vector_matrix_product
 from .kernel import SOGKernel
 from .nufft import PeriodicNUFFT
 
@@ -126,7 +127,7 @@ class SOGLongRange(nn.Module):
 
         inverse = torch.linalg.inv(cells)  # [B, 3, 3]; s = r h^{-1}
         volume = torch.linalg.det(cells)  # [B]
-        fractional = torch.einsum("ni,nij->nj", positions, inverse[batch])
+        fractional = vector_matrix_product(positions, inverse[batch])
 
         mask = self.kspace_mask()
         if mask is not None and not bool(mask.any()):  # everything is in real space

@@ -192,8 +192,9 @@ class PeriodicNUFFT(torch.nn.Module):
         for c in range(grid_values.shape[-1]):
             flat = grid_values[..., c].reshape(-1)
             gathered = flat.index_select(0, stencil.index).reshape(-1, w, w, w)
-            out = torch.einsum("nabc,nc->nab", gathered, phi[:, 2])
-            out = torch.einsum("nab,nb->na", out, phi[:, 1])
+            # Elementwise, not einsum: a matmul would take reduced-precision inputs in TF32 mode.
+            out = (gathered * phi[:, 2, None, None, :]).sum(-1)
+            out = (out * phi[:, 1, None, :]).sum(-1)
             channels.append((out * phi[:, 0]).sum(-1))
         sorted_values = torch.stack(channels, dim=-1)
         return torch.zeros_like(sorted_values).index_copy(0, stencil.order, sorted_values)

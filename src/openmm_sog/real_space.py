@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .exact_products import vector_matrix_product
+
 __all__ = ["minimum_image_pairs", "plane_spacings", "real_space_energy"]
 
 
@@ -43,8 +45,8 @@ def minimum_image_pairs(
     inverse = torch.linalg.inv(cell)
     i, j = torch.triu_indices(positions.shape[0], positions.shape[0], 1, device=positions.device)
     diff = positions[i] - positions[j]
-    frac = diff @ inverse
-    diff = (frac - torch.round(frac.detach())) @ cell
+    frac = vector_matrix_product(diff, inverse)
+    diff = vector_matrix_product(frac - torch.round(frac.detach()), cell)
     # Triclinic cells: the rounded image is within the cutoff whenever any image is, because
     # cutoff <= half the plane spacing in every direction.
     distance = torch.linalg.norm(diff, dim=-1)

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..exact_products import vector_matrix_product
+
 __all__ = ["BruteForceNeighborList", "VesinNeighborList", "pair_vectors"]
 
 
@@ -29,7 +31,7 @@ def pair_vectors(
     # index_select, not positions[j]: its backward is an index_add, where advanced indexing's
     # is a sort-based index_put (several times slower, on GPUs especially).
     cells = cell.index_select(0, batch.index_select(0, i))
-    shift_vectors = torch.einsum("ed,edk->ek", shifts.to(positions.dtype), cells)
+    shift_vectors = vector_matrix_product(shifts.to(positions.dtype), cells)
     return positions.index_select(0, j) - positions.index_select(0, i) + shift_vectors
 
 
@@ -116,12 +118,12 @@ class BruteForceNeighborList(nn.Module):
                 ranges = [torch.arange(-r, r + 1, device=device) for r in reach]
                 grid = torch.meshgrid(ranges[0], ranges[1], ranges[2], indexing="ij")
                 images = torch.stack([grid[0], grid[1], grid[2]], -1).reshape(-1, 3)
-                frac = pos @ torch.linalg.inv(h)
+                frac = vector_matrix_product(pos, torch.linalg.inv(h))
                 wrap = torch.floor(frac)
-                wrapped = pos - wrap @ h
+                wrapped = pos - vector_matrix_product(wrap, h)
                 # vector = r_j - r_i + S h with S = image + wrap_i - wrap_j (unwrapped coords).
                 diff = wrapped[None, :, None, :] - wrapped[:, None, None, :]
-                vec = diff + (images.to(pos.dtype) @ h)[None, None, :, :]
+                vec = diff + vector_matrix_product(images.to(pos.dtype), h)[None, None, :, :]
                 dist = torch.linalg.norm(vec, dim=-1)  # [n, n, I]
                 same = (
                     torch.eye(n, dtype=torch.bool, device=device)[:, :, None]

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ..exact_products import vector_matrix_product
 from .backbones import build_backbone
 from .descriptor import mlp
 from .long_range import LatentLongRange, coulomb_initial_kernel
@@ -296,8 +297,8 @@ class SOGNet(nn.Module):
             strain.requires_grad_(True)
             symmetric = 0.5 * (strain + strain.transpose(1, 2))
             deformation = torch.eye(3, dtype=positions.dtype, device=positions.device) + symmetric
-            positions = torch.einsum("ni,nij->nj", positions, deformation[batch])
-            cell = torch.bmm(cell, deformation)
+            positions = vector_matrix_product(positions, deformation[batch])
+            cell = vector_matrix_product(cell, deformation.unsqueeze(1))
         result = self.energy_components(positions, atomic_numbers, cell, pbc, batch, total_charge)
         if compute_forces or compute_stress:
             inputs: list[Tensor] = []
