@@ -8,6 +8,10 @@ float32 matrix-product kernel the same way on the CPU, and the results must not 
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from layer_helpers import TRICLINIC, energy_forces, random_kernel, random_system
@@ -18,23 +22,27 @@ from openmm_sog.exact_products import vector_matrix_product
 from openmm_sog.model.neighbors import BruteForceNeighborList, pair_vectors
 from openmm_sog.real_space import minimum_image_pairs
 
-aten = torch.ops.aten
-#: the matrix-product kernels and which arguments are their factors
+
+def _load_study():
+    """examples/mixed_precision_study.py, whose TF32 rounding is checked against an independent
+    oracle in tests/model/test_mixed_precision_study.py."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "mixed_precision_study.py"
+    spec = importlib.util.spec_from_file_location("mixed_precision_study", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mixed_precision_study"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+study = _load_study()
+round_to_tf32 = study.round_to_tf32
+#: the matrix-product kernels and which arguments are their factors (the study's, and the
+#: vector products it need not round)
 PRODUCTS = {
-    aten.mm.default: (0, 1),
-    aten.bmm.default: (0, 1),
-    aten.addmm.default: (1, 2),
-    aten.baddbmm.default: (1, 2),
-    aten.mv.default: (0, 1),
-    aten.dot.default: (0, 1),
+    **study.PRODUCTS,
+    torch.ops.aten.mv.default: (0, 1),
+    torch.ops.aten.dot.default: (0, 1),
 }
-
-
-def round_to_tf32(x: torch.Tensor) -> torch.Tensor:
-    """float32 rounded to 10 explicit mantissa bits (nearest, ties to even), as TF32 reads it."""
-    bits = x.contiguous().view(torch.int32)
-    rounded = (bits + 0x0FFF + ((bits >> 13) & 1)) & ~0x1FFF
-    return rounded.view(torch.float32)
 
 
 class RoundedProducts(TorchDispatchMode):
