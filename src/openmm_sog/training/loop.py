@@ -256,7 +256,8 @@ def _optimizer(config: TrainConfig, model: SOGNet) -> torch.optim.Optimizer:
     kernel = [] if model.lr is None else list(model.lr.parameters())
     chosen = {id(p) for p in kernel}
     others = [p for p in model.parameters() if id(p) not in chosen]
-    if t.optimizer == "adamw":
+    decoupled = t.optimizer == "adamw"
+    if decoupled:
         # Decoupled decay of the weight matrices only (as MACE and NequIP's AdamW set-ups):
         # shrinking biases shifts outputs, and shrinking the kernel's widths and weights
         # changes the physics it has learned.
@@ -272,12 +273,11 @@ def _optimizer(config: TrainConfig, model: SOGNet) -> torch.optim.Optimizer:
             p.requires_grad_(t.kernel_lr_factor > 0)
         if t.kernel_lr_factor > 0:
             kernel_group = {"params": kernel, "lr": t.learning_rate * t.kernel_lr_factor}
-            if t.optimizer == "adamw":
+            if decoupled:
                 kernel_group["weight_decay"] = 0.0
             groups.append(kernel_group)
-    if t.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
-    return torch.optim.Adam(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
+    adam = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return adam(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
 
 
 def train(config: TrainConfig) -> dict:
