@@ -1,27 +1,44 @@
 #!/usr/bin/env bash
 # Builds openmm-sog on a machine with an NVIDIA GPU and the CUDA toolkit, where PyTorch is already
-# installed, then runs the CUDA tests and (with "bench") the GPU benchmarks. Wheels that the
+# installed, then runs the CUDA tests, GPU training and the GPU benchmarks. Wheels that the
 # machine lacks (openmm, openmm-cuda-13, swig, vesin-torch, ase, finufft, torch-pme) are taken
 # from WHEELS (default .whl/) when it exists: this is how it runs on a GPU machine without network.
+# Made for a short lease: the Python package and the C++ tests build side by side, GPU training
+# runs in the background while the tests run, and every step has a time cap (seconds).
 #
 #   bash scripts/gpu_check.sh test    # build, CTest (CUDA in three precisions), pytest tests/plugin + TorchSOGForce
 #                                     # (built against the machine's CUDA torch: the model on the GPU) + GPU training
-#   bash scripts/gpu_check.sh bench   # build, bench/bench_openmm.py on CUDA, bench_model on cuda
+#   bash scripts/gpu_check.sh train   # SPICE dipeptides on the GPU for TRAIN_SECONDS: the shipped PaiNN
+#                                     # size and a wider one side by side (runs during "test" when both are given)
+#   bash scripts/gpu_check.sh bench   # build, bench_openmm.py, bench_torch_sog_force_gpu.py, bench_model on cuda
 #   bash scripts/gpu_check.sh profile # build, per-kernel GPU times of MD steps (Nsight Compute)
-#   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda" bash scripts/gpu_check.sh test bench   # CUDA only
+#   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda" bash scripts/gpu_check.sh test train bench   # one lease
 #
-# Logs go to $OUT (or build/gpu-logs). It builds into a venv that sees the system site-packages,
-# so that the plugin's RPATHs point from the venv's site-packages to the openmm wheel there.
+# The SPICE data are read from ../shared/data/sognet or, failing that, from shared/data/sognet in
+# the checkout (copy them there to carry them to a device machine). Logs go to $OUT (or
+# build/gpu-logs): at most a handful of files, since a lease returns only eight.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODES=" ${*:-test} "
 LOGS=${OUT:-build/gpu-logs}
 WHEELS=${WHEELS:-.whl}
 VENV=${VENV:-/tmp/sog-venv}
+TRAIN_SECONDS=${TRAIN_SECONDS:-180}
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1
+JOBS=$(nproc)
 
 step() { echo; echo "=== $* ($(date +%T))"; }
+# capped SECONDS COMMAND...: run COMMAND, killed after SECONDS or at the DEADLINE (seconds after
+# this script started, default 570: a lease's call lasts at most 600 s), whichever comes first,
+# so that a slow step cannot eat the steps after it or the logs.
+DEADLINE=${DEADLINE:-570}
+capped() {
+    local t=$1 left=$((DEADLINE - SECONDS)); shift
+    [ "$left" -lt "$t" ] && t=$left
+    [ "$t" -le 5 ] && { echo "skipped (deadline): $*"; return 124; }
+    timeout --kill-after=5 "$t" "$@"
+}
 
 step "machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || exit 1
@@ -52,41 +69,87 @@ print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "| openmm",
 print("plugin load failures:", openmm.Platform.getPluginLoadFailures())
 PY
 
-step "build and install openmm-sog"
-"$PY" -m pip install -q --no-build-isolation --no-deps . >"$LOGS/pip-install.log" 2>&1 \
-    || { tail -50 "$LOGS/pip-install.log"; exit 1; }
+step "build: the package and (for test) the C++ tests, side by side"
+# The GPU machine has no OpenCL to test; the CUDA plugin and the CUDA TorchSOGForce kernel build.
+export SKBUILD_CMAKE_DEFINE="SOG_BUILD_OPENCL=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$JOBS
+capped 420 "$PY" -m pip install -q --no-build-isolation --no-deps . >"$LOGS/build.log" 2>&1 &
+pip_pid=$!
+ctest_built=1
+if [[ "$MODES" == *" test "* ]]; then
+    (capped 420 cmake -S . -B build/gpu-tests -DSOG_BUILD_TESTS=ON -DSOG_BUILD_OPENCL=OFF \
+        -DSOG_BUILD_PYTHON_WRAPPERS=OFF -DPython_EXECUTABLE="$PY" \
+        && capped 420 cmake --build build/gpu-tests -j"$JOBS") >"$LOGS/ctest.log" 2>&1 &
+    ctest_pid=$!
+fi
+wait $pip_pid || { echo "package build failed:"; tail -60 "$LOGS/build.log"; exit 1; }
 "$PY" -c "import openmm_sog, openmm; print('openmm_sog', openmm_sog.__version__); \
-print([openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())])" \
-    || exit 1
+print([openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]); \
+print('plugin load failures:', openmm.Platform.getPluginLoadFailures())" || exit 1
 
 status=0
+if [[ "$MODES" == *" train "* ]]; then
+    step "train (background, ${TRAIN_SECONDS} s each): SPICE dipeptides on the GPU"
+    # The shipped PaiNN size and a wider one at once: both are launch-bound at these sizes.
+    [ -d ../shared/data/sognet ] || { [ -d shared/data/sognet ] && ln -sfn "$PWD/shared" ../shared; }
+    "$PY" - "$TRAIN_SECONDS" <<'PY' || exit 1
+import sys, yaml
+config = yaml.safe_load(open("models/spice_sognet_painn.yaml"))
+for name, features, interactions in (("painn64", 64, 3), ("painn128", 128, 4)):
+    config["model"].update(num_features=features, num_interactions=interactions)
+    config["training"].update(device="cuda", epochs=100000, max_time_s=float(sys.argv[1]),
+                              early_stopping_patience=100000, progress=False)
+    config["output"]["directory"] = f"/tmp/gpu-train/{name}"
+    yaml.safe_dump(config, open(f"/tmp/gpu-train-{name}.yaml", "w"), sort_keys=False)
+PY
+    for name in painn64 painn128; do
+        capped $((TRAIN_SECONDS + 60)) "$PY" -m openmm_sog.cli.main train \
+            --config /tmp/gpu-train-$name.yaml >"/tmp/train-$name.log" 2>&1 &
+    done
+fi
+
 if [[ "$MODES" == *" test "* ]]; then
     step "CTest (C++ tests, CUDA in single, mixed and double precision)"
-    cmake -S . -B build/gpu-tests -DSOG_BUILD_TESTS=ON -DPython_EXECUTABLE="$PY" \
-        >"$LOGS/cmake.log" 2>&1 || { tail -30 "$LOGS/cmake.log"; exit 1; }
-    grep "openmm-sog:" "$LOGS/cmake.log"
-    cmake --build build/gpu-tests -j16 >"$LOGS/build.log" 2>&1 || { tail -40 "$LOGS/build.log"; exit 1; }
-    ctest --test-dir build/gpu-tests --output-on-failure -R "${CTEST_REGEX:-.}" 2>&1 | tee "$LOGS/ctest.log" | tail -20
-    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+    if wait $ctest_pid; then
+        capped 240 ctest --test-dir build/gpu-tests --output-on-failure -R "${CTEST_REGEX:-.}" \
+            >>"$LOGS/ctest.log" 2>&1 || status=1
+        grep -E "tests passed|Passed|Failed|\*\*\*" "$LOGS/ctest.log" | tail -25
+    else
+        echo "C++ test build failed:"; tail -40 "$LOGS/ctest.log"; status=1
+    fi
 
     step "pytest: the plugin on every platform, CUDA included"
     K_ARGS=()
     [ -n "${PYTEST_K:-}" ] && K_ARGS=(-k "$PYTEST_K")
-    "$PY" -m pytest -q -p no:cacheprovider tests/plugin tests/test_coulomb_openmm.py tests/test_cuda_torch.py \
-        tests/model/test_torch_sog_force.py tests/model/test_torch_sog_force_regions_and_parameters.py \
-        tests/model/test_torch_sog_force_md.py tests/model/test_device.py tests/model/test_backbones.py -ra \
-        "${K_ARGS[@]}" 2>&1 \
-        | tee "$LOGS/pytest.log" | tail -25
-    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+    capped "${PYTEST_SECONDS:-200}" "$PY" -m pytest -q -p no:cacheprovider tests/plugin \
+        tests/test_coulomb_openmm.py tests/test_cuda_torch.py tests/model/test_torch_sog_force.py \
+        tests/model/test_torch_sog_force_regions_and_parameters.py \
+        tests/model/test_torch_sog_force_md.py tests/model/test_device.py tests/model/test_backbones.py \
+        tests/model/test_distributed.py -ra "${K_ARGS[@]}" >"$LOGS/pytest.log" 2>&1 || status=1
+    tail -30 "$LOGS/pytest.log"
+fi
+
+if [[ "$MODES" == *" train "* ]]; then
+    step "train: waiting for the GPU trainings"
+    wait
+    for name in painn64 painn128; do
+        echo "--- $name"; grep -vE "^\s*$" "/tmp/train-$name.log" | tail -12
+    done
+    for name in painn64 painn128; do
+        { echo "=== $name"; cat "/tmp/train-$name.log" /tmp/gpu-train/$name/log.csv; } >>"$LOGS/train.log"
+    done
+    cp /tmp/gpu-train/painn128/model_best.pt "$LOGS/painn128.pt" 2>/dev/null
 fi
 
 if [[ "$MODES" == *" bench "* ]]; then
     step "bench: SOG Coulomb (native real space) vs OpenMM PME on CUDA"
-    "$PY" bench/bench_openmm.py --platforms CUDA --sizes 3000 24000 192000 --repeats 20 --md-steps 1000 2>&1 \
-        | tee "$LOGS/bench_openmm.log"
+    capped "${BENCH_OPENMM_SECONDS:-200}" "$PY" bench/bench_openmm.py --platforms CUDA \
+        --sizes 3000 24000 192000 --repeats 10 --md-steps 300 2>&1 | tee "$LOGS/bench.log"
+    step "bench: TorchSOGForce on CUDA vs its model without Gaussians"
+    capped "${BENCH_FORCE_SECONDS:-90}" "$PY" bench/bench_torch_sog_force_gpu.py --platform CUDA \
+        --sizes 3000 24000 --repeats 20 2>&1 | tee -a "$LOGS/bench.log"
     step "bench: SOG-Net vs short-range on the GPU (torch, float32)"
-    "$PY" bench/bench_model.py --device cuda --sizes 1024 8192 32768 --repeats 20 --profile 2>&1 \
-        | tee "$LOGS/bench_model.log"
+    capped "${BENCH_MODEL_SECONDS:-90}" "$PY" bench/bench_model.py --device cuda \
+        --sizes 1024 8192 32768 --repeats 20 2>&1 | tee -a "$LOGS/bench.log"
     cp bench/RESULTS.md "$LOGS/RESULTS.md"
 fi
 
@@ -94,7 +157,8 @@ if [[ "$MODES" == *" profile "* ]]; then
     # Per-kernel GPU time of MD steps (Nsight Compute; kernels are serialised while profiled).
     for method in pme sog; do
         step "profile: $method, ${PROFILE_IONS:-192000} ions, per-kernel time of MD steps"
-        ncu --csv --metrics gpu__time_duration.sum --launch-skip 1500 --launch-count 400 \
+        capped 120 ncu --csv --clock-control none --metrics gpu__time_duration.sum \
+            --launch-skip 1500 --launch-count 400 \
             "$PY" bench/md_steps.py "$method" "${PROFILE_IONS:-192000}" --steps 120 \
             >"$LOGS/ncu_$method.csv" 2>"$LOGS/ncu_$method.err"
         "$PY" bench/kernel_times.py "$LOGS/ncu_$method.csv" | head -25
