@@ -1,4 +1,4 @@
-"""Benchmark: what the long range adds to a SOG-Net in OpenMM on a GPU platform (issue 17, target 2).
+"""Benchmark: what the long range adds to a SOG-Net in OpenMM on a GPU platform (issue 17, 2).
 
 The shipped SOG-Net of the ionic toy system (``models/electrolyte_sognet.pt``) is exported and
 run as a ``TorchSOGForce`` on the CUDA (or OpenCL) platform, molten NaCl boxes of several sizes.

@@ -4,6 +4,7 @@
 #include "CommonTorchSOGKernels.h"
 #include "openmm/cuda/CudaContext.h"
 #include <torch/torch.h>
+#include <vector>
 
 namespace SOGPlugin {
 
@@ -19,15 +20,20 @@ namespace SOGPlugin {
  * Otherwise (a CPU-only libtorch, or a free-space model) it is the Common kernel, with the model
  * on the host.
  *
- * Synchronisation: OpenMM's stream is synchronised before torch reads what OpenMM wrote, and
- * torch's device work is synchronised before OpenMM's kernels read what torch wrote; both use
- * the device's primary CUDA context.
+ * Contexts: OpenMM's CUDA platform runs in a context of its own (cuCtxCreate), libtorch in the
+ * device's primary context. Every libtorch call runs with the primary context pushed, every
+ * OpenMM kernel under OpenMM's ContextSelector, never one inside the other (libtorch may make the
+ * primary context current, which OpenMM's ContextSelector refuses on leaving). The arrays they
+ * share are libtorch's (positions, charges, dE/dq and forces of the modelled particles), read and
+ * written by this kernel's OpenMM kernels; each side synchronises its context before the other
+ * reads what it wrote.
  */
 class CudaCalcTorchSOGForceKernel : public CommonCalcTorchSOGForceKernel {
 public:
     CudaCalcTorchSOGForceKernel(std::string name, const OpenMM::Platform& platform, OpenMM::CudaContext& cu,
             double deviceMemory = 0.0) : CommonCalcTorchSOGForceKernel(name, platform, cu, deviceMemory), cu(cu) {
     }
+    ~CudaCalcTorchSOGForceKernel();
     void initialize(const OpenMM::System& system, const TorchSOGForce& force);
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy);
     /**
@@ -38,16 +44,19 @@ public:
     }
 private:
     /**
-     * A tensor view of a device array's memory (no copy), [rows, columns], of its real type.
+     * Launch one of this kernel's OpenMM kernels over `threads` threads (OpenMM's context current).
      */
-    torch::Tensor view(OpenMM::ComputeArray& array, int64_t rows, int64_t columns);
+    void launch(CUfunction kernel, std::vector<void*> arguments, int threads);
     OpenMM::CudaContext& cu;
     bool deviceResident = false;
+    CUcontext primaryContext = nullptr;         // retained while deviceResident
     torch::Device device = torch::kCPU;
-    torch::Tensor regionIndex;                  // [n] int64 on the GPU: System index of each modelled particle
+    // libtorch's arrays, region order, OpenMM's real type: positions (nm), charges (e),
+    // dE/dq (kJ/mol/e, times the energy scale), forces (kJ/mol/nm).
+    torch::Tensor regionPositions, regionCharges, regionDerivatives, regionForces;
     OpenMM::ComputeArray regionSlot;            // [N] int: position in the region, or -1
-    OpenMM::ComputeArray regionPositions;       // [n, 3] real, nm, region order
-    OpenMM::ComputeKernel gatherKernel;
+    OpenMM::ComputeArray regionAtoms;           // [n] int: System index of each modelled particle
+    CUfunction gatherPositionsKernel, scatterChargesKernel, gatherDerivativesKernel, addRegionForcesKernel;
 };
 
 } // namespace SOGPlugin
