@@ -115,21 +115,42 @@ def sog_system(edge: float, charges: list[float], gaussians, tolerance: float, c
     return system
 
 
-def cpu_time_per_force(
-    system: openmm.System, positions: np.ndarray, repeats: int, group: int | set[int] = -1
+EMPTY_GROUP = 31  # no force is in it: its evaluation is the upload/download overhead alone
+
+
+def time_per_force(
+    system: openmm.System,
+    positions: np.ndarray,
+    repeats: int,
+    platform: str = "CPU",
+    group: int | set[int] = -1,
 ) -> float:
-    """Median process CPU seconds of one force evaluation (CPU platform, one thread)."""
-    platform = openmm.Platform.getPlatformByName("CPU")
-    context = openmm.Context(system, openmm.VerletIntegrator(1e-3), platform, {"Threads": "1"})
+    """Median seconds of one force evaluation: process CPU time on the CPU platform (one
+    thread); on a GPU platform (mixed precision) wall time, which getState synchronises, net of
+    an evaluation of an empty force group (the position upload and force download)."""
+    properties = {"Threads": "1"} if platform == "CPU" else {"Precision": "mixed"}
+    context = openmm.Context(
+        system,
+        openmm.VerletIntegrator(1e-3),
+        openmm.Platform.getPlatformByName(platform),
+        properties,
+    )
     context.setPositions(positions * unit.nanometer)
-    context.getState(getForces=True, groups=group)  # warm-up: grids, plans, neighbour list
-    times = []
-    for _ in range(repeats):
-        context.setPositions(positions * unit.nanometer)
-        start = time.process_time()
-        context.getState(getForces=True, groups=group)
-        times.append(time.process_time() - start)
-    return statistics.median(times)
+    clock = time.process_time if platform == "CPU" else time.perf_counter
+
+    def median_time(groups: int | set[int]) -> float:
+        context.getState(getForces=True, groups=groups)  # warm-up: grids, plans, kernels
+        times = []
+        for _ in range(repeats):
+            context.setPositions(positions * unit.nanometer)
+            start = clock()
+            context.getState(getForces=True, groups=groups)
+            times.append(clock() - start)
+        return statistics.median(times)
+
+    if platform == "CPU":
+        return median_time(group)
+    return max(median_time(group) - median_time({EMPTY_GROUP}), 0.0)
 
 
 def exponent(sizes: list[int], times: list[float]) -> float:
@@ -147,6 +168,9 @@ def main() -> None:
     )
     parser.add_argument("--coulomb-tolerance", type=float, default=6.25e-3)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--platform", default="CPU", help="OpenMM platform: CPU (one thread), CUDA or OpenCL"
+    )
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
 
@@ -164,13 +188,15 @@ def main() -> None:
         times = {}
         for label, system in row.items():
             try:
-                times[label] = cpu_time_per_force(system, positions, args.repeats)
+                times[label] = time_per_force(system, positions, args.repeats, args.platform)
             except openmm.OpenMMException as error:  # a grid beyond the memory limit
                 print(f"N={n}, {label}: refused: {str(error)[:200]}", flush=True)
                 times[label] = math.nan
         pme, nb = nonbonded_system(edge, charges)
         nb.setReciprocalSpaceForceGroup(1)
-        times["PME reciprocal"] = cpu_time_per_force(pme, positions, args.repeats, group={1})
+        times["PME reciprocal"] = time_per_force(
+            pme, positions, args.repeats, args.platform, group={1}
+        )
         for label, t in times.items():
             columns[label].append(t)
         print(f"N={n}: " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in times.items()), flush=True)
@@ -197,9 +223,15 @@ def main() -> None:
     date = datetime.date.today().isoformat()
     text = (
         f"\n## Long-range cost against size (issue 17 target 4), {date}\n\n"
-        f"Machine: {machine()}; `python bench/bench_scaling.py`. Process CPU time of one force "
-        "evaluation, CPU platform with one thread, median of "
-        f"{args.repeats}; random neutral ions at {DENSITY_PER_NM3:g} /nm^3. SOG Coulomb: SOGForce "
+        f"Machine: {machine()}; `python bench/bench_scaling.py --platform {args.platform}`. "
+        + (
+            "Process CPU time of one force evaluation, CPU platform with one thread, median of "
+            if args.platform == "CPU"
+            else f"Wall time of one force evaluation on {args.platform} (mixed precision) net of "
+            "an empty evaluation (position upload, force download), median of "
+        )
+        + f"{args.repeats}; random neutral ions at {DENSITY_PER_NM3:g} /nm^3. SOG Coulomb: "
+        "SOGForce "
         f"with use_sog_coulomb's k-space Gaussians (cutoff {CUTOFF_NM} nm, tolerance "
         f"{args.coulomb_tolerance:g}); SOG-Net long range: SOGForce with the shipped electrolyte "
         f"model's k-space kernel ({len(sognet)} Gaussians, tolerance {sognet_tolerance:g}), the "

@@ -12,7 +12,7 @@
 #                                     # size and a wider one side by side (runs during "test" when both are given)
 #   bash scripts/gpu_check.sh bench   # build, bench_openmm.py, bench_torch_sog_force_gpu.py, bench_model on cuda
 #   bash scripts/gpu_check.sh profile # build, per-kernel GPU times of MD steps (Nsight Compute)
-#   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda" bash scripts/gpu_check.sh test train bench   # one lease
+#   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda or gpu or nccl" bash scripts/gpu_check.sh test train bench   # one lease
 #
 # The SPICE data are read from ../shared/data/sognet or, failing that, from shared/data/sognet in
 # the checkout (copy them there to carry them to a device machine). Logs go to $OUT (or
@@ -150,6 +150,9 @@ if [[ "$MODES" == *" bench "* ]]; then
     step "bench: SOG-Net vs short-range on the GPU (torch, float32)"
     capped "${BENCH_MODEL_SECONDS:-90}" "$PY" bench/bench_model.py --device cuda \
         --sizes 1024 8192 32768 --repeats 20 2>&1 | tee -a "$LOGS/bench.log"
+    step "bench: long-range cost against size on CUDA (issue 17 target 4)"
+    capped "${BENCH_SCALING_SECONDS:-90}" "$PY" bench/bench_scaling.py --platform CUDA \
+        --sizes 1000 8000 64000 512000 1000000 --repeats 5 2>&1 | tee -a "$LOGS/bench.log"
     cp bench/RESULTS.md "$LOGS/RESULTS.md"
 fi
 

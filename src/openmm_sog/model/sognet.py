@@ -20,6 +20,7 @@ from .backbones import build_backbone
 from .descriptor import mlp
 from .long_range import LatentLongRange, coulomb_initial_kernel
 from .neighbors import BruteForceNeighborList, VesinNeighborList, pair_vectors
+from .pair_term import PairTerm
 
 __all__ = ["SOGNet", "SOGNetConfig"]
 
@@ -47,6 +48,9 @@ class SOGNetConfig:
     # Radial neighbour sums as extra descriptor features, with a linear path to the energy:
     # pair-additive short-range physics (ionic repulsion) within direct reach of the model.
     radial_features: bool = False
+    # Gaussians of a learned pair-additive energy per species pair (.pair_term), for steep pair
+    # walls the local model would round off; 0: no pair term. Any backbone.
+    pair_basis: int = 0
     long_range: bool = True
     num_channels: int = 1
     # Width ratio sqrt(2): the series is then accurate to ~1e-6 of 1/r; with ratio 2 its
@@ -117,6 +121,12 @@ class SOGNet(nn.Module):
         self.backbone = build_backbone(config, num_species)
         width = self.backbone.feature_size + num_species
         self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)
+        if config.pair_basis > 0:
+            self.pair_term = PairTerm(
+                num_species, self.cutoff, float(config.inner_cutoff), int(config.pair_basis)
+            )
+        else:
+            self.pair_term = None
         if energy_shifts is None:
             energy_shifts = torch.zeros(num_species)
         self.register_buffer("energy_shifts", energy_shifts.to(torch.float64).clone())
@@ -197,8 +207,12 @@ class SOGNet(nn.Module):
         features, backbone_energy = self.backbone(vectors, i, j, species)
         onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
         features = torch.cat([features, onehot], -1)
-        local = (self.fitting(features).squeeze(-1) + backbone_energy) * self.energy_scale
-        local = local + self.energy_shifts[species]
+        distances = torch.linalg.norm(vectors, dim=-1)
+        local = self.fitting(features).squeeze(-1) + backbone_energy
+        pair_term = self.pair_term
+        if pair_term is not None:
+            local = local + pair_term(distances, i, j, species)
+        local = local * self.energy_scale + self.energy_shifts[species]
         zeros = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
         energy_sr = zeros.index_add(0, batch, local)
         result: dict[str, Tensor] = {"atomic_energies": local, "energy_sr": energy_sr}
@@ -210,7 +224,6 @@ class SOGNet(nn.Module):
             if charge_scale is not None:
                 charges = charges * charge_scale.to(charges.dtype).unsqueeze(-1)
             result["charges"] = charges
-            distances = torch.linalg.norm(vectors, dim=-1)
             if real_space_only:
                 energy_lr = lr.real_space_energy(charges, cell, pbc, batch, i, j, distances)
             else:

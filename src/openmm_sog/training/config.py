@@ -388,6 +388,10 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         f"config key model.atomic_numbers: must be atomic numbers 1-118, got {m.atomic_numbers}",
     )
     _require(m.width_ratio > 1.0, f"config key model.width_ratio: must be > 1, got {m.width_ratio}")
+    _require(
+        m.pair_basis == 0 or m.pair_basis >= 2,
+        f"config key model.pair_basis: must be 0 (no pair term) or >= 2, got {m.pair_basis}",
+    )
     _positive("model.min_width", m.min_width)
     _positive("model.charge_init_scale", m.charge_init_scale)
     _require(

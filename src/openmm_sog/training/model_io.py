@@ -295,6 +295,7 @@ LOCAL_MODEL_FIELDS = (
     "axis_features",
     "fitting_sizes",
     "radial_features",
+    "pair_basis",
     "num_features",
     "num_interactions",
 )

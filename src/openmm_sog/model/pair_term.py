@@ -1,0 +1,69 @@
+"""A learned pair-additive short-range energy, E = 1/2 sum_{i != j} phi_{s_i s_j}(r_ij).
+
+Steep pair walls (ionic or WCA repulsion) reach a descriptor's fitting network only through
+sums over neighbours, which round them off; a pair term carries them directly. Each unordered
+species pair has its own radial function, linear in a fine Gaussian basis on [0, cutoff] and
+switched off smoothly between the inner cutoff and the cutoff (the descriptor's switch), so the
+energy and its derivatives are continuous. The weights start at zero: a model with the term
+equals the one without at initialisation. Like the fitting network's output, phi is in units
+of the model's energy scale (eV).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .descriptor import smooth_cutoff
+
+__all__ = ["PairTerm"]
+
+
+class PairTerm(nn.Module):
+    """Atomic energies ``[N]`` of a pair-additive term (half of each pair's phi to each atom).
+
+    :param num_species: number of species; the weights hold ``S (S + 1) / 2`` radial functions.
+    :param cutoff: where phi reaches zero; Angstrom.
+    :param inner_cutoff: where the switch starts; Angstrom.
+    :param num_basis: Gaussians per radial function, centred on a uniform grid over
+        ``[0, cutoff]`` with the grid spacing as width.
+    """
+
+    def __init__(self, num_species: int, cutoff: float, inner_cutoff: float, num_basis: int):
+        super().__init__()
+        if num_basis < 2:
+            raise ValueError(f"PairTerm needs num_basis >= 2, got {num_basis}")
+        self.cutoff = float(cutoff)
+        self.inner_cutoff = float(inner_cutoff)
+        self.register_buffer("centers", torch.linspace(0.0, cutoff, num_basis, dtype=torch.float64))
+        self.width = float(cutoff / (num_basis - 1))
+        # pair_index[a, b] = pair_index[b, a]: one radial function per unordered species pair.
+        index = torch.zeros(num_species, num_species, dtype=torch.long)
+        k = 0
+        for a in range(num_species):
+            for b in range(a, num_species):
+                index[a, b] = k
+                index[b, a] = k
+                k += 1
+        self.register_buffer("pair_index", index)
+        self.weights = nn.Parameter(torch.zeros(k, num_basis))
+
+    def radial(self, distances: Tensor, pairs: Tensor) -> Tensor:
+        """phi of each pair ``[E]`` at ``distances`` ``[E]`` (Angstrom) for unordered species
+        pairs ``pairs`` ``[E]`` (indices into the weights)."""
+        basis = torch.exp(-(((distances.unsqueeze(-1) - self.centers) / self.width) ** 2))
+        switch = smooth_cutoff(distances, self.inner_cutoff, self.cutoff)
+        return (basis * self.weights.index_select(0, pairs)).sum(-1) * switch
+
+    def forward(self, distances: Tensor, i: Tensor, j: Tensor, species: Tensor) -> Tensor:
+        """Atomic energies ``[N]``.
+
+        :param distances: ``[E]`` pair distances of a full neighbour list (each pair as i->j and
+            j->i); Angstrom. Pairs at or beyond the cutoff contribute exactly zero.
+        :param i: ``[E]`` centre atom; :param j: ``[E]`` neighbour.
+        :param species: ``[N]`` species index of every atom.
+        """
+        pairs = self.pair_index[species.index_select(0, i), species.index_select(0, j)]
+        phi = self.radial(distances, pairs)
+        zeros = torch.zeros(species.shape[0], dtype=distances.dtype, device=distances.device)
+        return zeros.index_add(0, i, 0.5 * phi)
