@@ -59,8 +59,17 @@ def test_check_catches_an_exported_static_runtime(tmp_path):
     for name, extra in (("exported", []), ("private", ["-Wl,--exclude-libs,ALL"])):
         libraries[name] = tmp_path / f"lib{name}.so"
         result = subprocess.run(
-            [CXX, "-shared", "-fPIC", "-O1", "-static-libstdc++", *extra, str(source), "-o",
-             str(libraries[name])],
+            [
+                CXX,
+                "-shared",
+                "-fPIC",
+                "-O1",
+                "-static-libstdc++",
+                *extra,
+                str(source),
+                "-o",
+                str(libraries[name]),
+            ],
             capture_output=True,
             text=True,
         )
