@@ -14,6 +14,7 @@ LOCAL_MODELS: dict[str, dict] = {
     "deeppot_se": {},
     "deeppot_se+radial": {"radial_features": True},
     "painn": {"backbone": "painn", "num_features": 8, "num_interactions": 2},
+    "painn+pair": {"backbone": "painn", "num_features": 8, "num_interactions": 2, "pair_basis": 8},
 }
 
 
