@@ -11,10 +11,9 @@ namespace SOGPlugin {
 /**
  * The TorchSOGForce kernel on the CUDA platform. When the libtorch it runs with has CUDA
  * (torch::cuda::is_available()) and the force is periodic, the model runs on the Context's GPU
- * and every per-step array stays there: the modelled particles' positions are gathered from
- * OpenMM's posq by a small kernel, the model's charges are copied into the engine's charge array
- * and its dE/dq read from the engine's array as tensor views of the same device memory, and the
- * backward pass's forces are added to OpenMM's force buffer on the device. What crosses to the
+ * and every per-step array stays there: small kernels gather the modelled particles' positions
+ * from OpenMM's posq, copy the model's charges into the engine's charge array and its dE/dq out
+ * of the engine's, and add the backward pass's forces to OpenMM's force buffer. What crosses to the
  * host per step: the charge sums per channel (P numbers, which set the engine's fixed-point
  * scale and are checked against the overflow limit), and the energy when it is asked for.
  * Otherwise (a CPU-only libtorch, or a free-space model) it is the Common kernel, with the model
