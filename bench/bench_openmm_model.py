@@ -45,8 +45,15 @@ from openmm_sog.training.model_io import load_model
 REPO = Path(__file__).resolve().parent.parent
 
 
-def force_context(exported: Path, num_ions: int, implementation: str) -> openmm.Context:
-    """A CPU-platform Context (one thread) with only the model's force, at a melt's positions."""
+def force_context(
+    exported: Path,
+    num_ions: int,
+    implementation: str,
+    platform: str = "CPU",
+    properties: dict[str, str] | None = None,
+) -> openmm.Context:
+    """A Context with only the model's force, at a melt's positions: by default on the CPU
+    platform with one thread."""
     system, positions, species = molten_nacl(num_ions, seed=1)
     model_system = openmm.System()
     model_system.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
@@ -55,9 +62,11 @@ def force_context(exported: Path, num_ions: int, implementation: str) -> openmm.
     numbers = [11 if name == "Na" else 17 for name in species]
     force = create_sognet_force(exported, numbers, implementation=implementation)
     model_system.addForce(force)
-    platform = openmm.Platform.getPlatformByName("CPU")
     context = openmm.Context(
-        model_system, openmm.VerletIntegrator(1e-3), platform, {"Threads": "1"}
+        model_system,
+        openmm.VerletIntegrator(1e-3),
+        openmm.Platform.getPlatformByName(platform),
+        {"Threads": "1"} if properties is None else properties,
     )
     context.setPositions(positions)
     for _ in range(3):  # TorchScript optimises a method over its first calls
@@ -65,28 +74,41 @@ def force_context(exported: Path, num_ions: int, implementation: str) -> openmm.
     return context
 
 
-def timed_interleaved(evaluations: dict, repeats: int) -> dict:
-    """Median CPU time (s) of each evaluation, the evaluations taking turns (one each per
-    round, after one warm-up round): this machine's speed drifts by tens of percent over
-    seconds, which timing one case after the other turns into differences between them."""
+def timed_interleaved(evaluations: dict, repeats: int, device: torch.device | None = None) -> dict:
+    """Median time (s) of each evaluation, the evaluations taking turns (one each per round,
+    after one warm-up round): this machine's speed drifts by tens of percent over seconds,
+    which timing one case after the other turns into differences between them. CPU time by
+    default; on a CUDA ``device``, wall time with the device synchronised around each call."""
+    on_gpu = device is not None and device.type == "cuda"
+    clock = time.perf_counter if on_gpu else time.process_time
+
+    def sync() -> None:
+        if on_gpu:
+            torch.cuda.synchronize(device)
+
     for evaluate in evaluations.values():
         evaluate()
     times: dict = {label: [] for label in evaluations}
     for _ in range(repeats):
         for label, evaluate in evaluations.items():
-            t0 = time.process_time()
+            sync()
+            t0 = clock()
             evaluate()
-            times[label].append(time.process_time() - t0)
+            sync()
+            times[label].append(clock() - t0)
     return {label: statistics.median(values) for label, values in times.items()}
 
 
-def libtorch_evaluation(exported: Path, num_ions: int):
+def libtorch_evaluation(exported: Path, num_ions: int, device: torch.device | None = None):
     """A function that evaluates the export's energy and forces as TorchSOGForce's libtorch
     path does (float64 positions in Angstrom that require grad, ``local_energy_and_charges``,
-    one backward pass of the summed energy), at a melt's positions."""
-    module = torch.jit.load(str(exported))
+    one backward pass of the summed energy), at a melt's positions, on ``device`` (default
+    the CPU)."""
+    device = device or torch.device("cpu")
+    module = torch.jit.load(str(exported), map_location=device)
     inputs = molten_nacl_model_inputs(num_ions, seed=1, dtype=torch.float64)
-    angstrom, numbers, cell = inputs["positions"], inputs["atomic_numbers"], inputs["cell"][0]
+    angstrom, numbers = inputs["positions"].to(device), inputs["atomic_numbers"].to(device)
+    cell = inputs["cell"][0].to(device)
 
     def evaluate() -> None:
         r = angstrom.clone().requires_grad_(True)

@@ -21,82 +21,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import openmm
 import torch
 from bench_long_range import machine
+from bench_openmm_model import force_context, libtorch_evaluation, timed_interleaved
 
-from openmm_sog.openmm_model import create_sognet_force
-from openmm_sog.systems import molten_nacl, molten_nacl_model_inputs
 from openmm_sog.training.export import export_model
 from openmm_sog.training.model_io import load_model
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def force_context(exported: Path, num_ions: int, platform: str, precision: str) -> openmm.Context:
-    """A Context on ``platform`` with only the model's TorchSOGForce, at a melt's positions."""
-    system, positions, species = molten_nacl(num_ions, seed=1)
-    model_system = openmm.System()
-    model_system.setDefaultPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
-    for i in range(system.getNumParticles()):
-        model_system.addParticle(system.getParticleMass(i))
-    numbers = [11 if name == "Na" else 17 for name in species]
-    model_system.addForce(create_sognet_force(exported, numbers, implementation="native"))
-    context = openmm.Context(
-        model_system,
-        openmm.VerletIntegrator(1e-3),
-        openmm.Platform.getPlatformByName(platform),
-        {"Precision": precision},
-    )
-    context.setPositions(positions)
-    return context
-
-
-def libtorch_evaluation(exported: Path, num_ions: int, device: torch.device) -> Callable:
-    """Energy and forces of the export's local part as TorchSOGForce calls it (float64 positions
-    in Angstrom that require grad, ``local_energy_and_charges``, one backward pass)."""
-    module = torch.jit.load(str(exported), map_location=device)
-    inputs = molten_nacl_model_inputs(num_ions, seed=1, dtype=torch.float64)
-    angstrom = inputs["positions"].to(device)
-    numbers = inputs["atomic_numbers"].to(device)
-    cell = inputs["cell"][0].to(device)
-
-    def evaluate() -> None:
-        r = angstrom.clone().requires_grad_(True)
-        energy, _ = module.local_energy_and_charges(r, numbers, cell, True)
-        torch.autograd.grad(energy.sum(), [r])
-
-    return evaluate
-
-
-def timed_interleaved(
-    evaluations: dict[str, Callable], repeats: int, device: torch.device
-) -> dict[str, float]:
-    """Median wall time (s) of each evaluation, synchronised, the cases taking turns after
-    three warm-up rounds (TorchScript optimises a method over its first calls)."""
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(3):
-        for evaluate in evaluations.values():
-            evaluate()
-    times: dict[str, list[float]] = {label: [] for label in evaluations}
-    for _ in range(repeats):
-        for label, evaluate in evaluations.items():
-            sync()
-            t0 = time.perf_counter()
-            evaluate()
-            sync()
-            times[label].append(time.perf_counter() - t0)
-    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def main() -> None:
@@ -126,7 +62,9 @@ def main() -> None:
     lines = [header, "|---:|---:|---:|---:|---:|---:|"]
     print(header, flush=True)
     for num_ions in args.sizes:
-        context = force_context(exports["sognet"], num_ions, args.platform, args.precision)
+        context = force_context(
+            exports["sognet"], num_ions, "native", args.platform, {"Precision": args.precision}
+        )
         evaluations = {
             "native": lambda c=context: c.getState(getForces=True),
             "local": libtorch_evaluation(exports["sognet"], num_ions, device),
