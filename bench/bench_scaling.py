@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import openmm
-from bench_openmm import machine
+from bench_openmm import EMPTY_GROUP, machine, time_group
 from openmm import unit
 
 from openmm_sog import use_sog_coulomb
@@ -115,9 +115,6 @@ def sog_system(edge: float, charges: list[float], gaussians, tolerance: float, c
     return system
 
 
-EMPTY_GROUP = 31  # no force is in it: its evaluation is the upload/download overhead alone
-
-
 def time_per_force(
     system: openmm.System,
     positions: np.ndarray,
@@ -126,8 +123,8 @@ def time_per_force(
     group: int | set[int] = -1,
 ) -> float:
     """Median seconds of one force evaluation: process CPU time on the CPU platform (one
-    thread); on a GPU platform (mixed precision) wall time, which getState synchronises, net of
-    an evaluation of an empty force group (the position upload and force download)."""
+    thread); on a GPU platform (mixed precision) bench_openmm's wall time, net of an evaluation
+    of an empty force group (the position upload and force download)."""
     properties = {"Threads": "1"} if platform == "CPU" else {"Precision": "mixed"}
     context = openmm.Context(
         system,
@@ -136,21 +133,18 @@ def time_per_force(
         properties,
     )
     context.setPositions(positions * unit.nanometer)
-    clock = time.process_time if platform == "CPU" else time.perf_counter
-
-    def median_time(groups: int | set[int]) -> float:
-        context.getState(getForces=True, groups=groups)  # warm-up: grids, plans, kernels
-        times = []
-        for _ in range(repeats):
-            context.setPositions(positions * unit.nanometer)
-            start = clock()
-            context.getState(getForces=True, groups=groups)
-            times.append(clock() - start)
-        return statistics.median(times)
-
-    if platform == "CPU":
-        return median_time(group)
-    return max(median_time(group) - median_time({EMPTY_GROUP}), 0.0)
+    if platform != "CPU":
+        groups = set(range(EMPTY_GROUP)) if group == -1 else group
+        timed = time_group(context, groups, repeats) - time_group(context, EMPTY_GROUP, repeats)
+        return max(timed, 0.0)
+    context.getState(getForces=True, groups=group)  # warm-up: grids, plans, neighbour list
+    times = []
+    for _ in range(repeats):
+        context.setPositions(positions * unit.nanometer)
+        start = time.process_time()
+        context.getState(getForces=True, groups=group)
+        times.append(time.process_time() - start)
+    return statistics.median(times)
 
 
 def exponent(sizes: list[int], times: list[float]) -> float:
