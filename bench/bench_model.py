@@ -106,6 +106,16 @@ def main() -> None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
         if device.type == "cuda":
             print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=15))
+        # What makes a step launch- or sync-bound: operators, kernel launches, host waits.
+        counts = {e.key: e.count for e in prof.key_averages()}
+        launches = sum(n for k, n in counts.items() if k in ("cudaLaunchKernel", "cuLaunchKernel"))
+        syncs = sum(
+            n
+            for k, n in counts.items()
+            if k in ("cudaStreamSynchronize", "cudaDeviceSynchronize", "aten::_local_scalar_dense")
+        )
+        operators = sum(n for k, n in counts.items() if k.startswith("aten::"))
+        print(f"ATen operators {operators}, kernel launches {launches}, host waits {syncs}")
     timing = (
         "CPU time of a single-threaded process"
         if device.type == "cpu"

@@ -23,10 +23,11 @@ def main() -> None:
     parser.add_argument("--platform", default="CUDA")
     parser.add_argument("--pme-tolerance", type=float, default=5e-4)
     parser.add_argument("--sog-tolerance", type=float, default=3.13e-3)
+    parser.add_argument("--real-space", default="native", choices=["native", "custom"])
     args = parser.parse_args()
     system, positions = pme_system(args.num_ions, args.pme_tolerance)
     if args.method == "sog":
-        system = sog_system(args.num_ions, args.sog_tolerance)
+        system = sog_system(args.num_ions, args.sog_tolerance, args.real_space)
     integrator = openmm.LangevinMiddleIntegrator(1300, 5, 0.002)
     platform = openmm.Platform.getPlatformByName(args.platform)
     ctx = openmm.Context(system, integrator, platform, platform_properties(args.platform))

@@ -6,17 +6,23 @@
 # Made for a short lease: the Python package and the C++ tests build side by side, GPU training
 # runs in the background while the tests run, and every step has a time cap (seconds).
 #
-#   bash scripts/gpu_check.sh test    # build, CTest (CUDA in three precisions), pytest tests/plugin + TorchSOGForce
-#                                     # (built against the machine's CUDA torch: the model on the GPU) + GPU training
-#   bash scripts/gpu_check.sh train   # SPICE dipeptides on the GPU for TRAIN_SECONDS: a wider PaiNN at the
-#                                     # shipped batch (4) and at 16, side by side (during "test" when both are given)
-#   bash scripts/gpu_check.sh bench   # build, bench_openmm.py, bench_torch_sog_force_gpu.py, bench_model on cuda
-#   bash scripts/gpu_check.sh profile # build, per-kernel GPU times of MD steps (Nsight Compute)
-#   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda or gpu or nccl" bash scripts/gpu_check.sh test train bench   # one lease
+#   bash scripts/gpu_check.sh test     # build, pytest tests/plugin + TorchSOGForce (built against the machine's
+#                                      # CUDA torch: the model on the GPU) + GPU training (PYTEST_FILES narrows it)
+#   bash scripts/gpu_check.sh ctest    # the C++ tests, CUDA in single, mixed and double precision
+#   bash scripts/gpu_check.sh train    # SPICE dipeptides on the GPU for TRAIN_SECONDS: a wider PaiNN at the
+#                                      # shipped batch (4) and at 16, side by side (in the background)
+#   bash scripts/gpu_check.sh finetune # FINETUNE_FROM (a model file) trained on for FINETUNE_SECONDS in four
+#                                      # variants side by side (learning rate, energy weight); the best comes back
+#   bash scripts/gpu_check.sh bench    # bench_openmm.py, bench_torch_sog_force_gpu.py, bench_model on cuda
+#   bash scripts/gpu_check.sh scaling  # long-range cost against size on CUDA (issue 17 target 4)
+#   bash scripts/gpu_check.sh profile  # per-kernel GPU times of MD steps (Nsight Compute), PROFILE_IONS ions
+#   bash scripts/gpu_check.sh torchprof  # torch.profiler of one SOG-Net evaluation on the GPU
+#   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda or gpu or nccl" bash scripts/gpu_check.sh test ctest train bench
 #
 # The SPICE data are read from ../shared/data/sognet or, failing that, from shared/data/sognet in
 # the checkout (copy them there to carry them to a device machine). Logs go to $OUT (or
-# build/gpu-logs): at most a handful of files, since a lease returns only eight.
+# build/gpu-logs): at most eight files (what a lease returns): pytest.log, train.log, ctest.log,
+# RESULTS.new.md, ncu_*.csv and trained models; the rest is on standard output.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODES=" ${*:-test} "
@@ -25,6 +31,7 @@ WHEELS=${WHEELS:-.whl}
 VENV=${VENV:-/tmp/sog-venv}
 TRAIN_SECONDS=${TRAIN_SECONDS:-180}
 mkdir -p "$LOGS"
+RESULTS_LINES=$(wc -l <bench/RESULTS.md)  # what the benchmarks append comes back as RESULTS.new.md
 export PYTHONUNBUFFERED=1
 JOBS=$(nproc)
 
@@ -72,15 +79,15 @@ PY
 step "build: the package and (for test) the C++ tests, side by side"
 # The GPU machine has no OpenCL to test; the CUDA plugin and the CUDA TorchSOGForce kernel build.
 export SKBUILD_CMAKE_DEFINE="SOG_BUILD_OPENCL=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$JOBS
-capped 420 "$PY" -m pip install -q --no-build-isolation --no-deps . >"$LOGS/build.log" 2>&1 &
+capped 420 "$PY" -m pip install -q --no-build-isolation --no-deps . >/tmp/sog-build.log 2>&1 &
 pip_pid=$!
-if [[ "$MODES" == *" test "* ]]; then
+if [[ "$MODES" == *" ctest "* ]]; then
     (capped 420 cmake -S . -B build/gpu-tests -DSOG_BUILD_TESTS=ON -DSOG_BUILD_OPENCL=OFF \
         -DSOG_BUILD_PYTHON_WRAPPERS=OFF -DPython_EXECUTABLE="$PY" \
         && capped 420 cmake --build build/gpu-tests -j"$JOBS") >"$LOGS/ctest.log" 2>&1 &
     ctest_pid=$!
 fi
-wait $pip_pid || { echo "package build failed:"; tail -60 "$LOGS/build.log"; exit 1; }
+wait $pip_pid || { echo "package build failed:"; tail -60 /tmp/sog-build.log; exit 1; }
 "$PY" -c "import openmm_sog, openmm; print('openmm_sog', openmm_sog.__version__); \
 print([openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]); \
 print('plugin load failures:', openmm.Platform.getPluginLoadFailures())" || exit 1
@@ -110,7 +117,36 @@ PY
     done
 fi
 
-if [[ "$MODES" == *" test "* ]]; then
+FINETUNE_SECONDS=${FINETUNE_SECONDS:-400}
+FINETUNE_RUNS="lr1e-3 lr3e-4 e100 e1000"
+if [[ "$MODES" == *" finetune "* ]]; then
+    step "finetune (background, ${FINETUNE_SECONDS} s each): ${FINETUNE_FROM:-?} on the GPU, four variants"
+    # FINETUNE_FROM: a model file, with the training config that made it beside it (.yaml)
+    [ -f "${FINETUNE_FROM:-}" ] && [ -f "${FINETUNE_FROM%.pt}.yaml" ] \
+        || { echo "FINETUNE_FROM=${FINETUNE_FROM:-} is not a model file with its .yaml beside it"; exit 1; }
+    [ -d ../shared/data/sognet ] || { [ -d shared/data/sognet ] && ln -sfn "$PWD/shared" ../shared; }
+    "$PY" - "$FINETUNE_SECONDS" "$FINETUNE_FROM" <<'PY' || exit 1
+import sys, yaml
+base = yaml.safe_load(open("models/spice_sognet_painn_finetune.yaml"))
+# the architecture of the model trained on
+base["model"] = yaml.safe_load(open(sys.argv[2].removesuffix(".pt") + ".yaml"))["model"]
+# Stage 1 stopped on a plateau at learning rate 3e-3: go on at lower rates with stage 1's
+# weights (force 100, energy 1), and with the energy weighted as in stage 2 (100, 1000).
+variants = {"lr1e-3": (1e-3, 1.0), "lr3e-4": (3e-4, 1.0), "e100": (1e-3, 100.0), "e1000": (1e-3, 1000.0)}
+for name, (rate, energy_weight) in variants.items():
+    base["training"].update(device="cuda", epochs=100000, max_time_s=float(sys.argv[1]),
+                            progress=False, learning_rate=rate, energy_weight=energy_weight,
+                            scheduler_patience=5, initialize_from=sys.argv[2])
+    base["output"]["directory"] = f"/tmp/gpu-finetune/{name}"
+    yaml.safe_dump(base, open(f"/tmp/gpu-finetune-{name}.yaml", "w"), sort_keys=False)
+PY
+    for name in $FINETUNE_RUNS; do
+        capped $((FINETUNE_SECONDS + 60)) "$PY" -m openmm_sog.cli.main train \
+            --config /tmp/gpu-finetune-$name.yaml >"/tmp/finetune-$name.log" 2>&1 &
+    done
+fi
+
+if [[ "$MODES" == *" ctest "* ]]; then
     step "CTest (C++ tests, CUDA in single, mixed and double precision)"
     if wait $ctest_pid; then
         capped 240 ctest --test-dir build/gpu-tests --output-on-failure -R "${CTEST_REGEX:-.}" \
@@ -119,16 +155,59 @@ if [[ "$MODES" == *" test "* ]]; then
     else
         echo "C++ test build failed:"; tail -40 "$LOGS/ctest.log"; status=1
     fi
+fi
 
+if [[ "$MODES" == *" test "* ]]; then
     step "pytest: the plugin on every platform, CUDA included"
     K_ARGS=()
     [ -n "${PYTEST_K:-}" ] && K_ARGS=(-k "$PYTEST_K")
-    capped "${PYTEST_SECONDS:-200}" "$PY" -m pytest -q -p no:cacheprovider tests/plugin \
-        tests/test_coulomb_openmm.py tests/test_cuda_torch.py tests/model/test_torch_sog_force.py \
-        tests/model/test_torch_sog_force_regions_and_parameters.py \
-        tests/model/test_torch_sog_force_md.py tests/model/test_device.py tests/model/test_backbones.py \
-        tests/model/test_distributed.py -ra "${K_ARGS[@]}" >"$LOGS/pytest.log" 2>&1 || status=1
+    # shellcheck disable=SC2206
+    FILES=(${PYTEST_FILES:-tests/plugin tests/test_coulomb_openmm.py tests/test_cuda_torch.py
+        tests/model/test_torch_sog_force.py tests/model/test_torch_sog_force_regions_and_parameters.py
+        tests/model/test_torch_sog_force_md.py tests/model/test_device.py tests/model/test_backbones.py
+        tests/model/test_distributed.py})
+    capped "${PYTEST_SECONDS:-200}" "$PY" -m pytest -q -p no:cacheprovider "${FILES[@]}" \
+        -ra "${K_ARGS[@]}" >"$LOGS/pytest.log" 2>&1 || status=1
     tail -30 "$LOGS/pytest.log"
+fi
+
+if [[ "$MODES" == *" bench "* ]]; then
+    step "bench: SOG Coulomb (native real space) vs OpenMM PME on CUDA"
+    capped "${BENCH_OPENMM_SECONDS:-200}" "$PY" bench/bench_openmm.py --platforms CUDA \
+        --sizes 3000 24000 192000 --repeats 10 --md-steps 300 2>&1
+    step "bench: TorchSOGForce on CUDA vs its model without Gaussians"
+    capped "${BENCH_FORCE_SECONDS:-90}" "$PY" bench/bench_torch_sog_force_gpu.py --platform CUDA \
+        --sizes 3000 24000 --repeats 20 2>&1
+    step "bench: SOG-Net vs short-range on the GPU (torch, float32)"
+    capped "${BENCH_MODEL_SECONDS:-90}" "$PY" bench/bench_model.py --device cuda \
+        --sizes 1024 8192 32768 --repeats 20 2>&1
+    step "bench: long-range cost against size on CUDA (issue 17 target 4)"
+    capped "${BENCH_SCALING_SECONDS:-90}" "$PY" bench/bench_scaling.py --platform CUDA \
+        --sizes 1000 8000 64000 512000 1000000 --repeats 5 2>&1
+fi
+
+if [[ "$MODES" == *" scaling "* ]]; then
+    step "scaling: long-range cost against size on CUDA (issue 17 target 4)"
+    capped "${BENCH_SCALING_SECONDS:-90}" "$PY" bench/bench_scaling.py --platform CUDA \
+        --sizes 1000 8000 64000 512000 1000000 --repeats 5 2>&1
+fi
+
+if [[ "$MODES" == *" torchprof "* ]]; then
+    step "torchprof: one SOG-Net evaluation on the GPU (torch.profiler)"
+    capped 90 "$PY" bench/bench_model.py --device cuda --sizes 8192 --repeats 5 --profile \
+        --no-append 2>&1
+fi
+
+if [[ "$MODES" == *" profile "* ]]; then
+    # Per-kernel GPU time of MD steps (Nsight Compute; kernels are serialised while profiled).
+    for method in pme sog; do
+        step "profile: $method, ${PROFILE_IONS:-192000} ions, per-kernel time of MD steps"
+        capped 100 ncu --csv --clock-control none --metrics gpu__time_duration.sum \
+            --launch-skip 1500 --launch-count 400 \
+            "$PY" bench/md_steps.py "$method" "${PROFILE_IONS:-192000}" --steps 120 \
+            >"$LOGS/ncu_$method.csv" 2>/tmp/ncu_$method.err || tail -5 /tmp/ncu_$method.err
+        "$PY" bench/kernel_times.py "$LOGS/ncu_$method.csv" | head -25
+    done
 fi
 
 if [[ "$MODES" == *" train "* ]]; then
@@ -141,32 +220,32 @@ if [[ "$MODES" == *" train "* ]]; then
     cp /tmp/gpu-train/painn128b16/model_best.pt "$LOGS/painn128b16.pt" 2>/dev/null
 fi
 
-if [[ "$MODES" == *" bench "* ]]; then
-    step "bench: SOG Coulomb (native real space) vs OpenMM PME on CUDA"
-    capped "${BENCH_OPENMM_SECONDS:-200}" "$PY" bench/bench_openmm.py --platforms CUDA \
-        --sizes 3000 24000 192000 --repeats 10 --md-steps 300 2>&1 | tee "$LOGS/bench.log"
-    step "bench: TorchSOGForce on CUDA vs its model without Gaussians"
-    capped "${BENCH_FORCE_SECONDS:-90}" "$PY" bench/bench_torch_sog_force_gpu.py --platform CUDA \
-        --sizes 3000 24000 --repeats 20 2>&1 | tee -a "$LOGS/bench.log"
-    step "bench: SOG-Net vs short-range on the GPU (torch, float32)"
-    capped "${BENCH_MODEL_SECONDS:-90}" "$PY" bench/bench_model.py --device cuda \
-        --sizes 1024 8192 32768 --repeats 20 2>&1 | tee -a "$LOGS/bench.log"
-    step "bench: long-range cost against size on CUDA (issue 17 target 4)"
-    capped "${BENCH_SCALING_SECONDS:-90}" "$PY" bench/bench_scaling.py --platform CUDA \
-        --sizes 1000 8000 64000 512000 1000000 --repeats 5 2>&1 | tee -a "$LOGS/bench.log"
-    cp bench/RESULTS.md "$LOGS/RESULTS.md"
-fi
-
-if [[ "$MODES" == *" profile "* ]]; then
-    # Per-kernel GPU time of MD steps (Nsight Compute; kernels are serialised while profiled).
-    for method in pme sog; do
-        step "profile: $method, ${PROFILE_IONS:-192000} ions, per-kernel time of MD steps"
-        capped 120 ncu --csv --clock-control none --metrics gpu__time_duration.sum \
-            --launch-skip 1500 --launch-count 400 \
-            "$PY" bench/md_steps.py "$method" "${PROFILE_IONS:-192000}" --steps 120 \
-            >"$LOGS/ncu_$method.csv" 2>"$LOGS/ncu_$method.err"
-        "$PY" bench/kernel_times.py "$LOGS/ncu_$method.csv" | head -25
+if [[ "$MODES" == *" finetune "* ]]; then
+    step "finetune: waiting for the GPU trainings"
+    wait
+    for name in $FINETUNE_RUNS; do
+        echo "--- $name"; grep -E "rmse|epochs" "/tmp/finetune-$name.log" | head -6
+        { echo "=== $name"; cat "/tmp/finetune-$name.log" /tmp/gpu-finetune/$name/log.csv; } >>"$LOGS/train.log"
     done
+    # the variant with the lowest validation force RMSE, and the one with the lowest energy RMSE
+    "$PY" - "$LOGS" $FINETUNE_RUNS <<'PY'
+import json, shutil, sys
+best = {}
+for name in sys.argv[2:]:
+    text = open(f"/tmp/finetune-{name}.log").read()
+    try:
+        m = json.loads(text[text.rindex("{\n  \"best_validation_loss"):])["validation_metrics"]
+    except ValueError:
+        continue
+    for key in ("forces_rmse_meV_per_A", "energy_rmse_meV_per_atom"):
+        if key not in best or m[key] < best[key][1]:
+            best[key] = (name, m[key])
+for key, (name, value) in best.items():
+    print(f"best {key}: {name} {value:.3f}")
+    shutil.copy(f"/tmp/gpu-finetune/{name}/model_best.pt", f"{sys.argv[1]}/finetune-{name}.pt")
+PY
 fi
+tail -n +$((RESULTS_LINES + 1)) bench/RESULTS.md >"$LOGS/RESULTS.new.md"
+[ -s "$LOGS/RESULTS.new.md" ] || rm "$LOGS/RESULTS.new.md"
 step "done (status $status)"
 exit $status
