@@ -7,6 +7,7 @@
 #include "openmm/common/ComputeArray.h"
 #include "openmm/common/ComputeContext.h"
 #include "openmm/common/ComputeKernel.h"
+#include "openmm/common/ComputeSort.h"
 #include "openmm/common/FFT3D.h"
 #include <string>
 #include <vector>
@@ -154,7 +155,9 @@ private:
     OpenMM::ComputeArray potential;                // all channels (only with more than one)
     OpenMM::ComputeArray chargeDerivatives, energy;
     OpenMM::FFT3D fft;
-    OpenMM::ComputeKernel spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel;
+    OpenMM::ComputeArray gridOrder;                // (atom, grid cell) by cell: spread/gather order
+    OpenMM::ComputeSort gridSort;
+    OpenMM::ComputeKernel gridOrderKernel, spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel;
 };
 
 } // namespace SOGPlugin

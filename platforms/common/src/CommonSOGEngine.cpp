@@ -14,12 +14,27 @@ using namespace std;
 
 // Argument positions of the kernels' per-evaluation arguments (see compileKernels()).
 namespace {
-enum SpreadArgs { SpreadChargeScale = 4, SpreadRecip = 6, SpreadFixedScale = 9 };
+namespace {
+/* Sorts findGridOrder's (atom, grid cell) pairs by cell. */
+class GridOrderTrait : public ComputeSortImpl::SortTrait {
+    int getDataSize() const override { return 2*sizeof(int); }
+    int getKeySize() const override { return sizeof(int); }
+    const char* getDataType() const override { return "int2"; }
+    const char* getKeyType() const override { return "int"; }
+    const char* getMinKey() const override { return "0"; }
+    const char* getMaxKey() const override { return "2147483647"; }
+    const char* getMaxValue() const override { return "make_int2(2147483647, 2147483647)"; }
+    const char* getSortKey() const override { return "value.y"; }
+};
+} // namespace
+
+enum SpreadArgs { SpreadChargeScale = 5, SpreadRecip = 7, SpreadFixedScale = 10 };
+enum GridOrderArgs { GridOrderRecip = 2 };
 enum FinishSpreadArgs { FinishChannel = 2, FinishInverseScale = 3 };
 enum ConvolveArgs { ConvolveDeconvolution = 2, ConvolveGaussians = 3, ConvolveNumGaussians = 4, ConvolveMaxMode = 5,
         ConvolveRecip = 6, ConvolveInvVolume = 9, ConvolvePotentialScale = 10, ConvolveComputePotential = 11 };
 enum CollectArgs { CollectChannel = 2 };
-enum GatherArgs { GatherChargeScale = 4, GatherEnergyScale = 7, GatherRecip = 10 };
+enum GatherArgs { GatherChargeScale = 5, GatherEnergyScale = 8, GatherRecip = 11 };
 }
 
 CommonSOGEngine::CommonSOGEngine(ComputeContext& cc, const SOGKernelParameters& parameters, int numParticles,
@@ -227,6 +242,7 @@ void CommonSOGEngine::compileKernels() {
         energy.initialize(cc, energyBuffer.getSize(), energyBuffer.getElementSize(), "sogEnergy");
     }
     ComputeProgram program = cc.compileProgram(createWeightFunctions() + CommonSOGKernelSources::sog, defines);
+    gridOrderKernel = program->createKernel("findGridOrder");
     spreadKernel = program->createKernel("spread");
     finishSpreadKernel = program->createKernel("finishSpread");
     convolveKernel = program->createKernel("convolve");
@@ -246,9 +262,19 @@ void CommonSOGEngine::compileKernels() {
             kernel->addArg(mm_float4(0, 0, 0, 0));
     };
     ArrayInterface& energyOutput = getEnergyOutput();
-    // spread(posq, atomIndex, charges, isScaled, chargeScale, fixedGrid, recipX, recipY, recipZ, fixedScale, selfKernel, energyBuffer)
+    if (!gridOrder.isInitialized()) {
+        gridOrder.initialize(cc, cc.getNumAtoms(), 2*sizeof(int), "sogGridOrder");
+        gridSort = cc.createSort(new GridOrderTrait(), cc.getNumAtoms());
+    }
+    // findGridOrder(posq, order, recipX, recipY, recipZ)
+    gridOrderKernel->addArg(cc.getPosq());
+    gridOrderKernel->addArg(gridOrder);
+    for (int i = 0; i < 3; i++)
+        addReal4(gridOrderKernel);
+    // spread(posq, atomIndex, order, charges, isScaled, chargeScale, fixedGrid, recipX, recipY, recipZ, fixedScale, selfKernel, energyBuffer)
     spreadKernel->addArg(cc.getPosq());
     spreadKernel->addArg(cc.getAtomIndexArray());
+    spreadKernel->addArg(gridOrder);
     spreadKernel->addArg(charges);
     spreadKernel->addArg(isScaled);
     addReal(spreadKernel, 1.0);
@@ -282,10 +308,11 @@ void CommonSOGEngine::compileKernels() {
         collectKernel->addArg(potential);
         collectKernel->addArg((int) 0);
     }
-    // gatherForces(posq, atomIndex, charges, isScaled, chargeScale, potential, selfKernel, energyScale, forceBuffers,
+    // gatherForces(posq, atomIndex, order, charges, isScaled, chargeScale, potential, selfKernel, energyScale, forceBuffers,
     //              energyParamDerivs, recipX, recipY, recipZ, chargeDerivs)
     gatherKernel->addArg(cc.getPosq());
     gatherKernel->addArg(cc.getAtomIndexArray());
+    gatherKernel->addArg(gridOrder);
     gatherKernel->addArg(charges);
     gatherKernel->addArg(isScaled);
     addReal(gatherKernel, 1.0);
@@ -312,6 +339,7 @@ void CommonSOGEngine::setBoxArguments(const Vec3* recip, double volume, const in
             kernel->setArg(index, mm_float4((float) v[0], (float) v[1], (float) v[2], 0));
     };
     for (int d = 0; d < 3; d++) {
+        setReal4(gridOrderKernel, GridOrderRecip + d, recip[d]);
         setReal4(spreadKernel, SpreadRecip + d, recip[d]);
         setReal4(convolveKernel, ConvolveRecip + d, recip[d]);
         setReal4(gatherKernel, GatherRecip + d, recip[d]);
@@ -380,6 +408,8 @@ void CommonSOGEngine::compute(double chargeBound, bool includeForces, double cha
 
     // One spreading pass for all channels (and the self energy), then channel by channel: FFT,
     // k-space, and for the potential the inverse FFT, since the channels share the FFT's arrays.
+    gridOrderKernel->execute(cc.getNumAtoms());
+    gridSort->sort(gridOrder);
     cc.clearBuffer(fixedGrid);
     spreadKernel->execute(numParticles);
     for (int c = 0; c < numChannels; c++) {
