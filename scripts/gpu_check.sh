@@ -18,6 +18,9 @@
 #   bash scripts/gpu_check.sh profile  # per-kernel GPU times of MD steps (Nsight Compute), PROFILE_IONS ions
 #   bash scripts/gpu_check.sh torchprof  # torch.profiler of one SOG-Net evaluation on the GPU
 #   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda or gpu or nccl" bash scripts/gpu_check.sh test ctest train bench
+# The next lease (issue 17: the sorted spreading, target 4; issue 16: the GPU equality test):
+#   PYTEST_FILES="tests/model/test_device.py tests/plugin/test_common_engine.py tests/test_host_waits.py" \
+#   PROFILE_IONS=192000 bash scripts/gpu_check.sh test scaling profile bench
 #
 # The SPICE data are read from ../shared/data/sognet or, failing that, from shared/data/sognet in
 # the checkout (copy them there to carry them to a device machine). Logs go to $OUT (or
@@ -200,13 +203,16 @@ fi
 
 if [[ "$MODES" == *" profile "* ]]; then
     # Per-kernel GPU time of MD steps (Nsight Compute; kernels are serialised while profiled).
-    for method in pme sog; do
-        step "profile: $method, ${PROFILE_IONS:-192000} ions, per-kernel time of MD steps"
-        capped 100 ncu --csv --clock-control none --metrics gpu__time_duration.sum \
-            --launch-skip 1500 --launch-count 400 \
-            "$PY" bench/md_steps.py "$method" "${PROFILE_IONS:-192000}" --steps 120 \
-            >"$LOGS/ncu_$method.csv" 2>/tmp/ncu_$method.err || tail -5 /tmp/ncu_$method.err
-        "$PY" bench/kernel_times.py "$LOGS/ncu_$method.csv" | head -25
+    # sog_context: SOG with the atoms spread in the context's order, not sorted by grid cell
+    # (OPENMM_SOG_SPREAD_ORDER), to measure what the sort gains.
+    for run in pme sog sog_context; do
+        step "profile: $run, ${PROFILE_IONS:-192000} ions, per-kernel time of MD steps"
+        order=cell; [ "$run" = sog_context ] && order=context
+        OPENMM_SOG_SPREAD_ORDER=$order capped 100 ncu --csv --clock-control none \
+            --metrics gpu__time_duration.sum --launch-skip 1500 --launch-count 400 \
+            "$PY" bench/md_steps.py "${run%_context}" "${PROFILE_IONS:-192000}" --steps 120 \
+            >"$LOGS/ncu_$run.csv" 2>/tmp/ncu_$run.err || tail -5 /tmp/ncu_$run.err
+        "$PY" bench/kernel_times.py "$LOGS/ncu_$run.csv" 2>/dev/null | head -25
     done
 fi
 

@@ -130,10 +130,11 @@ class SOGLongRange(nn.Module):
         fractional = vector_matrix_product(positions, inverse[batch])
 
         mask = self.kspace_mask()
-        if mask is not None and not bool(mask.any()):  # everything is in real space
+        lengths, min_width, any_kspace = self._host_geometry(cells, mask)
+        if not any_kspace:  # everything is in real space
             zero = torch.zeros(num_batches, dtype=dtype, device=device)
             return zero, (torch.zeros_like(charges) if want_potentials else None)
-        half, grid = self._grid(cells, mask)
+        half, grid = self._grid_from(lengths, min_width)
         self._refuse_oversized_grid(grid, num_batches, charges.shape[1], dtype, mask)
         stencil = self.nufft.weights(fractional, batch, grid)
         structure = self.nufft.type1(stencil, charges, num_batches, grid, half)  # [B,.,.,.,P]
@@ -150,7 +151,7 @@ class SOGLongRange(nn.Module):
             + m3 * reciprocal[:, None, None, None, :, 2]
         )  # [B, K1', K2', K3', 3]
         # Every k != 0 has |k| >= 2 pi / max_d |a_d| (k.a_d = 2 pi m_d).
-        longest = float(torch.linalg.norm(cells.detach(), dim=-1).max())
+        longest = max(lengths)
         k_sq_min = (2.0 * math.pi / longest) ** 2
         ghat = self.kernel.fourier((kvec * kvec).sum(-1), k_sq_min, mask)  # [B, K1', K2', K3', P]
         # Half spectrum: a mode with m3 > 0 stands for its conjugate too; k = 0 is excluded.
@@ -191,17 +192,41 @@ class SOGLongRange(nn.Module):
             return None
         return self.kernel.widths().detach() > self.real_space_width
 
+    def _host_geometry(self, cells: Tensor, mask: Tensor | None) -> tuple[list[float], float, bool]:
+        """What the host needs to plan the grid, in one transfer from the device: the longest
+        cell vector per dimension over the batch (length), the smallest width of a Gaussian
+        with non-zero weight summed here (length; the smallest of all if none has) and whether
+        any Gaussian is summed here at all."""
+        sigma = self.kernel.widths().detach()
+        used = self.kernel.masked_weights(mask).detach() != 0
+        smallest_used = torch.where(used, sigma, torch.full_like(sigma, float("inf"))).amin()
+        kept = torch.ones((), dtype=torch.bool, device=sigma.device)
+        if mask is not None:
+            kept = mask.any()
+        lengths = torch.linalg.norm(cells.detach(), dim=-1).amax(0)  # [3]
+        summary = torch.stack([smallest_used, sigma.amin(), kept.to(sigma.dtype)])
+        values: list[float] = torch.cat(
+            [lengths.to(torch.float64), summary.to(lengths.device, torch.float64)]
+        ).tolist()
+        min_width = values[3] if math.isfinite(values[3]) else values[4]
+        return values[:3], min_width, values[5] != 0.0
+
     def _grid(self, cells: Tensor, mask: Tensor | None = None) -> tuple[list[int], list[int]]:
-        """Modes kept per dimension (K_d) and fine grid sizes, shared by the whole batch.
+        """Modes kept per dimension (K_d) and fine grid sizes for cells ``[B, 3, 3]``."""
+        lengths, min_width, _ = self._host_geometry(cells, mask)
+        return self._grid_from(lengths, min_width)
+
+    def _grid_from(self, lengths: list[float], min_width: float) -> tuple[list[int], list[int]]:
+        """Modes kept per dimension (K_d) and fine grid sizes, shared by the whole batch, from
+        the longest cell vector per dimension and the narrowest Gaussian (both length).
 
         Since k.a_d = 2 pi m_d, every mode with |m_d| > k_cut |a_d| / (2 pi) has |k| > k_cut.
         """
-        k_cutoff = self.k_cutoff_times_width / self.kernel.min_width(mask)
-        lengths = torch.linalg.norm(cells.detach(), dim=-1).amax(0)  # [3]
+        k_cutoff = self.k_cutoff_times_width / min_width
         half: list[int] = []
         grid: list[int] = []
         for d in range(3):
-            k = int(math.floor(k_cutoff * float(lengths[d]) / (2.0 * math.pi)))
+            k = int(math.floor(k_cutoff * lengths[d] / (2.0 * math.pi)))
             half.append(k)
             grid.append(self.nufft.grid_size(k))
         return half, grid
@@ -264,16 +289,10 @@ class SOGLongRange(nn.Module):
                 f"positions, charges and cell must share a dtype, got {positions.dtype}, "
                 f"{charges.dtype} and {cell.dtype}"
             )
-        if not bool(torch.isfinite(positions).all()):
-            raise ValueError("positions contain NaN or infinite values")
-        if not bool(torch.isfinite(charges).all()):
-            raise ValueError("charges contain NaN or infinite values")
         if cell.dim() == 2:
             cell = cell.unsqueeze(0)
         if cell.dim() != 3 or cell.shape[1] != 3 or cell.shape[2] != 3:
             raise ValueError(f"cell must have shape [3, 3] or [B, 3, 3], got {list(cell.shape)}")
-        if not bool(torch.isfinite(cell).all()):
-            raise ValueError("cell contains NaN or infinite values")
         num_batches = cell.shape[0]
         if batch is None:
             if num_batches != 1:
@@ -284,14 +303,35 @@ class SOGLongRange(nn.Module):
                 raise ValueError(f"batch must have shape [N] with N = {n}, got {list(batch.shape)}")
             if batch.dtype != torch.long:
                 raise ValueError(f"batch must be an int64 tensor, got {batch.dtype}")
-            if n > 0 and (int(batch.min()) < 0 or int(batch.max()) >= num_batches):
-                raise ValueError(
-                    f"batch indices must lie in [0, {num_batches - 1}] for {num_batches} cells"
-                )
+        # The value checks, in one transfer to the host: each bool() of a GPU tensor waits for
+        # the device, and a step that waits often cannot keep a GPU busy.
         volume = torch.linalg.det(cell.detach())
         scale = torch.linalg.norm(cell.detach(), dim=-1).prod(-1)
-        if bool((volume.abs() <= 1e-8 * scale).any()):
+        in_range = torch.ones((), dtype=torch.bool, device=positions.device)
+        if n > 0:
+            in_range = (batch.min() >= 0) & (batch.max() < num_batches)
+        flags: list[bool] = torch.stack(
+            [
+                torch.isfinite(positions).all(),
+                torch.isfinite(charges).all(),
+                torch.isfinite(cell).all(),
+                in_range,
+                (volume.abs() <= 1e-8 * scale).any(),
+                (volume < 0).any(),
+            ]
+        ).tolist()
+        if not flags[0]:
+            raise ValueError("positions contain NaN or infinite values")
+        if not flags[1]:
+            raise ValueError("charges contain NaN or infinite values")
+        if not flags[2]:
+            raise ValueError("cell contains NaN or infinite values")
+        if not flags[3]:
+            raise ValueError(
+                f"batch indices must lie in [0, {num_batches - 1}] for {num_batches} cells"
+            )
+        if flags[4]:
             raise ValueError("cell is singular (its vectors are linearly dependent)")
-        if bool((volume < 0).any()):
+        if flags[5]:
             raise ValueError("cell is left-handed (negative determinant); reorder its vectors")
         return cell, batch, num_batches

@@ -59,3 +59,37 @@ def test_energy_without_forces(platform_name, precision, num_channels):
     assert abs(energy_only - full) <= 1e-12 * max(1.0, abs(full)) or precision != "double"
     assert_energy(energy_only, full, charges, gaussians, precision)
     del context
+
+
+@pytest.mark.parametrize("platform_name", [p for p in ("OpenCL", "CUDA") if p in _platforms()])
+def test_atom_order_does_not_change_the_result(platform_name, monkeypatch):
+    """Spreading and gathering visit the atoms sorted by grid cell; OPENMM_SOG_SPREAD_ORDER=
+    context (for benchmarks) keeps the context's order. Spreading accumulates in fixed point,
+    so the grid, and with it every force, is the same in either order; the energy differs at
+    most in the order of the device's per-thread energy sums. A bad value is named."""
+    system, _, positions, charges, gaussians = make_system(60, 2, TRICLINIC_BOX, neutral=False)
+    platform = openmm.Platform.getPlatformByName(platform_name)
+    results = {}
+    for order in ("cell", "context"):
+        monkeypatch.setenv("OPENMM_SOG_SPREAD_ORDER", order)
+        context = openmm.Context(
+            system, openmm.VerletIntegrator(0.001), platform, {"Precision": "double"}
+        )
+        context.setPositions(positions)
+        state = context.getState(getEnergy=True, getForces=True)
+        results[order] = (
+            state.getPotentialEnergy().value_in_unit(KJ),
+            state.getForces(asNumpy=True).value_in_unit(KJ / openmm.unit.nanometer),
+        )
+        del context
+    (e_cell, f_cell), (e_context, f_context) = results["cell"], results["context"]
+    assert abs(e_cell - e_context) <= 1e-12 * abs(e_cell)
+    assert (f_cell == f_context).all()
+    expected, _ = direct_lattice_sum(positions, TRICLINIC_BOX, charges, gaussians)
+    assert_energy(e_cell, expected, charges, gaussians, "double")
+
+    monkeypatch.setenv("OPENMM_SOG_SPREAD_ORDER", "random")
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), platform)
+    context.setPositions(positions)
+    with pytest.raises(openmm.OpenMMException, match="OPENMM_SOG_SPREAD_ORDER must be"):
+        context.getState(getForces=True)

@@ -157,6 +157,7 @@ private:
     OpenMM::FFT3D fft;
     OpenMM::ComputeArray gridOrder;                // (atom, grid cell) by cell: spread/gather order
     OpenMM::ComputeSort gridSort;
+    bool sortAtoms = true;                         // OPENMM_SOG_SPREAD_ORDER (compileKernels)
     OpenMM::ComputeKernel gridOrderKernel, spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel;
 };
 

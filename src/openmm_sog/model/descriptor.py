@@ -41,6 +41,16 @@ def smooth_cutoff(distances: Tensor, inner: float, cutoff: float) -> Tensor:
     return 1.0 - x * x * x * (10.0 - 15.0 * x + 6.0 * x * x)
 
 
+def species_one_hot(species: Tensor, num_species: int, dtype: torch.dtype) -> Tensor:
+    """One-hot rows ``[N, num_species]`` of species indices that are already checked.
+
+    ``nn.functional.one_hot`` checks the indices' range on every call, which on a GPU makes the
+    host wait for the device; a comparison with ``arange`` does not.
+    """
+    classes = torch.arange(num_species, device=species.device)
+    return (species.unsqueeze(-1) == classes).to(dtype)
+
+
 def mlp(sizes: list[int], final_scale: float = 1.0) -> nn.Sequential:
     """Fully connected network with SiLU activations (smooth: forces need 2nd derivatives)."""
     layers: list[nn.Module] = []
@@ -115,7 +125,7 @@ class DeepPotSEDescriptor(nn.Module):
         switch = smooth_cutoff(distance, self.inner_cutoff, self.cutoff)
         s = switch / distance
         generalized = torch.cat([s.unsqueeze(-1), (s / distance).unsqueeze(-1) * vectors], -1)
-        onehot = nn.functional.one_hot(species, self.num_species).to(vectors.dtype)
+        onehot = species_one_hot(species, self.num_species, vectors.dtype)
         radial = torch.exp(
             -(((distance.unsqueeze(-1) - self.radial_centers) / self.radial_width) ** 2)
         )

@@ -124,10 +124,20 @@ class LatentLongRange(nn.Module):
         """
         num_structures = cell.shape[0]
         energy = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
-        if bool(pbc.any()):
+        # One transfer of the (tiny) pbc flags instead of a device wait per test of them.
+        flags: list[bool] = pbc.tolist()
+        any_periodic, all_periodic = False, True
+        for flag in flags:
+            any_periodic = any_periodic or flag
+            all_periodic = all_periodic and flag
+        if any_periodic:
             energy = energy + self.real_space_energy(
                 charges, cell, pbc, batch, pair_i, pair_j, pair_distances
             )
+        if all_periodic:
+            energy = energy + self.periodic(positions, charges, cell, batch)
+            return energy
+        if any_periodic:
             atom_mask = pbc[batch]
             structures = torch.nonzero(pbc).squeeze(-1)
             new_index = torch.cumsum(pbc.to(torch.long), 0) - 1
@@ -138,9 +148,7 @@ class LatentLongRange(nn.Module):
                 new_index[batch[atom_mask]],
             )
             energy = energy.index_add(0, structures, e_periodic)
-        if not bool(pbc.all()):
-            energy = energy + self.free_space(positions, charges, pbc, batch, num_structures)
-        return energy
+        return energy + self.free_space(positions, charges, pbc, batch, num_structures)
 
     def real_space_energy(
         self,
@@ -157,9 +165,12 @@ class LatentLongRange(nn.Module):
         lattice sum of the Gaussians in ``periodic.kspace_mask()`` (what a native engine such as
         OpenMM's ``TorchSOGForce`` does) gives the periodic structures' long-range energy."""
         num_structures = cell.shape[0]
-        if self.real_space_width <= 0.0 or not bool(pbc.any()):
+        if self.real_space_width <= 0.0:
             return torch.zeros(num_structures, dtype=charges.dtype, device=charges.device)
         if pair_i is None or pair_j is None or pair_distances is None:
+            # (pbc is read here only: with pairs, the sum masks non-periodic structures itself)
+            if not bool(pbc.any()):
+                return torch.zeros(num_structures, dtype=charges.dtype, device=charges.device)
             raise ValueError(
                 "LatentLongRange with a cutoff needs the neighbour pairs of periodic "
                 "structures (pair_i, pair_j, pair_distances)"

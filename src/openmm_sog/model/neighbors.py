@@ -44,6 +44,20 @@ def _structure_slices(batch: Tensor, num_structures: int) -> list[int]:
     return values
 
 
+def _host_layout(batch: Tensor, pbc: Tensor, num_structures: int) -> tuple[list[int], list[bool]]:
+    """Start offsets (``B + 1`` ints) and periodic flags (``B``) of the structures, in one
+    transfer from the device (each read of a GPU tensor makes the host wait for it)."""
+    ones = torch.ones_like(batch)
+    counts = torch.zeros(num_structures, dtype=batch.dtype, device=batch.device)
+    counts = counts.index_add(0, batch, ones)  # bincount would read max(batch) first
+    values: list[int] = torch.cat([counts, pbc.detach().to(batch.dtype)]).tolist()
+    offsets = [0]
+    for b in range(num_structures):
+        offsets.append(offsets[-1] + values[b])
+    periodic = [flag != 0 for flag in values[num_structures:]]
+    return offsets, periodic
+
+
 class VesinNeighborList(nn.Module):
     """Full neighbour list (each pair as i->j and j->i) within ``cutoff`` (Angstrom), via vesin.
 
@@ -67,14 +81,14 @@ class VesinNeighborList(nn.Module):
         :param pbc: ``[B]`` bool, whether each structure is periodic.
         :param batch: ``[N]`` structure index.
         """
-        offsets = _structure_slices(batch.detach().cpu(), cell.shape[0])
+        offsets, periodic_flags = _host_layout(batch, pbc, cell.shape[0])
         all_i: list[Tensor] = []
         all_j: list[Tensor] = []
         all_s: list[Tensor] = []
         detached = positions.detach()
         for b in range(cell.shape[0]):
             start, stop = offsets[b], offsets[b + 1]
-            periodic = bool(pbc[b])
+            periodic = periodic_flags[b]
             box = cell[b].detach() if periodic else torch.zeros_like(cell[b])
             result = self.calculator.compute(detached[start:stop], box, periodic, "ijS", True)
             all_i.append(result[0].to(torch.long) + start)
@@ -97,7 +111,7 @@ class BruteForceNeighborList(nn.Module):
         self, positions: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """See :meth:`VesinNeighborList.forward`."""
-        offsets = _structure_slices(batch.detach().cpu(), cell.shape[0])
+        offsets, periodic_flags = _host_layout(batch, pbc, cell.shape[0])
         all_i: list[Tensor] = []
         all_j: list[Tensor] = []
         all_s: list[Tensor] = []
@@ -106,7 +120,7 @@ class BruteForceNeighborList(nn.Module):
             start, stop = offsets[b], offsets[b + 1]
             pos = positions[start:stop].detach()
             n = stop - start
-            if bool(pbc[b]):
+            if periodic_flags[b]:
                 h = cell[b].detach()
                 volume = torch.linalg.det(h).abs()
                 reach: list[int] = []

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..exact_products import vector_matrix_product
 from .backbones import build_backbone
-from .descriptor import mlp
+from .descriptor import mlp, species_one_hot
 from .long_range import LatentLongRange, coulomb_initial_kernel
 from .neighbors import BruteForceNeighborList, VesinNeighborList, pair_vectors
 from .pair_term import PairTerm
@@ -165,10 +165,14 @@ class SOGNet(nn.Module):
 
     def species_index(self, atomic_numbers: Tensor) -> Tensor:
         """Species indices ``[N]``; raises on atomic numbers the model was not trained on."""
-        if bool((atomic_numbers < 1).any()) or bool((atomic_numbers > 118).any()):
+        # Both checks in one transfer to the host (each bool() of a GPU tensor waits for it);
+        # the clamp keeps the lookup in bounds until the range check has spoken.
+        species = self.species_table[atomic_numbers.clamp(0, 118)]
+        in_range = ((atomic_numbers >= 1) & (atomic_numbers <= 118)).all()
+        flags: list[bool] = torch.stack([in_range, (species >= 0).all()]).tolist()
+        if not flags[0]:
             raise ValueError("atomic numbers must lie in 1..118")
-        species = self.species_table[atomic_numbers]
-        if bool((species < 0).any()):
+        if not flags[1]:
             unknown: list[int] = torch.unique(atomic_numbers[species < 0]).tolist()
             raise ValueError(
                 f"unknown species (atomic numbers) {unknown}; model knows {self.atomic_numbers}"
@@ -205,7 +209,7 @@ class SOGNet(nn.Module):
         species = self.species_index(atomic_numbers)
         i, j, vectors = self._pairs(positions, cell, pbc, batch)
         features, backbone_energy = self.backbone(vectors, i, j, species)
-        onehot = nn.functional.one_hot(species, len(self.atomic_numbers)).to(positions.dtype)
+        onehot = species_one_hot(species, len(self.atomic_numbers), positions.dtype)
         features = torch.cat([features, onehot], -1)
         distances = torch.linalg.norm(vectors, dim=-1)
         local = self.fitting(features).squeeze(-1) + backbone_energy

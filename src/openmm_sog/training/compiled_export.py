@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from ..model import SOGNet
+from ..model.descriptor import species_one_hot
 from ..model.neighbors import pair_vectors
 from .errors import SognetError
 from .export import EXPORT_FORMAT_VERSION, export_metadata
@@ -113,7 +114,7 @@ class LocalCore(nn.Module):
         batch = torch.zeros_like(numbers)
         vectors = pair_vectors(x, h.unsqueeze(0), batch, i, j, shifts)
         features, backbone_energy = m.backbone(vectors, i, j, species)
-        onehot = nn.functional.one_hot(species, len(m.atomic_numbers)).to(dtype)
+        onehot = species_one_hot(species, len(m.atomic_numbers), dtype)
         features = torch.cat([features, onehot], -1)
         local = (m.fitting(features).squeeze(-1) + backbone_energy) * m.energy_scale
         local = local + m.energy_shifts.index_select(0, species)

@@ -15,10 +15,12 @@ __all__ = ["evaluate", "loss_terms"]
 
 
 def _masked_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error over the labelled (non-NaN) targets, 0 without any; computed with a
+    mask rather than boolean indexing, so that a training step never waits for the device."""
     mask = ~torch.isnan(target)
-    if not bool(mask.any()):
-        return torch.zeros((), dtype=prediction.dtype)
-    return ((prediction[mask] - target[mask]) ** 2).mean()
+    difference = torch.where(mask, prediction - torch.nan_to_num(target), 0.0)
+    count = mask.sum().clamp(min=1).to(prediction.dtype)
+    return (difference * difference).sum() / count
 
 
 def loss_terms(output: dict[str, Tensor], batch: Batch) -> dict[str, Tensor]:

@@ -14,7 +14,8 @@
  *   offset, SOGSpreadingKernel, scaled so that the kernel is 1 at its centre),
  *   HAS_CHARGE_SCALE when the charge scale multiplies the flagged particles only,
  *   HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dscale is requested, and
- *   HAS_CHARGE_DERIVATIVES when gatherForces must also write dE/dq per atom (TorchSOGForce).
+ *   HAS_CHARGE_DERIVATIVES when gatherForces must also write dE/dq per atom (TorchSOGForce),
+ *   CONTEXT_ATOM_ORDER to visit the atoms in the context's order instead (benchmarks only).
  * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z;
  * half-spectrum mode (x, y, m_z), 0 <= m_z <= GRID_SIZE_Z/2, is element (x*GRID_SIZE_Y + y)*HALF_GRID_SIZE_Z + m_z
  * (the layout of ComputeContext::createFFT(..., true)).
@@ -56,6 +57,13 @@ DEVICE bool isScaledAtom(GLOBAL const int* RESTRICT isScaled, int atom) {
 #endif
 }
 
+/* The j-th atom that spread and gatherForces visit (the context's order with CONTEXT_ATOM_ORDER). */
+#ifdef CONTEXT_ATOM_ORDER
+#define ATOM_IN_ORDER(j) (j)
+#else
+#define ATOM_IN_ORDER(j) (order[j].x)
+#endif
+
 /*
  * The order in which spread and gatherForces visit the atoms: order[i] = (i, the grid cell that
  * atom i lies in, (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z), sorted by cell on the host's request.
@@ -91,7 +99,7 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
     real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
     mixed selfEnergy = 0;
     for (int j = GLOBAL_ID; j < NUM_ATOMS; j += GLOBAL_SIZE) {
-        const int i = order[j].x;
+        const int i = ATOM_IN_ORDER(j);
         const real4 pos = posq[i];
         const int atom = atomIndex[i];
         const real scale = (isScaledAtom(isScaled, atom) ? chargeScale : (real) 1);
@@ -208,7 +216,7 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
     mixed derivative = 0;
 #endif
     for (int j = GLOBAL_ID; j < NUM_ATOMS; j += GLOBAL_SIZE) {
-        const int i = order[j].x;
+        const int i = ATOM_IN_ORDER(j);
         const real4 pos = posq[i];
         const int atom = atomIndex[i];
         const bool scaled = isScaledAtom(isScaled, atom);
