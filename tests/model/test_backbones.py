@@ -228,3 +228,33 @@ def test_backbones_export_with_torch_export_for_any_atom_and_pair_count(local):
     other = inputs(20, 3)
     for exported, eager in zip(program.module()(*other), model.backbone(*other), strict=True):
         torch.testing.assert_close(exported, eager, rtol=1e-12, atol=1e-12)
+
+
+def test_deeppot_se_pair_sums_per_coordinate_equal_the_outer_product():
+    """The descriptor's pair sum on the CPU (one product per generalized coordinate, faster
+    there) against the outer-product formula its GPU path uses: values, first and second
+    derivatives (forces and their training gradients) to round-off."""
+    from openmm_sog.model.descriptor import _pair_sum_of_products
+
+    generator = torch.Generator().manual_seed(3)
+    num_pairs, num_atoms = 200, 17
+    i = torch.randint(0, num_atoms, (num_pairs,), generator=generator)
+    features = torch.randn(num_pairs, 6, dtype=torch.float64, generator=generator)
+    generalized = torch.randn(num_pairs, 4, dtype=torch.float64, generator=generator)
+    features.requires_grad_(True)
+    generalized.requires_grad_(True)
+
+    def outer(f, g):
+        summed = torch.zeros(num_atoms, 6, 4, dtype=f.dtype)
+        return summed.index_add(0, i, f.unsqueeze(-1) * g.unsqueeze(-2))
+
+    weights = torch.randn(num_atoms, 6, 4, dtype=torch.float64, generator=generator)
+    results = []
+    for fn in (lambda f, g: _pair_sum_of_products(f, g, i, num_atoms), outer):
+        value = fn(features, generalized)
+        objective = (value * value * weights).sum()
+        g_f, g_g = torch.autograd.grad(objective, [features, generalized], create_graph=True)
+        (gg,) = torch.autograd.grad((g_f * g_f).sum() + g_g.sum(), [generalized])
+        results.append((value, g_f, g_g, gg))
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
