@@ -142,7 +142,13 @@ class PeriodicNUFFT(torch.nn.Module):
         :param grid: fine grid sizes ``[n1, n2, n3]`` shared by all structures.
         """
         w = self.width
-        sizes = torch.tensor(grid, dtype=fractional.dtype, device=fractional.device)
+        # Grid sizes filled in on the device: a tensor made from host data would be copied to a
+        # GPU, and that copy waits for the device.
+        sizes = torch.empty(3, dtype=fractional.dtype, device=fractional.device)
+        sizes_long = torch.empty(3, dtype=torch.long, device=fractional.device)
+        for d in range(3):
+            sizes[d] = float(grid[d])
+            sizes_long[d] = grid[d]
         wrapped = fractional - torch.floor(fractional.detach())
         u = wrapped * sizes  # grid coordinates in [0, n), [N, 3]
         first = torch.ceil(u.detach() - self.half_width)  # first node of the support, >= -w/2
@@ -158,7 +164,6 @@ class PeriodicNUFFT(torch.nn.Module):
         order = torch.argsort(key)
         phi = phi.index_select(0, order)
         # Periodic node indices per dimension; the flat index is built separably.
-        sizes_long = torch.tensor(grid, dtype=torch.long, device=fractional.device)
         t = torch.arange(w, device=fractional.device)
         nodes = torch.remainder(first_long[order].unsqueeze(-1) + t, sizes_long.unsqueeze(-1))
         plane = (batch[order].unsqueeze(-1) * grid[0] + nodes[:, 0]) * grid[1]  # [N, w]
@@ -204,11 +209,14 @@ class PeriodicNUFFT(torch.nn.Module):
         out: list[Tensor] = []
         for d in range(3):
             k = half[d]
+            # Made on the device: a copy from the host would wait for it.
             if d < 2:
-                m = torch.cat([torch.arange(0, k + 1), torch.arange(-k, 0)])
+                m = torch.cat(
+                    [torch.arange(0, k + 1, device=device), torch.arange(-k, 0, device=device)]
+                )
             else:
-                m = torch.arange(0, k + 1)
-            out.append(m.to(device))
+                m = torch.arange(0, k + 1, device=device)
+            out.append(m)
         return out
 
     def type1(

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ..kernel import SOGKernel
 from ..long_range import SOGLongRange
 from ..units import COULOMB_EV_ANGSTROM_PER_E2
+from .neighbors import structure_layout
 
 __all__ = ["LatentLongRange", "coulomb_initial_kernel"]
 
@@ -220,18 +221,18 @@ class LatentLongRange(nn.Module):
         self, positions: Tensor, charges: Tensor, pbc: Tensor, batch: Tensor, num_structures: int
     ) -> Tensor:
         """Exact ``sum_{i<j} q_i . q_j g(r_ij)`` for the non-periodic structures ``[B]``; eV."""
-        counts: list[int] = torch.bincount(batch, minlength=num_structures).tolist()
-        energy = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
-        start = 0
+        offsets, periodic = structure_layout(batch, pbc, num_structures)  # one read of the device
+        zero = torch.zeros((), dtype=positions.dtype, device=positions.device)
+        energies: list[Tensor] = []
         for b in range(num_structures):
-            stop = start + int(counts[b])
-            if not bool(pbc[b]) and stop - start > 1:
-                pair = torch.triu_indices(stop - start, stop - start, 1, device=positions.device)
-                i = pair[0] + start
-                j = pair[1] + start
-                distance = torch.linalg.norm(positions[j] - positions[i], dim=-1)
-                g = self.kernel.value(distance)  # [E, P]
-                e = (charges[i] * charges[j] * g).sum()
-                energy = energy.index_add(0, torch.tensor([b], device=positions.device), e[None])
-            start = stop
-        return energy
+            start, stop = offsets[b], offsets[b + 1]
+            if periodic[b] or stop - start < 2:
+                energies.append(zero)
+                continue
+            pair = torch.triu_indices(stop - start, stop - start, 1, device=positions.device)
+            i = pair[0] + start
+            j = pair[1] + start
+            distance = torch.linalg.norm(positions[j] - positions[i], dim=-1)
+            g = self.kernel.value(distance)  # [E, P]
+            energies.append((charges[i] * charges[j] * g).sum())
+        return torch.stack(energies)

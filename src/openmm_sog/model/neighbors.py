@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..exact_products import vector_matrix_product
 
-__all__ = ["BruteForceNeighborList", "VesinNeighborList", "pair_vectors"]
+__all__ = ["BruteForceNeighborList", "VesinNeighborList", "pair_vectors", "structure_layout"]
 
 
 def pair_vectors(
@@ -44,7 +44,9 @@ def _structure_slices(batch: Tensor, num_structures: int) -> list[int]:
     return values
 
 
-def _host_layout(batch: Tensor, pbc: Tensor, num_structures: int) -> tuple[list[int], list[bool]]:
+def structure_layout(
+    batch: Tensor, pbc: Tensor, num_structures: int
+) -> tuple[list[int], list[bool]]:
     """Start offsets (``B + 1`` ints) and periodic flags (``B``) of the structures, in one
     transfer from the device (each read of a GPU tensor makes the host wait for it)."""
     ones = torch.ones_like(batch)
@@ -81,7 +83,7 @@ class VesinNeighborList(nn.Module):
         :param pbc: ``[B]`` bool, whether each structure is periodic.
         :param batch: ``[N]`` structure index.
         """
-        offsets, periodic_flags = _host_layout(batch, pbc, cell.shape[0])
+        offsets, periodic_flags = structure_layout(batch, pbc, cell.shape[0])
         all_i: list[Tensor] = []
         all_j: list[Tensor] = []
         all_s: list[Tensor] = []
@@ -111,7 +113,7 @@ class BruteForceNeighborList(nn.Module):
         self, positions: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """See :meth:`VesinNeighborList.forward`."""
-        offsets, periodic_flags = _host_layout(batch, pbc, cell.shape[0])
+        offsets, periodic_flags = structure_layout(batch, pbc, cell.shape[0])
         all_i: list[Tensor] = []
         all_j: list[Tensor] = []
         all_s: list[Tensor] = []

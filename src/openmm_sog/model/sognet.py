@@ -279,7 +279,9 @@ class SOGNet(nn.Module):
         charges: Tensor, batch: Tensor, num_structures: int, total_charge: Tensor | None
     ) -> Tensor:
         """Shift every channel so that it sums to the structure's total charge (0 if None)."""
-        counts = torch.bincount(batch, minlength=num_structures).to(charges.dtype)
+        # index_add, not bincount: bincount's size depends on max(batch), a read of the device.
+        counts = torch.zeros(num_structures, dtype=charges.dtype, device=charges.device)
+        counts = counts.index_add(0, batch, torch.ones_like(batch, dtype=charges.dtype))
         sums = torch.zeros(
             num_structures, charges.shape[1], dtype=charges.dtype, device=charges.device
         ).index_add(0, batch, charges)
