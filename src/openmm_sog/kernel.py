@@ -129,13 +129,18 @@ class SOGKernel(nn.Module):
         """ghat(0) = sum_l w_l pi^{3/2} sigma_l^3 per channel, ``[P]``; ``mask`` as above."""
         return (self.masked_weights(mask) * (math.pi**1.5) * self.widths() ** 3).sum(-1)
 
-    def min_width(self, mask: Tensor | None = None) -> float:
-        """Smallest width among Gaussians with a non-zero weight (in ``mask``); length."""
+    def smallest_width(self, mask: Tensor | None = None) -> Tensor:
+        """Smallest width among Gaussians with a non-zero weight (in ``mask``), the smallest
+        of all if none has one; a 0-dim tensor on the kernel's device (no read by the host);
+        length."""
         sigma = self.widths().detach()
         used = self.masked_weights(mask).detach() != 0
-        if not bool(used.any()):
-            return float(sigma.min())
-        return float(sigma[used].min())
+        smallest_used = torch.where(used, sigma, torch.full_like(sigma, float("inf"))).amin()
+        return torch.where(torch.isfinite(smallest_used), smallest_used, sigma.amin())
+
+    def min_width(self, mask: Tensor | None = None) -> float:
+        """:meth:`smallest_width` as a number; length."""
+        return float(self.smallest_width(mask))
 
     @staticmethod
     def coulomb(

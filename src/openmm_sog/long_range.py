@@ -197,19 +197,16 @@ class SOGLongRange(nn.Module):
         cell vector per dimension over the batch (length), the smallest width of a Gaussian
         with non-zero weight summed here (length; the smallest of all if none has) and whether
         any Gaussian is summed here at all."""
-        sigma = self.kernel.widths().detach()
-        used = self.kernel.masked_weights(mask).detach() != 0
-        smallest_used = torch.where(used, sigma, torch.full_like(sigma, float("inf"))).amin()
-        kept = torch.ones((), dtype=torch.bool, device=sigma.device)
+        smallest = self.kernel.smallest_width(mask)
+        kept = torch.ones((), dtype=torch.bool, device=smallest.device)
         if mask is not None:
             kept = mask.any()
         lengths = torch.linalg.norm(cells.detach(), dim=-1).amax(0)  # [3]
-        summary = torch.stack([smallest_used, sigma.amin(), kept.to(sigma.dtype)])
+        summary = torch.stack([smallest, kept.to(smallest.dtype)])
         values: list[float] = torch.cat(
             [lengths.to(torch.float64), summary.to(lengths.device, torch.float64)]
         ).tolist()
-        min_width = values[3] if math.isfinite(values[3]) else values[4]
-        return values[:3], min_width, values[5] != 0.0
+        return values[:3], values[3], values[4] != 0.0
 
     def _grid(self, cells: Tensor, mask: Tensor | None = None) -> tuple[list[int], list[int]]:
         """Modes kept per dimension (K_d) and fine grid sizes for cells ``[B, 3, 3]``."""

@@ -13,8 +13,6 @@ using namespace SOGPlugin;
 using namespace OpenMM;
 using namespace std;
 
-// Argument positions of the kernels' per-evaluation arguments (see compileKernels()).
-namespace {
 namespace {
 /* Sorts findGridOrder's (atom, grid cell) pairs by cell. */
 class GridOrderTrait : public ComputeSortImpl::SortTrait {
@@ -27,8 +25,8 @@ class GridOrderTrait : public ComputeSortImpl::SortTrait {
     const char* getMaxValue() const override { return "make_int2(2147483647, 2147483647)"; }
     const char* getSortKey() const override { return "value.y"; }
 };
-} // namespace
 
+// Argument positions of the kernels' per-evaluation arguments (see compileKernels()).
 enum SpreadArgs { SpreadChargeScale = 5, SpreadRecip = 7, SpreadFixedScale = 10 };
 enum GridOrderArgs { GridOrderRecip = 2 };
 enum FinishSpreadArgs { FinishChannel = 2, FinishInverseScale = 3 };

@@ -35,20 +35,12 @@ def pair_vectors(
     return positions.index_select(0, j) - positions.index_select(0, i) + shift_vectors
 
 
-def _structure_slices(batch: Tensor, num_structures: int) -> list[int]:
-    """Start offsets of each structure (atoms must be grouped by structure), ``B + 1`` ints."""
-    counts = torch.bincount(batch, minlength=num_structures)
-    offsets = torch.zeros(num_structures + 1, dtype=torch.long)
-    offsets[1:] = torch.cumsum(counts, 0)
-    values: list[int] = offsets.tolist()
-    return values
-
-
 def structure_layout(
     batch: Tensor, pbc: Tensor, num_structures: int
 ) -> tuple[list[int], list[bool]]:
-    """Start offsets (``B + 1`` ints) and periodic flags (``B``) of the structures, in one
-    transfer from the device (each read of a GPU tensor makes the host wait for it)."""
+    """Start offsets (``B + 1`` ints; atoms must be grouped by structure) and periodic flags
+    (``B``) of the structures, in one transfer from the device (each read of a GPU tensor makes
+    the host wait for it)."""
     ones = torch.ones_like(batch)
     counts = torch.zeros(num_structures, dtype=batch.dtype, device=batch.device)
     counts = counts.index_add(0, batch, ones)  # bincount would read max(batch) first
