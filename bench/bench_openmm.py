@@ -195,8 +195,8 @@ def main() -> None:
             direct_sog = time_group(sog_context, {0, 3}, args.repeats) - empty
             # Every force group at once, as an MD step evaluates them (Lennard-Jones included):
             # what the parts above leave out (neighbour lists, the forces' own overheads).
-            whole_pme = time_group(pme_context, set(range(31)), args.repeats) - empty
-            whole_sog = time_group(sog_context, set(range(31)), args.repeats) - empty
+            whole_pme = time_group(pme_context, set(range(EMPTY_GROUP)), args.repeats) - empty
+            whole_sog = time_group(sog_context, set(range(EMPTY_GROUP)), args.repeats) - empty
             md = (float("nan"), float("nan"))
             if args.md_steps:
                 md = (
