@@ -179,7 +179,14 @@ fi
 if [[ "$MODES" == *" bench "* ]]; then
     step "bench: SOG Coulomb (native real space) vs OpenMM PME on CUDA"
     capped "${BENCH_OPENMM_SECONDS:-200}" "$PY" bench/bench_openmm.py --platforms CUDA \
-        --sizes 3000 24000 192000 --repeats 10 --md-steps 300 2>&1
+        --sizes ${BENCH_OPENMM_SIZES:-3000 24000 192000} --repeats 10 --md-steps 300 2>&1
+    if [ -n "${BENCH_OPENMM_AB:-}" ]; then
+        # The same comparison with settings changed (e.g. OPENMM_SOG_KSPACE_QUEUE=context), not appended.
+        step "bench: SOG Coulomb vs OpenMM PME on CUDA with $BENCH_OPENMM_AB"
+        # shellcheck disable=SC2086
+        (export $BENCH_OPENMM_AB; capped "${BENCH_OPENMM_AB_SECONDS:-60}" "$PY" bench/bench_openmm.py \
+            --platforms CUDA --sizes ${BENCH_OPENMM_AB_SIZES:-24000} --repeats 10 --md-steps 300 --no-append 2>&1)
+    fi
     step "bench: TorchSOGForce on CUDA vs its model without Gaussians"
     capped "${BENCH_FORCE_SECONDS:-90}" "$PY" bench/bench_torch_sog_force_gpu.py --platform CUDA \
         --sizes 3000 24000 --repeats 20 2>&1
@@ -207,7 +214,8 @@ if [[ "$MODES" == *" profile "* ]]; then
     # Per-kernel GPU time of MD steps (Nsight Compute; kernels are serialised while profiled).
     # sog_context: SOG with the atoms spread in the context's order, not sorted by grid cell
     # (OPENMM_SOG_SPREAD_ORDER), to measure what the sort gains.
-    for run in pme sog sog_context; do
+    # PROFILE_RUNS narrows the runs (default: all three).
+    for run in ${PROFILE_RUNS:-pme sog sog_context}; do
         step "profile: $run, ${PROFILE_IONS:-192000} ions, per-kernel time of MD steps"
         order=cell; [ "$run" = sog_context ] && order=context
         OPENMM_SOG_SPREAD_ORDER=$order capped 100 ncu --csv --clock-control none \

@@ -17,7 +17,8 @@ namespace SOGPlugin {
 /**
  * The k-space (long-range) sum of Gaussians on OpenMM's ComputeContext, so the same code serves
  * OpenCL and CUDA (device code in kernels/sog.cc): spread all channels onto a fine grid with
- * 64-bit fixed-point atomics, real-to-complex FFT, multiply the kept half spectrum by
+ * 64-bit fixed-point atomics (float atomics on CUDA in single and mixed precision with one
+ * channel, unless DeterministicForces), real-to-complex FFT, multiply the kept half spectrum by
  * ghat_c(k)/V, complex-to-real FFT, and gather. Both SOGForce and TorchSOGForce use it.
  *
  * Inputs, all on the device:
@@ -86,6 +87,16 @@ public:
      */
     void useOwnEnergyBuffer();
     /**
+     * Run every evaluation on a queue of the engine's own, beside the context's, as OpenMM runs
+     * PME's reciprocal part: the queue starts when the context's force computation does (after
+     * the force buffer is cleared) and the context's queue waits for it only after every other
+     * force. Forces are then added with atomics, and the energy is summed in a buffer of the
+     * engine's own that is added to the context's after that wait. Only for forces in
+     * forceGroup, and not with enableChargeScaleDerivative() (the parameter-derivative buffer
+     * has no atomic update) or useOwnEnergyBuffer() (the caller reads the energy at once).
+     */
+    void useOwnQueue(int forceGroup);
+    /**
      * Replace the Gaussians (same number of channels; the grid keeps the planning of the
      * Gaussians given at construction, so the caller must not make the smallest width smaller).
      */
@@ -134,6 +145,7 @@ private:
     void checkNotStarted(const std::string& method) const;
     void allocateGrids(const OpenMM::Vec3* boxVectors);
     void compileKernels();
+    bool chooseFloatSpreading();
     std::string createWeightFunctions();
     void setBoxArguments(const OpenMM::Vec3* recip, double volume, const int maxMode[3]);
     OpenMM::ArrayInterface& getEnergyOutput();
@@ -147,10 +159,17 @@ private:
     bool hasCompiledKernels = false, started = false;
     bool hasChargeScale = false, computeChargeScaleDerivative = false, computeChargeDerivatives = false;
     bool ownEnergy = false;
+    bool ownQueue = false;                         // useOwnQueue()
+    bool floatSpreading = false;                   // chooseFloatSpreading(), at compileKernels()
+    OpenMM::ComputeQueue queue;
+    OpenMM::ComputeEvent startEvent, finishEvent;
+    class StartQueue;
+    class FinishQueue;
+    FinishQueue* finishQueue = nullptr;            // owned by the context
     std::string chargeScaleName;
     OpenMM::ComputeArray charges, isScaled, selfKernel, deconvolution;
     std::vector<OpenMM::ComputeArray> gaussians;   // per channel (w pi^{3/2} sigma^3, sigma^2/4) by width
-    OpenMM::ComputeArray fixedGrid;                // all channels, 64-bit fixed point
+    OpenMM::ComputeArray fixedGrid;                // all channels, 64-bit fixed point (unless floatSpreading)
     OpenMM::ComputeArray realGrid, spectrum;       // shared by the channels: FFT input/output
     OpenMM::ComputeArray potential;                // all channels (only with more than one)
     OpenMM::ComputeArray chargeDerivatives, energy;
@@ -158,6 +177,7 @@ private:
     OpenMM::ComputeArray gridOrder;                // (atom, grid cell) by cell: spread/gather order
     OpenMM::ComputeSort gridSort;
     bool sortAtoms = true;                         // OPENMM_SOG_SPREAD_ORDER (compileKernels)
+    OpenMM::ComputeKernel addEnergyKernel;         // own queue: the energy into the context's buffer
     OpenMM::ComputeKernel gridOrderKernel, spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel;
 };
 

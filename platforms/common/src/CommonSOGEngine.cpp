@@ -2,6 +2,7 @@
 #include "CommonSOGKernelSources.h"
 #include "internal/SOGSpreadingKernel.h"
 #include "openmm/OpenMMException.h"
+#include "openmm/internal/ContextImpl.h"
 #include "openmm/common/ContextSelector.h"
 #include <algorithm>
 #include <cmath>
@@ -35,6 +36,53 @@ enum ConvolveArgs { ConvolveDeconvolution = 2, ConvolveGaussians = 3, ConvolveNu
 enum CollectArgs { CollectChannel = 2 };
 enum GatherArgs { GatherChargeScale = 5, GatherEnergyScale = 8, GatherRecip = 11 };
 }
+
+/*
+ * The engine's queue waits for the context's before any force of its group is computed (after
+ * the force buffer is cleared and the positions are final).
+ */
+class CommonSOGEngine::StartQueue : public ComputeContext::ForcePreComputation {
+public:
+    StartQueue(ComputeQueue queue, ComputeEvent event, int forceGroup) : queue(queue), event(event), forceGroup(forceGroup) {
+    }
+    void computeForceAndEnergy(bool includeForces, bool includeEnergy, int groups) override {
+        if ((groups & (1 << forceGroup)) != 0) {
+            event->enqueue();
+            event->queueWait(queue);
+        }
+    }
+private:
+    ComputeQueue queue;
+    ComputeEvent event;
+    int forceGroup;
+};
+
+/*
+ * After every force: the context's queue waits for the engine's (on the device, not the host)
+ * and adds the engine's energy to its own buffer.
+ */
+class CommonSOGEngine::FinishQueue : public ComputeContext::ForcePostComputation {
+public:
+    FinishQueue(ComputeContext& cc, ComputeEvent event, int forceGroup) : cc(cc), event(event), forceGroup(forceGroup) {
+    }
+    void setAddEnergyKernel(ComputeKernel kernel, int size) {
+        addEnergyKernel = kernel;
+        energySize = size;
+    }
+    double computeForceAndEnergy(bool includeForces, bool includeEnergy, int groups) override {
+        if ((groups & (1 << forceGroup)) != 0 && addEnergyKernel) {
+            event->queueWait(cc.getCurrentQueue());
+            if (includeEnergy)
+                addEnergyKernel->execute(energySize);
+        }
+        return 0.0;
+    }
+private:
+    ComputeContext& cc;
+    ComputeEvent event;
+    ComputeKernel addEnergyKernel;
+    int forceGroup, energySize = 0;
+};
 
 CommonSOGEngine::CommonSOGEngine(ComputeContext& cc, const SOGKernelParameters& parameters, int numParticles,
         const Vec3* boxVectors, const string& forceName, double deviceMemory) :
@@ -79,6 +127,8 @@ void CommonSOGEngine::setChargeScaleFlags(const vector<int>& flags) {
 
 void CommonSOGEngine::enableChargeScaleDerivative(const string& parameterName) {
     checkNotStarted("enableChargeScaleDerivative");
+    if (ownQueue)
+        throw OpenMMException(forceName + ": CommonSOGEngine::enableChargeScaleDerivative() cannot follow useOwnQueue()");
     computeChargeScaleDerivative = true;
     chargeScaleName = parameterName;
     cc.addEnergyParameterDerivative(parameterName);
@@ -98,7 +148,27 @@ void CommonSOGEngine::enableChargeDerivatives() {
 
 void CommonSOGEngine::useOwnEnergyBuffer() {
     checkNotStarted("useOwnEnergyBuffer");
+    if (ownQueue)
+        throw OpenMMException(forceName + ": CommonSOGEngine::useOwnEnergyBuffer() cannot follow useOwnQueue()");
     ownEnergy = true;
+    hasCompiledKernels = false;
+}
+
+void CommonSOGEngine::useOwnQueue(int forceGroup) {
+    checkNotStarted("useOwnQueue");
+    if (ownQueue)
+        return;
+    if (computeChargeScaleDerivative || ownEnergy)
+        throw OpenMMException(forceName + ": CommonSOGEngine::useOwnQueue() cannot be combined with "
+                "enableChargeScaleDerivative() or useOwnEnergyBuffer()");
+    ContextSelector selector(cc);
+    queue = cc.createQueue();
+    startEvent = cc.createEvent();
+    finishEvent = cc.createEvent();
+    cc.addPreComputation(new StartQueue(queue, startEvent, forceGroup));
+    finishQueue = new FinishQueue(cc, finishEvent, forceGroup);
+    cc.addPostComputation(finishQueue);
+    ownQueue = true;
     hasCompiledKernels = false;
 }
 
@@ -166,7 +236,7 @@ void CommonSOGEngine::allocateGrids(const Vec3* boxVectors) {
         else
             array.initialize(cc, size, elementSize, name);
     };
-    allocate(fixedGrid, (size_t) numChannels*gridPoints, sizeof(long long), "sogFixedGrid");
+    // The fixed-point grid is allocated by compileKernels(), which knows whether it is needed.
     allocate(realGrid, 2*spectrumPoints, realSize, "sogRealGrid");
     allocate(spectrum, spectrumPoints, 2*realSize, "sogSpectrum");
     if (numChannels > 1)
@@ -201,8 +271,28 @@ string CommonSOGEngine::createWeightFunctions() {
     return source.str();
 }
 
+/*
+ * Whether spreading adds floats directly into the FFT's input instead of 64-bit fixed point:
+ * on CUDA (hardware float atomics) in single and mixed precision, with one channel (the FFT's
+ * input holds one), unless the context asks for DeterministicForces, since float sums depend
+ * on the order in which threads add. Half the grid memory, and no conversion pass.
+ */
+bool CommonSOGEngine::chooseFloatSpreading() {
+    if (numChannels != 1 || cc.getUseDoublePrecision())
+        return false;
+    ContextImpl* impl = cc.getContextImpl();
+    if (impl == nullptr || impl->getPlatform().getName() != "CUDA")
+        return false;
+    try {
+        return impl->getPlatform().getPropertyValue(impl->getOwner(), "DeterministicForces") != "true";
+    }
+    catch (const OpenMMException&) {
+        return false; // the property cannot be read: keep the order-independent fixed point
+    }
+}
+
 ArrayInterface& CommonSOGEngine::getEnergyOutput() {
-    return (ownEnergy ? (ArrayInterface&) energy : cc.getEnergyBuffer());
+    return (ownEnergy || ownQueue ? (ArrayInterface&) energy : cc.getEnergyBuffer());
 }
 
 void CommonSOGEngine::compileKernels() {
@@ -243,7 +333,17 @@ void CommonSOGEngine::compileKernels() {
                 string(spreadOrder) + "'");
     if (!sortAtoms)
         defines["CONTEXT_ATOM_ORDER"] = "1";
-    if (ownEnergy && !energy.isInitialized()) {
+    if (ownQueue)
+        defines["USE_OWN_QUEUE"] = "1";
+    floatSpreading = chooseFloatSpreading();
+    if (floatSpreading)
+        defines["FLOAT_SPREADING"] = "1";
+    const size_t fixedGridSize = (floatSpreading ? 1 : (size_t) numChannels*gridSize[0]*gridSize[1]*gridSize[2]);
+    if (!fixedGrid.isInitialized())
+        fixedGrid.initialize(cc, fixedGridSize, sizeof(long long), "sogFixedGrid");
+    else if (fixedGrid.getSize() != fixedGridSize)
+        fixedGrid.resize(fixedGridSize);
+    if ((ownEnergy || ownQueue) && !energy.isInitialized()) {
         // Sized like the context's energy buffer (which exists once evaluations start), since
         // the kernels add to it by thread index.
         ArrayInterface& energyBuffer = cc.getEnergyBuffer();
@@ -256,6 +356,14 @@ void CommonSOGEngine::compileKernels() {
     convolveKernel = program->createKernel("convolve");
     collectKernel = program->createKernel("collectPotential");
     gatherKernel = program->createKernel("gatherForces");
+    if (ownQueue) {
+        // addEnergy(source, target, size)
+        addEnergyKernel = program->createKernel("addEnergy");
+        addEnergyKernel->addArg(energy);
+        addEnergyKernel->addArg(cc.getEnergyBuffer());
+        addEnergyKernel->addArg((int) energy.getSize());
+        finishQueue->setAddEnergyKernel(addEnergyKernel, energy.getSize());
+    }
     const bool useDouble = cc.getUseDoublePrecision();
     auto addReal = [&](ComputeKernel& kernel, double value) {
         if (useDouble)
@@ -286,7 +394,7 @@ void CommonSOGEngine::compileKernels() {
     spreadKernel->addArg(charges);
     spreadKernel->addArg(isScaled);
     addReal(spreadKernel, 1.0);
-    spreadKernel->addArg(fixedGrid);
+    spreadKernel->addArg(floatSpreading ? realGrid : fixedGrid);
     for (int i = 0; i < 3; i++)
         addReal4(spreadKernel);
     addReal(spreadKernel, 1.0);
@@ -392,7 +500,7 @@ void CommonSOGEngine::compute(double chargeBound, bool includeForces, double cha
     SOGForceImpl::calcReciprocalBox(forceName, box, grid.kCutoff, gridSize, recip, volume, maxMode);
     setBoxArguments(recip, volume, maxMode);
     // Fixed-point scale for spreading: the largest |grid value| is at most sum_j |q_j| (weights <= 1).
-    const double fixedScale = (chargeBound > 0 ? ldexp(1.0, 62)/chargeBound : 1.0);
+    const double fixedScale = (chargeBound > 0 && !floatSpreading ? ldexp(1.0, 62)/chargeBound : 1.0);
     auto setReal = [&](ComputeKernel& kernel, int index, double value) {
         if (cc.getUseDoublePrecision())
             kernel->setArg(index, value);
@@ -408,7 +516,18 @@ void CommonSOGEngine::compute(double chargeBound, bool includeForces, double cha
     setReal(gatherKernel, GatherEnergyScale, energyScale);
     const bool needPotential = (includeForces || computeChargeScaleDerivative);
     convolveKernel->setArg(ConvolveComputePotential, needPotential ? 1 : 0);
-    if (ownEnergy)
+    // From here on the work goes to the engine's queue, if it has one (restored on any exit).
+    struct QueueScope {
+        ComputeContext& cc;
+        bool active;
+        ~QueueScope() {
+            if (active)
+                cc.restoreDefaultQueue();
+        }
+    } queueScope{cc, ownQueue};
+    if (ownQueue)
+        cc.setCurrentQueue(queue);
+    if (ownEnergy || ownQueue)
         cc.clearBuffer(energy);
     // At most SOGForceImpl::maxGridPointsPerChannel (2^28), so it fits execute()'s int.
     const int gridPoints = gridSize[0]*gridSize[1]*gridSize[2];
@@ -420,11 +539,13 @@ void CommonSOGEngine::compute(double chargeBound, bool includeForces, double cha
         gridOrderKernel->execute(cc.getNumAtoms());
         gridSort->sort(gridOrder);
     }
-    cc.clearBuffer(fixedGrid);
+    cc.clearBuffer(floatSpreading ? realGrid : fixedGrid);
     spreadKernel->execute(numParticles);
     for (int c = 0; c < numChannels; c++) {
-        finishSpreadKernel->setArg(FinishChannel, c);
-        finishSpreadKernel->execute(gridPoints);
+        if (!floatSpreading) {
+            finishSpreadKernel->setArg(FinishChannel, c);
+            finishSpreadKernel->execute(gridPoints);
+        }
         fft->execFFT(realGrid, spectrum, true);
         convolveKernel->setArg(ConvolveGaussians, gaussians[c]);
         convolveKernel->setArg(ConvolveNumGaussians, (int) gaussians[c].getSize()/2);
@@ -439,6 +560,8 @@ void CommonSOGEngine::compute(double chargeBound, bool includeForces, double cha
     }
     if (needPotential)
         gatherKernel->execute(numParticles);
+    if (ownQueue)
+        finishEvent->enqueue();
 }
 
 double CommonSOGEngine::downloadEnergy() {

@@ -5,6 +5,7 @@
 #include "openmm/internal/ContextImpl.h"
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -29,6 +30,21 @@ private:
     vector<int> isScaled;
 };
 
+/*
+ * Whether the k-space part runs on a queue of its own, beside the other forces, as OpenMM runs
+ * PME's (the default), or on the context's queue: OPENMM_SOG_KSPACE_QUEUE=own or context, a
+ * switch for benchmarks that measure what the overlap gains.
+ */
+static bool useOwnQueue(const string& forceName) {
+    const char* value = getenv("OPENMM_SOG_KSPACE_QUEUE");
+    if (value == nullptr || string(value) == "" || string(value) == "own")
+        return true;
+    if (string(value) == "context")
+        return false;
+    throw OpenMMException(forceName + ": OPENMM_SOG_KSPACE_QUEUE must be 'own' (the default) or 'context', got '" +
+            string(value) + "'");
+}
+
 void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& force) {
     ContextSelector selector(cc);
     numParticles = force.getNumParticles();
@@ -46,6 +62,8 @@ void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& 
     engine->setChargeScaleFlags(scaledFlags);
     if (computeDerivative)
         engine->enableChargeScaleDerivative(chargeScaleName);
+    else if (useOwnQueue(forceName))
+        engine->useOwnQueue(force.getForceGroup());
     uploadParameters(force);
     info = new ForceInfo(force);
     cc.addForce(info);

@@ -15,11 +15,26 @@
  *   HAS_CHARGE_SCALE when the charge scale multiplies the flagged particles only,
  *   HAS_DERIVATIVE, NUM_DERIVS, DERIV_INDEX when dE/dscale is requested, and
  *   HAS_CHARGE_DERIVATIVES when gatherForces must also write dE/dq per atom (TorchSOGForce),
- *   CONTEXT_ATOM_ORDER to visit the atoms in the context's order instead (benchmarks only).
+ *   CONTEXT_ATOM_ORDER to visit the atoms in the context's order instead (benchmarks only), and
+ *   USE_OWN_QUEUE when the engine runs on a queue of its own (forces are then added atomically),
+ *   FLOAT_SPREADING to spread reals into the FFT's input (no finishSpread) instead of fixed point.
  * Grid point (x, y, z) of channel c is element c*GRID_POINTS + (x*GRID_SIZE_Y + y)*GRID_SIZE_Z + z;
  * half-spectrum mode (x, y, m_z), 0 <= m_z <= GRID_SIZE_Z/2, is element (x*GRID_SIZE_Y + y)*HALF_GRID_SIZE_Z + m_z
  * (the layout of ComputeContext::createFFT(..., true)).
  */
+
+/*
+ * What spread adds to: 64-bit fixed point (the sum does not depend on the order of the atoms),
+ * or with FLOAT_SPREADING (CUDA, one channel, not deterministic) reals straight into the FFT's
+ * input, with fixedScale 1.
+ */
+#ifdef FLOAT_SPREADING
+typedef real spread_t;
+#define TO_SPREAD_VALUE(x) (x)
+#else
+typedef mm_ulong spread_t;
+#define TO_SPREAD_VALUE(x) ((mm_ulong) ((mm_long) (x)))
+#endif
 
 /* The offset of channel c in the grids holding all channels. */
 #define CHANNEL_OFFSET(c) (((mm_long) (c))*GRID_POINTS)
@@ -89,12 +104,13 @@ KERNEL void findGridOrder(GLOBAL const real4* RESTRICT posq, GLOBAL int2* RESTRI
  * Type 1, step 1: spread every channel with one set of weights, accumulated in 64-bit fixed
  * point (integer atomics are available everywhere). fixedScale is chosen on the host so that
  * sum_j |q_j| fixedScale <= 2^62: since every weight is at most 1, no grid value can overflow,
- * and the quantisation step is ~2^-62 of the largest possible value. The self energy
+ * and the quantisation step is ~2^-62 of the largest possible value (FLOAT_SPREADING: plain
+ * float atomics into the FFT's input, fixedScale 1). The self energy
  * -1/2 sum_c g_c(0) q_c^2 is summed here too, so that the host needs no copy of the charges.
  */
 KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT atomIndex, GLOBAL const int2* RESTRICT order,
         GLOBAL const real* RESTRICT charges, GLOBAL const int* RESTRICT isScaled, real chargeScale,
-        GLOBAL mm_ulong* RESTRICT fixedGrid, real4 recipX, real4 recipY, real4 recipZ, real fixedScale,
+        GLOBAL spread_t* RESTRICT spreadGrid, real4 recipX, real4 recipY, real4 recipZ, real fixedScale,
         GLOBAL const real* RESTRICT selfKernel, GLOBAL mixed* RESTRICT energyBuffer) {
     real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
     mixed selfEnergy = 0;
@@ -124,7 +140,7 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
                     const int index = row + gz[tz];
                     const real w = wxy*wz[tz];
                     for (int c = 0; c < NUM_CHANNELS; c++)
-                        ATOMIC_ADD(&fixedGrid[CHANNEL_OFFSET(c) + index], (mm_ulong) ((mm_long) (q[c]*w)));
+                        ATOMIC_ADD(&spreadGrid[CHANNEL_OFFSET(c) + index], TO_SPREAD_VALUE(q[c]*w));
                 }
             }
         }
@@ -283,11 +299,27 @@ KERNEL void gatherForces(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RE
             chargeDerivs[atom*NUM_CHANNELS + c] = dEdq;
 #endif
         }
+#ifdef USE_OWN_QUEUE
+        // Other forces add to the buffer at the same time, on the context's queue.
+        ATOMIC_ADD(&forceBuffers[i], (mm_ulong) realToFixedPoint(force.x));
+        ATOMIC_ADD(&forceBuffers[i + PADDED_NUM_ATOMS], (mm_ulong) realToFixedPoint(force.y));
+        ATOMIC_ADD(&forceBuffers[i + 2*PADDED_NUM_ATOMS], (mm_ulong) realToFixedPoint(force.z));
+#else
         forceBuffers[i] += (mm_ulong) realToFixedPoint(force.x);
         forceBuffers[i + PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(force.y);
         forceBuffers[i + 2*PADDED_NUM_ATOMS] += (mm_ulong) realToFixedPoint(force.z);
+#endif
     }
 #ifdef HAS_DERIVATIVE
     energyParamDerivs[GLOBAL_ID*NUM_DERIVS + DERIV_INDEX] += derivative;
 #endif
+}
+
+/*
+ * With the engine's own queue (USE_OWN_QUEUE): its energy buffer added to the context's, on the
+ * context's queue once the engine's queue is done.
+ */
+KERNEL void addEnergy(GLOBAL const mixed* RESTRICT source, GLOBAL mixed* RESTRICT target, int size) {
+    for (int i = GLOBAL_ID; i < size; i += GLOBAL_SIZE)
+        target[i] += source[i];
 }
