@@ -18,9 +18,12 @@
 #   bash scripts/gpu_check.sh profile  # per-kernel GPU times of MD steps (Nsight Compute), PROFILE_IONS ions
 #   bash scripts/gpu_check.sh torchprof  # torch.profiler of one SOG-Net evaluation on the GPU
 #   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda or gpu or nccl" bash scripts/gpu_check.sh test ctest train bench
-# The next lease (issue 17: the sorted spreading, target 4; issue 16: the GPU equality test):
-#   PYTEST_FILES="tests/model/test_device.py tests/plugin/test_common_engine.py tests/test_host_waits.py" \
-#   PROFILE_IONS=192000 bash scripts/gpu_check.sh test scaling profile bench
+# The next lease (issue 17 target 1: the grid order sorted every 10 evaluations, MD at 192k with
+# the own queue and float spreading; the rest of the CUDA plugin tests, which a time cap cut):
+#   DEADLINE=560 PYTEST_FILES="tests/plugin tests/test_coulomb_openmm.py" PYTEST_K="CUDA or cuda" \
+#   PYTEST_SECONDS=240 BENCH_OPENMM_SIZES="24000 192000" BENCH_OPENMM_SECONDS=150 \
+#   BENCH_FORCE_SECONDS=0 BENCH_MODEL_SECONDS=0 BENCH_SCALING_SECONDS=0 PROFILE_RUNS=sog \
+#   bash scripts/gpu_check.sh test bench profile
 #
 # The SPICE data are read from ../shared/data/sognet or, failing that, from shared/data/sognet in
 # the checkout (copy them there to carry them to a device machine). Logs go to $OUT (or

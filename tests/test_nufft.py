@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from openmm_sog.nufft import PeriodicNUFFT
+from openmm_sog.nufft import (
+    COARSE_GRID_RULE,
+    FINE_GRID_RULE,
+    PeriodicNUFFT,
+    kernel_width_from_tolerance,
+    nufft_rule,
+)
 
 finufft = pytest.importorskip("finufft", reason="finufft (test extra) is needed for this oracle")
 
@@ -86,3 +92,18 @@ def test_grid_sizes_are_smooth_even_and_upsampled():
             while m % p == 0:
                 m //= p
         assert m == 1
+
+
+def test_loose_tolerances_take_the_coarse_grid():
+    """At NUFFT tolerances >= 1e-4 the grid is upsampled 1.25x with beta = 2.3 w and one more
+    half decade of width (design §2.4); tighter ones keep upsampling 2 and beta = 2.75 w."""
+    assert nufft_rule(1e-4) == COARSE_GRID_RULE and nufft_rule(9.9e-5) == FINE_GRID_RULE
+    # widths: ceil(2.5 - log10 tol) coarse, ceil(1.75 - log10 tol) fine
+    assert [kernel_width_from_tolerance(t) for t in (1e-2, 4.42e-4, 1e-4)] == [5, 6, 7]
+    assert [kernel_width_from_tolerance(t) for t in (9e-5, 1e-5, 1e-9)] == [6, 7, 11]
+    coarse = PeriodicNUFFT(6.25e-4)
+    assert coarse.upsampling == 1.25 and coarse.beta == 2.3 * coarse.width
+    for k in range(0, 60):
+        n = coarse.grid_size(k)
+        assert n % 2 == 0 and n >= 1.25 * (2 * k + 1) and n >= 2 * coarse.width
+        assert n < 2 * (2 * k + 1) or n == 2 * coarse.width or k < 3

@@ -197,17 +197,22 @@ bool SOGForceImpl::useSinglePrecisionHostGrid(const string& platformName, double
     return (platformName == "CPU" && tolerance >= 1e-4);
 }
 
+SOGNufftRule SOGForceImpl::getNufftRule(double tolerance) {
+    return (nufftErrorShare*tolerance >= coarseGridMinTolerance ? coarseGridRule : fineGridRule);
+}
+
 int SOGForceImpl::calcSpreadWidth(double tolerance) {
-    // Measured with the beta below at upsampling 2 (docs/design.md section 2.4): the NUFFT's
-    // force error relative to the force norm is at most 10^(nufftErrorOffset - w). The NUFFT
-    // gets nufftErrorShare of the tolerance (the same rule as the torch layer,
+    // Measured with the rule's beta (docs/design.md section 2.4): the NUFFT's force error
+    // relative to the force norm is at most 10^(errorOffset - w). The NUFFT gets
+    // nufftErrorShare of the tolerance (the same rule as the torch layer,
     // openmm_sog.nufft.kernel_width_from_tolerance).
-    int width = (int) ceil(nufftErrorOffset - log10(nufftErrorShare*tolerance));
+    const double share = nufftErrorShare*tolerance;
+    int width = (int) ceil(getNufftRule(tolerance).errorOffset - log10(share));
     return max(minSpreadWidth, min(maxSpreadWidth, width));
 }
 
-double SOGForceImpl::calcKaiserBesselBeta(int spreadWidth) {
-    return kaiserBesselBetaPerPoint*spreadWidth;
+double SOGForceImpl::calcKaiserBesselBeta(double tolerance, int spreadWidth) {
+    return getNufftRule(tolerance).betaPerPoint*spreadWidth;
 }
 
 /*
@@ -224,21 +229,21 @@ void SOGForceImpl::calcMaxModes(const Vec3* boxVectors, double kCutoff, int maxM
         maxMode[d] = (int) min(calcMaxModeValue(boxVectors[d], kCutoff), largest);
 }
 
-bool SOGForceImpl::gridHoldsModes(const Vec3* boxVectors, double kCutoff, const int gridSize[3]) {
+bool SOGForceImpl::gridHoldsModes(const Vec3* boxVectors, double kCutoff, double upsampling, const int gridSize[3]) {
     for (int d = 0; d < 3; d++)
-        if (2.0*(2.0*calcMaxModeValue(boxVectors[d], kCutoff) + 1.0) > gridSize[d])
+        if (ceil(upsampling*(2.0*calcMaxModeValue(boxVectors[d], kCutoff) + 1.0)) > gridSize[d])
             return false;
     return true;
 }
 
 void SOGForceImpl::calcReciprocalBox(const string& forceName, const Vec3* boxVectors, double kCutoff,
-        const int gridSize[3], Vec3 recip[3], double& volume, int maxMode[3]) {
+        double upsampling, const int gridSize[3], Vec3 recip[3], double& volume, int maxMode[3]) {
     const Vec3 &a = boxVectors[0], &b = boxVectors[1], &c = boxVectors[2];
     volume = a.dot(b.cross(c));
     recip[0] = b.cross(c)/volume;
     recip[1] = c.cross(a)/volume;
     recip[2] = a.cross(b)/volume;
-    if (!gridHoldsModes(boxVectors, kCutoff, gridSize))
+    if (!gridHoldsModes(boxVectors, kCutoff, upsampling, gridSize))
         throw OpenMMException(forceName + ": the periodic box grew more than the grid in use allows");
     calcMaxModes(boxVectors, kCutoff, maxMode);
 }
@@ -305,12 +310,14 @@ SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, const
     SOGGridParameters params;
     params.kCutoff = calcKCutoff(request.tolerance, request.minWidth);
     params.spreadWidth = calcSpreadWidth(request.tolerance);
-    params.beta = calcKaiserBesselBeta(params.spreadWidth);
+    params.beta = calcKaiserBesselBeta(request.tolerance, params.spreadWidth);
+    params.upsampling = getNufftRule(request.tolerance).upsampling;
     // The smallest grid in double precision first: it is checked before any size becomes an int.
     double minimumSize[3];
     for (int d = 0; d < 3; d++) {
         Vec3 grown = boxVectors[d]*(1.0 + growthAllowance);
-        minimumSize[d] = max(2.0*(2.0*calcMaxModeValue(grown, params.kCutoff) + 1.0), 2.0*params.spreadWidth);
+        minimumSize[d] = max(ceil(params.upsampling*(2.0*calcMaxModeValue(grown, params.kCutoff) + 1.0)),
+                2.0*params.spreadWidth);
     }
     checkGridSize(request, boxVectors, minimumSize);
     double size[3];

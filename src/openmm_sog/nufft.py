@@ -1,7 +1,8 @@
 """Periodic type-1 / type-2 non-uniform FFTs on the fractional unit cell, in torch operations.
 
 Points are fractional coordinates s in [0, 1)^3 (so triclinic cells need nothing special);
-modes are integer vectors m with |m_d| <= K_d. With grid sizes n_d (upsampling >= 2):
+modes are integer vectors m with |m_d| <= K_d. With grid sizes n_d >= sigma (2 K_d + 1), the
+upsampling sigma 2 or, at loose tolerances, 1.25 (`nufft_rule`):
 
 * type 1:  F(m) = sum_j c_j exp(-2 pi i m.s_j)      (spread, FFT, deconvolve)
 * type 2:  f(s_j) = sum_m F(m) exp(+2 pi i m.s_j)   (deconvolve, inverse FFT, interpolate)
@@ -23,38 +24,60 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "NUFFTRule",
     "PeriodicNUFFT",
     "SpreadingWeights",
     "kaiser_bessel_beta",
     "kernel_width_from_tolerance",
+    "nufft_rule",
     "smooth_grid_size",
 ]
 
-UPSAMPLING = 2.0
 MIN_KERNEL_WIDTH = 4
 MAX_KERNEL_WIDTH = 16
-#: beta / w: minimises the force error of the kernel-weighted transform at upsampling 2 at the
-#: widths the rule picks (the Beatty et al. choice pi sqrt((0.75 w)^2 - 0.8), optimal for the
-#: window's values, gives 4-40x larger force errors; docs/design.md section 2.4).
-#: C++: SOGForceImpl::kaiserBesselBetaPerPoint.
-KAISER_BESSEL_BETA_PER_POINT = 2.75
-#: with that beta the transform's force error is about 10^(NUFFT_ERROR_OFFSET - w) of the
-#: force norm or less (measured: 0.21-1.11 of it; docs/design.md section 2.4).
-#: C++: SOGForceImpl::nufftErrorOffset.
-NUFFT_ERROR_OFFSET = 1.75
+
+
+class NUFFTRule(NamedTuple):
+    """Grid upsampling, window shape and error bound of the transform (docs/design.md §2.4).
+
+    With beta = ``beta_per_point`` w the transform's force error is about
+    10^(``error_offset`` - w) of the force norm or less, on grids of ``upsampling`` (2K + 1)
+    points per dimension, for the widths the rule gives it.
+    """
+
+    upsampling: float
+    beta_per_point: float
+    error_offset: float
+
+
+#: Tight tolerances: upsampling 2, beta = 2.75 w, error 0.21-1.11 of 10^(1.75 - w) (measured;
+#: the Beatty et al. beta pi sqrt((0.75 w)^2 - 0.8), optimal for the window's values, gives
+#: 4-40x larger force errors). C++: SOGForceImpl::getNufftRule.
+FINE_GRID_RULE = NUFFTRule(2.0, 2.75, 1.75)
+#: Loose tolerances: upsampling 1.25, beta = 2.3 w, error at most 10^(2.5 - w) (measured up to
+#: w = 7, bench/calibrate_upsampling.py): the same or one more point per dimension than the
+#: fine rule on a grid with 4x fewer points. C++: SOGForceImpl::getNufftRule.
+COARSE_GRID_RULE = NUFFTRule(1.25, 2.3, 2.5)
+#: NUFFT tolerances at least this take the coarse grid (widths up to 7, where it was measured).
+COARSE_GRID_MIN_TOLERANCE = 1e-4
+
+
+def nufft_rule(tolerance: float) -> NUFFTRule:
+    """The grid and window rule for a NUFFT (relative force error) ``tolerance``."""
+    return COARSE_GRID_RULE if tolerance >= COARSE_GRID_MIN_TOLERANCE else FINE_GRID_RULE
 
 
 def kernel_width_from_tolerance(tolerance: float) -> int:
     """Spreading kernel width in grid points for a relative force error ``tolerance``."""
     if not 1e-16 < tolerance < 1.0:
         raise ValueError(f"tolerance must lie in (1e-16, 1), got {tolerance}")
-    width = math.ceil(NUFFT_ERROR_OFFSET - math.log10(tolerance))
+    width = math.ceil(nufft_rule(tolerance).error_offset - math.log10(tolerance))
     return min(max(width, MIN_KERNEL_WIDTH), MAX_KERNEL_WIDTH)
 
 
-def kaiser_bessel_beta(width: int) -> float:
-    """Kaiser-Bessel shape parameter for upsampling 2 (minimum force error)."""
-    return KAISER_BESSEL_BETA_PER_POINT * width
+def kaiser_bessel_beta(width: int, tolerance: float) -> float:
+    """Kaiser-Bessel shape parameter for a width and the rule of a NUFFT ``tolerance``."""
+    return nufft_rule(tolerance).beta_per_point * width
 
 
 def smooth_grid_size(minimum: int) -> int:
@@ -99,10 +122,10 @@ class PeriodicNUFFT(torch.nn.Module):
     def __init__(self, tolerance: float) -> None:
         super().__init__()
         self.tolerance = float(tolerance)
-        self.upsampling = UPSAMPLING
         self.width = kernel_width_from_tolerance(tolerance)
+        self.upsampling = nufft_rule(tolerance).upsampling
         self.half_width = 0.5 * self.width
-        self.beta = kaiser_bessel_beta(self.width)
+        self.beta = kaiser_bessel_beta(self.width, tolerance)
         # Normalise the window to a peak of 1 so float32 stays well scaled.
         self.peak = float(torch.special.i0(torch.tensor(self.beta, dtype=torch.float64))) - 1.0
 

@@ -7,6 +7,7 @@ evaluation and against the direct lattice sum (oracle of test_sogforce.py), with
 (the gathering reads the FFT's output itself) and two (the potentials are collected).
 """
 
+import numpy as np
 import pytest
 
 # test_sogforce skips its importers when the native plugin is not built.
@@ -154,3 +155,36 @@ def test_own_queue_gives_the_context_queue_result(platform_name, precision, monk
     monkeypatch.setenv("OPENMM_SOG_KSPACE_QUEUE", "both")
     with pytest.raises(openmm.OpenMMException, match="OPENMM_SOG_KSPACE_QUEUE must be"):
         openmm.Context(system, openmm.VerletIntegrator(0.001), platform)
+
+
+@pytest.mark.parametrize("platform_name", [p for p in ("OpenCL", "CUDA") if p in _platforms()])
+def test_grid_order_sorted_only_every_few_evaluations(platform_name):
+    """The atoms' grid-cell order is sorted again only every few evaluations (and after OpenMM
+    reorders its atoms): in between, atoms that moved several grid cells are visited in a stale
+    order. Any order spreads the same fixed-point grid, so the forces after a few fast steps
+    are bitwise those of a fresh Context at the same positions, which sorts them anew."""
+    system, _, positions, charges, gaussians = make_system(60, 2, TRICLINIC_BOX, neutral=False)
+    platform = openmm.Platform.getPlatformByName(platform_name)
+    properties = {"Precision": "double"}
+    try:
+        moving = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, properties)
+    except openmm.OpenMMException as error:
+        pytest.skip(f"SOGForce is not available on {platform_name}: {error}")
+    moving.setPositions(positions)
+    rng = np.random.default_rng(3)
+    moving.setVelocities(rng.normal(0.0, 40.0, size=positions.shape))  # nm/ps: 0.04 nm a step
+    moving.getIntegrator().step(4)
+    state = moving.getState(getEnergy=True, getForces=True, getPositions=True)
+    moved = state.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer)
+    assert np.abs(moved - positions).max() > 0.1  # several grid cells
+    fresh = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, properties)
+    fresh.setPositions(moved)
+    expected = fresh.getState(getEnergy=True, getForces=True)
+    unit = KJ / openmm.unit.nanometer
+    assert (
+        state.getForces(asNumpy=True).value_in_unit(unit)
+        == expected.getForces(asNumpy=True).value_in_unit(unit)
+    ).all()
+    energy = state.getPotentialEnergy().value_in_unit(KJ)
+    reference, _ = direct_lattice_sum(moved, TRICLINIC_BOX, charges, gaussians)
+    assert_energy(energy, reference, charges, gaussians, "double")

@@ -23,7 +23,20 @@ struct SOGGridParameters {
     double kCutoff;     // largest |k| that is kept, measured in 1/nm
     int spreadWidth;    // number of fine-grid points w the spreading kernel covers per dimension
     double beta;        // Kaiser-Bessel shape parameter (dimensionless)
+    double upsampling;  // grid points per kept mode and dimension, at least (SOGNufftRule)
     int gridSize[3];    // fine FFT grid n_d along the three box vectors
+};
+
+/**
+ * The NUFFT's grid upsampling, window shape and error bound for a tolerance
+ * (SOGForceImpl::getNufftRule(); docs/design.md section 2.4): with beta = betaPerPoint w the
+ * transform's force error is about 10^(errorOffset - w) of the force norm or less on grids of
+ * at least upsampling (2K + 1) points per dimension.
+ */
+struct SOGNufftRule {
+    double upsampling;
+    double betaPerPoint;
+    double errorOffset;
 };
 
 /**
@@ -270,28 +283,34 @@ public:
      */
     static bool useSinglePrecisionHostGrid(const std::string& platformName, double tolerance);
     /**
+     * The NUFFT rule for a force's tolerance (the NUFFT gets nufftErrorShare of it): the fine
+     * grid (upsampling 2, beta = 2.75 w, error 0.21-1.11 of 10^(1.75 - w), measured; the Beatty
+     * et al. beta pi sqrt((0.75 w)^2 - 0.8), optimal for the window's values, gives 4-40x
+     * larger force errors) or, when the NUFFT's share is at least coarseGridMinTolerance, the
+     * coarse grid (upsampling 1.25, beta = 2.3 w, error at most 10^(2.5 - w), measured up to
+     * w = 7 by bench/calibrate_upsampling.py): the same or one more point per dimension on a
+     * grid with 4x fewer points. The torch layer's copy is openmm_sog.nufft.nufft_rule, and
+     * tests/plugin/test_grid_rules.py checks that they agree.
+     *
+     * @param tolerance  the relative error tolerance (dimensionless)
+     */
+    static SOGNufftRule getNufftRule(double tolerance);
+    /**
      * The number of fine-grid points the spreading kernel covers per dimension.
      *
      * @param tolerance  the relative error tolerance (dimensionless)
      */
     static int calcSpreadWidth(double tolerance);
     /**
-     * The Kaiser-Bessel shape parameter beta for a spreading width.
+     * The Kaiser-Bessel shape parameter beta for a spreading width under a tolerance's rule.
      *
+     * @param tolerance    the relative error tolerance (dimensionless)
      * @param spreadWidth  the kernel width in fine-grid points
      */
-    static double calcKaiserBesselBeta(int spreadWidth);
-    /**
-     * The NUFFT rule (docs/design.md section 2.4; the torch layer's copies are in
-     * openmm_sog/nufft.py and tests/plugin/test_sogforce.py checks that they agree):
-     * beta = kaiserBesselBetaPerPoint w, which minimises the force error at upsampling 2 at the
-     * widths the rule picks (the Beatty et al. choice pi sqrt((0.75 w)^2 - 0.8), optimal for
-     * the window's values, gives 4-40x larger force errors); with it the NUFFT's force error is
-     * about 10^(nufftErrorOffset - w) of the force norm or less (measured: 0.21-1.11 of it), and
-     * the NUFFT gets nufftErrorShare of the tolerance.
-     */
-    static constexpr double kaiserBesselBetaPerPoint = 2.75;
-    static constexpr double nufftErrorOffset = 1.75;
+    static double calcKaiserBesselBeta(double tolerance, int spreadWidth);
+    static constexpr SOGNufftRule fineGridRule = {2.0, 2.75, 1.75};
+    static constexpr SOGNufftRule coarseGridRule = {1.25, 2.3, 2.5};
+    static constexpr double coarseGridMinTolerance = 1e-4;
     static constexpr double nufftErrorShare = 0.1;
     static constexpr int minSpreadWidth = 4;
     static constexpr int maxSpreadWidth = 16;
@@ -311,21 +330,24 @@ public:
      * @param forceName     the force's class name, for messages
      * @param boxVectors    the periodic box vectors h (rows), measured in nm
      * @param kCutoff       the largest |k| kept, measured in 1/nm
+     * @param upsampling    the grid's upsampling factor (SOGGridParameters::upsampling)
      * @param gridSize      the grid in use along each box vector
      * @param[out] recip    the columns of h^{-1}, measured in 1/nm: fractional coordinate s_d = r.recip[d]
      * @param[out] volume   det h, measured in nm^3
      * @param[out] maxMode  K_d for each box vector
      */
     static void calcReciprocalBox(const std::string& forceName, const OpenMM::Vec3* boxVectors, double kCutoff,
-            const int gridSize[3], OpenMM::Vec3 recip[3], double& volume, int maxMode[3]);
+            double upsampling, const int gridSize[3], OpenMM::Vec3 recip[3], double& volume, int maxMode[3]);
     /**
-     * Whether the modes a box needs fit a grid (2 (2 K_d + 1) <= n_d along every box vector).
+     * Whether the modes a box needs fit a grid (upsampling (2 K_d + 1) <= n_d along every box
+     * vector).
      *
      * @param boxVectors  the periodic box vectors, measured in nm
      * @param kCutoff     the largest |k| kept, measured in 1/nm
+     * @param upsampling  the grid's upsampling factor (SOGGridParameters::upsampling)
      * @param gridSize    the grid along each box vector
      */
-    static bool gridHoldsModes(const OpenMM::Vec3* boxVectors, double kCutoff, const int gridSize[3]);
+    static bool gridHoldsModes(const OpenMM::Vec3* boxVectors, double kCutoff, double upsampling, const int gridSize[3]);
     /**
      * The smallest even integer >= minimum whose only prime factors are 2, 3 and 5.
      */

@@ -23,7 +23,7 @@ ReferenceSOGIxn<Real>::ReferenceSOGIxn(const SOGGridRequest& request, const Vec3
 
 template <class Real>
 void ReferenceSOGIxn<Real>::fitGrid(const Vec3* boxVectors) {
-    if (SOGForceImpl::gridHoldsModes(boxVectors, grid.kCutoff, grid.gridSize))
+    if (SOGForceImpl::gridHoldsModes(boxVectors, grid.kCutoff, grid.upsampling, grid.gridSize))
         return;
     // Refused (with the reason) before anything is allocated if the grid cannot fit.
     SOGGridParameters larger = SOGForceImpl::calcGridParameters(boxVectors, request, 0.0);
@@ -131,7 +131,7 @@ double ReferenceSOGIxn<Real>::calculate(const vector<Vec3>& positions, const Vec
     Vec3 recip[3];
     double volume;
     int maxMode[3];
-    SOGForceImpl::calcReciprocalBox(request.forceName, boxVectors, grid.kCutoff, n, recip, volume, maxMode);
+    SOGForceImpl::calcReciprocalBox(request.forceName, boxVectors, grid.kCutoff, grid.upsampling, n, recip, volume, maxMode);
     for (int i = 0; i < numParticles; i++) {
         const Vec3& r = positions[i];
         if (!(isfinite(r[0]) && isfinite(r[1]) && isfinite(r[2])))

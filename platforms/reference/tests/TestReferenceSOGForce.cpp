@@ -104,7 +104,7 @@ void testFFT(const int n[3], const int maxMode[3], double tolerance) {
 
 // The kernel transform formula against numerical quadrature of phi.
 void testKernelTransform() {
-    const double beta = SOGForceImpl::calcKaiserBesselBeta(8);
+    const double beta = SOGForceImpl::calcKaiserBesselBeta(1e-8, 8);
     for (double omega : {0.0, 1.3, 4.0, 9.0}) {
         const int steps = 20000;
         double integral = 0.0;
@@ -118,7 +118,7 @@ void testKernelTransform() {
 
 // The series used for the spreading kernel against the C++17 special functions.
 void testKernelValues() {
-    const double beta = SOGForceImpl::calcKaiserBesselBeta(16);
+    const double beta = SOGForceImpl::calcKaiserBesselBeta(1e-8, 16);
     for (double z : {0.0, 0.3, -0.77, 0.999999}) {
         double x = beta*sqrt(1 - z*z);
         ASSERT_EQUAL_TOL(cyl_bessel_i(0.0, x) - 1.0, SOGForceImpl::calcKernelValue(z, beta), 1e-13);
@@ -127,12 +127,16 @@ void testKernelValues() {
     }
 }
 
-// The polynomial spreading weights against the Bessel series, for every width the grid uses.
+// The polynomial spreading weights against the Bessel series, for every width and window
+// shape the grid rules use (the fine rule's at tolerance 1e-8, the coarse rule's at 1e-2).
 void testSpreadingKernel() {
     OpenMM_SFMT::SFMT sfmt;
     init_gen_rand(5, sfmt);
+    ASSERT(SOGForceImpl::getNufftRule(1e-2).upsampling == SOGForceImpl::coarseGridRule.upsampling);
+    ASSERT(SOGForceImpl::getNufftRule(1e-8).upsampling == SOGForceImpl::fineGridRule.upsampling);
+    for (double ruleTolerance : {1e-8, 1e-2})
     for (int width = 4; width <= 16; width++) {
-        const double beta = SOGForceImpl::calcKaiserBesselBeta(width), alpha = 0.5*width;
+        const double beta = SOGForceImpl::calcKaiserBesselBeta(ruleTolerance, width), alpha = 0.5*width;
         SOGSpreadingKernel kernel(width, beta);
         ASSERT(kernel.getFitError() < 1e-14);
         // the single-precision fit (Common kernel, float host engine): its own tolerance, lower degrees
@@ -169,7 +173,7 @@ void testGridLoops(const SOGGridLoops<Real>& loops, int w, double tolerance) {
     OpenMM_SFMT::SFMT sfmt;
     init_gen_rand(11 + w, sfmt);
     const int n[3] = {w + 11, 2*w + 3, w + 4}, P = 2, numParticles = 40;
-    const double beta = SOGForceImpl::calcKaiserBesselBeta(w), alpha = 0.5*w;
+    const double beta = SOGForceImpl::calcKaiserBesselBeta(1e-8, w), alpha = 0.5*w;
     SOGSpreadingKernel kernel(w, beta, SOGSpreadingKernel::getRoundOffTolerance(sizeof(Real) == sizeof(float)));
     const double scale = 1.0/SOGForceImpl::calcKernelValue(0.0, beta);
     // everything by sorted entry k, as the engine passes it
