@@ -17,8 +17,7 @@ namespace SOGPlugin {
 /**
  * The k-space (long-range) sum of Gaussians on OpenMM's ComputeContext, so the same code serves
  * OpenCL and CUDA (device code in kernels/sog.cc): spread all channels onto a fine grid with
- * 64-bit fixed-point atomics (float atomics on CUDA in single and mixed precision with one
- * channel, unless DeterministicForces), real-to-complex FFT, multiply the kept half spectrum by
+ * 64-bit fixed-point atomics (or float atomics, allowFloatSpreading()), real-to-complex FFT, multiply the kept half spectrum by
  * ghat_c(k)/V, complex-to-real FFT, and gather. Both SOGForce and TorchSOGForce use it.
  *
  * Inputs, all on the device:
@@ -97,6 +96,13 @@ public:
      */
     void useOwnQueue(int forceGroup);
     /**
+     * Let spreading add floats straight into the FFT's input where the platform has hardware
+     * float atomics (CUDA), the precision is single or mixed, there is one channel and the
+     * context does not ask for DeterministicForces; otherwise (and by default) it accumulates
+     * in 64-bit fixed point, whose sums do not depend on the order of the atoms.
+     */
+    void allowFloatSpreading();
+    /**
      * Replace the Gaussians (same number of channels; the grid keeps the planning of the
      * Gaussians given at construction, so the caller must not make the smallest width smaller).
      */
@@ -160,6 +166,7 @@ private:
     bool hasChargeScale = false, computeChargeScaleDerivative = false, computeChargeDerivatives = false;
     bool ownEnergy = false;
     bool ownQueue = false;                         // useOwnQueue()
+    bool floatSpreadingAllowed = false;            // allowFloatSpreading()
     bool floatSpreading = false;                   // chooseFloatSpreading(), at compileKernels()
     OpenMM::ComputeQueue queue;
     OpenMM::ComputeEvent startEvent, finishEvent;

@@ -277,8 +277,14 @@ string CommonSOGEngine::createWeightFunctions() {
  * input holds one), unless the context asks for DeterministicForces, since float sums depend
  * on the order in which threads add. Half the grid memory, and no conversion pass.
  */
+void CommonSOGEngine::allowFloatSpreading() {
+    checkNotStarted("allowFloatSpreading");
+    floatSpreadingAllowed = true;
+    hasCompiledKernels = false;
+}
+
 bool CommonSOGEngine::chooseFloatSpreading() {
-    if (numChannels != 1 || cc.getUseDoublePrecision())
+    if (!floatSpreadingAllowed || numChannels != 1 || cc.getUseDoublePrecision())
         return false;
     ContextImpl* impl = cc.getContextImpl();
     if (impl == nullptr || impl->getPlatform().getName() != "CUDA")

@@ -64,6 +64,9 @@ void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& 
         engine->enableChargeScaleDerivative(chargeScaleName);
     else if (useOwnQueue(forceName))
         engine->useOwnQueue(force.getForceGroup());
+    // SOGForce's results are tested with it on CUDA (single and mixed precision, one channel);
+    // TorchSOGForce keeps the fixed point until its CUDA tests have run with it.
+    engine->allowFloatSpreading();
     uploadParameters(force);
     info = new ForceInfo(force);
     cc.addForce(info);
