@@ -206,8 +206,7 @@ int SOGForceImpl::calcSpreadWidth(double tolerance) {
     // relative to the force norm is at most 10^(errorOffset - w). The NUFFT gets
     // nufftErrorShare of the tolerance (the same rule as the torch layer,
     // openmm_sog.nufft.kernel_width_from_tolerance).
-    const double share = nufftErrorShare*tolerance;
-    int width = (int) ceil(getNufftRule(tolerance).errorOffset - log10(share));
+    int width = (int) ceil(getNufftRule(tolerance).errorOffset - log10(nufftErrorShare*tolerance));
     return max(minSpreadWidth, min(maxSpreadWidth, width));
 }
 
@@ -229,9 +228,14 @@ void SOGForceImpl::calcMaxModes(const Vec3* boxVectors, double kCutoff, int maxM
         maxMode[d] = (int) min(calcMaxModeValue(boxVectors[d], kCutoff), largest);
 }
 
+/* The fewest grid points along a box vector that hold its modes: ceil(upsampling (2 K_d + 1)). */
+static double calcModeGridSize(const Vec3& boxVector, double kCutoff, double upsampling) {
+    return ceil(upsampling*(2.0*calcMaxModeValue(boxVector, kCutoff) + 1.0));
+}
+
 bool SOGForceImpl::gridHoldsModes(const Vec3* boxVectors, double kCutoff, double upsampling, const int gridSize[3]) {
     for (int d = 0; d < 3; d++)
-        if (ceil(upsampling*(2.0*calcMaxModeValue(boxVectors[d], kCutoff) + 1.0)) > gridSize[d])
+        if (calcModeGridSize(boxVectors[d], kCutoff, upsampling) > gridSize[d])
             return false;
     return true;
 }
@@ -316,8 +320,7 @@ SOGGridParameters SOGForceImpl::calcGridParameters(const Vec3* boxVectors, const
     double minimumSize[3];
     for (int d = 0; d < 3; d++) {
         Vec3 grown = boxVectors[d]*(1.0 + growthAllowance);
-        minimumSize[d] = max(ceil(params.upsampling*(2.0*calcMaxModeValue(grown, params.kCutoff) + 1.0)),
-                2.0*params.spreadWidth);
+        minimumSize[d] = max(calcModeGridSize(grown, params.kCutoff, params.upsampling), 2.0*params.spreadWidth);
     }
     checkGridSize(request, boxVectors, minimumSize);
     double size[3];

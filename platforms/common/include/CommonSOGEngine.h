@@ -186,7 +186,6 @@ private:
     bool sortAtoms = true;                         // OPENMM_SOG_SPREAD_ORDER (compileKernels)
     static const int SortInterval = 10;            // evaluations between sorts (compute())
     int evaluationsSinceSort = 0;
-    OpenMM::ComputeKernel addEnergyKernel;         // own queue: the energy into the context's buffer
     OpenMM::ComputeKernel gridOrderKernel, spreadKernel, finishSpreadKernel, convolveKernel, collectKernel, gatherKernel;
 };
 

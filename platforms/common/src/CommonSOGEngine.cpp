@@ -364,7 +364,7 @@ void CommonSOGEngine::compileKernels() {
     gatherKernel = program->createKernel("gatherForces");
     if (ownQueue) {
         // addEnergy(source, target, size)
-        addEnergyKernel = program->createKernel("addEnergy");
+        ComputeKernel addEnergyKernel = program->createKernel("addEnergy");
         addEnergyKernel->addArg(energy);
         addEnergyKernel->addArg(cc.getEnergyBuffer());
         addEnergyKernel->addArg((int) energy.getSize());
