@@ -158,14 +158,28 @@ def test_own_queue_gives_the_context_queue_result(platform_name, precision, monk
 
 
 @pytest.mark.parametrize("platform_name", [p for p in ("OpenCL", "CUDA") if p in _platforms()])
-def test_grid_order_sorted_only_every_few_evaluations(platform_name):
+@pytest.mark.parametrize("precision", ["single", "double"])
+@pytest.mark.parametrize("alchemical", [False, True], ids=["plain", "dU/dlambda"])
+def test_grid_order_sorted_only_every_few_evaluations(platform_name, precision, alchemical):
     """The atoms' grid-cell order is sorted again only every few evaluations (and after OpenMM
     reorders its atoms): in between, atoms that moved several grid cells are visited in a stale
-    order. Any order spreads the same fixed-point grid, so the forces after a few fast steps
-    are bitwise those of a fresh Context at the same positions, which sorts them anew."""
-    system, _, positions, charges, gaussians = make_system(60, 2, TRICLINIC_BOX, neutral=False)
+    order. Any order spreads the same fixed-point grid, and no sum over atoms may follow the
+    order, so forces, energy and dU/dlambda after a few fast steps are bitwise those of a fresh
+    Context at the same positions, which sorts them anew (what a reloaded checkpoint needs)."""
+    system, force, positions, charges, gaussians = make_system(
+        60, 2, TRICLINIC_BOX, neutral=False
+    )
+    if alchemical:
+        force.setChargeScaleParameterName("lambda_q")
+        force.setChargeScaleDefaultValue(0.7)
+        force.setScaledParticles(list(range(0, 60, 3)))
+        force.addEnergyParameterDerivative("lambda_q")
+        charges = charges.copy()
+        charges[0::3] *= 0.7
     platform = openmm.Platform.getPlatformByName(platform_name)
-    properties = {"Precision": "double"}
+    properties = {"Precision": precision}
+    if platform_name == "CUDA":
+        properties["DeterministicForces"] = "true"  # no float-atomic spreading
     try:
         moving = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, properties)
     except openmm.OpenMMException as error:
@@ -174,17 +188,24 @@ def test_grid_order_sorted_only_every_few_evaluations(platform_name):
     rng = np.random.default_rng(3)
     moving.setVelocities(rng.normal(0.0, 40.0, size=positions.shape))  # nm/ps: 0.04 nm a step
     moving.getIntegrator().step(4)
-    state = moving.getState(getEnergy=True, getForces=True, getPositions=True)
+    state = moving.getState(
+        getEnergy=True, getForces=True, getPositions=True, getParameterDerivatives=alchemical
+    )
     moved = state.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer)
     assert np.abs(moved - positions).max() > 0.1  # several grid cells
     fresh = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, properties)
     fresh.setPositions(moved)
-    expected = fresh.getState(getEnergy=True, getForces=True)
+    expected = fresh.getState(getEnergy=True, getForces=True, getParameterDerivatives=alchemical)
     unit = KJ / openmm.unit.nanometer
     assert (
         state.getForces(asNumpy=True).value_in_unit(unit)
         == expected.getForces(asNumpy=True).value_in_unit(unit)
     ).all()
     energy = state.getPotentialEnergy().value_in_unit(KJ)
+    assert energy == expected.getPotentialEnergy().value_in_unit(KJ)
+    if alchemical:
+        derivative = state.getEnergyParameterDerivatives()["lambda_q"]
+        assert derivative == expected.getEnergyParameterDerivatives()["lambda_q"]
+        assert derivative != 0.0
     reference, _ = direct_lattice_sum(moved, TRICLINIC_BOX, charges, gaussians)
-    assert_energy(energy, reference, charges, gaussians, "double")
+    assert_energy(energy, reference, charges, gaussians, precision)

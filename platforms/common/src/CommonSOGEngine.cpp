@@ -545,7 +545,11 @@ void CommonSOGEngine::compute(double chargeBound, bool includeForces, double cha
     // permutation of the atoms spreads the same fixed-point grid), so it is sorted again only
     // every few evaluations, in which atoms move a fraction of a grid cell, and after OpenMM
     // reorders its atoms: the sort costs as much as the spreading it speeds up (H200 profile).
-    if (sortAtoms && (evaluationsSinceSort == 0 || evaluationsSinceSort >= SortInterval || cc.getAtomsWereReordered())) {
+    // Sums over atoms must not follow it (the self energy has its own loop), except dE/dlambda,
+    // summed per thread in the gathering order: with it the order is sorted every evaluation, so
+    // that the same positions give the same bits whatever the history (checkpoints).
+    const int sortInterval = (computeChargeScaleDerivative ? 1 : SortInterval);
+    if (sortAtoms && (evaluationsSinceSort == 0 || evaluationsSinceSort >= sortInterval || cc.getAtomsWereReordered())) {
         gridOrderKernel->execute(cc.getNumAtoms());
         gridSort->sort(gridOrder);
         evaluationsSinceSort = 0;

@@ -106,7 +106,10 @@ KERNEL void findGridOrder(GLOBAL const real4* RESTRICT posq, GLOBAL int2* RESTRI
  * sum_j |q_j| fixedScale <= 2^62: since every weight is at most 1, no grid value can overflow,
  * and the quantisation step is ~2^-62 of the largest possible value (FLOAT_SPREADING: plain
  * float atomics into the FFT's input, fixedScale 1). The self energy
- * -1/2 sum_c g_c(0) q_c^2 is summed here too, so that the host needs no copy of the charges.
+ * -1/2 sum_c g_c(0) q_c^2 is summed here too, so that the host needs no copy of the charges, in
+ * its own loop over the atoms in their System order: summed in the spreading order, which is
+ * sorted only every few evaluations, its rounding would depend on the history (a checkpoint
+ * reloaded would not repeat the energy to the last bit).
  */
 KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT atomIndex, GLOBAL const int2* RESTRICT order,
         GLOBAL const real* RESTRICT charges, GLOBAL const int* RESTRICT isScaled, real chargeScale,
@@ -114,17 +117,22 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
         GLOBAL const real* RESTRICT selfKernel, GLOBAL mixed* RESTRICT energyBuffer) {
     real wx[SPREAD_WIDTH], wy[SPREAD_WIDTH], wz[SPREAD_WIDTH];
     mixed selfEnergy = 0;
+    for (int atom = GLOBAL_ID; atom < NUM_ATOMS; atom += GLOBAL_SIZE) {
+        const real scale = (isScaledAtom(isScaled, atom) ? chargeScale : (real) 1);
+        for (int c = 0; c < NUM_CHANNELS; c++) {
+            const real charge = charges[atom*NUM_CHANNELS + c]*scale;
+            selfEnergy -= (mixed) 0.5f*selfKernel[c]*charge*charge;
+        }
+    }
+    energyBuffer[GLOBAL_ID] += selfEnergy;
     for (int j = GLOBAL_ID; j < NUM_ATOMS; j += GLOBAL_SIZE) {
         const int i = ATOM_IN_ORDER(j);
         const real4 pos = posq[i];
         const int atom = atomIndex[i];
         const real scale = (isScaledAtom(isScaled, atom) ? chargeScale : (real) 1);
         real q[NUM_CHANNELS];
-        for (int c = 0; c < NUM_CHANNELS; c++) {
-            const real charge = charges[atom*NUM_CHANNELS + c]*scale;
-            selfEnergy -= (mixed) 0.5f*selfKernel[c]*charge*charge;
-            q[c] = charge*fixedScale;
-        }
+        for (int c = 0; c < NUM_CHANNELS; c++)
+            q[c] = charges[atom*NUM_CHANNELS + c]*scale*fixedScale;
         const int fx = computeWeights(pos.x*recipX.x + pos.y*recipX.y + pos.z*recipX.z, GRID_SIZE_X, wx, NULL);
         const int fy = computeWeights(pos.x*recipY.x + pos.y*recipY.y + pos.z*recipY.z, GRID_SIZE_Y, wy, NULL);
         const int fz = computeWeights(pos.x*recipZ.x + pos.y*recipZ.y + pos.z*recipZ.z, GRID_SIZE_Z, wz, NULL);
@@ -145,7 +153,6 @@ KERNEL void spread(GLOBAL const real4* RESTRICT posq, GLOBAL const int* RESTRICT
             }
         }
     }
-    energyBuffer[GLOBAL_ID] += selfEnergy;
 }
 
 /* Type 1, step 2: convert one channel of the fixed-point grid to the real input of the FFT. */
