@@ -166,9 +166,7 @@ def test_grid_order_sorted_only_every_few_evaluations(platform_name, precision, 
     order. Any order spreads the same fixed-point grid, and no sum over atoms may follow the
     order, so forces, energy and dU/dlambda after a few fast steps are bitwise those of a fresh
     Context at the same positions, which sorts them anew (what a reloaded checkpoint needs)."""
-    system, force, positions, charges, gaussians = make_system(
-        60, 2, TRICLINIC_BOX, neutral=False
-    )
+    system, force, positions, charges, gaussians = make_system(60, 2, TRICLINIC_BOX, neutral=False)
     if alchemical:
         force.setChargeScaleParameterName("lambda_q")
         force.setChargeScaleDefaultValue(0.7)
