@@ -349,6 +349,34 @@ def test_kernel_learning_rate_factor(tmp_path, factor):
     assert torch.equal(weights, initial.weights.detach()) == (factor == 0.0)
 
 
+def test_charge_prior_adds_the_mean_square_charge(tmp_path):
+    """training.charge_weight w_q adds w_q mean(q^2) over the batch's latent charges (e^2) to
+    the loss, exactly; a negative weight is named."""
+    from openmm_sog.training.batches import DeviceData
+    from openmm_sog.training.distributed import Context
+    from openmm_sog.training.loop import _batch_loss
+    from openmm_sog.training.model_io import build_model
+
+    write_toy_data(tmp_path / "toy.xyz", frames=4)
+    structures = read_dataset(tmp_path / "toy.xyz")
+    losses = {}
+    for weight in (0.0, 3.0):
+        config = load_config(write_config(tmp_path, charge_weight=weight))
+        torch.manual_seed(1)
+        model = build_model(config.model, structures, "float64")
+        data = DeviceData(structures, torch.device("cpu"), torch.float64)
+        loss = _batch_loss(model, structures, data, config, Context(0, 1), False)
+        losses[weight] = float(loss.detach())
+    out = model(**data.batch(structures).model_inputs(), compute_forces=True)
+    charges = out["charges"].detach()
+    assert float(charges.abs().max()) > 0
+    expected = losses[0.0] + 3.0 * float((charges * charges).mean())
+    assert losses[3.0] == pytest.approx(expected, rel=1e-12)
+    path = write_config(tmp_path, charge_weight=-1.0)
+    with pytest.raises(ValueError, match="training.charge_weight"):
+        load_config(path)
+
+
 def test_unknown_config_key_is_an_error(tmp_path):
     path = write_config(tmp_path)
     values = yaml.safe_load(path.read_text())

@@ -131,7 +131,12 @@ def test_shard_weights_sum_to_one(tmp_path):
     shards = [ctx.shard(structures) for ctx in ranks]
     assert sorted(len(s) for s in shards) == [1, 2, 2]
     assert sorted(id(s) for shard in shards for s in shard) == sorted(map(id, structures))
-    assert label_counts(structures) == {"energy": 5, "forces": 5 * 8 * 3, "stress": 0}
+    assert label_counts(structures) == {
+        "energy": 5,
+        "forces": 5 * 8 * 3,
+        "stress": 0,
+        "charges": 5 * 8,
+    }
     one = {k: torch.tensor(1.0, dtype=torch.float64) for k in ("energy", "forces")}
     total = {
         k: sum(

@@ -169,12 +169,12 @@ def check_against_direct_lattice_sum(platform_name, precision, num_channels, box
 # Every spreading width a tolerance reaches among those the host engine compiles (w = 5 ... 12;
 # 4 is compiled but no tolerance < 0.1 asks for it since the coarse-grid rule) and its
 # run-time-width fallback (w = 13 at 1.5e-10), in the precision the CPU platform picks for each
-# tolerance, under both grid rules (coarse at tolerance >= 1e-3, design §2.4).
+# tolerance, under both grid rules (coarse at tolerance >= 1e-4, design §2.4).
 HOST_ENGINE_WIDTHS = {
     8e-2: 5,
     1e-2: 6,
     1e-3: 7,
-    1e-4: 7,
+    1e-4: 8,
     1e-5: 8,
     1e-6: 9,
     1e-7: 10,
@@ -193,7 +193,7 @@ HOST_ENGINE_TOLERANCES = list(HOST_ENGINE_WIDTHS)
 def test_cpu_engine_precision_keeps_the_tolerance(tolerance, single):
     """The CPU platform's k-space engine runs in single precision at tolerance >= 1e-4
     (SOGForceImpl::useSinglePrecisionHostGrid), in double below: either way the forces and
-    energy meet the request against the direct lattice sum. At 1e-4 the kernel has 7 points,
+    energy meet the request against the direct lattice sum. At 1e-4 the kernel has 8 points,
     whose unscaled weights (phi(0) = I0(beta) - 1 ~ 1e6) would overflow float once cubed and
     squared; the engine divides them by phi(0). Which engine ran is seen against the Reference
     platform's double engine on the same grid: float round-off (~1e-6 of the RMS force) or

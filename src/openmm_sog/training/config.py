@@ -60,7 +60,8 @@ class DataConfig:
 
 @dataclass
 class TrainingConfig:
-    """Optimisation. Loss = w_E MSE(E/atom, eV) + w_F MSE(F, eV/A) + w_S MSE(stress, eV/A^3)."""
+    """Optimisation. Loss = w_E MSE(E/atom, eV) + w_F MSE(F, eV/A) + w_S MSE(stress, eV/A^3)
+    + w_q mean(q^2, e^2) over the latent charges (SOG-Net only)."""
 
     epochs: int = 100
     batch_size: int = 4
@@ -88,6 +89,10 @@ class TrainingConfig:
     energy_weight: float = 1.0
     force_weight: float = 10.0
     stress_weight: float = 0.0
+    # A prior on the latent charges: w_q times their mean square (e^2) joins the loss, so that
+    # a long range the data do not pay for stays switched off (charges at zero) instead of
+    # fitting noise; 0 (default) off. Ignored by short-range-only models.
+    charge_weight: float = 0.0
     scheduler: str = "plateau"  # "plateau", "exponential" or "none"
     scheduler_factor: float = 0.5  # plateau: LR factor; exponential: gamma per epoch
     scheduler_patience: int = 5
@@ -327,6 +332,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     for key in ("kernel_lr_factor", "weight_decay", "energy_weight", "force_weight"):
         _positive(f"training.{key}", getattr(t, key), allow_zero=True)
     _positive("training.stress_weight", t.stress_weight, allow_zero=True)
+    _positive("training.charge_weight", t.charge_weight, allow_zero=True)
     _require(
         t.energy_weight + t.force_weight + t.stress_weight > 0,
         "config: training.energy_weight, force_weight and stress_weight are all 0: nothing to fit",

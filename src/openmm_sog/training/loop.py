@@ -170,6 +170,9 @@ def _batch_loss(
     raw = loss_terms(out, batch)
     if errors is not None:
         errors.add(raw, local)
+    if t.charge_weight > 0 and "charges" in out:
+        raw["charges"] = (out["charges"] * out["charges"]).mean()
+        weights["charges"] = t.charge_weight
     terms = ctx.share_terms(raw, local, chosen)
     return sum(weights[k] * v for k, v in terms.items())
 
