@@ -98,10 +98,21 @@ class SOGKernel(nn.Module):
 
         :param mask: bool ``[P, M]``: sum only these Gaussians (all by default).
         """
+        return self.value_of_squared(distances * distances, mask)
+
+    def value_of_squared(self, squared_distances: Tensor, mask: Tensor | None = None) -> Tensor:
+        """g as a function of r^2 (length^2), ``[...] -> [..., P]``; energy/charge^2: pair
+        sums need no square root (nor its derivative, singular at r = 0). ``mask`` as in
+        :meth:`value`."""
         weights, log_widths = self._selected(mask)
-        inv_sq = (-2.0 * log_widths).exp()  # 1/sigma^2, [P, M]
-        r_sq = (distances * distances).unsqueeze(-1).unsqueeze(-1)  # [..., 1, 1]
-        return (weights * torch.exp(-r_sq * inv_sq)).sum(-1)
+        num_channels, num_gaussians = weights.shape
+        minus_inv_sq = -(-2.0 * log_widths).exp().reshape(-1)  # -1/sigma^2, [P M]
+        # Every Gaussian of every channel side by side, [..., P M], then summed per channel by
+        # one product with the weights placed block-diagonally, [P M, P]: reductions over a
+        # few Gaussians in the innermost dimension cost twice as much (CPU, 400k pairs).
+        blocks = torch.eye(num_channels, dtype=weights.dtype, device=weights.device)
+        blocks = blocks.repeat_interleave(num_gaussians, 0) * weights.reshape(-1, 1)
+        return torch.exp(squared_distances.unsqueeze(-1) * minus_inv_sq) @ blocks
 
     def fourier(self, k_sq: Tensor, k_sq_min: float = 0.0, mask: Tensor | None = None) -> Tensor:
         """Fourier transform ghat(k) from |k|^2, ``[...] -> [..., P]``; energy*length^3/charge^2.

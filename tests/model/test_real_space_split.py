@@ -34,8 +34,7 @@ def two_channel_kernel() -> SOGKernel:
 def pairs(structure: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     s = structure
     i, j, shifts = BruteForceNeighborList(CUTOFF)(s["positions"], s["cell"], s["pbc"], s["batch"])
-    vectors = pair_vectors(s["positions"], s["cell"], s["batch"], i, j, shifts)
-    return i, j, torch.linalg.norm(vectors, dim=-1)
+    return i, j, pair_vectors(s["positions"], s["cell"], s["batch"], i, j, shifts)
 
 
 @pytest.mark.parametrize("cell", [TRICLINIC, SMALL_CELL], ids=["triclinic", "small"])
@@ -58,10 +57,10 @@ def test_split_matches_direct_lattice_sum(cell, neutral):
         charges = charges - charges.mean(0)
     positions = s["positions"].clone().requires_grad_(True)
     s["positions"] = positions
-    i, j, distances = pairs(s)
+    i, j, vectors = pairs(s)
     assert bool((i == j).any()) == (cell is SMALL_CELL)  # self images only in the small cell
 
-    energy = layer(positions, charges, s["cell"], s["pbc"], s["batch"], i, j, distances)[0]
+    energy = layer(positions, charges, s["cell"], s["pbc"], s["batch"], i, j, vectors)[0]
     (forces,) = torch.autograd.grad(-energy, positions)
     reference = lattice_sum_energy(positions, charges, s["cell"][0], kernel)
     (reference_forces,) = torch.autograd.grad(-reference, positions)
@@ -69,6 +68,50 @@ def test_split_matches_direct_lattice_sum(cell, neutral):
     energy, reference = float(energy.detach()), float(reference.detach())
     assert abs(energy - reference) < 1e-5 * max(1.0, abs(reference))
     assert float((forces - reference_forces).abs().max()) < 1e-5 * scale
+
+
+def test_batch_of_periodic_and_free_structures_matches_each_alone():
+    """One call on a batch (two periodic cells and a cluster: the per-structure sums of the
+    pairs) gives each structure's energy and forces alone (the one-structure sums, checked
+    against the lattice sum above), in any order of the batch."""
+    kernel = two_channel_kernel()
+    layer = LatentLongRange(kernel, TOLERANCE, CUTOFF)
+    parts = [
+        random_structure(14, TRICLINIC, seed=3),
+        random_structure(7, None, seed=8),
+        random_structure(6, SMALL_CELL, seed=2),
+    ]
+    gen = torch.Generator().manual_seed(6)
+    charges = [
+        torch.randn(len(p["positions"]), 2, generator=gen, dtype=torch.float64) for p in parts
+    ]
+    alone_energy, alone_forces = [], []
+    for part, q in zip(parts, charges, strict=True):
+        positions = part["positions"].clone().requires_grad_(True)
+        i, j, vectors = pairs({**part, "positions": positions})
+        energy = layer(positions, q, part["cell"], part["pbc"], part["batch"], i, j, vectors)
+        alone_energy.append(float(energy[0].detach()))
+        alone_forces.append(torch.autograd.grad(-energy.sum(), positions)[0])
+    batch = {
+        "positions": torch.cat([p["positions"] for p in parts]).requires_grad_(True),
+        "cell": torch.cat([p["cell"] for p in parts]),
+        "pbc": torch.cat([p["pbc"] for p in parts]),
+        "batch": torch.cat([torch.full((len(p["positions"]),), b) for b, p in enumerate(parts)]),
+    }
+    i, j, vectors = pairs(batch)
+    energy = layer(
+        batch["positions"],
+        torch.cat(charges),
+        batch["cell"],
+        batch["pbc"],
+        batch["batch"],
+        i,
+        j,
+        vectors,
+    )
+    (forces,) = torch.autograd.grad(-energy.sum(), batch["positions"])
+    torch.testing.assert_close(energy.detach(), torch.tensor(alone_energy, dtype=torch.float64))
+    torch.testing.assert_close(forces, torch.cat(alone_forces))
 
 
 def test_split_coarsens_the_grid():
@@ -89,13 +132,13 @@ def test_energy_is_continuous_where_a_width_crosses_the_split():
     s = random_structure(12, TRICLINIC, seed=4)
     charges = torch.randn(12, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     charges = charges - charges.mean(0)
-    i, j, distances = pairs(s)
+    i, j, vectors = pairs(s)
     energies = []
     split_width = CUTOFF / math.sqrt(math.log(1.0 / TOLERANCE))
     for width in (split_width * (1 - 1e-9), split_width * (1 + 1e-9)):
         kernel = SOGKernel(torch.tensor([2.0, 1.0]).double(), torch.tensor([width, 2.5]).double())
         layer = LatentLongRange(kernel, TOLERANCE, CUTOFF)
-        e = layer(s["positions"], charges, s["cell"], s["pbc"], s["batch"], i, j, distances)
+        e = layer(s["positions"], charges, s["cell"], s["pbc"], s["batch"], i, j, vectors)
         energies.append(float(e[0].detach()))
     kernel_scale = 2.0 * float((charges * charges).sum())
     assert abs(energies[0] - energies[1]) < 2 * TOLERANCE * kernel_scale

@@ -211,10 +211,10 @@ class SOGNet(nn.Module):
         features, backbone_energy = self.backbone(vectors, i, j, species)
         onehot = species_one_hot(species, len(self.atomic_numbers), positions.dtype)
         features = torch.cat([features, onehot], -1)
-        distances = torch.linalg.norm(vectors, dim=-1)
         local = self.fitting(features).squeeze(-1) + backbone_energy
         pair_term = self.pair_term
         if pair_term is not None:
+            distances = torch.linalg.norm(vectors, dim=-1)
             local = local + pair_term(distances, i, j, species)
         local = local * self.energy_scale + self.energy_shifts[species]
         zeros = torch.zeros(num_structures, dtype=positions.dtype, device=positions.device)
@@ -229,9 +229,9 @@ class SOGNet(nn.Module):
                 charges = charges * charge_scale.to(charges.dtype).unsqueeze(-1)
             result["charges"] = charges
             if real_space_only:
-                energy_lr = lr.real_space_energy(charges, cell, pbc, batch, i, j, distances)
+                energy_lr = lr.real_space_energy(charges, cell, pbc, batch, i, j, vectors)
             else:
-                energy_lr = lr(positions, charges, cell, pbc, batch, i, j, distances)
+                energy_lr = lr(positions, charges, cell, pbc, batch, i, j, vectors)
             result["energy_lr"] = energy_lr
             result["energy"] = energy_sr + energy_lr
         else:
@@ -254,8 +254,7 @@ class SOGNet(nn.Module):
         if lr is None:
             raise ValueError("a short-range-only model has no long-range energy")
         i, j, vectors = self._pairs(positions, cell, pbc, batch)
-        distances = torch.linalg.norm(vectors, dim=-1)
-        return lr(positions, charges, cell, pbc, batch, i, j, distances)
+        return lr(positions, charges, cell, pbc, batch, i, j, vectors)
 
     def _pairs(
         self, positions: Tensor, cell: Tensor, pbc: Tensor, batch: Tensor
