@@ -197,6 +197,17 @@ bool SOGForceImpl::useSinglePrecisionHostGrid(const string& platformName, double
     return (platformName == "CPU" && tolerance >= 1e-4);
 }
 
+bool SOGForceImpl::readDefaultChoice(const string& forceName, const string& variable, const string& defaultValue,
+        const string& otherValue) {
+    const char* value = getenv(variable.c_str());
+    if (value == nullptr || string(value) == "" || string(value) == defaultValue)
+        return true;
+    if (string(value) == otherValue)
+        return false;
+    throw OpenMMException(forceName + ": " + variable + " must be '" + defaultValue + "' (the default) or '" + otherValue +
+            "', got '" + string(value) + "'");
+}
+
 SOGNufftRule SOGForceImpl::getNufftRule(double tolerance) {
     return (nufftErrorShare*tolerance >= coarseGridMinTolerance ? coarseGridRule : fineGridRule);
 }

@@ -414,3 +414,47 @@ def test_cpp_names_atoms_at_the_same_position(exported, structure):
         _context_error(_native_force(exported, structure), positions=positions)
     with pytest.raises(openmm.OpenMMException, match="atoms 4 and 9 are at the same position"):
         _context_error(_force_for_file(exported, numbers), positions=positions)
+
+
+# A cube smaller than the model's cutoff (3.5 A): pairs meet several images of each other and
+# atoms their own images.
+SMALL_CUBE = [[2.2, 0.0, 0.0], [0.0, 2.2, 0.0], [0.0, 0.0, 2.2]]
+
+
+@pytest.mark.parametrize("platform", ["Reference", "CPU"])
+@pytest.mark.parametrize("cell", [TRICLINIC, SMALL_CUBE], ids=["triclinic", "small cube"])
+def test_real_space_in_the_kernel_or_in_the_model(model, exported, cell, platform, monkeypatch):
+    """On the Reference and CPU platforms the kernel sums the narrow Gaussians itself, over its
+    cell list (SOGRealSpaceSum), instead of the model's autograd graph
+    (OPENMM_SOG_TORCH_REAL_SPACE=model): both meet the direct lattice sum oracle, also where a
+    pair meets several images and atoms their own, and agree with each other to round-off; the
+    model's charges are net charged, so the background term is in play. A bad value is named."""
+    structure = random_structure(NUM_ATOMS if cell is TRICLINIC else 2, cell, seed=6)
+    parts = model.energy_components(**structure)
+    assert abs(float(parts["charges"].sum())) > 1e-3  # not neutral
+    results = {}
+    for where in ("native", "model"):
+        monkeypatch.setenv("OPENMM_SOG_TORCH_REAL_SPACE", where)
+        force = _native_force(exported, structure)
+        system = _system(len(structure["positions"]))
+        system.setDefaultPeriodicBoxVectors(
+            *(openmm.Vec3(*row) for row in np.array(cell) * NM_PER_ANGSTROM)
+        )
+        system.addForce(force)
+        results[where] = _evaluate(
+            system, structure["positions"].numpy() * NM_PER_ANGSTROM, platform
+        )
+    ref_energy, ref_forces = _oracle(model, structure)
+    scale = np.sqrt(np.mean(ref_forces**2))
+    for energy, forces in results.values():
+        assert abs(energy - ref_energy) < 1e-7 * max(abs(ref_energy), 1.0)
+        assert np.abs(forces - ref_forces).max() < 1e-6 * scale
+    (e_native, f_native), (e_model, f_model) = results["native"], results["model"]
+    assert abs(e_native - e_model) < 1e-10 * max(abs(e_model), 1.0)
+    assert np.abs(f_native - f_model).max() < 1e-9 * scale
+    monkeypatch.setenv("OPENMM_SOG_TORCH_REAL_SPACE", "torch")
+    force = _native_force(exported, structure)
+    system = _system(len(structure["positions"]))
+    system.addForce(force)
+    with pytest.raises(openmm.OpenMMException, match="OPENMM_SOG_TORCH_REAL_SPACE must be"):
+        _evaluate(system, structure["positions"].numpy() * NM_PER_ANGSTROM, platform)

@@ -283,6 +283,16 @@ public:
      */
     static bool useSinglePrecisionHostGrid(const std::string& platformName, double tolerance);
     /**
+     * Read an environment variable that chooses between two implementations (for A/B runs): true
+     * when it is unset, empty or defaultValue, false when it is otherValue.
+     *
+     * @param forceName     names the force in the error
+     * @param variable      the variable's name, for example "OPENMM_SOG_KSPACE_QUEUE"
+     * @throws OpenMMException naming the variable and both values for any other value
+     */
+    static bool readDefaultChoice(const std::string& forceName, const std::string& variable,
+            const std::string& defaultValue, const std::string& otherValue);
+    /**
      * The NUFFT rule for a force's tolerance (the NUFFT gets nufftErrorShare of it): the fine
      * grid (upsampling 2, beta = 2.75 w, error 0.21-1.11 of 10^(1.75 - w), measured; the Beatty
      * et al. beta pi sqrt((0.75 w)^2 - 0.8), optimal for the window's values, gives 4-40x

@@ -332,11 +332,7 @@ void CommonSOGEngine::compileKernels() {
         defines["HAS_CHARGE_DERIVATIVES"] = "1";
     // OPENMM_SOG_SPREAD_ORDER=context visits the atoms in the context's order rather than
     // sorted by grid cell: a switch for benchmarks that measure what the sort gains.
-    const char* spreadOrder = getenv("OPENMM_SOG_SPREAD_ORDER");
-    sortAtoms = (spreadOrder == nullptr || string(spreadOrder) == "" || string(spreadOrder) == "cell");
-    if (!sortAtoms && string(spreadOrder) != "context")
-        throw OpenMMException(forceName + ": OPENMM_SOG_SPREAD_ORDER must be 'cell' (the default) or 'context', got '" +
-                string(spreadOrder) + "'");
+    sortAtoms = SOGForceImpl::readDefaultChoice(forceName, "OPENMM_SOG_SPREAD_ORDER", "cell", "context");
     if (!sortAtoms)
         defines["CONTEXT_ATOM_ORDER"] = "1";
     if (ownQueue)

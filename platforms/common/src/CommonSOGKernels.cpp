@@ -36,13 +36,7 @@ private:
  * switch for benchmarks that measure what the overlap gains.
  */
 static bool useOwnQueue(const string& forceName) {
-    const char* value = getenv("OPENMM_SOG_KSPACE_QUEUE");
-    if (value == nullptr || string(value) == "" || string(value) == "own")
-        return true;
-    if (string(value) == "context")
-        return false;
-    throw OpenMMException(forceName + ": OPENMM_SOG_KSPACE_QUEUE must be 'own' (the default) or 'context', got '" +
-            string(value) + "'");
+    return SOGForceImpl::readDefaultChoice(forceName, "OPENMM_SOG_KSPACE_QUEUE", "own", "context");
 }
 
 void CommonCalcSOGForceKernel::initialize(const System& system, const SOGForce& force) {

@@ -3,6 +3,7 @@
 
 #include "ReferenceSOGIxn.h"
 #include "SOGFreeSpaceSum.h"
+#include "SOGRealSpaceSum.h"
 #include "SOGTorchModel.h"
 #include "TorchSOGKernels.h"
 #include "internal/TorchSOGForceImpl.h"
@@ -15,8 +16,9 @@ namespace SOGPlugin {
 
 /**
  * The Reference (and CPU) platform's TorchSOGForce kernel: the model through SOGTorchModel, the
- * long range through the host engine SOGHostEngine (periodic) or SOGFreeSpaceSum (non-periodic), coupled by one
- * backward pass, all on the modelled particles.
+ * long range through the host engine SOGHostEngine and the real-space pair sum SOGRealSpaceSum
+ * (periodic) or SOGFreeSpaceSum (non-periodic), coupled by one backward pass, all on the
+ * modelled particles.
  */
 class ReferenceCalcTorchSOGForceKernel : public CalcTorchSOGForceKernel {
 public:
@@ -28,6 +30,7 @@ private:
     std::unique_ptr<SOGTorchModel> model;
     std::unique_ptr<SOGHostEngine> ixn;            // periodic
     std::unique_ptr<SOGFreeSpaceSum> freeSpace;      // non-periodic
+    std::unique_ptr<SOGRealSpaceSum> realSpace;      // periodic: the model's narrow Gaussians
     std::vector<double> weightSums; // per channel, sum of |w| (kJ/mol/e^2)
     TorchSOGScaleParameters scales;
 };

@@ -3,6 +3,7 @@
 
 #include "SOGNeighborPairs.h"
 #include "internal/SOGExportMetadata.h"
+#include "internal/SOGKernelParameters.h"
 #include "TorchSOGForce.h"
 #include "openmm/Vec3.h"
 #include <torch/csrc/autograd/autograd.h>
@@ -108,6 +109,27 @@ public:
     bool isCompiled() const {
         return compiled;
     }
+    /**
+     * Leave the real-space Gaussians of a periodic model (those not in its metadata's sog.kspace)
+     * to the caller: evaluate() then returns the short-range energy alone (the export's
+     * short_range_energy_and_charges), and the caller adds their pair sum (SOGRealSpaceSum over
+     * getRealSpaceGaussians() within getCutoff()) and its dE/dq. Returns false and changes nothing
+     * where that is not possible: a compiled package, a non-periodic force, a model without
+     * real-space Gaussians, or an export that predates the method.
+     */
+    bool leaveRealSpaceToCaller();
+    /**
+     * The model's real-space Gaussians (weights kJ/mol/e^2, widths nm), from its metadata.
+     */
+    const SOGKernelParameters& getRealSpaceGaussians() const {
+        return realSpaceGaussians;
+    }
+    /**
+     * The model's cutoff, measured in nm (0 when its metadata does not record it).
+     */
+    double getCutoff() const {
+        return cutoffNm;
+    }
 private:
     void loadCompiled(const TorchSOGForce& force, const SOGExportMetadata& metadata, const std::string& file);
     std::pair<torch::Tensor, torch::Tensor> forwardCompiled(const torch::Tensor& positionsAngstrom,
@@ -115,6 +137,9 @@ private:
     std::pair<torch::Tensor, torch::Tensor> backwardCompiled(const torch::Tensor& chargeGradient, double energyScale);
     int numParticles, numChannels;
     bool periodic, hasChargeScale, compiled = false;
+    std::string forwardMethod = "local_energy_and_charges"; // of a TorchScript export
+    SOGKernelParameters realSpaceGaussians;
+    double cutoffNm = 0.0;
     std::vector<int> region;
     std::vector<OpenMM::Vec3> regionPositions;
     torch::jit::Module module;

@@ -32,6 +32,15 @@ void SOGPlugin::findNeighborPairs(const vector<double>& positions, const double*
     pairs.first.clear();
     pairs.second.clear();
     pairs.shifts.clear();
+    visitNeighborPairs(positions, cell, cutoff, [&pairs](int i, int j, const int* shift, const double*) {
+        pairs.first.push_back(i);
+        pairs.second.push_back(j);
+        pairs.shifts.insert(pairs.shifts.end(), shift, shift+3);
+    });
+}
+
+void SOGPlugin::visitNeighborPairs(const vector<double>& positions, const double* cell, double cutoff,
+        const SOGNeighborPairVisitor& visit) {
     if (!(cutoff > 0.0) || !isfinite(cutoff))
         throw OpenMMException("TorchSOGForce: the model's cutoff must be positive, not " + to_string(cutoff));
     const int n = positions.size()/3;
@@ -130,14 +139,13 @@ void SOGPlugin::findNeighborPairs(const vector<double>& positions, const double*
                         int j = order[s];
                         if (centre && j == i)
                             continue;
-                        double dx = wrapped[j][0]+image[0], dy = wrapped[j][1]+image[1], dz = wrapped[j][2]+image[2];
-                        if (dx*dx+dy*dy+dz*dz >= cutoff2)
+                        const double separation[3] = {wrapped[j][0]+image[0], wrapped[j][1]+image[1],
+                                wrapped[j][2]+image[2]};
+                        if (separation[0]*separation[0]+separation[1]*separation[1]+separation[2]*separation[2] >= cutoff2)
                             continue;
-                        pairs.first.push_back(i);
-                        pairs.second.push_back(j);
-                        pairs.shifts.push_back(n0+wraps[i][0]-wraps[j][0]);
-                        pairs.shifts.push_back(n1+wraps[i][1]-wraps[j][1]);
-                        pairs.shifts.push_back(n2+wraps[i][2]-wraps[j][2]);
+                        const int shift[3] = {n0+wraps[i][0]-wraps[j][0], n1+wraps[i][1]-wraps[j][1],
+                                n2+wraps[i][2]-wraps[j][2]};
+                        visit(i, j, shift, separation);
                     }
                 }
             }

@@ -324,6 +324,15 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles)
     regionPositions.resize(numParticles);
     if (force.getModelBytes().compare(0, 4, "PK\x03\x04") == 0) {
         SOGExportMetadata metadata = readExportMetadata(force.getModelBytes(), file);
+        cutoffNm = metadata.cutoffNm;
+        realSpaceGaussians.numChannels = metadata.numChannels;
+        for (int c = 0; c < (int) metadata.weights.size(); c++)
+            for (int l = 0; l < (int) metadata.weights[c].size(); l++)
+                if (!metadata.kspace[c][l]) {
+                    realSpaceGaussians.weights.push_back(metadata.weights[c][l]);
+                    realSpaceGaussians.widths.push_back(metadata.widths[c][l]);
+                    realSpaceGaussians.channels.push_back(c);
+                }
         if (metadata.isCompiled()) {
             loadCompiled(force, metadata, file);
             return;
@@ -350,6 +359,15 @@ SOGTorchModel::SOGTorchModel(const TorchSOGForce& force, int numSystemParticles)
                 "parameter");
     checkExport(module, extraFiles["metadata.json"], file);
     module.eval();
+}
+
+bool SOGTorchModel::leaveRealSpaceToCaller() {
+    const char* method = "short_range_energy_and_charges";
+    if (compiled || !periodic || realSpaceGaussians.getNumGaussians() == 0 || !(cutoffNm > 0.0) ||
+            !module.find_method(method))
+        return false;
+    forwardMethod = method;
+    return true;
 }
 
 void SOGTorchModel::loadCompiled(const TorchSOGForce& force, const SOGExportMetadata& metadata, const string& file) {
@@ -428,10 +446,10 @@ pair<torch::Tensor, torch::Tensor> SOGTorchModel::forward(const torch::Tensor& p
         lambdaTensor = torch::full({}, lambda, options).requires_grad_(includeForces);
         inputs.push_back(torch::where(scaledMask, lambdaTensor, torch::ones({numParticles}, options)));
     }
-    c10::IValue output = module.get_method("local_energy_and_charges")(inputs);
+    c10::IValue output = module.get_method(forwardMethod)(inputs);
     auto elements = output.toTuple()->elements();
     if (elements.size() != 2)
-        throw OpenMMException("TorchSOGForce: local_energy_and_charges() must return (energy, charges)");
+        throw OpenMMException("TorchSOGForce: " + forwardMethod + "() must return (energy, charges)");
     torch::Tensor localEnergy = elements[0].toTensor().sum();  // eV
     torch::Tensor modelCharges = elements[1].toTensor();       // [N, P] e
     if (modelCharges.dim() != 2 || modelCharges.size(0) != numParticles || modelCharges.size(1) != numChannels)

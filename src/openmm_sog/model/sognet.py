@@ -189,6 +189,7 @@ class SOGNet(nn.Module):
         total_charge: Tensor | None = None,
         real_space_only: bool = False,
         charge_scale: Tensor | None = None,
+        include_long_range: bool = True,
     ) -> dict[str, Tensor]:
         """Per-structure short/long-range energies ``[B]`` (eV), local energies and charges.
 
@@ -204,6 +205,8 @@ class SOGNet(nn.Module):
         :param charge_scale: ``[N]`` factors (dimensionless) that multiply the latent charges
             in the long range only (alchemical decoupling of learned electrostatics); the
             returned ``charges`` are the scaled ones. Default: unscaled.
+        :param include_long_range: False: ``energy_lr`` is zero, the charges are still
+            computed (what a native engine that sums the whole long range takes).
         """
         num_structures = cell.shape[0]
         species = self.species_index(atomic_numbers)
@@ -228,7 +231,9 @@ class SOGNet(nn.Module):
             if charge_scale is not None:
                 charges = charges * charge_scale.to(charges.dtype).unsqueeze(-1)
             result["charges"] = charges
-            if real_space_only:
+            if not include_long_range:
+                energy_lr = zeros
+            elif real_space_only:
                 energy_lr = lr.real_space_energy(charges, cell, pbc, batch, i, j, vectors)
             else:
                 energy_lr = lr(positions, charges, cell, pbc, batch, i, j, vectors)

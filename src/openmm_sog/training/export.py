@@ -126,6 +126,22 @@ class ExportedSOGNet(nn.Module):
         out = self._components(positions, atomic_numbers, cell, pbc, True, charge_scale)
         return out["energy_sr"] + out["energy_lr"], out["charges"]
 
+    @torch.jit.export
+    def short_range_energy_and_charges(
+        self,
+        positions: Tensor,
+        atomic_numbers: Tensor,
+        cell: Tensor,
+        pbc: bool = True,
+        charge_scale: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """``E_sr`` alone ``[1]`` (eV) and the latent charges ``[N, P]`` (e), differentiable,
+        with ``charge_scale`` as in :meth:`local_energy_and_charges`: for an engine that sums
+        the real-space Gaussians too (TorchSOGForce on the Reference and CPU platforms sums
+        them natively over its own cell list)."""
+        out = self._components(positions, atomic_numbers, cell, pbc, True, charge_scale, False)
+        return out["energy_sr"], out["charges"]
+
     def _components(
         self,
         positions: Tensor,
@@ -134,6 +150,7 @@ class ExportedSOGNet(nn.Module):
         pbc: bool,
         real_space_only: bool,
         charge_scale: Tensor | None = None,
+        include_long_range: bool = True,
     ) -> dict[str, Tensor]:
         """``energy_components`` of one structure, positions cast to the model's dtype."""
         batch, cells, periodic = self._inputs(positions, cell, pbc)
@@ -148,6 +165,7 @@ class ExportedSOGNet(nn.Module):
             None,
             real_space_only,
             charge_scale,
+            include_long_range,
         )
 
 
