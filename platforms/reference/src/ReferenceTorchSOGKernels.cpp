@@ -45,9 +45,9 @@ void ReferenceCalcTorchSOGForceKernel::initialize(const System& system, const To
         system.getDefaultPeriodicBoxVectors(box[0], box[1], box[2]);
         ixn = SOGHostEngine::createForForce(force, "TorchSOGForce", getPlatform().getName(), box);
         ixn->setGaussians(parameters.weights, parameters.widths, parameters.channels);
-        // The narrow Gaussians' pair sum here, over a cell list, rather than in the model's
-        // autograd graph, where it cost about as much as the k-space engine (CPU, 24k atoms);
-        // OPENMM_SOG_TORCH_REAL_SPACE=model keeps it in the model (A/B runs).
+        // The narrow Gaussians' pair sum here, over the model's neighbour pairs, rather than in
+        // its autograd graph, where it cost about as much as the k-space engine (CPU, 24k
+        // atoms); OPENMM_SOG_TORCH_REAL_SPACE=model keeps it in the model (A/B runs).
         if (SOGForceImpl::readDefaultChoice("TorchSOGForce", "OPENMM_SOG_TORCH_REAL_SPACE", "native", "model") &&
                 model->leaveRealSpaceToCaller())
             realSpace.reset(new SOGRealSpaceSum(model->getRealSpaceGaussians(), model->getCutoff()));
@@ -73,7 +73,7 @@ double ReferenceCalcTorchSOGForceKernel::execute(ContextImpl& context, bool incl
         longRangeEnergy = ixn->calculate(positions, data.periodicBoxVectors, charges, includeForces ? &longRangeForces : nullptr,
                 includeForces ? &chargeDerivatives : nullptr);
         if (realSpace)
-            longRangeEnergy += realSpace->calculate(positions, data.periodicBoxVectors, charges,
+            longRangeEnergy += realSpace->calculate(model->getPairs(), data.periodicBoxVectors, charges,
                     includeForces ? &longRangeForces : nullptr, includeForces ? &chargeDerivatives : nullptr);
     }
     else

@@ -2,6 +2,7 @@
 #define OPENMM_SOGTORCHMODEL_H_
 
 #include "SOGNeighborPairs.h"
+#include "SOGRealSpaceSum.h"
 #include "internal/SOGExportMetadata.h"
 #include "internal/SOGKernelParameters.h"
 #include "TorchSOGForce.h"
@@ -112,12 +113,20 @@ public:
     /**
      * Leave the real-space Gaussians of a periodic model (those not in its metadata's sog.kspace)
      * to the caller: evaluate() then returns the short-range energy alone (the export's
-     * short_range_energy_and_charges), and the caller adds their pair sum (SOGRealSpaceSum over
-     * getRealSpaceGaussians() within getCutoff()) and its dE/dq. Returns false and changes nothing
-     * where that is not possible: a compiled package, a non-periodic force, a model without
-     * real-space Gaussians, or an export that predates the method.
+     * short_range_energy_and_charges) and keeps the model's neighbour pairs (getPairs()), over
+     * which the caller adds their sum (SOGRealSpaceSum with getRealSpaceGaussians() within
+     * getCutoff()) and its dE/dq. Returns false and changes nothing where that is not possible: a
+     * compiled package, a non-periodic force, a model without real-space Gaussians, or an export
+     * that predates the method.
      */
     bool leaveRealSpaceToCaller();
+    /**
+     * After evaluate() with the real space left to the caller: the model's neighbour pairs of
+     * the modelled particles (region order).
+     */
+    const SOGPairSeparations& getPairs() const {
+        return pairs;
+    }
     /**
      * The model's real-space Gaussians (weights kJ/mol/e^2, widths nm), from its metadata.
      */
@@ -140,6 +149,7 @@ private:
     std::string forwardMethod = "local_energy_and_charges"; // of a TorchScript export
     SOGKernelParameters realSpaceGaussians;
     double cutoffNm = 0.0;
+    SOGPairSeparations pairs;
     std::vector<int> region;
     std::vector<OpenMM::Vec3> regionPositions;
     torch::jit::Module module;

@@ -1,6 +1,7 @@
 #include "SOGRealSpaceSum.h"
-#include "SOGNeighborPairs.h"
+#include "openmm/OpenMMException.h"
 #include <cmath>
+#include <string>
 
 using namespace SOGPlugin;
 using namespace OpenMM;
@@ -15,32 +16,32 @@ SOGRealSpaceSum::SOGRealSpaceSum(const SOGKernelParameters& parameters, double c
     }
 }
 
-double SOGRealSpaceSum::calculate(const vector<Vec3>& positions, const Vec3* boxVectors, const vector<double>& charges,
+double SOGRealSpaceSum::calculate(const SOGPairSeparations& pairs, const Vec3* boxVectors, const vector<double>& charges,
         vector<Vec3>* forces, vector<double>* chargeDerivatives) const {
-    const int n = positions.size();
     const int p = numChannels;
-    vector<double> coordinates(3*n);
-    for (int i = 0; i < n; i++)
-        for (int d = 0; d < 3; d++)
-            coordinates[3*i+d] = positions[i][d];
-    double cell[9];
-    for (int a = 0; a < 3; a++)
-        for (int d = 0; d < 3; d++)
-            cell[3*a+d] = boxVectors[a][d];
+    const int n = charges.size()/p;
+    const double cutoff2 = cutoff*cutoff;
     vector<double> g(p), dgdr2(p);
     double energy = 0.0;
-    // The list holds every pair in both orders (and an atom's images at n and -n): each pair is
-    // summed once, from the visit with i < j (i = j: the image whose first non-zero shift is
-    // positive), which skips the exponentials of the other.
-    visitNeighborPairs(coordinates, cell, cutoff, [&](int i, int j, const int* shift, const double* separation) {
+    // Every pair is listed in both orders (an atom's own images at S and -S): each is summed
+    // once, from the entry with i < j (i = j: the image whose first non-zero separation
+    // component is positive), which skips the exponentials of the other.
+    for (int k = 0; k < pairs.size(); k++) {
+        const int64_t i = pairs.first[k], j = pairs.second[k];
+        if (i < 0 || j < 0 || i >= n || j >= n)
+            throw OpenMMException("TorchSOGForce: the model returned a neighbour pair (" + to_string(i) + ", " +
+                    to_string(j) + ") outside its " + to_string(n) + " particles");
+        const double* separation = &pairs.separations[3*k];
         if (j < i)
-            return;
+            continue;
         if (j == i) {
-            const int first = (shift[0] != 0 ? shift[0] : shift[1] != 0 ? shift[1] : shift[2]);
-            if (first < 0)
-                return;
+            const double first = (separation[0] != 0.0 ? separation[0] : separation[1] != 0.0 ? separation[1] : separation[2]);
+            if (!(first > 0.0))
+                continue;
         }
         const double r2 = separation[0]*separation[0]+separation[1]*separation[1]+separation[2]*separation[2];
+        if (!(r2 < cutoff2))
+            continue;
         for (int c = 0; c < p; c++)
             g[c] = dgdr2[c] = 0.0;
         for (const Term& term : terms) {
@@ -59,13 +60,13 @@ double SOGRealSpaceSum::calculate(const vector<Vec3>& positions, const Vec3* box
             }
         }
         if (forces != nullptr && i != j) {
-            // d = r_j - r_i + n: F_i = -dE/dr_i = 2 dE/d(r^2) d, F_j = -F_i (an atom's own image:
-            // its separation does not depend on it)
+            // d = r_j - r_i + S h: F_i = -dE/dr_i = 2 dE/d(r^2) d, F_j = -F_i (an atom's own
+            // image: its separation does not depend on it)
             const Vec3 f = Vec3(separation[0], separation[1], separation[2])*(2.0*dEdr2);
             (*forces)[i] += f;
             (*forces)[j] -= f;
         }
-    });
+    }
     // The neutralising background of a net charge in each channel.
     const double volume = fabs(boxVectors[0].dot(boxVectors[1].cross(boxVectors[2])));
     for (int c = 0; c < p; c++) {

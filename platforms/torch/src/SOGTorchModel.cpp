@@ -448,8 +448,25 @@ pair<torch::Tensor, torch::Tensor> SOGTorchModel::forward(const torch::Tensor& p
     }
     c10::IValue output = module.get_method(forwardMethod)(inputs);
     auto elements = output.toTuple()->elements();
-    if (elements.size() != 2)
-        throw OpenMMException("TorchSOGForce: " + forwardMethod + "() must return (energy, charges)");
+    const bool withPairs = (forwardMethod != "local_energy_and_charges");
+    if (elements.size() != (withPairs ? 5 : 2))
+        throw OpenMMException("TorchSOGForce: " + forwardMethod + "() must return (energy, charges" +
+                string(withPairs ? ", pair_i, pair_j, pair_vectors)" : ")"));
+    if (withPairs) {
+        // The pairs to the host once: the caller sums the real-space Gaussians over them.
+        torch::Tensor first = elements[2].toTensor().to(torch::kCPU, torch::kInt64).contiguous();
+        torch::Tensor second = elements[3].toTensor().to(torch::kCPU, torch::kInt64).contiguous();
+        torch::Tensor vectors = elements[4].toTensor().detach().to(torch::kCPU, torch::kFloat64).contiguous();
+        const int64_t numPairs = first.numel();
+        if (second.numel() != numPairs || vectors.numel() != 3*numPairs)
+            throw OpenMMException("TorchSOGForce: " + forwardMethod + "() returned pair arrays of different lengths");
+        pairs.first.assign(first.data_ptr<int64_t>(), first.data_ptr<int64_t>()+numPairs);
+        pairs.second.assign(second.data_ptr<int64_t>(), second.data_ptr<int64_t>()+numPairs);
+        const double* angstrom = vectors.data_ptr<double>();
+        pairs.separations.resize(3*numPairs);
+        for (int64_t k = 0; k < 3*numPairs; k++)
+            pairs.separations[k] = angstrom[k]/ANGSTROM_PER_NM;
+    }
     torch::Tensor localEnergy = elements[0].toTensor().sum();  // eV
     torch::Tensor modelCharges = elements[1].toTensor();       // [N, P] e
     if (modelCharges.dim() != 2 || modelCharges.size(0) != numParticles || modelCharges.size(1) != numChannels)

@@ -206,7 +206,9 @@ class SOGNet(nn.Module):
             in the long range only (alchemical decoupling of learned electrostatics); the
             returned ``charges`` are the scaled ones. Default: unscaled.
         :param include_long_range: False: ``energy_lr`` is zero, the charges are still
-            computed (what a native engine that sums the whole long range takes).
+            computed, and the neighbour pairs are returned as ``pair_i``, ``pair_j`` ``[E]``
+            and ``pair_vectors`` ``[E, 3]`` (Angstrom, detached): what a native engine that
+            sums the whole long range takes.
         """
         num_structures = cell.shape[0]
         species = self.species_index(atomic_numbers)
@@ -233,6 +235,9 @@ class SOGNet(nn.Module):
             result["charges"] = charges
             if not include_long_range:
                 energy_lr = zeros
+                result["pair_i"] = i
+                result["pair_j"] = j
+                result["pair_vectors"] = vectors.detach()
             elif real_space_only:
                 energy_lr = lr.real_space_energy(charges, cell, pbc, batch, i, j, vectors)
             else:

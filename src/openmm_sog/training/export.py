@@ -134,13 +134,21 @@ class ExportedSOGNet(nn.Module):
         cell: Tensor,
         pbc: bool = True,
         charge_scale: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """``E_sr`` alone ``[1]`` (eV) and the latent charges ``[N, P]`` (e), differentiable,
-        with ``charge_scale`` as in :meth:`local_energy_and_charges`: for an engine that sums
-        the real-space Gaussians too (TorchSOGForce on the Reference and CPU platforms sums
-        them natively over its own cell list)."""
+        with ``charge_scale`` as in :meth:`local_energy_and_charges`, and the model's neighbour
+        pairs ``i``, ``j`` ``[E]`` with their separations ``r_j - r_i + S h`` ``[E, 3]``
+        (Angstrom, detached; each pair in both orders, some may lie beyond the cutoff): for an
+        engine that sums the real-space Gaussians over those pairs itself (TorchSOGForce on
+        the Reference and CPU platforms)."""
         out = self._components(positions, atomic_numbers, cell, pbc, True, charge_scale, False)
-        return out["energy_sr"], out["charges"]
+        return (
+            out["energy_sr"],
+            out["charges"],
+            out["pair_i"],
+            out["pair_j"],
+            out["pair_vectors"],
+        )
 
     def _components(
         self,
