@@ -18,8 +18,10 @@
 #   bash scripts/gpu_check.sh profile  # per-kernel GPU times of MD steps (Nsight Compute), PROFILE_IONS ions
 #   bash scripts/gpu_check.sh torchprof  # torch.profiler of one SOG-Net evaluation on the GPU
 #   CTEST_REGEX=Cuda PYTEST_K="CUDA or cuda or gpu or nccl" bash scripts/gpu_check.sh test ctest train bench
-# The next lease (issue 17 target 1: the grid order sorted every 10 evaluations, MD at 192k with
-# the own queue and float spreading; the rest of the CUDA plugin tests, which a time cap cut):
+# The next lease (issue 17 target 1: the grid order sorted every 10 evaluations and the coarse
+# grid, now also at the SOG-Nets' tolerance 1e-4, both untimed on a GPU; MD at 192k with the own
+# queue and float spreading; target 2 with the coarse grid (BENCH_FORCE_SECONDS); the rest of the
+# CUDA plugin tests, which a time cap cut; the energy's last bit after a checkpoint):
 #   DEADLINE=560 PYTEST_FILES="tests/plugin tests/test_coulomb_openmm.py" PYTEST_K="CUDA or cuda" \
 #   PYTEST_SECONDS=240 BENCH_OPENMM_SIZES="24000 192000" BENCH_OPENMM_SECONDS=150 \
 #   BENCH_FORCE_SECONDS=0 BENCH_MODEL_SECONDS=0 BENCH_SCALING_SECONDS=0 PROFILE_RUNS=sog \
