@@ -1,6 +1,7 @@
 #ifndef OPENMM_SOGFREESPACESUM_H_
 #define OPENMM_SOGFREESPACESUM_H_
 
+#include "SOGPairKernel.h"
 #include "internal/SOGKernelParameters.h"
 #include "openmm/Vec3.h"
 #include <vector>
@@ -33,13 +34,7 @@ public:
     double calculate(const std::vector<OpenMM::Vec3>& positions, const std::vector<double>& charges,
             std::vector<OpenMM::Vec3>* forces, std::vector<double>* chargeDerivatives) const;
 private:
-    struct Term {
-        double weight;          // kJ/mol/e^2
-        double inverseWidth2;   // 1/nm^2
-        int channel;
-    };
-    std::vector<Term> terms;
-    int numChannels;
+    SOGPairKernel kernel;
 };
 
 } // namespace SOGPlugin

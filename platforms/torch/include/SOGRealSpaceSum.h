@@ -1,6 +1,7 @@
 #ifndef OPENMM_SOGREALSPACESUM_H_
 #define OPENMM_SOGREALSPACESUM_H_
 
+#include "SOGPairKernel.h"
 #include "internal/SOGKernelParameters.h"
 #include "openmm/Vec3.h"
 #include <cstdint>
@@ -56,14 +57,8 @@ public:
             const std::vector<double>& charges, std::vector<OpenMM::Vec3>* forces,
             std::vector<double>* chargeDerivatives) const;
 private:
-    struct Term {
-        double weight;          // kJ/mol/e^2
-        double inverseWidth2;   // 1/nm^2
-        int channel;
-    };
-    std::vector<Term> terms;
+    SOGPairKernel kernel;
     std::vector<double> transformAtZero; // ghat_c(0) per channel, kJ/mol nm^3/e^2
-    int numChannels;
     double cutoff;
 };
 

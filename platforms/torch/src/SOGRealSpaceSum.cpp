@@ -8,17 +8,16 @@ using namespace OpenMM;
 using namespace std;
 
 SOGRealSpaceSum::SOGRealSpaceSum(const SOGKernelParameters& parameters, double cutoff) :
-        transformAtZero(parameters.numChannels, 0.0), numChannels(parameters.numChannels), cutoff(cutoff) {
+        kernel(parameters), transformAtZero(parameters.numChannels, 0.0), cutoff(cutoff) {
     for (int l = 0; l < parameters.getNumGaussians(); l++) {
         const double width = parameters.widths[l];
-        terms.push_back(Term{parameters.weights[l], 1.0/(width*width), parameters.channels[l]});
         transformAtZero[parameters.channels[l]] += parameters.weights[l]*pow(M_PI, 1.5)*width*width*width;
     }
 }
 
 double SOGRealSpaceSum::calculate(const SOGPairSeparations& pairs, const Vec3* boxVectors, const vector<double>& charges,
         vector<Vec3>* forces, vector<double>* chargeDerivatives) const {
-    const int p = numChannels;
+    const int p = kernel.getNumChannels();
     const int n = charges.size()/p;
     const double cutoff2 = cutoff*cutoff;
     vector<double> g(p), dgdr2(p);
@@ -42,23 +41,7 @@ double SOGRealSpaceSum::calculate(const SOGPairSeparations& pairs, const Vec3* b
         const double r2 = separation[0]*separation[0]+separation[1]*separation[1]+separation[2]*separation[2];
         if (!(r2 < cutoff2))
             continue;
-        for (int c = 0; c < p; c++)
-            g[c] = dgdr2[c] = 0.0;
-        for (const Term& term : terms) {
-            const double value = term.weight*exp(-r2*term.inverseWidth2);
-            g[term.channel] += value;
-            dgdr2[term.channel] -= value*term.inverseWidth2;
-        }
-        double dEdr2 = 0.0;
-        for (int c = 0; c < p; c++) {
-            const double qi = charges[i*p+c], qj = charges[j*p+c];
-            energy += qi*qj*g[c];
-            dEdr2 += qi*qj*dgdr2[c];
-            if (chargeDerivatives != nullptr) {
-                (*chargeDerivatives)[i*p+c] += qj*g[c];
-                (*chargeDerivatives)[j*p+c] += qi*g[c];
-            }
-        }
+        const double dEdr2 = kernel.addPair(r2, i, j, charges, energy, chargeDerivatives, g.data(), dgdr2.data());
         if (forces != nullptr && i != j) {
             // d = r_j - r_i + S h: F_i = -dE/dr_i = 2 dE/d(r^2) d, F_j = -F_i (an atom's own
             // image: its separation does not depend on it)
