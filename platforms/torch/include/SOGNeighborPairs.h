@@ -2,7 +2,6 @@
 #define OPENMM_SOGNEIGHBORPAIRS_H_
 
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 namespace SOGPlugin {
@@ -32,19 +31,6 @@ struct SOGNeighborPairs {
  * @throws OpenMM::OpenMMException for a singular cell, a non-finite coordinate or a non-positive cutoff
  */
 void findNeighborPairs(const std::vector<double>& positions, const double* cell, double cutoff, SOGNeighborPairs& pairs);
-
-/**
- * Called for each pair of the neighbour list: i, j, the shift S (three integers) and the
- * separation r_j - r_i + S h (three coordinates, the caller's units).
- */
-typedef std::function<void (int i, int j, const int* shift, const double* separation)> SOGNeighborPairVisitor;
-
-/**
- * Visit the pairs findNeighborPairs() lists, in the same order, without storing them; the same
- * arguments and errors.
- */
-void visitNeighborPairs(const std::vector<double>& positions, const double* cell, double cutoff,
-        const SOGNeighborPairVisitor& visit);
 
 } // namespace SOGPlugin
 

@@ -32,15 +32,6 @@ void SOGPlugin::findNeighborPairs(const vector<double>& positions, const double*
     pairs.first.clear();
     pairs.second.clear();
     pairs.shifts.clear();
-    visitNeighborPairs(positions, cell, cutoff, [&pairs](int i, int j, const int* shift, const double*) {
-        pairs.first.push_back(i);
-        pairs.second.push_back(j);
-        pairs.shifts.insert(pairs.shifts.end(), shift, shift+3);
-    });
-}
-
-void SOGPlugin::visitNeighborPairs(const vector<double>& positions, const double* cell, double cutoff,
-        const SOGNeighborPairVisitor& visit) {
     if (!(cutoff > 0.0) || !isfinite(cutoff))
         throw OpenMMException("TorchSOGForce: the model's cutoff must be positive, not " + to_string(cutoff));
     const int n = positions.size()/3;
@@ -79,7 +70,7 @@ void SOGPlugin::visitNeighborPairs(const vector<double>& positions, const double
     }
     // Bins at least the cutoff wide (their count bounded by the atoms'): 27 bins around an atom,
     // whose z runs are contiguous in the sorted order, rather than 125 narrower ones, whose
-    // bookkeeping cost more than the distances (24k atoms: 48 -> 11 ms). A pair within the
+    // bookkeeping cost more than the distances (24k atoms: 60 -> 30 ms). A pair within the
     // cutoff is at most reach[a] bins apart along axis a (|delta f_a| <= cutoff/width_a).
     array<int, 3> bins, reach;
     const int maxBinsPerAxis = max(1, (int) ceil(2.0*cbrt((double) n)));
@@ -155,8 +146,10 @@ void SOGPlugin::visitNeighborPairs(const vector<double>& positions, const double
                         const int j = order[s];
                         if (centre && j == i)
                             continue;
-                        const int pairShift[3] = {shift[0]-wraps[j][0], shift[1]-wraps[j][1], shift[2]-wraps[j][2]};
-                        visit(i, j, pairShift, separation);
+                        pairs.first.push_back(i);
+                        pairs.second.push_back(j);
+                        for (int d = 0; d < 3; d++)
+                            pairs.shifts.push_back(shift[d]-wraps[j][d]);
                     }
                 }
             }
