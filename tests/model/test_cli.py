@@ -349,9 +349,18 @@ def test_kernel_learning_rate_factor(tmp_path, factor):
     assert torch.equal(weights, initial.weights.detach()) == (factor == 0.0)
 
 
-def test_charge_prior_adds_the_mean_square_charge(tmp_path):
+@pytest.mark.parametrize(
+    ("key", "penalty"),
+    [
+        ("charge_weight", lambda q: (q * q).mean()),
+        ("charge_l1_weight", lambda q: q.abs().mean()),
+    ],
+)
+def test_charge_priors_add_their_penalty_exactly(tmp_path, key, penalty):
     """training.charge_weight w_q adds w_q mean(q^2) over the batch's latent charges (e^2) to
-    the loss, exactly; a negative weight is named."""
+    the loss, training.charge_l1_weight w_1 adds w_1 mean(|q|) (e), over atoms and channels,
+    exactly; with a short-range model (no charges) neither adds anything; a negative weight
+    is named."""
     from openmm_sog.training.batches import DeviceData
     from openmm_sog.training.distributed import Context
     from openmm_sog.training.loop import _batch_loss
@@ -361,7 +370,11 @@ def test_charge_prior_adds_the_mean_square_charge(tmp_path):
     structures = read_dataset(tmp_path / "toy.xyz")
     losses = {}
     for weight in (0.0, 3.0):
-        config = load_config(write_config(tmp_path, charge_weight=weight))
+        path = write_config(tmp_path, **{key: weight})
+        values = yaml.safe_load(path.read_text())
+        values["model"]["num_channels"] = 2
+        path.write_text(yaml.safe_dump(values))
+        config = load_config(path)
         torch.manual_seed(1)
         model = build_model(config.model, structures, "float64")
         data = DeviceData(structures, torch.device("cpu"), torch.float64)
@@ -370,10 +383,23 @@ def test_charge_prior_adds_the_mean_square_charge(tmp_path):
     out = model(**data.batch(structures).model_inputs(), compute_forces=True)
     charges = out["charges"].detach()
     assert float(charges.abs().max()) > 0
-    expected = losses[0.0] + 3.0 * float((charges * charges).mean())
+    assert charges.shape[1] == 2  # the mean runs over atoms and channels
+    expected = losses[0.0] + 3.0 * float(penalty(charges))
     assert losses[3.0] == pytest.approx(expected, rel=1e-12)
-    path = write_config(tmp_path, charge_weight=-1.0)
-    with pytest.raises(ValueError, match="training.charge_weight"):
+    # A short-range-only model has no charges ([N, 0]): the prior adds nothing (not NaN).
+    for weight in (0.0, 3.0):
+        path = write_config(tmp_path, **{key: weight})
+        values = yaml.safe_load(path.read_text())
+        values["model"]["long_range"] = False
+        path.write_text(yaml.safe_dump(values))
+        config = load_config(path)
+        torch.manual_seed(1)
+        model = build_model(config.model, structures, "float64")
+        loss = _batch_loss(model, structures, data, config, Context(0, 1), False)
+        losses[f"sr{weight}"] = float(loss.detach())
+    assert math.isfinite(losses["sr3.0"]) and losses["sr3.0"] == losses["sr0.0"]
+    path = write_config(tmp_path, **{key: -1.0})
+    with pytest.raises(ValueError, match=f"training.{key}"):
         load_config(path)
 
 

@@ -23,8 +23,9 @@ from openmm_sog.training.loop import train
 RTOL = 1e-9
 
 
-def _setup(folder: Path, energies: bool, optimizer: str = "adam") -> Path:
-    """6 structures: 5 train (global batches 3 + 2, split 2/1 and 1/1), 1 validation."""
+def _setup(folder: Path, energies: bool, optimizer: str = "adam", priors: bool = False) -> Path:
+    """6 structures: 5 train (global batches 3 + 2, split 2/1 and 1/1), 1 validation;
+    ``priors``: both charge priors on."""
     folder.mkdir()
     write_toy_data(folder / "toy.xyz", frames=6)
     if not energies:
@@ -39,6 +40,7 @@ def _setup(folder: Path, energies: bool, optimizer: str = "adam") -> Path:
         optimizer=optimizer,
         learning_rate=1.0 if optimizer == "lbfgs" else 1e-3,
         lbfgs_iterations=4,
+        **({"charge_weight": 0.3, "charge_l1_weight": 0.2} if priors else {}),
     )
     values = yaml.safe_load(config.read_text())
     values["data"]["validation_fraction"] = 0.2  # one structure: rank 1 holds none
@@ -74,18 +76,19 @@ def _log(run: Path) -> list[list[float]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("energies", "optimizer", "launch"),
+    ("energies", "optimizer", "launch", "priors"),
     [
-        (True, "adam", "torchrun"),
-        (False, "adam", "torchrun"),
-        (True, "lbfgs", "torchrun"),
-        (True, "adam", "nproc"),
+        (True, "adam", "torchrun", False),
+        (False, "adam", "torchrun", False),
+        (True, "lbfgs", "torchrun", False),
+        (True, "adam", "nproc", False),
+        (True, "adam", "torchrun", True),
     ],
-    ids=["energy+forces", "forces-only", "lbfgs", "sognet-train-nproc"],
+    ids=["energy+forces", "forces-only", "lbfgs", "sognet-train-nproc", "charge-priors"],
 )
-def test_two_ranks_match_single_process(tmp_path, energies, optimizer, launch):
-    single = train(load_config(_setup(tmp_path / "single", energies, optimizer)))
-    config = _setup(tmp_path / "ddp", energies, optimizer)
+def test_two_ranks_match_single_process(tmp_path, energies, optimizer, launch, priors):
+    single = train(load_config(_setup(tmp_path / "single", energies, optimizer, priors)))
+    config = _setup(tmp_path / "ddp", energies, optimizer, priors)
     result = _torchrun(config, launch)
 
     # Rank-0-only outputs: one summary on stdout, one log, one set of files, one progress bar.
@@ -136,6 +139,7 @@ def test_shard_weights_sum_to_one(tmp_path):
         "forces": 5 * 8 * 3,
         "stress": 0,
         "charges": 5 * 8,
+        "charges_l1": 5 * 8,
     }
     one = {k: torch.tensor(1.0, dtype=torch.float64) for k in ("energy", "forces")}
     total = {

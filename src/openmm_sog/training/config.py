@@ -93,6 +93,11 @@ class TrainingConfig:
     # a long range the data do not pay for stays switched off (charges at zero) instead of
     # fitting noise; 0 (default) off. Ignored by short-range-only models.
     charge_weight: float = 0.0
+    # The same prior in L1 form: w_1 (1/e) times the mean |q|. Its pull toward zero does not
+    # fade as the charges shrink, as the mean square's does, and is weak against charges of
+    # order 1 e, so one setting switches off a spurious long range and keeps a real one
+    # (docs/RESULTS.md (e)).
+    charge_l1_weight: float = 0.0
     scheduler: str = "plateau"  # "plateau", "exponential" or "none"
     scheduler_factor: float = 0.5  # plateau: LR factor; exponential: gamma per epoch
     scheduler_patience: int = 5
@@ -333,6 +338,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         _positive(f"training.{key}", getattr(t, key), allow_zero=True)
     _positive("training.stress_weight", t.stress_weight, allow_zero=True)
     _positive("training.charge_weight", t.charge_weight, allow_zero=True)
+    _positive("training.charge_l1_weight", t.charge_l1_weight, allow_zero=True)
     _require(
         t.energy_weight + t.force_weight + t.stress_weight > 0,
         "config: training.energy_weight, force_weight and stress_weight are all 0: nothing to fit",

@@ -196,7 +196,8 @@ def label_counts(structures: list[Structure]) -> dict[str, int]:
         "energy": count(energies),
         "forces": count([s.forces for s in structures]),
         "stress": count([s.stress for s in structures]),
-        "charges": sum(len(s.atomic_numbers) for s in structures),  # the charge prior's atoms
+        "charges": sum(len(s.atomic_numbers) for s in structures),  # the charge priors' atoms
+        "charges_l1": sum(len(s.atomic_numbers) for s in structures),
     }
 
 

@@ -170,9 +170,14 @@ def _batch_loss(
     raw = loss_terms(out, batch)
     if errors is not None:
         errors.add(raw, local)
-    if t.charge_weight > 0 and "charges" in out:
-        raw["charges"] = (out["charges"] * out["charges"]).mean()
-        weights["charges"] = t.charge_weight
+    charges = out.get("charges")
+    if charges is not None and charges.numel() > 0:  # short-range models: [N, 0], no prior
+        if t.charge_weight > 0:
+            raw["charges"] = (charges * charges).mean()
+            weights["charges"] = t.charge_weight
+        if t.charge_l1_weight > 0:
+            raw["charges_l1"] = charges.abs().mean()
+            weights["charges_l1"] = t.charge_l1_weight
     terms = ctx.share_terms(raw, local, chosen)
     return sum(weights[k] * v for k, v in terms.items())
 
