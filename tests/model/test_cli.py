@@ -368,36 +368,32 @@ def test_charge_priors_add_their_penalty_exactly(tmp_path, key, penalty):
 
     write_toy_data(tmp_path / "toy.xyz", frames=4)
     structures = read_dataset(tmp_path / "toy.xyz")
-    losses = {}
-    for weight in (0.0, 3.0):
+    data = DeviceData(structures, torch.device("cpu"), torch.float64)
+
+    def loss_and_model(weight: float, **model_keys: object) -> tuple[float, torch.nn.Module]:
+        """The batch loss of a freshly built model (same seed) with the prior at ``weight``."""
         path = write_config(tmp_path, **{key: weight})
         values = yaml.safe_load(path.read_text())
-        values["model"]["num_channels"] = 2
+        values["model"].update(model_keys)
         path.write_text(yaml.safe_dump(values))
         config = load_config(path)
         torch.manual_seed(1)
         model = build_model(config.model, structures, "float64")
-        data = DeviceData(structures, torch.device("cpu"), torch.float64)
         loss = _batch_loss(model, structures, data, config, Context(0, 1), False)
-        losses[weight] = float(loss.detach())
+        return float(loss.detach()), model
+
+    without, _ = loss_and_model(0.0, num_channels=2)
+    with_prior, model = loss_and_model(3.0, num_channels=2)
     out = model(**data.batch(structures).model_inputs(), compute_forces=True)
     charges = out["charges"].detach()
     assert float(charges.abs().max()) > 0
     assert charges.shape[1] == 2  # the mean runs over atoms and channels
-    expected = losses[0.0] + 3.0 * float(penalty(charges))
-    assert losses[3.0] == pytest.approx(expected, rel=1e-12)
+    expected = without + 3.0 * float(penalty(charges))
+    assert with_prior == pytest.approx(expected, rel=1e-12)
     # A short-range-only model has no charges ([N, 0]): the prior adds nothing (not NaN).
-    for weight in (0.0, 3.0):
-        path = write_config(tmp_path, **{key: weight})
-        values = yaml.safe_load(path.read_text())
-        values["model"]["long_range"] = False
-        path.write_text(yaml.safe_dump(values))
-        config = load_config(path)
-        torch.manual_seed(1)
-        model = build_model(config.model, structures, "float64")
-        loss = _batch_loss(model, structures, data, config, Context(0, 1), False)
-        losses[f"sr{weight}"] = float(loss.detach())
-    assert math.isfinite(losses["sr3.0"]) and losses["sr3.0"] == losses["sr0.0"]
+    short_range_without, _ = loss_and_model(0.0, long_range=False)
+    short_range_with, _ = loss_and_model(3.0, long_range=False)
+    assert math.isfinite(short_range_with) and short_range_with == short_range_without
     path = write_config(tmp_path, **{key: -1.0})
     with pytest.raises(ValueError, match=f"training.{key}"):
         load_config(path)

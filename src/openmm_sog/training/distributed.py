@@ -192,12 +192,13 @@ def label_counts(structures: list[Structure]) -> dict[str, int]:
         return sum(int((~torch.isnan(v)).sum()) for v in values if v is not None)
 
     energies = [torch.tensor(s.energy) if s.energy is not None else None for s in structures]
+    atoms = sum(len(s.atomic_numbers) for s in structures)  # both charge priors average over them
     return {
         "energy": count(energies),
         "forces": count([s.forces for s in structures]),
         "stress": count([s.stress for s in structures]),
-        "charges": sum(len(s.atomic_numbers) for s in structures),  # the charge priors' atoms
-        "charges_l1": sum(len(s.atomic_numbers) for s in structures),
+        "charges": atoms,
+        "charges_l1": atoms,
     }
 
 
