@@ -399,6 +399,34 @@ def test_charge_priors_add_their_penalty_exactly(tmp_path, key, penalty):
         load_config(path)
 
 
+def test_pair_term_fit_starts_training_from_the_least_squares_pair_term(tmp_path):
+    """training.pair_term_fit sets the pair weights before the first step to the fit of the
+    freshly built model (recomputed here), says what it did, and pair_lr_factor: 0 keeps them
+    there through training; the toy labels are a pair sum, so the fit removes most of the
+    force error (not all: they reach beyond the model's cutoff)."""
+    from openmm_sog.training.loop import load_training_data
+    from openmm_sog.training.model_io import build_model, load_model
+    from openmm_sog.training.pair_fit import fit_pair_term
+
+    write_toy_data(tmp_path / "toy.xyz")
+    path = write_config(tmp_path, pair_term_fit=True, pair_lr_factor=0.0, epochs=2)
+    values = yaml.safe_load(path.read_text())
+    values["model"]["pair_basis"] = 24
+    path.write_text(yaml.safe_dump(values))
+    out = sognet("train", "--config", str(path)).stdout
+    line = next(x for x in out.splitlines() if x.startswith("pair term fitted"))
+    before, after = (float(v) for v in line.split("RMSE ")[1].split(" meV")[0].split(" -> "))
+    assert after < 0.5 * before
+    config = load_config(path)
+    torch.manual_seed(config.seed)
+    train_set, _ = load_training_data(config)
+    model = build_model(config.model, train_set, "float32")
+    fit_pair_term(model, train_set, config.training.batch_size)
+    trained = load_model(tmp_path / "run" / "model_best.pt", "float32")
+    assert float(model.pair_term.weights.detach().abs().max()) > 0
+    torch.testing.assert_close(trained.pair_term.weights, model.pair_term.weights)
+
+
 def test_unknown_config_key_is_an_error(tmp_path):
     path = write_config(tmp_path)
     values = yaml.safe_load(path.read_text())

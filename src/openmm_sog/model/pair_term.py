@@ -48,12 +48,16 @@ class PairTerm(nn.Module):
         self.register_buffer("pair_index", index)
         self.weights = nn.Parameter(torch.zeros(k, num_basis))
 
+    def basis(self, distances: Tensor) -> Tensor:
+        """The switched basis functions ``[E, K]`` at ``distances`` ``[E]`` (Angstrom): phi is
+        their combination with a species pair's weights."""
+        gaussians = torch.exp(-(((distances.unsqueeze(-1) - self.centers) / self.width) ** 2))
+        return gaussians * smooth_cutoff(distances, self.inner_cutoff, self.cutoff).unsqueeze(-1)
+
     def radial(self, distances: Tensor, pairs: Tensor) -> Tensor:
         """phi of each pair ``[E]`` at ``distances`` ``[E]`` (Angstrom) for unordered species
         pairs ``pairs`` ``[E]`` (indices into the weights)."""
-        basis = torch.exp(-(((distances.unsqueeze(-1) - self.centers) / self.width) ** 2))
-        switch = smooth_cutoff(distances, self.inner_cutoff, self.cutoff)
-        return (basis * self.weights.index_select(0, pairs)).sum(-1) * switch
+        return (self.basis(distances) * self.weights.index_select(0, pairs)).sum(-1)
 
     def forward(self, distances: Tensor, i: Tensor, j: Tensor, species: Tensor) -> Tensor:
         """Atomic energies ``[N]``.

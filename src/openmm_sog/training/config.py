@@ -85,6 +85,9 @@ class TrainingConfig:
     # (their ghat(k) at the cells' k-vectors is ~0): a small factor keeps them near their
     # Coulomb initialisation, which matters for larger cells than those trained on.
     kernel_lr_factor: float = 1.0
+    # Learning-rate factor of the pair term's weights (model.pair_basis); 0 keeps them where
+    # they start (e.g. at the least-squares fit of pair_term_fit).
+    pair_lr_factor: float = 1.0
     weight_decay: float = 0.0
     energy_weight: float = 1.0
     force_weight: float = 10.0
@@ -98,6 +101,11 @@ class TrainingConfig:
     # order 1 e, so one setting switches off a spurious long range and keeps a real one
     # (docs/RESULTS.md (e)).
     charge_l1_weight: float = 0.0
+    # Before the first step, set the pair term's weights (model.pair_basis) to the linear
+    # least-squares optimum of the training force error, the rest of the model as initialised
+    # (see ``pair_fit``): narrow Gaussians that resolve a steep wall are what gradient steps fit
+    # slowest.
+    pair_term_fit: bool = False
     scheduler: str = "plateau"  # "plateau", "exponential" or "none"
     scheduler_factor: float = 0.5  # plateau: LR factor; exponential: gamma per epoch
     scheduler_patience: int = 5
@@ -334,7 +342,13 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _positive("training.learning_rate", t.learning_rate)
     _positive("training.scheduler_factor", t.scheduler_factor)
     _positive("training.max_time_s", t.max_time_s)
-    for key in ("kernel_lr_factor", "weight_decay", "energy_weight", "force_weight"):
+    for key in (
+        "kernel_lr_factor",
+        "pair_lr_factor",
+        "weight_decay",
+        "energy_weight",
+        "force_weight",
+    ):
         _positive(f"training.{key}", getattr(t, key), allow_zero=True)
     _positive("training.stress_weight", t.stress_weight, allow_zero=True)
     _positive("training.charge_weight", t.charge_weight, allow_zero=True)
@@ -360,8 +374,9 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         )
         if t.optimizer == "lbfgs":
             raise ConfigError("training.ema_decay is not supported with the lbfgs optimizer")
-    if t.optimizer == "lbfgs" and t.kernel_lr_factor != 1.0:
-        raise ConfigError("training.kernel_lr_factor is not supported with the lbfgs optimizer")
+    for key in ("kernel_lr_factor", "pair_lr_factor"):
+        if t.optimizer == "lbfgs" and getattr(t, key) != 1.0:
+            raise ConfigError(f"training.{key} is not supported with the lbfgs optimizer")
     _positive("output.checkpoint_interval_s", o.checkpoint_interval_s, allow_zero=True)
     _require(bool(o.directory), "config key output.directory: must not be empty")
     _require(
@@ -404,6 +419,17 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         m.pair_basis == 0 or m.pair_basis >= 2,
         f"config key model.pair_basis: must be 0 (no pair term) or >= 2, got {m.pair_basis}",
     )
+    if t.pair_term_fit:
+        _require(
+            m.pair_basis > 0,
+            "config key training.pair_term_fit: the model has no pair term to fit; set "
+            "model.pair_basis (e.g. 96) or switch pair_term_fit off",
+        )
+        _require(
+            t.force_weight > 0,
+            "config key training.pair_term_fit fits the pair term to the forces, but "
+            "training.force_weight is 0",
+        )
     _positive("model.min_width", m.min_width)
     _positive("model.charge_init_scale", m.charge_init_scale)
     _require(

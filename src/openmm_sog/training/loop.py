@@ -31,6 +31,7 @@ from .model_io import (
     upgrade_state_dict,
     write_model_payload,
 )
+from .pair_fit import fit_pair_term
 from .reference_energies import reference_energies
 from .run_folder import check_run_folder, write_run_folder
 
@@ -262,7 +263,8 @@ def _optimizer(config: TrainConfig, model: SOGNet) -> torch.optim.Optimizer:
             line_search_fn="strong_wolfe",
         )
     kernel = [] if model.lr is None else list(model.lr.parameters())
-    chosen = {id(p) for p in kernel}
+    pair = [] if model.pair_term is None else list(model.pair_term.parameters())
+    chosen = {id(p) for p in kernel + pair}
     others = [p for p in model.parameters() if id(p) not in chosen]
     decoupled = t.optimizer == "adamw"
     if decoupled:
@@ -276,14 +278,16 @@ def _optimizer(config: TrainConfig, model: SOGNet) -> torch.optim.Optimizer:
         groups = [g for g in groups if g["params"]]
     else:
         groups = [{"params": others}]
-    if kernel:
-        for p in kernel:
-            p.requires_grad_(t.kernel_lr_factor > 0)
-        if t.kernel_lr_factor > 0:
-            kernel_group = {"params": kernel, "lr": t.learning_rate * t.kernel_lr_factor}
+    # The kernel and the pair term are physics the data fix, not network weights: their own
+    # rates, never decayed.
+    for params, factor in ((kernel, t.kernel_lr_factor), (pair, t.pair_lr_factor)):
+        for p in params:
+            p.requires_grad_(factor > 0)
+        if params and factor > 0:
+            group = {"params": params, "lr": t.learning_rate * factor}
             if decoupled:
-                kernel_group["weight_decay"] = 0.0
-            groups.append(kernel_group)
+                group["weight_decay"] = 0.0
+            groups.append(group)
     adam = torch.optim.AdamW if decoupled else torch.optim.Adam
     return adam(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
 
@@ -366,16 +370,20 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
         torch.set_rng_state(state.rng_state)
     else:
         state = TrainingState({}, {}, None, 0, math.inf, 0, 0.0, torch.get_rng_state())
+        if not t.initialize_from:
+            shifts = reference_energies(train_set, list(model.atomic_numbers), t.reference_energies)
+            with torch.no_grad():
+                model.energy_shifts.copy_(shifts.to(model.energy_shifts.dtype))
+        if t.pair_term_fit:
+            _fit_pair_term(model, train_set, config, ctx)
+            if ema is not None:  # the average starts from the fitted model, not the one before
+                ema.module.load_state_dict(model.state_dict())
         if t.initialize_from:
             # The starting model is epoch 0: the best so far, so model_best.pt is never worse.
             val_loss, val_rmse = _epoch_loss(
                 judged, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
             )
             start_row = _log_row(0, math.nan, val_loss, t.learning_rate, 0.0, {}, val_rmse)
-        else:
-            shifts = reference_energies(train_set, list(model.atomic_numbers), t.reference_energies)
-            with torch.no_grad():
-                model.energy_shifts.copy_(shifts.to(model.energy_shifts.dtype))
     log_path = io.directory / "log.csv"
     if ctx.is_main:
         _prepare_log(log_path, fresh=state.epoch == 0)
@@ -483,6 +491,25 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     if start_row is not None:
         summary["initial_validation_loss"] = start_row["validation_loss"]
     return summary
+
+
+def _fit_pair_term(
+    model: SOGNet, train_set: list[Structure], config: TrainConfig, ctx: Context
+) -> None:
+    """``training.pair_term_fit``: the pair term's least-squares weights on the training forces
+    (every rank computes the same), then the energy shifts refitted to what the model now
+    predicts when they are fitted at all (``reference_energies: fit``)."""
+    t = config.training
+    report = fit_pair_term(model, train_set, t.batch_size)
+    if t.reference_energies == "fit":
+        refit_energy_shifts(model, train_set, t.batch_size)
+    if ctx.is_main and t.progress:
+        print(
+            f"pair term fitted to the training forces by least squares: force RMSE "
+            f"{1000 * report['force_rmse_before']:.1f} -> {1000 * report['force_rmse_after']:.1f}"
+            f" meV/A ({report['rank']} of {report['columns']} weights determined)",
+            flush=True,
+        )
 
 
 def _ema(model: SOGNet, decay: float | None) -> torch.optim.swa_utils.AveragedModel | None:

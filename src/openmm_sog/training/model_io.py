@@ -118,18 +118,18 @@ def refit_energy_shifts(model: SOGNet, structures: list[Structure], batch_size: 
     labelled = [s for s in structures if s.energy is not None]
     if not labelled:
         return 0.0
-    dtype = model.energy_shifts.dtype
+    dtype, device = model.energy_shifts.dtype, model.energy_shifts.device
     residuals = []
     for start in range(0, len(labelled), batch_size):
-        batch = collate(labelled[start : start + batch_size]).to(dtype)
+        batch = collate(labelled[start : start + batch_size]).to(dtype, device)
         with torch.no_grad():
             out = model(**batch.model_inputs(), compute_forces=False)
-        residuals.append((batch.energy - out["energy"]).double())
+        residuals.append((batch.energy - out["energy"]).double().cpu())
     counts = composition_matrix(labelled, model.atomic_numbers)
     residual = torch.cat(residuals)[:, None]
     delta = torch.linalg.lstsq(counts, residual, driver="gelsd").solution[:, 0]
     with torch.no_grad():
-        model.energy_shifts.add_(delta.to(dtype))
+        model.energy_shifts.add_(delta.to(dtype=dtype, device=device))
     return float(((counts @ delta) / counts.sum(1)).pow(2).mean().sqrt())
 
 
