@@ -14,7 +14,7 @@ from openmm_sog.model import SOGNet
 from openmm_sog.model.pair_term import PairTerm
 from openmm_sog.training.config import ConfigError, load_config
 from openmm_sog.training.data import Structure
-from openmm_sog.training.pair_fit import fit_pair_term, pair_force_columns
+from openmm_sog.training.pair_fit import PairTermFit, fit_pair_term, pair_force_columns
 
 
 def _direct_pair_sum(term: PairTerm, positions: np.ndarray, species: list[int]) -> float:
@@ -184,6 +184,28 @@ def test_fit_pair_term_recovers_a_pair_potential_and_reports_its_residual():
         )
 
 
+def test_a_reused_fit_equals_a_fresh_one_after_the_network_moved():
+    """PairTermFit keeps the normal matrix of the structures; after the rest of the model
+    has changed, applying it again gives the weights a fresh fit gives."""
+    model = make_model(seed=14, pair_basis=10, neighbor_list="brute_force")
+    raws = [random_structure(12, TRICLINIC, seed=40 + k) for k in range(3)]
+    structures = [_structure(r, torch.randn(12, 3, dtype=torch.float64)) for r in raws]
+    fitter = PairTermFit(model, structures, batch_size=2)
+    fitter(model)
+    with torch.no_grad():
+        for p in model.fitting.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        start = model.pair_term.weights.detach().clone()
+    reused = fitter(model)
+    after_reuse = model.pair_term.weights.detach().clone()
+    with torch.no_grad():
+        model.pair_term.weights.copy_(start)
+    fresh = fit_pair_term(model, structures, batch_size=3)
+    torch.testing.assert_close(after_reuse, model.pair_term.weights.detach())
+    assert reused["force_rmse_after"] == pytest.approx(fresh["force_rmse_after"], rel=1e-9)
+    assert reused["force_rmse_before"] > reused["force_rmse_after"]
+
+
 def test_fit_pair_term_refuses_a_model_without_one_or_data_without_forces():
     model = make_model(seed=12)
     raw = random_structure(6, TRICLINIC, seed=13)
@@ -203,6 +225,14 @@ def test_fit_pair_term_refuses_a_model_without_one_or_data_without_forces():
             "training.force_weight is 0",
         ),
         ("training: {pair_lr_factor: -1}", "pair_lr_factor"),
+        (
+            "model: {pair_basis: 8}\ntraining: {pair_term_refit_interval: 5}",
+            "set training.pair_term_fit: true as well",
+        ),
+        (
+            "model: {pair_basis: 8}\ntraining: {pair_term_fit: true, pair_term_refit_interval: -1}",
+            "pair_term_refit_interval: must be >= 0",
+        ),
         (
             "training: {optimizer: lbfgs, learning_rate: 1, pair_lr_factor: 0.5}",
             "pair_lr_factor is not supported with the lbfgs optimizer",

@@ -106,6 +106,9 @@ class TrainingConfig:
     # (see ``pair_fit``): narrow Gaussians that resolve a steep wall are what gradient steps fit
     # slowest.
     pair_term_fit: bool = False
+    # With pair_term_fit: fit again after every this many epochs (0: only before the first),
+    # so the pair term follows what the network and the long range take over while they train.
+    pair_term_refit_interval: int = 0
     scheduler: str = "plateau"  # "plateau", "exponential" or "none"
     scheduler_factor: float = 0.5  # plateau: LR factor; exponential: gamma per epoch
     scheduler_patience: int = 5
@@ -418,6 +421,16 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _require(
         m.pair_basis == 0 or m.pair_basis >= 2,
         f"config key model.pair_basis: must be 0 (no pair term) or >= 2, got {m.pair_basis}",
+    )
+    _require(
+        t.pair_term_refit_interval >= 0,
+        "config key training.pair_term_refit_interval: must be >= 0 (epochs; 0: no refit), "
+        f"got {t.pair_term_refit_interval}",
+    )
+    _require(
+        t.pair_term_fit or not t.pair_term_refit_interval,
+        "config key training.pair_term_refit_interval refits the pair term's least-squares "
+        "fit; set training.pair_term_fit: true as well",
     )
     if t.pair_term_fit:
         _require(

@@ -31,7 +31,7 @@ from .model_io import (
     upgrade_state_dict,
     write_model_payload,
 )
-from .pair_fit import fit_pair_term
+from .pair_fit import PairTermFit
 from .reference_energies import reference_energies
 from .run_folder import check_run_folder, write_run_folder
 
@@ -341,6 +341,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
     # resumed scales (energy scale, neighbour normalisation are attributes, not tensors it
     # would average), so that it starts from, and is judged as, the model it averages.
     ema = _ema(model, t.ema_decay)
+    pair_fit: PairTermFit | None = None  # made at the first fit (fresh start) or refit
     # Validation, early stopping and model_best.pt see the averaged weights when there are any.
     judged = model if ema is None else ema.module
     if state is not None:
@@ -375,7 +376,7 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
             with torch.no_grad():
                 model.energy_shifts.copy_(shifts.to(model.energy_shifts.dtype))
         if t.pair_term_fit:
-            _fit_pair_term(model, train_set, config, ctx)
+            pair_fit = _fit_pair_term(model, train_set, config, ctx)
             if ema is not None:  # the average starts from the fitted model, not the one before
                 ema.module.load_state_dict(model.state_dict())
         if t.initialize_from:
@@ -418,6 +419,8 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
                 train_loss, train_rmse = _epoch_loss(
                     wrapped, train_set, train_data, config, optimizer, order, bar, ctx, ema
                 )
+        if t.pair_term_refit_interval and epoch % t.pair_term_refit_interval == 0:
+            pair_fit = _fit_pair_term(model, train_set, config, ctx, pair_fit, epoch)
         val_loss, val_rmse = _epoch_loss(
             judged, eval_set, eval_data, config, None, list(range(len(eval_set))), None, ctx
         )
@@ -494,22 +497,31 @@ def _train(config: TrainConfig, ctx: Context) -> dict:
 
 
 def _fit_pair_term(
-    model: SOGNet, train_set: list[Structure], config: TrainConfig, ctx: Context
-) -> None:
+    model: SOGNet,
+    train_set: list[Structure],
+    config: TrainConfig,
+    ctx: Context,
+    pair_fit: PairTermFit | None = None,
+    epoch: int = 0,
+) -> PairTermFit:
     """``training.pair_term_fit``: the pair term's least-squares weights on the training forces
     (every rank computes the same), then the energy shifts refitted to what the model now
-    predicts when they are fitted at all (``reference_energies: fit``)."""
+    predicts when they are fitted at all (``reference_energies: fit``). Returns the fitter
+    (its normal matrix is reused by later refits)."""
     t = config.training
-    report = fit_pair_term(model, train_set, t.batch_size)
+    if pair_fit is None:
+        pair_fit = PairTermFit(model, train_set, t.batch_size)
+    report = pair_fit(model)
     if t.reference_energies == "fit":
         refit_energy_shifts(model, train_set, t.batch_size)
-    if ctx.is_main and t.progress:
+    if ctx.is_main and t.progress and epoch == 0:
         print(
             f"pair term fitted to the training forces by least squares: force RMSE "
             f"{1000 * report['force_rmse_before']:.1f} -> {1000 * report['force_rmse_after']:.1f}"
             f" meV/A ({report['rank']} of {report['columns']} weights determined)",
             flush=True,
         )
+    return pair_fit
 
 
 def _ema(model: SOGNet, decay: float | None) -> torch.optim.swa_utils.AveragedModel | None:

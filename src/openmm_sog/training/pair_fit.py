@@ -3,10 +3,12 @@
 A model's forces are linear in the pair term's weights (``model.pair_term``, E = 1/2 sum over
 the full neighbour list of phi(r), phi linear in a fine Gaussian basis). With everything else
 held as it stands, the weights that minimise the summed squared force error are therefore one
-linear least-squares problem, solved here before gradient training starts. Narrow basis
-functions are what steep pair walls need (a WCA wall's force kink is resolved to ~12 meV/A by
-Gaussians of width 0.025 A and to ~280 meV/A by width 0.1), and they are the slowest for a
-gradient optimiser to fit; starting from their optimum leaves Adam the many-body remainder.
+linear least-squares problem, solved here before gradient training starts and, with
+``pair_term_refit_interval``, again every few epochs (alternating with Adam on the rest, so the
+pair term follows what the long range and the network take over). Narrow basis functions are
+what steep pair walls need (a WCA wall's force kink is resolved to ~12 meV/A by Gaussians of
+width 0.025 A and to ~280 meV/A by width 0.1), and they are the slowest for a gradient
+optimiser to fit.
 
 The design matrix is formed analytically, per edge (i, j) with r = |r_j - r_i|: for basis
 function k of the edge's species pair, dE/d(r_j - r_i) = 1/2 s B_k'(r) (r_j - r_i) / r, where
@@ -23,7 +25,7 @@ from ..model.sognet import SOGNet
 from .data import Structure, collate
 from .errors import ConfigError
 
-__all__ = ["fit_pair_term", "pair_force_columns"]
+__all__ = ["PairTermFit", "fit_pair_term", "pair_force_columns"]
 
 #: Eigenvalues of the normal matrix below this fraction of the largest are dropped: basis
 #: functions no training pair distance reaches (below the closest contact) and near-degenerate
@@ -70,54 +72,99 @@ def pair_force_columns(model: SOGNet, batch_inputs: dict[str, Tensor]) -> Tensor
     return columns
 
 
-def fit_pair_term(model: SOGNet, structures: list[Structure], batch_size: int = 8) -> dict:
-    """Set ``model.pair_term`` to the least-squares optimum of the training force error with
-    the rest of the model as it stands (the weights' current values are the starting point,
-    so a model started from another keeps its part). Structures without forces are skipped.
+class PairTermFit:
+    """Least-squares fits of ``model.pair_term`` on fixed training structures, repeatable.
 
-    :return: ``{"force_rmse_before": eV/A, "force_rmse_after": eV/A, "rank": int,
-        "columns": int}`` over the labelled force components.
+    The normal matrix depends only on the structures (their pair distances), the basis and the
+    energy scale, so it is formed and decomposed once; each fit then costs one force
+    evaluation of the model and a pass over the edges for the right-hand side A^T r, which is
+    sum over edges of 1/2 s B_k'(r) u . (r_i - r_j) with u the edge's unit vector and r_i the
+    residual force on atom i.
+
+    :param model: the model whose pair term is fitted (its scales and basis are read here).
+    :param structures: training structures; those without forces are skipped.
+    :param batch_size: structures per model evaluation.
     """
-    pair = model.pair_term
-    if pair is None:
-        raise ConfigError(
-            "training.pair_term_fit needs a pair term: set model.pair_basis (e.g. 96)"
-        )
-    labelled = [s for s in structures if s.forces is not None]
-    if not labelled:
-        raise ConfigError(
-            "training.pair_term_fit fits the pair term to forces, and no training structure "
-            "has any; switch it off or add force labels"
-        )
-    parameter = pair.weights
-    dtype, device = parameter.dtype, parameter.device
-    size = pair.weights.numel()
-    normal = torch.zeros(size, size, dtype=torch.float64, device=device)
-    rhs = torch.zeros(size, dtype=torch.float64, device=device)
-    squared, count = 0.0, 0
-    for start in range(0, len(labelled), batch_size):
-        batch = collate(labelled[start : start + batch_size]).to(dtype, device)
-        inputs = batch.model_inputs()
-        out = model(**inputs, compute_forces=True)
-        residual = (batch.forces - out["forces"].detach()).double().reshape(-1)
-        design = pair_force_columns(model, inputs).reshape(residual.shape[0], size)
-        rows = torch.isfinite(residual)
-        design, residual = design[rows], residual[rows]
-        normal += design.T @ design
-        rhs += design.T @ residual
-        squared += float((residual * residual).sum())
-        count += int(residual.numel())
-    values, vectors = torch.linalg.eigh(normal)
-    keep = values > EIGENVALUE_CUTOFF * values.max().clamp_min(1e-300)
-    inverse = torch.where(keep, 1.0 / values.clamp_min(1e-300), torch.zeros_like(values))
-    delta = vectors @ (inverse * (vectors.T @ rhs))
-    # |A delta - r|^2 from the normal equations, so the rows need not be kept.
-    after = squared + float(delta @ (normal @ delta) - 2.0 * (delta @ rhs))
-    with torch.no_grad():
-        pair.weights.add_(delta.reshape(pair.weights.shape).to(dtype))
-    return {
-        "force_rmse_before": (squared / count) ** 0.5,
-        "force_rmse_after": (max(after, 0.0) / count) ** 0.5,
-        "rank": int(keep.sum()),
-        "columns": size,
-    }
+
+    def __init__(self, model: SOGNet, structures: list[Structure], batch_size: int = 8):
+        pair = model.pair_term
+        if pair is None:
+            raise ConfigError(
+                "training.pair_term_fit needs a pair term: set model.pair_basis (e.g. 96)"
+            )
+        self.labelled = [s for s in structures if s.forces is not None]
+        if not self.labelled:
+            raise ConfigError(
+                "training.pair_term_fit fits the pair term to forces, and no training "
+                "structure has any; switch it off or add force labels"
+            )
+        self.batch_size = int(batch_size)
+        device = pair.weights.device
+        size = pair.weights.numel()
+        normal = torch.zeros(size, size, dtype=torch.float64, device=device)
+        for batch in self._batches(model):
+            inputs = batch.model_inputs()
+            design = pair_force_columns(model, inputs).reshape(-1, size)
+            design = design[torch.isfinite(batch.forces.reshape(-1))]
+            normal += design.T @ design
+        values, vectors = torch.linalg.eigh(normal)
+        keep = values > EIGENVALUE_CUTOFF * values.max().clamp_min(1e-300)
+        self.normal = normal
+        self.vectors = vectors
+        self.inverse = torch.where(keep, 1.0 / values.clamp_min(1e-300), torch.zeros_like(values))
+        self.rank = int(keep.sum())
+
+    def _batches(self, model: SOGNet):
+        parameter = model.pair_term.weights
+        for start in range(0, len(self.labelled), self.batch_size):
+            chosen = self.labelled[start : start + self.batch_size]
+            yield collate(chosen).to(parameter.dtype, parameter.device)
+
+    def __call__(self, model: SOGNet) -> dict:
+        """Move ``model``'s pair weights to the least-squares optimum of the force error
+        with the rest of the model as it now stands.
+
+        :return: ``{"force_rmse_before": eV/A, "force_rmse_after": eV/A, "rank": int,
+            "columns": int}`` over the labelled force components.
+        """
+        pair = model.pair_term
+        num_pairs, num_basis = pair.weights.shape
+        rhs = torch.zeros(num_pairs, num_basis, dtype=torch.float64, device=self.normal.device)
+        squared, count = 0.0, 0
+        for batch in self._batches(model):
+            inputs = batch.model_inputs()
+            out = model(**inputs, compute_forces=True)
+            residual = (batch.forces - out["forces"].detach()).double()
+            finite = torch.isfinite(residual)
+            squared += float(residual[finite].pow(2).sum())
+            count += int(finite.sum())
+            residual = torch.where(finite, residual, torch.zeros_like(residual))
+            species = model.species_index(inputs["atomic_numbers"])
+            with torch.no_grad():
+                i, j, vectors = model._pairs(
+                    inputs["positions"], inputs["cell"], inputs["pbc"], inputs["batch"]
+                )
+            vectors = vectors.double()
+            distances = torch.linalg.norm(vectors, dim=-1)
+            _, slopes = torch.func.jvp(pair.basis, (distances,), (torch.ones_like(distances),))
+            along = ((residual[i] - residual[j]) * vectors).sum(-1) / distances
+            types = pair.pair_index[species.index_select(0, i), species.index_select(0, j)]
+            rhs.index_add_(0, types, 0.5 * model.energy_scale * along.unsqueeze(-1) * slopes)
+        rhs = rhs.reshape(-1)
+        delta = self.vectors @ (self.inverse * (self.vectors.T @ rhs))
+        # |A delta - r|^2 from the normal equations, so the rows need not be kept.
+        after = squared + float(delta @ (self.normal @ delta) - 2.0 * (delta @ rhs))
+        with torch.no_grad():
+            pair.weights.add_(delta.reshape(pair.weights.shape).to(pair.weights.dtype))
+        return {
+            "force_rmse_before": (squared / count) ** 0.5,
+            "force_rmse_after": (max(after, 0.0) / count) ** 0.5,
+            "rank": self.rank,
+            "columns": int(rhs.numel()),
+        }
+
+
+def fit_pair_term(model: SOGNet, structures: list[Structure], batch_size: int = 8) -> dict:
+    """One least-squares fit of ``model.pair_term`` on ``structures`` (see :class:`PairTermFit`)
+    with the rest of the model as it stands; returns the fit's report."""
+    return PairTermFit(model, structures, batch_size)(model)
