@@ -130,11 +130,21 @@ def learned_prefactor(model_path: str) -> None:
     mean = [float(charges[batch.atomic_numbers == z].mean()) for z in species]
     spread = max(float(charges[batch.atomic_numbers == z].std()) for z in species)
     print(f"latent charges per species: {mean} (largest std {spread:.1e})")
-    for n_sq in (1, 2, 3, 4, 9):
-        k_sq = torch.tensor([n_sq * (2 * math.pi / BOX) ** 2], dtype=torch.float64)
+    def prefactor(k: float) -> float:
+        k_sq = torch.tensor([k * k], dtype=torch.float64)
         ghat = model.lr.kernel.fourier(k_sq)[..., 0].item()
-        value = mean[0] * mean[1] * ghat * k_sq.item() / (4 * math.pi)
-        print(f"  |n|^2 = {n_sq}: q+ q- ghat(k) k^2 / 4 pi = {value:.4f}")
+        return mean[0] * mean[1] * ghat * k * k / (4 * math.pi)
+
+    print("q+ q- ghat(k) k^2 / 4 pi (the true Coulomb's is -3.5 at every k):")
+    for n_sq in (1, 2, 3, 4, 9):
+        k = math.sqrt(n_sq) * 2 * math.pi / BOX
+        print(f"  training box, |n|^2 = {n_sq}: {prefactor(k):.4f}")
+    # At the training box's k the local model's short-range part (pair term, network) adds
+    # to the response, so the kernel alone need not be -3.5 there; as k -> 0 that part
+    # vanishes like k^2 and the kernel's value is the model's Coulomb tail.
+    for boxes in (2, 10, 100):
+        k = 2 * math.pi / (boxes * BOX)
+        print(f"  long wavelength, k = 2 pi / ({boxes} L): {prefactor(k):.4f}")
 
 
 def main() -> None:

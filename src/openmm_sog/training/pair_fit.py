@@ -27,11 +27,14 @@ from .errors import ConfigError
 
 __all__ = ["PairTermFit", "fit_pair_term", "pair_force_columns"]
 
-#: Eigenvalues of the normal matrix below this fraction of the largest are dropped: basis
-#: functions no training pair distance reaches (below the closest contact) and near-degenerate
-#: combinations of neighbouring Gaussians get no weight (the minimum-norm solution) instead of
-#: large cancelling ones that would amplify noise.
-EIGENVALUE_CUTOFF = 1e-12
+#: Ridge on the pair weights, relative to the normal matrix's largest eigenvalue: the fit
+#: minimises |A w - r|^2 + RIDGE lambda_max |w|^2. Gaussians centred where the training set
+#: has few pair distances (the closest contacts of a steep wall) are otherwise fitted to those
+#: few pairs with weights that are wild in between: on the point charges with 192 Gaussians
+#: (width 0.016 A) the unregularised fit gave 157 meV/A on the training forces and 1956 on
+#: held-out ones; 1e-9 gave 159 held out and left the well-sampled 128-Gaussian fit as it was
+#: (23.7 meV/A held out); 1e-8 already cost 14 % there, 1e-7 a factor 5.
+RIDGE = 1e-9
 
 
 def pair_force_columns(model: SOGNet, batch_inputs: dict[str, Tensor]) -> Tensor:
@@ -108,11 +111,12 @@ class PairTermFit:
             design = design[torch.isfinite(batch.forces.reshape(-1))]
             normal += design.T @ design
         values, vectors = torch.linalg.eigh(normal)
-        keep = values > EIGENVALUE_CUTOFF * values.max().clamp_min(1e-300)
+        ridge = RIDGE * float(values.max().clamp_min(1e-300))
         self.normal = normal
         self.vectors = vectors
-        self.inverse = torch.where(keep, 1.0 / values.clamp_min(1e-300), torch.zeros_like(values))
-        self.rank = int(keep.sum())
+        self.inverse = 1.0 / (values.clamp_min(0.0) + ridge)
+        # Directions the data determine more than the ridge does.
+        self.rank = int((values > ridge).sum())
 
     def _batches(self, model: SOGNet):
         parameter = model.pair_term.weights
@@ -125,7 +129,8 @@ class PairTermFit:
         with the rest of the model as it now stands.
 
         :return: ``{"force_rmse_before": eV/A, "force_rmse_after": eV/A, "rank": int,
-            "columns": int}`` over the labelled force components.
+            "columns": int}`` over the labelled force components; ``rank``: the directions of
+            weight space the data determine more than the ridge does.
         """
         pair = model.pair_term
         num_pairs, num_basis = pair.weights.shape
@@ -151,7 +156,11 @@ class PairTermFit:
             types = pair.pair_index[species.index_select(0, i), species.index_select(0, j)]
             rhs.index_add_(0, types, 0.5 * model.energy_scale * along.unsqueeze(-1) * slopes)
         rhs = rhs.reshape(-1)
-        delta = self.vectors @ (self.inverse * (self.vectors.T @ rhs))
+        # The ridge acts on the weights, not on the step: w = (N + mu)^-1 (A^T r + N w0), so
+        # weights no data support decay toward zero instead of keeping earlier values.
+        start = pair.weights.detach().double().reshape(-1)
+        target = rhs + self.normal @ start
+        delta = self.vectors @ (self.inverse * (self.vectors.T @ target)) - start
         # |A delta - r|^2 from the normal equations, so the rows need not be kept.
         after = squared + float(delta @ (self.normal @ delta) - 2.0 * (delta @ rhs))
         with torch.no_grad():
