@@ -6,8 +6,10 @@ Coulomb part and a Weeks-Chandler-Andersen wall for a scan of sigma. The residua
 exactly that decomposition holds; the Coulomb force left beyond the local cutoff is the part a
 short-range model cannot see.
 
-With ``--model``: the long-wavelength Coulomb prefactor the SOG-Net learned without any charge
-data, ``q+ q- ghat(k) k^2 / 4 pi`` at the box's smallest wave vectors (the true value is -a).
+With ``--model``: the Coulomb prefactor the SOG-Net's kernel learned without any charge data,
+``q+ q- ghat(k) k^2 / 4 pi`` at the box's smallest wave vectors and at longer wavelengths (the
+true value is -a), and the whole model's Coulomb response per reciprocal shell, read off its
+force errors on the 20 test configurations (:func:`coulomb_response`).
 
     python3 examples/pointcharge_analysis.py [--model reproduction/pointcharge_sognet/model_best.pt]
 
@@ -120,6 +122,9 @@ def learned_prefactor(model_path: str) -> None:
     from openmm_sog.training.model_io import load_model
 
     model = load_model(model_path, "float64")
+    if model.lr is None:
+        print("short-range model: no kernel, no latent charges")
+        return
     structures = read_dataset(DATA)[80:84]
     batch = collate(structures)
     outputs = model.energy_components(
@@ -130,6 +135,7 @@ def learned_prefactor(model_path: str) -> None:
     mean = [float(charges[batch.atomic_numbers == z].mean()) for z in species]
     spread = max(float(charges[batch.atomic_numbers == z].std()) for z in species)
     print(f"latent charges per species: {mean} (largest std {spread:.1e})")
+
     def prefactor(k: float) -> float:
         k_sq = torch.tensor([k * k], dtype=torch.float64)
         ghat = model.lr.kernel.fourier(k_sq)[..., 0].item()
@@ -147,6 +153,56 @@ def learned_prefactor(model_path: str) -> None:
         print(f"  long wavelength, k = 2 pi / ({boxes} L): {prefactor(k):.4f}")
 
 
+def coulomb_response(model_path: str, frames: list[int], max_shell: int = 12) -> None:
+    """The trained model's whole Coulomb response per reciprocal shell, from its force errors.
+
+    The residual forces (labels - model) on ``frames`` are fitted by least squares as a sum
+    over shells |n|^2 = 1..max_shell of c_s * (the reciprocal-space Coulomb force of that shell
+    with the true charges and prefactor 3.5). A model that answers the shell's charge-density
+    mode like 3.5 q q / r leaves c_s = 0; one that answers with a_s leaves c_s = 1 - a_s / 3.5.
+    Unlike the kernel's own ghat(k), this counts everything the model does at that wave vector
+    (kernel, latent charges and the local model together), which is what the forces fix.
+    """
+    from openmm_sog.training.data import collate, read_dataset
+    from openmm_sog.training.model_io import load_model
+
+    model = load_model(model_path, "float64")
+    structures = read_dataset(DATA)
+    with h5py.File(DATA) as f:
+        points, forces, charges = f["points"][:], f["forces"][:], f["charges"][:]
+    n = np.arange(-4, 5)
+    lattice = np.stack(np.meshgrid(n, n, n, indexing="ij"), -1).reshape(-1, 3)
+    n_sq = (lattice**2).sum(1)
+    shells = [s for s in sorted(set(n_sq.tolist())) if 0 < s <= max_shell]
+    residuals, columns = [], []
+    for c in frames:
+        batch = collate([structures[c]])
+        predicted = model(**batch.model_inputs(), compute_forces=True)["forces"].detach()
+        residuals.append((forces[:, :, c].T - predicted.numpy()).ravel())
+        x, q = points[:, :, c].T, charges[:, c]
+        block = []
+        for shell in shells:
+            k = lattice[n_sq == shell] * (2 * math.pi / BOX)
+            phase = x @ k.T
+            structure = (q[:, None] * np.exp(1j * phase)).sum(0)
+            along = np.imag(np.exp(-1j * phase) * structure[None, :])
+            # E_s = 3.5 (4 pi / V) / k^2 sum_k |S(k)|^2 / 2: its force on atom i
+            scale = 3.5 * 4 * math.pi / BOX**3 / (shell * (2 * math.pi / BOX) ** 2)
+            block.append((-scale * q[:, None] * (along @ k)).ravel())
+        columns.append(np.stack(block, 1))
+    residual = np.concatenate(residuals)
+    design = np.concatenate(columns)
+    coefficients, *_ = np.linalg.lstsq(design, residual, rcond=None)
+    left = math.sqrt(float(np.mean((design @ coefficients - residual) ** 2)))
+    print(
+        f"the model's Coulomb response per shell on {len(frames)} configurations (force error "
+        f"{1000 * math.sqrt(float(np.mean(residual**2))):.1f} meV/A, {1000 * left:.1f} left "
+        "after the shells' fit):"
+    )
+    for shell, c in zip(shells[:4], coefficients[:4], strict=True):
+        print(f"  |n|^2 = {shell}: prefactor {3.5 * (1 - c):.4f} (true 3.5; {100 * c:+.2f} % off)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a trained point-charge SOG-Net (model_best.pt)")
@@ -155,6 +211,7 @@ def main() -> None:
     decompose(list(range(0, 100, 10)), args.cutoff)
     if args.model:
         learned_prefactor(args.model)
+        coulomb_response(args.model, list(range(80, 100)))
 
 
 if __name__ == "__main__":
