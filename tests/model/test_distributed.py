@@ -23,9 +23,18 @@ from openmm_sog.training.loop import train
 RTOL = 1e-9
 
 
-def _setup(folder: Path, energies: bool, optimizer: str = "adam", priors: bool = False) -> Path:
+#: Extra training keys per case: both charge priors; the pair term's least-squares fit with a
+#: refit after epoch 2 (every rank fits on the whole training set and must agree).
+EXTRAS: dict[str, dict] = {
+    "": {},
+    "priors": {"charge_weight": 0.3, "charge_l1_weight": 0.2},
+    "pair": {"pair_term_fit": True, "pair_term_refit_interval": 2, "pair_lr_factor": 0.5},
+}
+
+
+def _setup(folder: Path, energies: bool, optimizer: str = "adam", extra: str = "") -> Path:
     """6 structures: 5 train (global batches 3 + 2, split 2/1 and 1/1), 1 validation;
-    ``priors``: both charge priors on."""
+    ``extra``: a key of EXTRAS."""
     folder.mkdir()
     write_toy_data(folder / "toy.xyz", frames=6)
     if not energies:
@@ -40,9 +49,11 @@ def _setup(folder: Path, energies: bool, optimizer: str = "adam", priors: bool =
         optimizer=optimizer,
         learning_rate=1.0 if optimizer == "lbfgs" else 1e-3,
         lbfgs_iterations=4,
-        **({"charge_weight": 0.3, "charge_l1_weight": 0.2} if priors else {}),
+        **EXTRAS[extra],
     )
     values = yaml.safe_load(config.read_text())
+    if extra == "pair":
+        values["model"]["pair_basis"] = 12
     values["data"]["validation_fraction"] = 0.2  # one structure: rank 1 holds none
     # Config paths are relative to the working directory, which is not ``folder`` here.
     values["data"]["train"] = str(folder / "toy.xyz")
@@ -76,19 +87,27 @@ def _log(run: Path) -> list[list[float]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("energies", "optimizer", "launch", "priors"),
+    ("energies", "optimizer", "launch", "extra"),
     [
-        (True, "adam", "torchrun", False),
-        (False, "adam", "torchrun", False),
-        (True, "lbfgs", "torchrun", False),
-        (True, "adam", "nproc", False),
-        (True, "adam", "torchrun", True),
+        (True, "adam", "torchrun", ""),
+        (False, "adam", "torchrun", ""),
+        (True, "lbfgs", "torchrun", ""),
+        (True, "adam", "nproc", ""),
+        (True, "adam", "torchrun", "priors"),
+        (True, "adam", "torchrun", "pair"),
     ],
-    ids=["energy+forces", "forces-only", "lbfgs", "sognet-train-nproc", "charge-priors"],
+    ids=[
+        "energy+forces",
+        "forces-only",
+        "lbfgs",
+        "sognet-train-nproc",
+        "charge-priors",
+        "pair-term-refit",
+    ],
 )
-def test_two_ranks_match_single_process(tmp_path, energies, optimizer, launch, priors):
-    single = train(load_config(_setup(tmp_path / "single", energies, optimizer, priors)))
-    config = _setup(tmp_path / "ddp", energies, optimizer, priors)
+def test_two_ranks_match_single_process(tmp_path, energies, optimizer, launch, extra):
+    single = train(load_config(_setup(tmp_path / "single", energies, optimizer, extra)))
+    config = _setup(tmp_path / "ddp", energies, optimizer, extra)
     result = _torchrun(config, launch)
 
     # Rank-0-only outputs: one summary on stdout, one log, one set of files, one progress bar.
