@@ -212,7 +212,7 @@ def pointcharge_runs(out: Path, minutes: float) -> list[Run]:
     # test force error was 122 with them, 179 with 16, and 429 without any after 8 minutes).
     # The wall's force has a kink where it ends (2^(1/6)): a pair term of 128 Gaussians
     # (width 0.024) fitted by least squares before training and refitted every 5 epochs
-    # carries it (docs/RESULTS.md (b): test error 97.6 -> 23.8 meV/A for the SOG-Net); Adam
+    # carries it (docs/RESULTS.md (b): test error 97.6 -> 23.6 meV/A for the SOG-Net); Adam
     # leaves its weights alone (pair_lr_factor 0), it undid the fit.
     model = _local_model(
         cutoff=3.0,

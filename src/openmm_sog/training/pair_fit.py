@@ -37,37 +37,45 @@ __all__ = ["PairTermFit", "fit_pair_term", "pair_force_columns"]
 RIDGE = 1e-9
 
 
-def pair_force_columns(model: SOGNet, batch_inputs: dict[str, Tensor]) -> Tensor:
-    """Forces (eV/A) of every pair-term weight at unit value, ``[N, 3, P, K]`` in float64
-    (P species pairs, K basis functions), for one batch's ``model_inputs()``."""
+def _edges(model: SOGNet, inputs: dict[str, Tensor]) -> tuple[Tensor, ...]:
+    """The neighbour list of one batch as the fit needs it (float64): centre ``i``, neighbour
+    ``j``, ``r_j - r_i`` ``[E, 3]`` and its length ``r`` ``[E]``, every basis slope dB_k/dr
+    ``[E, K]`` and the edge's species-pair index ``[E]``."""
     pair = model.pair_term
-    if pair is None:
-        raise ValueError("the model has no pair term (model.pair_basis: 0)")
-    species = model.species_index(batch_inputs["atomic_numbers"])
+    species = model.species_index(inputs["atomic_numbers"])
     with torch.no_grad():
         i, j, vectors = model._pairs(
-            batch_inputs["positions"], batch_inputs["cell"], batch_inputs["pbc"],
-            batch_inputs["batch"],
-        )  # fmt: skip
+            inputs["positions"], inputs["cell"], inputs["pbc"], inputs["batch"]
+        )
     vectors = vectors.double()
     distances = torch.linalg.norm(vectors, dim=-1)
     # Each basis value depends on its own edge's distance only, so one forward-mode pass with
     # a tangent of ones gives every dB_k/dr.
     _, slopes = torch.func.jvp(pair.basis, (distances,), (torch.ones_like(distances),))
     types = pair.pair_index[species.index_select(0, i), species.index_select(0, j)]
+    return i, j, vectors, distances, slopes, types
+
+
+def pair_force_columns(model: SOGNet, batch_inputs: dict[str, Tensor]) -> Tensor:
+    """Forces (eV/A) of every pair-term weight at unit value, ``[N, 3, P, K]`` in float64
+    (P species pairs, K basis functions), for one batch's ``model_inputs()``."""
+    pair = model.pair_term
+    if pair is None:
+        raise ValueError("the model has no pair term (model.pair_basis: 0)")
+    i, j, vectors, distances, slopes, types = _edges(model, batch_inputs)
+    unit = vectors / distances.unsqueeze(-1)
+    num_atoms = batch_inputs["positions"].shape[0]
     num_pairs, num_basis = pair.weights.shape
     columns = torch.zeros(
-        species.shape[0], 3, num_pairs, num_basis, dtype=torch.float64, device=vectors.device
+        num_atoms, 3, num_pairs, num_basis, dtype=torch.float64, device=unit.device
     )
-    unit = vectors / distances.unsqueeze(-1)
     for p in range(num_pairs):
         edges = torch.nonzero(types == p).squeeze(-1)
         if edges.numel() == 0:
             continue
         # dE/d(r_j - r_i) per edge and basis function: [E_p, 3, K]
         grad = 0.5 * model.energy_scale * unit[edges].unsqueeze(-1) * slopes[edges].unsqueeze(1)
-        block = torch.zeros(species.shape[0], 3, num_basis, dtype=torch.float64,
-                            device=vectors.device)  # fmt: skip
+        block = torch.zeros(num_atoms, 3, num_basis, dtype=torch.float64, device=unit.device)
         # F = -dE/dx; x_j enters r_j - r_i with +, x_i with -.
         block.index_add_(0, j[edges], -grad)
         block.index_add_(0, i[edges], grad)
@@ -144,16 +152,8 @@ class PairTermFit:
             squared += float(residual[finite].pow(2).sum())
             count += int(finite.sum())
             residual = torch.where(finite, residual, torch.zeros_like(residual))
-            species = model.species_index(inputs["atomic_numbers"])
-            with torch.no_grad():
-                i, j, vectors = model._pairs(
-                    inputs["positions"], inputs["cell"], inputs["pbc"], inputs["batch"]
-                )
-            vectors = vectors.double()
-            distances = torch.linalg.norm(vectors, dim=-1)
-            _, slopes = torch.func.jvp(pair.basis, (distances,), (torch.ones_like(distances),))
+            i, j, vectors, distances, slopes, types = _edges(model, inputs)
             along = ((residual[i] - residual[j]) * vectors).sum(-1) / distances
-            types = pair.pair_index[species.index_select(0, i), species.index_select(0, j)]
             rhs.index_add_(0, types, 0.5 * model.energy_scale * along.unsqueeze(-1) * slopes)
         rhs = rhs.reshape(-1)
         # The ridge acts on the weights, not on the step: w = (N + mu)^-1 (A^T r + N w0), so
