@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -31,6 +32,9 @@ BOX = 10.0  # cubic box edge (the data set's README)
 EWALD_ALPHA = 0.7  # 1/length: erfc(0.7 * 5) = 7e-7 at half the box
 EWALD_NMAX = 10  # exp(-k^2 / 4 alpha^2) < 1e-7 beyond |n| = 10
 
+if TYPE_CHECKING:
+    from openmm_sog.model.sognet import SOGNet
+
 
 def _minimum_image(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Displacements x_i - x_j and distances (diagonal set to infinity)."""
@@ -39,6 +43,23 @@ def _minimum_image(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r = np.linalg.norm(d, axis=-1)
     np.fill_diagonal(r, np.inf)
     return d, r
+
+
+def _lattice(nmax: int) -> np.ndarray:
+    """Integer wave-vector indices ``[M, 3]`` with every component in [-nmax, nmax]."""
+    n = np.arange(-nmax, nmax + 1)
+    return np.stack(np.meshgrid(n, n, n, indexing="ij"), -1).reshape(-1, 3)
+
+
+def reciprocal_forces(
+    x: np.ndarray, q: np.ndarray, k: np.ndarray, coefficient: np.ndarray
+) -> np.ndarray:
+    """Forces ``[N, 3]`` of E = sum over wave vectors ``k`` ``[M, 3]`` of coefficient(k)
+    |S(k)|^2 / 2, with S(k) = sum_j q_j exp(i k . x_j)."""
+    phase = x @ k.T
+    structure = (q[:, None] * np.exp(1j * phase)).sum(0)
+    per_k = coefficient[None, :] * np.imag(np.exp(-1j * phase) * structure[None, :])
+    return -q[:, None] * (per_k @ k)
 
 
 def ewald_forces(x: np.ndarray, q: np.ndarray, d: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -51,15 +72,11 @@ def ewald_forces(x: np.ndarray, q: np.ndarray, d: np.ndarray, r: np.ndarray) -> 
         * (erfc(a * r) / r**2 + 2 * a / math.sqrt(math.pi) * np.exp(-((a * r) ** 2)) / r)
     )
     real = (radial[:, :, None] * d / r[:, :, None]).sum(1)
-    n = np.arange(-EWALD_NMAX, EWALD_NMAX + 1)
-    k = np.stack(np.meshgrid(n, n, n, indexing="ij"), -1).reshape(-1, 3)
+    k = _lattice(EWALD_NMAX)
     k = k[(k != 0).any(1)] * (2 * math.pi / BOX)
     k_sq = (k * k).sum(1)
-    phase = x @ k.T
-    structure = (q[:, None] * np.exp(1j * phase)).sum(0)
     coefficient = 4 * math.pi / BOX**3 * np.exp(-k_sq / (4 * a * a)) / k_sq
-    per_k = coefficient[None, :] * np.imag(np.exp(-1j * phase) * structure[None, :])
-    return real - q[:, None] * (per_k @ k)
+    return real + reciprocal_forces(x, q, k, coefficient)
 
 
 def truncated_coulomb_forces(
@@ -115,13 +132,12 @@ def decompose(frames: list[int], cutoff: float) -> None:
     )
 
 
-def learned_prefactor(model_path: str) -> None:
+def learned_prefactor(model: SOGNet) -> None:
+    """The kernel's Coulomb prefactor and the latent charges of ``model`` (a loaded SOG-Net)."""
     import torch
 
     from openmm_sog.training.data import collate, read_dataset
-    from openmm_sog.training.model_io import load_model
 
-    model = load_model(model_path, "float64")
     if model.lr is None:
         print("short-range model: no kernel, no latent charges")
         return
@@ -153,7 +169,7 @@ def learned_prefactor(model_path: str) -> None:
         print(f"  long wavelength, k = 2 pi / ({boxes} L): {prefactor(k):.4f}")
 
 
-def coulomb_response(model_path: str, frames: list[int], max_shell: int = 12) -> None:
+def coulomb_response(model: SOGNet, frames: list[int], max_shell: int = 12) -> None:
     """The trained model's whole Coulomb response per reciprocal shell, from its force errors.
 
     The residual forces (labels - model) on ``frames`` are fitted by least squares as a sum
@@ -164,14 +180,11 @@ def coulomb_response(model_path: str, frames: list[int], max_shell: int = 12) ->
     (kernel, latent charges and the local model together), which is what the forces fix.
     """
     from openmm_sog.training.data import collate, read_dataset
-    from openmm_sog.training.model_io import load_model
 
-    model = load_model(model_path, "float64")
     structures = read_dataset(DATA)
     with h5py.File(DATA) as f:
         points, forces, charges = f["points"][:], f["forces"][:], f["charges"][:]
-    n = np.arange(-4, 5)
-    lattice = np.stack(np.meshgrid(n, n, n, indexing="ij"), -1).reshape(-1, 3)
+    lattice = _lattice(4)
     n_sq = (lattice**2).sum(1)
     shells = [s for s in sorted(set(n_sq.tolist())) if 0 < s <= max_shell]
     residuals, columns = [], []
@@ -183,12 +196,9 @@ def coulomb_response(model_path: str, frames: list[int], max_shell: int = 12) ->
         block = []
         for shell in shells:
             k = lattice[n_sq == shell] * (2 * math.pi / BOX)
-            phase = x @ k.T
-            structure = (q[:, None] * np.exp(1j * phase)).sum(0)
-            along = np.imag(np.exp(-1j * phase) * structure[None, :])
-            # E_s = 3.5 (4 pi / V) / k^2 sum_k |S(k)|^2 / 2: its force on atom i
+            # E_s = 3.5 (4 pi / V) / k^2 sum_k |S(k)|^2 / 2 over the shell's wave vectors
             scale = 3.5 * 4 * math.pi / BOX**3 / (shell * (2 * math.pi / BOX) ** 2)
-            block.append((-scale * q[:, None] * (along @ k)).ravel())
+            block.append(reciprocal_forces(x, q, k, np.full(len(k), scale)).ravel())
         columns.append(np.stack(block, 1))
     residual = np.concatenate(residuals)
     design = np.concatenate(columns)
@@ -210,8 +220,11 @@ def main() -> None:
     args = parser.parse_args()
     decompose(list(range(0, 100, 10)), args.cutoff)
     if args.model:
-        learned_prefactor(args.model)
-        coulomb_response(args.model, list(range(80, 100)))
+        from openmm_sog.training.model_io import load_model
+
+        model = load_model(args.model, "float64")
+        learned_prefactor(model)
+        coulomb_response(model, list(range(80, 100)))
 
 
 if __name__ == "__main__":
