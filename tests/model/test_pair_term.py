@@ -9,12 +9,23 @@ import numpy as np
 import pytest
 import torch
 from model_helpers import TRICLINIC, make_model, random_structure, small_config
+from scipy.interpolate import BSpline
 
 from openmm_sog.model import SOGNet
-from openmm_sog.model.pair_term import PairTerm
+from openmm_sog.model.pair_term import PAIR_BASIS_FUNCTIONS, PairTerm
 from openmm_sog.training.config import ConfigError, load_config
 from openmm_sog.training.data import Structure
 from openmm_sog.training.pair_fit import RIDGE, PairTermFit, fit_pair_term, pair_force_columns
+
+
+def _basis_function(function: str, center: float, width: float):
+    """One basis function of r from an independent definition: the Gaussian written out, the
+    cubic B-spline as scipy's B-spline on the knots centre - 2h ... centre + 2h."""
+    if function == "gaussian":
+        return lambda r: math.exp(-(((r - center) / width) ** 2))
+    knots = center + width * np.arange(-2.0, 3.0)
+    element = BSpline.basis_element(knots, extrapolate=False)
+    return lambda r: float(np.nan_to_num(element(r)))
 
 
 def _direct_pair_sum(term: PairTerm, positions: np.ndarray, species: list[int]) -> float:
@@ -23,6 +34,7 @@ def _direct_pair_sum(term: PairTerm, positions: np.ndarray, species: list[int]) 
     weights = term.weights.detach().numpy()
     centers = np.linspace(0.0, term.cutoff, weights.shape[1])
     width = term.cutoff / (weights.shape[1] - 1)
+    basis = [_basis_function(term.function, float(c), width) for c in centers]
     total = 0.0
     for a in range(len(species)):
         for b in range(a + 1, len(species)):
@@ -33,16 +45,16 @@ def _direct_pair_sum(term: PairTerm, positions: np.ndarray, species: list[int]) 
             pair = {(0, 0): 0, (0, 1): 1, (1, 1): 2}[(lo, hi)]
             x = min(max((r - term.inner_cutoff) / (term.cutoff - term.inner_cutoff), 0.0), 1.0)
             switch = 1.0 - 10 * x**3 + 15 * x**4 - 6 * x**5
-            total += switch * sum(
-                w * math.exp(-(((r - c) / width) ** 2))
-                for w, c in zip(weights[pair], centers, strict=True)
-            )
+            total += switch * sum(w * b(r) for w, b in zip(weights[pair], basis, strict=True))
     return total
 
 
-def test_pair_term_equals_the_direct_pair_sum():
+@pytest.mark.parametrize("function", PAIR_BASIS_FUNCTIONS)
+def test_pair_term_equals_the_direct_pair_sum(function):
     torch.manual_seed(0)
-    term = PairTerm(num_species=2, cutoff=3.5, inner_cutoff=2.5, num_basis=12).double()
+    term = PairTerm(
+        num_species=2, cutoff=3.5, inner_cutoff=2.5, num_basis=12, function=function
+    ).double()
     with torch.no_grad():
         term.weights.normal_()
     s = random_structure(10, None, seed=4)
@@ -55,9 +67,39 @@ def test_pair_term_equals_the_direct_pair_sum():
     assert expected != 0.0
 
 
+def test_cubic_bsplines_have_compact_support_and_sum_to_one():
+    """Each cubic B-spline is zero two grid steps from its centre, and on the grid's interior
+    (inside the switch) the functions sum to 1 (partition of unity), so a constant phi is
+    exact there."""
+    term = PairTerm(1, cutoff=3.0, inner_cutoff=2.5, num_basis=31, function="cubic_bspline")
+    r = torch.linspace(0.25, 2.4, 500, dtype=torch.float64)
+    values = term.double().basis(r)
+    torch.testing.assert_close(values.sum(-1), torch.ones_like(r), rtol=0, atol=1e-12)
+    h = 3.0 / 30
+    far = (r.unsqueeze(-1) - term.centers).abs() >= 2.0 * h
+    assert float(values[far].abs().max()) == 0.0
+    assert int((~far).sum(-1).max()) <= 4
+
+
+def test_an_unknown_pair_basis_function_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="must be one of gaussian, cubic_bspline, got 'spline'"):
+        PairTerm(1, cutoff=3.0, inner_cutoff=2.5, num_basis=8, function="spline")
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.xyz}\nmodel: {pair_basis: 8, pair_basis_function: bspline}\n")
+    with pytest.raises(ConfigError, match="model.pair_basis_function: must be one of gaussian"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("function", PAIR_BASIS_FUNCTIONS)
 @pytest.mark.parametrize("cell", [None, TRICLINIC], ids=["cluster", "periodic"])
-def test_forces_with_a_pair_term_match_finite_differences(cell):
-    model = make_model(seed=5, pair_basis=10, long_range=False, neighbor_list="brute_force")
+def test_forces_with_a_pair_term_match_finite_differences(cell, function):
+    model = make_model(
+        seed=5,
+        pair_basis=10,
+        pair_basis_function=function,
+        long_range=False,
+        neighbor_list="brute_force",
+    )
     assert model.pair_term is not None and bool(model.pair_term.weights.abs().sum() > 0)
     s = random_structure(8, cell, seed=6)
     forces = model(**s)["forces"].detach()
@@ -84,10 +126,11 @@ def test_a_new_pair_term_changes_nothing():
     torch.testing.assert_close(paired(**s)["energy"], plain(**s)["energy"], rtol=0, atol=0)
 
 
-def test_export_with_a_pair_term_equals_the_model(tmp_path):
+@pytest.mark.parametrize("function", PAIR_BASIS_FUNCTIONS)
+def test_export_with_a_pair_term_equals_the_model(tmp_path, function):
     from openmm_sog.training.export import export_model, load_exported
 
-    model = make_model(seed=7, pair_basis=8)
+    model = make_model(seed=7, pair_basis=8, pair_basis_function=function)
     export_model(model, tmp_path / "m.pt")
     module, _ = load_exported(tmp_path / "m.pt")
     s = random_structure(6, TRICLINIC, seed=8)
@@ -118,11 +161,14 @@ def _structure(raw: dict[str, torch.Tensor], forces: torch.Tensor | None) -> Str
     )
 
 
+@pytest.mark.parametrize("function", PAIR_BASIS_FUNCTIONS)
 @pytest.mark.parametrize("cell", [None, TRICLINIC], ids=["cluster", "periodic"])
-def test_pair_force_columns_are_the_pair_terms_autograd_forces(cell):
+def test_pair_force_columns_are_the_pair_terms_autograd_forces(cell, function):
     """Column k of the design matrix times any weights = the model's forces from those weights
     minus its forces without them (autograd through the whole model is the oracle)."""
-    model = make_model(seed=9, pair_basis=12, neighbor_list="brute_force")
+    model = make_model(
+        seed=9, pair_basis=12, pair_basis_function=function, neighbor_list="brute_force"
+    )
     raw = random_structure(10, cell, seed=10)
     weights = torch.randn_like(model.pair_term.weights)
     with torch.no_grad():

@@ -2,11 +2,16 @@
 
 Steep pair walls (ionic or WCA repulsion) reach a descriptor's fitting network only through
 sums over neighbours, which round them off; a pair term carries them directly. Each unordered
-species pair has its own radial function, linear in a fine Gaussian basis on [0, cutoff] and
-switched off smoothly between the inner cutoff and the cutoff (the descriptor's switch), so the
-energy and its derivatives are continuous. The weights start at zero: a model with the term
-equals the one without at initialisation. Like the fitting network's output, phi is in units
-of the model's energy scale (eV).
+species pair has its own radial function, linear in a fine basis on a uniform grid over
+[0, cutoff] and switched off smoothly between the inner cutoff and the cutoff (the descriptor's
+switch), so the energy and its derivatives are continuous. The basis is Gaussians or cubic
+B-splines: a wall's force kink (where a WCA wall ends) spreads through every overlapping
+Gaussian, while a cubic B-spline is zero two grid steps from its centre, so the error stays
+near the kink (on the point charges' wall, fitted alone by least squares to held-out frames,
+128 B-splines reached 10.8 meV/A where 128 Gaussians reached 16.9 and 176 reached 11.1).
+
+The weights start at zero: a model with the term equals the one without at initialisation.
+Like the fitting network's output, phi is in units of the model's energy scale (eV).
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from torch import Tensor, nn
 
 from .descriptor import smooth_cutoff
 
-__all__ = ["PairTerm"]
+__all__ = ["PAIR_BASIS_FUNCTIONS", "PairTerm"]
+
+#: Shapes of the pair term's basis functions (``model.pair_basis_function``).
+PAIR_BASIS_FUNCTIONS = ("gaussian", "cubic_bspline")
 
 
 class PairTerm(nn.Module):
@@ -25,14 +33,29 @@ class PairTerm(nn.Module):
     :param num_species: number of species; the weights hold ``S (S + 1) / 2`` radial functions.
     :param cutoff: where phi reaches zero; Angstrom.
     :param inner_cutoff: where the switch starts; Angstrom.
-    :param num_basis: Gaussians per radial function, centred on a uniform grid over
-        ``[0, cutoff]`` with the grid spacing as width.
+    :param num_basis: basis functions per radial function, centred on a uniform grid over
+        ``[0, cutoff]``; the grid spacing h sets their width.
+    :param function: ``"gaussian"``: exp(-(x^2)) with x = (r - centre) / h;
+        ``"cubic_bspline"``: the cardinal cubic B-spline of x (support |x| < 2).
     """
 
-    def __init__(self, num_species: int, cutoff: float, inner_cutoff: float, num_basis: int):
+    def __init__(
+        self,
+        num_species: int,
+        cutoff: float,
+        inner_cutoff: float,
+        num_basis: int,
+        function: str = "gaussian",
+    ):
         super().__init__()
         if num_basis < 2:
             raise ValueError(f"PairTerm needs num_basis >= 2, got {num_basis}")
+        if function not in PAIR_BASIS_FUNCTIONS:
+            raise ValueError(
+                f"pair basis function must be one of {', '.join(PAIR_BASIS_FUNCTIONS)}, "
+                f"got {function!r}"
+            )
+        self.function = function
         self.cutoff = float(cutoff)
         self.inner_cutoff = float(inner_cutoff)
         self.register_buffer("centers", torch.linspace(0.0, cutoff, num_basis, dtype=torch.float64))
@@ -51,8 +74,15 @@ class PairTerm(nn.Module):
     def basis(self, distances: Tensor) -> Tensor:
         """The switched basis functions ``[E, K]`` at ``distances`` ``[E]`` (Angstrom): phi is
         their combination with a species pair's weights."""
-        gaussians = torch.exp(-(((distances.unsqueeze(-1) - self.centers) / self.width) ** 2))
-        return gaussians * smooth_cutoff(distances, self.inner_cutoff, self.cutoff).unsqueeze(-1)
+        x = (distances.unsqueeze(-1) - self.centers) / self.width
+        if self.function == "gaussian":
+            values = torch.exp(-(x * x))
+        else:
+            # 2/3 - a^2 + a^3/2 for a < 1, (2 - a)^3 / 6 for 1 <= a < 2, 0 beyond.
+            a = x.abs()
+            outer = (2.0 - a).clamp_min(0.0)
+            values = torch.where(a < 1.0, 2.0 / 3.0 - a * a * (1.0 - 0.5 * a), outer**3 / 6.0)
+        return values * smooth_cutoff(distances, self.inner_cutoff, self.cutoff).unsqueeze(-1)
 
     def radial(self, distances: Tensor, pairs: Tensor) -> Tensor:
         """phi of each pair ``[E]`` at ``distances`` ``[E]`` (Angstrom) for unordered species

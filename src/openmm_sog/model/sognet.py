@@ -51,6 +51,8 @@ class SOGNetConfig:
     # Gaussians of a learned pair-additive energy per species pair (.pair_term), for steep pair
     # walls the local model would round off; 0: no pair term. Any backbone.
     pair_basis: int = 0
+    # Their shape: "gaussian" or "cubic_bspline" (compact support; see .pair_term).
+    pair_basis_function: str = "gaussian"
     long_range: bool = True
     num_channels: int = 1
     # Width ratio sqrt(2): the series is then accurate to ~1e-6 of 1/r; with ratio 2 its
@@ -123,7 +125,11 @@ class SOGNet(nn.Module):
         self.fitting = mlp([width, *config.fitting_sizes, 1], final_scale=0.5)
         if config.pair_basis > 0:
             self.pair_term = PairTerm(
-                num_species, self.cutoff, float(config.inner_cutoff), int(config.pair_basis)
+                num_species,
+                self.cutoff,
+                float(config.inner_cutoff),
+                int(config.pair_basis),
+                str(config.pair_basis_function),
             )
         else:
             self.pair_term = None

@@ -21,6 +21,7 @@ import yaml
 
 from ..model import SOGNetConfig
 from ..model.backbones import BACKBONE_KEYS, BACKBONES, foreign_backbone_keys
+from ..model.pair_term import PAIR_BASIS_FUNCTIONS
 from .device import check_device_name
 from .errors import ConfigError
 
@@ -421,6 +422,11 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _require(
         m.pair_basis == 0 or m.pair_basis >= 2,
         f"config key model.pair_basis: must be 0 (no pair term) or >= 2, got {m.pair_basis}",
+    )
+    _require(
+        m.pair_basis_function in PAIR_BASIS_FUNCTIONS,
+        "config key model.pair_basis_function: must be one of "
+        f"{', '.join(PAIR_BASIS_FUNCTIONS)}, got {m.pair_basis_function!r}",
     )
     _require(
         t.pair_term_refit_interval >= 0,

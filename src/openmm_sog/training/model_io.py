@@ -296,6 +296,7 @@ LOCAL_MODEL_FIELDS = (
     "fitting_sizes",
     "radial_features",
     "pair_basis",
+    "pair_basis_function",
     "num_features",
     "num_interactions",
 )
