@@ -8,13 +8,10 @@ float32 matrix-product kernel the same way on the CPU, and the results must not 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from layer_helpers import TRICLINIC, energy_forces, random_kernel, random_system
+from script_modules import load_script
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from openmm_sog import SOGLongRange
@@ -22,19 +19,9 @@ from openmm_sog.exact_products import vector_matrix_product
 from openmm_sog.model.neighbors import BruteForceNeighborList, pair_vectors
 from openmm_sog.real_space import minimum_image_pairs
 
-
-def _load_study():
-    """examples/mixed_precision_study.py, whose TF32 rounding is checked against an independent
-    oracle in tests/model/test_mixed_precision_study.py."""
-    path = Path(__file__).resolve().parents[1] / "examples" / "mixed_precision_study.py"
-    spec = importlib.util.spec_from_file_location("mixed_precision_study", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mixed_precision_study"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-study = _load_study()
+# Its TF32 rounding is checked against an independent oracle in
+# tests/model/test_mixed_precision_study.py.
+study = load_script("examples/mixed_precision_study.py")
 round_to_tf32 = study.round_to_tf32
 #: the matrix-product kernels and which arguments are their factors (the study's, and the
 #: vector products it need not round)

@@ -4,31 +4,20 @@ short run per mode end to end."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from script_modules import load_script
 
 import openmm_sog.model.descriptor as descriptor
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "mixed_precision_study.py"
 
-
-def load_study():
-    spec = importlib.util.spec_from_file_location("mixed_precision_study", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mixed_precision_study"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-study = load_study()
+study = load_script("examples/mixed_precision_study.py")
 
 
 def tf32_oracle(values: np.ndarray) -> np.ndarray:

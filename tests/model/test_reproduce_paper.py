@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from script_modules import load_script
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reproduce_paper.py"
-
-
-def load_driver():
-    spec = importlib.util.spec_from_file_location("reproduce_paper", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce_paper"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-driver = load_driver()
+driver = load_script("examples/reproduce_paper.py")
 
 
 @pytest.mark.skipif(not driver.SHARED.is_dir(), reason="shared data not present (../shared)")

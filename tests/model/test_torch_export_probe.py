@@ -7,23 +7,18 @@ energy, charges and vector-Jacobian product with a dynamic atom and pair count
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models/electrolyte_sognet.pt"
 
 
 def _probe():
-    spec = importlib.util.spec_from_file_location(
-        "probe_torch_export", ROOT / "scripts/probe_torch_export.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/probe_torch_export.py")
 
 
 def _case(model, num_ions: int, seed: int):
