@@ -48,8 +48,8 @@ class SOGNetConfig:
     # Radial neighbour sums as extra descriptor features, with a linear path to the energy:
     # pair-additive short-range physics (ionic repulsion) within direct reach of the model.
     radial_features: bool = False
-    # Gaussians of a learned pair-additive energy per species pair (.pair_term), for steep pair
-    # walls the local model would round off; 0: no pair term. Any backbone.
+    # Basis functions of a learned pair-additive energy per species pair (.pair_term), for steep
+    # pair walls the local model would round off; 0: no pair term. Any backbone.
     pair_basis: int = 0
     # Their shape: "gaussian" or "cubic_bspline" (compact support; see .pair_term).
     pair_basis_function: str = "gaussian"

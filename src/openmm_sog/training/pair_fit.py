@@ -1,18 +1,18 @@
 """The pair term's weights by linear least squares on the training forces (``pair_term_fit``).
 
 A model's forces are linear in the pair term's weights (``model.pair_term``, E = 1/2 sum over
-the full neighbour list of phi(r), phi linear in a fine Gaussian basis). With everything else
-held as it stands, the weights that minimise the summed squared force error are therefore one
-linear least-squares problem, solved here before gradient training starts and, with
-``pair_term_refit_interval``, again every few epochs (alternating with Adam on the rest, so the
-pair term follows what the long range and the network take over). Narrow basis functions are
-what steep pair walls need (a WCA wall's force kink is resolved to ~12 meV/A by Gaussians of
-width 0.025 A and to ~280 meV/A by width 0.1), and they are the slowest for a gradient
-optimiser to fit.
+the full neighbour list of phi(r), phi linear in a fine basis of Gaussians or cubic
+B-splines). With everything else held as it stands, the weights that minimise the summed
+squared force error are therefore one linear least-squares problem, solved here before
+gradient training starts and, with ``pair_term_refit_interval``, again every few epochs
+(alternating with Adam on the rest, so the pair term follows what the long range and the
+network take over). Narrow basis functions are what steep pair walls need (a WCA wall's
+force kink is resolved to ~12 meV/A by Gaussians of width 0.025 A and to ~280 meV/A by width
+0.1), and they are the slowest for a gradient optimiser to fit.
 
 The design matrix is formed analytically, per edge (i, j) with r = |r_j - r_i|: for basis
 function k of the edge's species pair, dE/d(r_j - r_i) = 1/2 s B_k'(r) (r_j - r_i) / r, where
-B_k is the switched Gaussian and s the model's energy scale. Only its normal equations are
+B_k is the switched basis function and s the model's energy scale. Only its normal equations are
 kept (columns x columns), so memory does not grow with the data set.
 """
 
