@@ -106,6 +106,22 @@ def _local_model(**overrides) -> dict:
 #: The PaiNN backbone's sizes for every task with ``--backbone painn`` (docs/backbones.md).
 PAINN_MODEL = {"num_features": 64, "num_interactions": 3, "num_radial": 16, "inner_cutoff": 0.0}
 
+#: The CACE backbone's sizes for every task with ``--backbone cace`` (docs/backbones.md): l <= 3
+#: moments, body order 3, two layers of 32 channels (about 1.5x PaiNN's cost per SPICE step).
+CACE_MODEL = {
+    "num_features": 32,
+    "num_interactions": 2,
+    "max_l": 3,
+    "correlation": 3,
+    "species_embedding": 4,
+    "radial_channels": 8,
+    "num_radial": 8,
+    "inner_cutoff": 0.0,
+}
+
+#: Each backbone's sizes, replacing a task's DeepPot-SE ones.
+BACKBONE_MODELS = {"painn": PAINN_MODEL, "cace": CACE_MODEL}
+
 
 #: ``--local large``: a wider DeepPot-SE with the radial pair features, for tasks whose small
 #: default local model underfits (on the CC dimer curve 12 structures were fitted to 6.2 meV/A
@@ -127,7 +143,7 @@ def with_backbone(model: dict, backbone: str) -> dict:
     return (
         {k: v for k, v in model.items() if k not in dropped}
         | {"backbone": backbone}
-        | (PAINN_MODEL)
+        | BACKBONE_MODELS[backbone]
     )
 
 
@@ -510,10 +526,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--backbone",
-        choices=["deeppot_se", "painn"],
+        choices=["deeppot_se", "painn", "cace"],
         default="deeppot_se",
-        help="local model of both sides of every pair (docs/backbones.md); painn replaces each "
-        "task's DeepPot-SE sizes by PAINN_MODEL",
+        help="local model of both sides of every pair (docs/backbones.md); painn and cace "
+        "replace each task's DeepPot-SE sizes by PAINN_MODEL or CACE_MODEL",
     )
     p.add_argument(
         "--ema",
@@ -549,7 +565,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report", action="store_true", help="only print the table of results.json")
     args = p.parse_args(argv)
     if args.local == "large" and args.backbone != "deeppot_se":
-        p.error("--local large sizes the DeepPot-SE backbone; PaiNN has its own (PAINN_MODEL)")
+        p.error(
+            f"--local large sizes the DeepPot-SE backbone; {args.backbone} has its own "
+            f"({args.backbone.upper()}_MODEL)"
+        )
     if args.decay is not None and not 0.0 < args.decay <= 1.0:
         p.error(f"--decay must lie in (0, 1], got {args.decay}")
     overrides = []

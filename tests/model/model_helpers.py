@@ -15,6 +15,13 @@ LOCAL_MODELS: dict[str, dict] = {
     "deeppot_se+radial": {"radial_features": True},
     "painn": {"backbone": "painn", "num_features": 8, "num_interactions": 2},
     "painn+pair": {"backbone": "painn", "num_features": 8, "num_interactions": 2, "pair_basis": 8},
+    "cace": {
+        "backbone": "cace",
+        "num_features": 6,
+        "num_interactions": 2,
+        "species_embedding": 2,
+        "radial_channels": 3,
+    },
 }
 
 

@@ -36,25 +36,26 @@ from openmm_sog.training.model_io import (
 PAINN = LOCAL_MODELS["painn"]
 
 
+@pytest.mark.parametrize("backbone", ["painn", "cace"])
 @pytest.mark.parametrize(("platform", "precision", "check"), _platforms())
-def test_painn_sognet_in_openmm_matches_the_lattice_sum_oracle(
-    tmp_path, platform, precision, check
+def test_message_passing_sognet_in_openmm_matches_the_lattice_sum_oracle(
+    tmp_path, backbone, platform, precision, check
 ):
     from openmm_sog.training.export import export_model
 
-    model = make_model(seed=5, **PAINN)
+    model = make_model(seed=5, **LOCAL_MODELS[backbone])
     structure = random_structure(16, TRICLINIC, seed=6)
-    export_model(model, tmp_path / "painn.pt")
-    force = _native_force(tmp_path / "painn.pt", structure)
+    export_model(model, tmp_path / f"{backbone}.pt")
+    force = _native_force(tmp_path / f"{backbone}.pt", structure)
     check_force_against_oracle(model, force, structure, platform, precision, check)
 
 
-def _painn_config(tmp_path) -> dict:
+def _painn_config(tmp_path, backbone: str = "painn") -> dict:
     return {
         "seed": 3,
         "data": {"train": str(tmp_path / "toy.xyz"), "validation_fraction": 0.25},
         "model": {
-            "backbone": "painn",
+            "backbone": backbone,
             "cutoff": 3.5,
             "inner_cutoff": 2.5,
             "num_features": 8,
@@ -74,17 +75,19 @@ def _painn_config(tmp_path) -> dict:
     }
 
 
-def test_train_eval_export_with_the_painn_backbone(tmp_path):
+@pytest.mark.parametrize(("backbone", "class_prefix"), [("painn", "PaiNN"), ("cace", "CACE")])
+def test_train_eval_export_with_a_message_passing_backbone(tmp_path, backbone, class_prefix):
     write_toy_data(tmp_path / "toy.xyz")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_painn_config(tmp_path)))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_painn_config(tmp_path, backbone)))
     sognet("train", "--config", str(tmp_path / "config.yaml"))
     best = tmp_path / "run" / "model_best.pt"
-    # The run folder's config.yaml holds PaiNN's keys only, and loads as a config again.
+    # The run folder's config.yaml holds the backbone's keys only, and loads as a config again.
     stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert "axis_features" not in stored["model"] and stored["model"]["num_interactions"] == 2
-    assert load_config(tmp_path / "run" / "config.yaml").model.backbone == "painn"
+    assert ("max_l" in stored["model"]) == (backbone == "cace")
+    assert load_config(tmp_path / "run" / "config.yaml").model.backbone == backbone
     model = load_model(best)
-    assert type(model.backbone).__name__ == "PaiNNBackbone"
+    assert type(model.backbone).__name__ == f"{class_prefix}Backbone"
     # n_norm is set from the data (not the default 10) and kept in the file
     stored = read_model_payload(best)["config"]["neighbor_normalization"]
     assert model.backbone.neighbor_normalization == stored != SOGNetConfig.neighbor_normalization
@@ -92,11 +95,12 @@ def test_train_eval_export_with_the_painn_backbone(tmp_path):
         sognet("eval", "--model", str(best), "--data", str(tmp_path / "toy.xyz"), "--json").stdout
     )
     assert math.isfinite(metrics["forces_rmse_meV_per_A"])
-    sognet("export", "--model", str(best), "-o", str(tmp_path / "painn.pt"), "--dtype", "float64")
+    exported = tmp_path / f"{backbone}.pt"
+    sognet("export", "--model", str(best), "-o", str(exported), "--dtype", "float64")
     from openmm_sog.training.export import load_exported
 
-    module, meta = load_exported(tmp_path / "painn.pt")
-    assert meta["backbone"] == "painn"
+    module, meta = load_exported(exported)
+    assert meta["backbone"] == backbone
     model = load_model(best, "float64")
     assert_export_reproduces_model(module, model, read_dataset(tmp_path / "toy.xyz")[0])
 
@@ -109,6 +113,11 @@ def test_train_eval_export_with_the_painn_backbone(tmp_path):
         ({"backbone": "painn", "axis_features": 8}, ["model.axis_features", "painn"]),
         ({"num_interactions": 2}, ["model.num_interactions", "deeppot_se"]),
         ({"backbone": "painn", "num_features": 0}, ["model.num_features", ">= 1"]),
+        ({"backbone": "painn", "max_l": 2}, ["model.max_l", "painn"]),
+        ({"backbone": "cace", "max_l": 4}, ["model.max_l", "0..3"]),
+        ({"backbone": "cace", "correlation": 0}, ["model.correlation", ">= 1"]),
+        ({"backbone": "cace", "correlation": 4}, ["model.correlation", "1..3"]),
+        ({"backbone": "cace", "axis_features": 8}, ["model.axis_features", "cace"]),
     ],
 )
 def test_config_names_backbone_errors(tmp_path, model_keys, fragments):
@@ -207,7 +216,7 @@ def test_pre_backbone_adam_state_is_renumbered_by_parameter_name():
         upgrade_optimizer_state(lbfgs, legacy_names, torch.optim.LBFGS(params.values()), model)
 
 
-@pytest.mark.parametrize("local", ["deeppot_se+radial", "painn"])
+@pytest.mark.parametrize("local", ["deeppot_se+radial", "painn", "cace"])
 def test_backbones_export_with_torch_export_for_any_atom_and_pair_count(local):
     """The backbone interface is torch.export-clean (docs/export_formats.md): one program with
     dynamic atom and pair counts reproduces the eager backbone on another structure."""

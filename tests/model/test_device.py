@@ -130,7 +130,7 @@ def test_cpu_training_writes_host_tensors_and_evaluates_with_device_flag(tmp_pat
 
 
 @pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
-@pytest.mark.parametrize("backbone", ["deeppot_se", "painn"])
+@pytest.mark.parametrize("backbone", ["deeppot_se", "painn", "cace"])
 def test_gpu_training_matches_cpu_training(tmp_path, backbone):
     """The same seeded run on the GPU and on the CPU, in float64: the same losses to round-off,
     and the model file loads on the host."""
@@ -141,8 +141,8 @@ def test_gpu_training_matches_cpu_training(tmp_path, backbone):
         folder.mkdir()
         path = write_config(tmp_path, device=device, epochs=3, progress=False, dtype="float64")
         config = load_config(path)
-        if backbone == "painn":
-            config.model.backbone = "painn"
+        if backbone != "deeppot_se":
+            config.model.backbone = backbone
             config.model.num_features = 8
             config.model.num_interactions = 2
         config.output.directory = str(folder / "run")

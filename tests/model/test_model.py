@@ -121,7 +121,7 @@ def test_smooth_at_cutoff(local):
         assert float(out["forces"].abs().max()) < 50 * h**2
 
 
-@pytest.mark.parametrize("local", ["deeppot_se", "painn"])
+@pytest.mark.parametrize("local", ["deeppot_se", "painn", "cace"])
 def test_stress_is_strain_derivative(local):
     model = make_model(**LOCAL_MODELS[local])
     s = random_structure(14, TRICLINIC, seed=6)
@@ -141,7 +141,7 @@ def test_stress_is_strain_derivative(local):
         assert abs(fd - float(stress[a, b])) < 1e-6 * max(1.0, abs(fd))
 
 
-@pytest.mark.parametrize("local", ["deeppot_se", "painn"])
+@pytest.mark.parametrize("local", ["deeppot_se", "painn", "cace"])
 def test_batch_matches_single(local):
     model = make_model(neutralize=True, **LOCAL_MODELS[local])
     parts = [

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from .cace import CACEBackbone
 from .descriptor import DeepPotSEBackbone
 from .painn import PaiNNBackbone
 
@@ -37,6 +38,8 @@ BACKBONES = {
     "cheapest, one neighbour shell)",
     "painn": "PaiNN equivariant message passing (scalars + vectors, several neighbour shells; "
     "more accurate on molecules, several times the cost)",
+    "cace": "Cartesian atomic cluster expansion (the SOG-Net paper's local model family): "
+    "body-ordered invariants of l <= 3 angular moments, with message passing",
 }
 
 #: Hyper-parameters (SOGNetConfig fields) only one backbone reads; the rest are shared
@@ -44,6 +47,14 @@ BACKBONES = {
 BACKBONE_KEYS = {
     "deeppot_se": ("embedding_sizes", "axis_features", "radial_features"),
     "painn": ("num_features", "num_interactions"),
+    "cace": (
+        "num_features",
+        "num_interactions",
+        "max_l",
+        "correlation",
+        "species_embedding",
+        "radial_channels",
+    ),
 }
 
 
@@ -75,6 +86,20 @@ def build_backbone(config: SOGNetConfig, num_species: int) -> nn.Module:
             config.num_radial,
             config.num_features,
             config.num_interactions,
+            config.neighbor_normalization,
+        )
+    if config.backbone == "cace":
+        return CACEBackbone(
+            num_species,
+            config.cutoff,
+            config.inner_cutoff,
+            config.num_radial,
+            config.num_features,
+            config.num_interactions,
+            config.max_l,
+            config.correlation,
+            config.species_embedding,
+            config.radial_channels,
             config.neighbor_normalization,
         )
     raise ValueError(

@@ -30,7 +30,7 @@ class SOGNetConfig:
     """Hyper-parameters of :class:`SOGNet` (lengths in Angstrom)."""
 
     atomic_numbers: list[int] = field(default_factory=list)
-    # The local model (see .backbones): "deeppot_se" or "painn".
+    # The local model (see .backbones): "deeppot_se", "painn" or "cace".
     backbone: str = "deeppot_se"
     cutoff: float = 5.0
     inner_cutoff: float = 3.5
@@ -42,9 +42,16 @@ class SOGNetConfig:
     fitting_sizes: list[int] = field(default_factory=lambda: [64, 64])
     charge_sizes: list[int] = field(default_factory=lambda: [32])
     neighbor_normalization: float = 10.0
-    # PaiNN backbone: channels of scalars and vectors, and message-passing layers.
+    # PaiNN backbone: channels of scalars and vectors, and message-passing layers; CACE
+    # backbone: channels of the angular moments, and layers.
     num_features: int = 64
     num_interactions: int = 3
+    # CACE backbone: highest angular moment (0..3), body order of the invariants (1..3), the
+    # neighbour's species embedding and the learnt radial functions of the first layer.
+    max_l: int = 3
+    correlation: int = 3
+    species_embedding: int = 4
+    radial_channels: int = 8
     # Radial neighbour sums as extra descriptor features, with a linear path to the energy:
     # pair-additive short-range physics (ionic repulsion) within direct reach of the model.
     radial_features: bool = False

@@ -21,6 +21,7 @@ import yaml
 
 from ..model import SOGNetConfig
 from ..model.backbones import BACKBONE_KEYS, BACKBONES, foreign_backbone_keys
+from ..model.cace import MAX_ANGULAR, MAX_CORRELATION
 from ..model.pair_term import PAIR_BASIS_FUNCTIONS
 from .device import check_device_name
 from .errors import ConfigError
@@ -400,9 +401,20 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         "num_gaussians",
         "num_features",
         "num_interactions",
+        "species_embedding",
+        "radial_channels",
+        "correlation",
     ):
         value = getattr(m, key)
         _require(value >= 1, f"config key model.{key}: must be >= 1, got {value}")
+    _require(
+        0 <= m.max_l <= MAX_ANGULAR,
+        f"config key model.max_l: must lie in 0..{MAX_ANGULAR}, got {m.max_l}",
+    )
+    _require(
+        m.correlation <= MAX_CORRELATION,
+        f"config key model.correlation: must lie in 1..{MAX_CORRELATION}, got {m.correlation}",
+    )
     for key in ("embedding_sizes", "fitting_sizes", "charge_sizes"):
         sizes = getattr(m, key)
         _require(

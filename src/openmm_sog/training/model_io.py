@@ -299,6 +299,10 @@ LOCAL_MODEL_FIELDS = (
     "pair_basis_function",
     "num_features",
     "num_interactions",
+    "max_l",
+    "correlation",
+    "species_embedding",
+    "radial_channels",
 )
 
 
