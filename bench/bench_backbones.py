@@ -1,9 +1,9 @@
 """Benchmark: cost of each local backbone, and of the SOG long range on top of it.
 
-For every backbone (DeepPot-SE with the SPICE task's sizes, PaiNN with ``PAINN_MODEL`` of
-examples/reproduce_paper.py) this builds the SOG-Net and its short-range-only baseline (same
-backbone, same seed; timings do not depend on trained weights) and times, side by side in one
-run:
+For every backbone (DeepPot-SE with the SPICE task's sizes, PaiNN and CACE with ``PAINN_MODEL``
+and ``CACE_MODEL`` of examples/reproduce_paper.py) this builds the SOG-Net and its
+short-range-only baseline (same backbone, same seed; timings do not depend on trained weights)
+and times, side by side in one run:
 
 * energy + forces (autograd) of molten NaCl boxes (periodic, 0.032 ions/A^3), and
 * one training step (energy + forces with ``create_graph``, a force loss, backward) on a batch
@@ -32,7 +32,7 @@ from openmm_sog.systems import molten_nacl_model_inputs
 REPO = Path(__file__).resolve().parent.parent
 SPICE = REPO.parent / "shared" / "data" / "sognet" / "spice-dipep-dipolar.h5"
 sys.path.insert(0, str(REPO / "examples"))
-from reproduce_paper import PAINN_MODEL  # noqa: E402
+from reproduce_paper import CACE_MODEL, PAINN_MODEL  # noqa: E402
 
 #: The SPICE task's DeepPot-SE SOG-Net (examples/reproduce_paper.py), and PaiNN in its place.
 DEEPPOT = {
@@ -49,6 +49,9 @@ BACKBONES = {
     "painn": {k: v for k, v in DEEPPOT.items() if k not in ("embedding_sizes", "inner_cutoff")}
     | {"backbone": "painn"}
     | PAINN_MODEL,
+    "cace": {k: v for k, v in DEEPPOT.items() if k not in ("embedding_sizes", "inner_cutoff")}
+    | {"backbone": "cace"}
+    | CACE_MODEL,
 }
 
 
@@ -108,7 +111,8 @@ def main() -> None:
         f"Machine: {machine()}; `python bench/bench_backbones.py`, {args.dtype}, median CPU time "
         f"of a single-threaded process over {args.repeats} repeats. DeepPot-SE: the SPICE "
         f"task's sizes ({DEEPPOT['embedding_sizes']} embedding, {DEEPPOT['fitting_sizes']} "
-        f"fitting); PaiNN: {PAINN_MODEL}; both cutoff 5 A, SOG-Net with 24 Gaussians from 1 A. "
+        f"fitting); PaiNN: {PAINN_MODEL}; CACE: {CACE_MODEL}; all cutoff 5 A, SOG-Net with "
+        "24 Gaussians from 1 A. "
         "Overhead = SOG-Net / short range - 1.\n",
         "| case | backbone | short range (ms) | SOG-Net (ms) | overhead | SOG-Net / DeepPot-SE "
         "SOG-Net |",

@@ -38,8 +38,9 @@ BACKBONES = {
     "cheapest, one neighbour shell)",
     "painn": "PaiNN equivariant message passing (scalars + vectors, several neighbour shells; "
     "more accurate on molecules, several times the cost)",
-    "cace": "Cartesian atomic cluster expansion (the SOG-Net paper's local model family): "
-    "body-ordered invariants of l <= 3 angular moments, with message passing",
+    "cace": "Cartesian atomic cluster expansion (the short-range model of the SOG-Net paper's "
+    "SPICE comparison): body-ordered invariants of l <= 3 angular moments, message passing; "
+    "the most accurate here on molecules",
 }
 
 #: Hyper-parameters (SOGNetConfig fields) only one backbone reads; the rest are shared

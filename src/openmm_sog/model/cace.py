@@ -1,8 +1,8 @@
 """A Cartesian atomic-cluster-expansion backbone after CACE (Cheng, npj Comput. Mater. 2024).
 
-Why this backbone: the SOG-Net paper's local model is CACE, and its SPICE numbers (short range
-58, SOG-Net 49.5 meV/A) are CACE's. PaiNN (:mod:`.painn`) carries l = 1 vectors; an atomic
-cluster expansion builds body-ordered invariants from l <= 3 angular moments of the
+Why this backbone: CACE is the short-range model of the SOG-Net paper's SPICE comparison (short
+range 58, SOG-Net 49.5 meV/A on the dipeptides). PaiNN (:mod:`.painn`) carries l = 1 vectors;
+an atomic cluster expansion builds body-ordered invariants from l <= 3 angular moments of the
 neighbour density, the inductive bias of ACE and MACE. In Cartesian form it needs no spherical
 harmonics or Clebsch-Gordan tables: the angular moments are the tensor powers u^(x)l of the
 unit pair vector, and the invariants are full contractions of them (plain tensors, TorchScript-
