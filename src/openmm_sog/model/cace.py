@@ -44,7 +44,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .descriptor import smooth_cutoff
+from .descriptor import switched_sine_basis
 
 __all__ = ["CACEBackbone", "CACEInteraction", "MAX_ANGULAR", "MAX_CORRELATION", "num_invariants"]
 
@@ -232,11 +232,9 @@ class CACEBackbone(nn.Module):
         standardised)."""
         num_atoms = species.shape[0]
         num_l = self.max_l + 1
-        distance = torch.linalg.norm(vectors, dim=-1)  # pairs never coincide
-        unit = vectors / distance.unsqueeze(-1)
-        switch = smooth_cutoff(distance, self.inner_cutoff, self.cutoff)
-        radial = torch.sin(distance.unsqueeze(-1) * self.frequencies) / distance.unsqueeze(-1)
-        radial = radial * switch.unsqueeze(-1)  # [E, R]
+        unit, radial = switched_sine_basis(
+            vectors, self.frequencies, self.inner_cutoff, self.cutoff
+        )  # [E, 3], [E, R]
         moments = self._angular_moments(unit)[:, self.full_of_symmetric]  # [E, X]
         expand = self.expand.to(vectors.dtype)
         # Layer 1: sums per (centre, neighbour species), then the embedding and the mixing.

@@ -41,6 +41,20 @@ def smooth_cutoff(distances: Tensor, inner: float, cutoff: float) -> Tensor:
     return 1.0 - x * x * x * (10.0 - 15.0 * x + 6.0 * x * x)
 
 
+def switched_sine_basis(
+    vectors: Tensor, frequencies: Tensor, inner: float, cutoff: float
+) -> tuple[Tensor, Tensor]:
+    """Unit pair vectors ``[E, 3]`` and the sine (Bessel) radial basis
+    ``sin(k_n d) / d * f_c(d)`` ``[E, R]`` of pair vectors ``[E, 3]`` (Angstrom; pairs never
+    coincide), ``frequencies`` k_n ``[R]`` (1/A), f_c the C^2 switch of :func:`smooth_cutoff`:
+    the message-passing backbones' radial input, zero with two derivatives at the cutoff."""
+    distance = torch.linalg.norm(vectors, dim=-1)
+    unit = vectors / distance.unsqueeze(-1)
+    switch = smooth_cutoff(distance, inner, cutoff)
+    radial = torch.sin(distance.unsqueeze(-1) * frequencies) / distance.unsqueeze(-1)
+    return unit, radial * switch.unsqueeze(-1)
+
+
 def species_one_hot(species: Tensor, num_species: int, dtype: torch.dtype) -> Tensor:
     """One-hot rows ``[N, num_species]`` of species indices that are already checked.
 

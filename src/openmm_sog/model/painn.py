@@ -32,7 +32,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .descriptor import mlp, smooth_cutoff
+from .descriptor import mlp, switched_sine_basis
 
 __all__ = ["PaiNNBackbone", "PaiNNLayer"]
 
@@ -133,11 +133,9 @@ class PaiNNBackbone(nn.Module):
         :param i: ``[E]`` centre atoms; :param j: ``[E]`` neighbours.
         :param species: ``[N]`` species indices.
         """
-        distance = torch.linalg.norm(vectors, dim=-1)  # pairs never coincide
-        unit = vectors / distance.unsqueeze(-1)
-        switch = smooth_cutoff(distance, self.inner_cutoff, self.cutoff)
-        radial = torch.sin(distance.unsqueeze(-1) * self.frequencies) / distance.unsqueeze(-1)
-        radial = radial * switch.unsqueeze(-1)
+        unit, radial = switched_sine_basis(
+            vectors, self.frequencies, self.inner_cutoff, self.cutoff
+        )
         s = self.embedding(species).to(vectors.dtype)
         v = torch.zeros(
             s.shape[0], 3, self.feature_size, dtype=vectors.dtype, device=vectors.device
