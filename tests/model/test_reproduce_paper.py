@@ -49,13 +49,14 @@ def test_dimer_pair_trains_and_reports(tmp_path):
 
 
 def test_every_task_config_is_valid_with_every_backbone(tmp_path):
-    """--backbone painn swaps each task's DeepPot-SE sizes for PaiNN's: the configs load."""
+    """--backbone painn or cace swaps each task's DeepPot-SE sizes for that backbone's: the
+    configs load."""
     from openmm_sog.training.config import load_config
 
     for task, (make, _) in driver.TASKS.items():
         if task == "electrolyte":
             continue  # generates its test frames with OpenMM first
-        for backbone in ("deeppot_se", "painn"):
+        for backbone in ("deeppot_se", "painn", "cace"):
             for run in make(tmp_path, 0.1):
                 config = dict(run.config, model=driver.with_backbone(run.config["model"], backbone))
                 path = tmp_path / f"{run.name}_{backbone}.yaml"
