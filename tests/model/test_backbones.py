@@ -50,7 +50,7 @@ def test_message_passing_sognet_in_openmm_matches_the_lattice_sum_oracle(
     check_force_against_oracle(model, force, structure, platform, precision, check)
 
 
-def _painn_config(tmp_path, backbone: str = "painn") -> dict:
+def _message_passing_config(tmp_path, backbone: str = "painn") -> dict:
     return {
         "seed": 3,
         "data": {"train": str(tmp_path / "toy.xyz"), "validation_fraction": 0.25},
@@ -78,7 +78,8 @@ def _painn_config(tmp_path, backbone: str = "painn") -> dict:
 @pytest.mark.parametrize(("backbone", "class_prefix"), [("painn", "PaiNN"), ("cace", "CACE")])
 def test_train_eval_export_with_a_message_passing_backbone(tmp_path, backbone, class_prefix):
     write_toy_data(tmp_path / "toy.xyz")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_painn_config(tmp_path, backbone)))
+    config = _message_passing_config(tmp_path, backbone)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     sognet("train", "--config", str(tmp_path / "config.yaml"))
     best = tmp_path / "run" / "model_best.pt"
     # The run folder's config.yaml holds the backbone's keys only, and loads as a config again.
@@ -121,7 +122,7 @@ def test_train_eval_export_with_a_message_passing_backbone(tmp_path, backbone, c
     ],
 )
 def test_config_names_backbone_errors(tmp_path, model_keys, fragments):
-    values = _painn_config(tmp_path)
+    values = _message_passing_config(tmp_path)
     values["model"] = {"cutoff": 5.0, **model_keys}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(values))
     with pytest.raises(ConfigError) as error:
