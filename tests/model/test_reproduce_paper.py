@@ -93,3 +93,45 @@ def test_large_local_model_decay_and_set_options(tmp_path, capsys):
         with pytest.raises(SystemExit):
             driver.parse_arguments(argv)
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not driver.SHARED.is_dir(), reason="shared data not present (../shared)")
+@pytest.mark.skipif(shutil.which("sognet") is None, reason="the sognet command is not installed")
+def test_validation_and_external_test_file_are_both_reported(tmp_path, capsys):
+    """A task that reports its validation split and an independent extxyz test file whose
+    forces are under 'force' (as --spice-test does): both rows, evaluated on the right data."""
+    from ase import Atoms
+    from ase.io import write
+
+    from openmm_sog.training.data import read_dimer
+
+    path = driver.SHARED / driver.DIMER_FILES["CC"]
+    frames = []
+    for s in read_dimer(path)[10:13]:
+        atoms = Atoms(numbers=s.atomic_numbers.tolist(), positions=s.positions.numpy())
+        atoms.info["energy"] = s.energy
+        atoms.arrays["force"] = s.forces.numpy()
+        frames.append(atoms)
+    external = tmp_path / "external.xyz"
+    write(external, frames, format="extxyz")
+    runs = driver.dimer_runs(tmp_path, minutes=0.05, protocol="paper")[:2]
+    for run in runs:
+        run.tests = {"validation": None, "test (external.xyz)": (str(external), None, "force")}
+    results = {run.name: driver._train_and_evaluate(run, tmp_path) for run in runs}
+    for result in results.values():
+        assert result["tests"]["validation"] == result["validation"]
+        assert result["tests"]["test (external.xyz)"]["num_structures"] == 3
+    table = driver.table(results)
+    assert "| dimer_paper_CC | validation |" in table
+    assert "| dimer_paper_CC | test (external.xyz) |" in table
+
+    # The option: the file must exist; spice_runs then reports both sets.
+    with pytest.raises(SystemExit):
+        driver.parse_arguments(["--spice-test", str(tmp_path / "missing.xyz")])
+    assert "--spice-test" in capsys.readouterr().err
+    spice = driver.spice_runs(tmp_path, 0.1, str(external))
+    assert spice[0].tests == {
+        "validation": None,
+        "test (external.xyz)": (str(external), None, "force"),
+    }
+    assert driver.spice_runs(tmp_path, 0.1)[0].tests == {}
