@@ -46,7 +46,7 @@ def test_long_range_beats_the_short_range_baseline(test_frames, sognet_metrics):
 
 #: The shipped SPICE-dipeptide SOG-Nets: backbone -> (validation bounds: forces meV/A, energy
 #: meV/atom), a little above docs/RESULTS.md (d)'s figures, both after the energy-weighted stage.
-SPICE_MODELS = {"painn": (70.0, 2.0), "cace": (66.0, 1.5)}
+SPICE_MODELS = {"painn": (70.0, 2.0), "cace": (62.0, 1.3)}
 
 
 @pytest.mark.skipif(
@@ -54,7 +54,7 @@ SPICE_MODELS = {"painn": (70.0, 2.0), "cace": (66.0, 1.5)}
 )
 @pytest.mark.parametrize("backbone", SPICE_MODELS)
 def test_shipped_spice_model_on_its_held_out_dft_labels(monkeypatch, backbone):
-    """The SPICE-dipeptide SOG-Nets (PaiNN: 67.9 meV/A, 1.31 meV/atom; CACE: 63.9 meV/A, 1.14
+    """The SPICE-dipeptide SOG-Nets (PaiNN: 67.9 meV/A, 1.31 meV/atom; CACE: 60.6 meV/A, 1.16
     meV/atom; docs/RESULTS.md (d)) against the DFT forces and energies of the 55 conformations
     their seeded split held out, with chemically ordered latent charges (O and N opposite to H,
     up to the common sign the energy cannot see)."""
@@ -90,4 +90,4 @@ def test_shipped_spice_configs_chain_into_each_other(monkeypatch, backbone):
     assert second.training.initialize_from == f"{first.output.directory}/model_best.pt"
     assert second.model.to_dict() == first.model.to_dict()
     assert (second.seed, second.data) == (first.seed, first.data)
-    assert second.training.energy_weight > 100 * first.training.energy_weight
+    assert second.training.energy_weight > 10 * first.training.energy_weight
