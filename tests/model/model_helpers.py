@@ -22,6 +22,14 @@ LOCAL_MODELS: dict[str, dict] = {
         "species_embedding": 2,
         "radial_channels": 3,
     },
+    "cace_l4": {
+        "backbone": "cace",
+        "num_features": 4,
+        "num_interactions": 2,
+        "max_l": 4,
+        "species_embedding": 2,
+        "radial_channels": 3,
+    },
 }
 
 

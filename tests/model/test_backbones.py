@@ -115,7 +115,7 @@ def test_train_eval_export_with_a_message_passing_backbone(tmp_path, backbone, c
         ({"num_interactions": 2}, ["model.num_interactions", "deeppot_se"]),
         ({"backbone": "painn", "num_features": 0}, ["model.num_features", ">= 1"]),
         ({"backbone": "painn", "max_l": 2}, ["model.max_l", "painn"]),
-        ({"backbone": "cace", "max_l": 4}, ["model.max_l", "0..3"]),
+        ({"backbone": "cace", "max_l": 5}, ["model.max_l", "0..4"]),
         ({"backbone": "cace", "correlation": 0}, ["model.correlation", ">= 1"]),
         ({"backbone": "cace", "correlation": 4}, ["model.correlation", "1..3"]),
         ({"backbone": "cace", "axis_features": 8}, ["model.axis_features", "cace"]),
@@ -217,7 +217,7 @@ def test_pre_backbone_adam_state_is_renumbered_by_parameter_name():
         upgrade_optimizer_state(lbfgs, legacy_names, torch.optim.LBFGS(params.values()), model)
 
 
-@pytest.mark.parametrize("local", ["deeppot_se+radial", "painn", "cace"])
+@pytest.mark.parametrize("local", ["deeppot_se+radial", "painn", "cace", "cace_l4"])
 def test_backbones_export_with_torch_export_for_any_atom_and_pair_count(local):
     """The backbone interface is torch.export-clean (docs/export_formats.md): one program with
     dynamic atom and pair counts reproduces the eager backbone on another structure."""

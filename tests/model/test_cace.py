@@ -9,6 +9,8 @@ the OpenMM oracle run for every backbone in test_model.py and test_backbones.py.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from model_helpers import LOCAL_MODELS, TRICLINIC, make_model, random_structure
@@ -39,7 +41,7 @@ def _backbone(max_l: int = 3, correlation: int = 3, num_interactions: int = 2) -
 def _full_powers(unit: torch.Tensor, max_l: int) -> list[torch.Tensor]:
     """u^(x)l for l = 0..max_l, each ``[E, 3, ..., 3]``."""
     powers = [torch.ones(unit.shape[0], dtype=unit.dtype)]
-    letters = "abc"
+    letters = "abcd"
     for degree in range(1, max_l + 1):
         spec = ",".join(f"e{x}" for x in letters[:degree]) + "->e" + letters[:degree]
         powers.append(torch.einsum(spec, *([unit] * degree)))
@@ -52,13 +54,13 @@ def _symmetric_storage(backbone: CACEBackbone, full: list[torch.Tensor]) -> torc
     return flat[..., backbone.full_of_symmetric]
 
 
-@pytest.mark.parametrize("max_l", [0, 1, 2, 3])
+@pytest.mark.parametrize("max_l", [0, 1, 2, 3, 4])
 def test_symmetric_storage_holds_the_tensor_powers(max_l):
     backbone = _backbone(max_l=max_l)
     unit = torch.nn.functional.normalize(torch.randn(7, 3, dtype=torch.float64), dim=-1)
     full = _full_powers(unit, max_l)
     stored = backbone._angular_moments(unit)[:, backbone.full_of_symmetric]
-    assert stored.shape[1] == [1, 4, 10, 20][max_l]
+    assert stored.shape[1] == [1, 4, 10, 20, 35][max_l]
     torch.testing.assert_close(stored, _symmetric_storage(backbone, full), rtol=0, atol=1e-15)
     rebuilt = stored[:, backbone.symmetric_of_full]
     flat = torch.cat([t.reshape(7, -1) for t in full], -1)
@@ -70,13 +72,14 @@ def _random_symmetric(n: int, c: int, degree: int) -> torch.Tensor:
     t = torch.randn(n, c, *([3] * degree), dtype=torch.float64)
     if degree == 2:
         return t + t.transpose(-1, -2)
-    if degree == 3:
-        perms = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
-        return sum(t.permute(0, 1, *(2 + p for p in perm)) for perm in perms)
-    return t
+    return sum(
+        t.permute(0, 1, *(2 + p for p in perm)) for perm in itertools.permutations(range(degree))
+    )
 
 
-@pytest.mark.parametrize(("max_l", "correlation"), [(3, 3), (2, 3), (3, 2), (1, 2), (2, 1)])
+@pytest.mark.parametrize(
+    ("max_l", "correlation"), [(4, 3), (3, 3), (2, 3), (4, 2), (3, 2), (1, 2), (2, 1)]
+)
 def test_invariants_are_the_einsum_contractions(max_l, correlation):
     backbone = _backbone(max_l=max_l, correlation=correlation)
     n, c = 5, 4
@@ -96,14 +99,22 @@ def test_invariants_are_the_einsum_contractions(max_l, correlation):
             a3 = full[3]
             expected.append(torch.einsum("nca,ncbd,ncabd->nc", a1, a2, a3))
             expected.append(torch.einsum("ncabe,ncabf,ncef->nc", a3, a3, a2))
+        if max_l >= 4:
+            a4 = full[4]
+            expected.append(torch.einsum("nca,ncabde,ncbde->nc", a1, a4, a3))
+            expected.append(torch.einsum("ncab,ncabde,ncde->nc", a2, a4, a2))
+            expected.append(torch.einsum("ncab,ncaefg,ncbefg->nc", a2, a4, a4))
+            expected.append(torch.einsum("ncabe,ncafg,ncbefg->nc", a3, a3, a4))
+            expected.append(torch.einsum("ncabde,ncdefg,ncfgab->nc", a4, a4, a4))
     assert got.shape[1] == len(expected) == num_invariants(max_l, correlation)
     torch.testing.assert_close(got, torch.stack(expected, 1), rtol=1e-12, atol=1e-12)
 
 
-def test_first_layer_is_the_literal_pair_sum():
+@pytest.mark.parametrize("max_l", [3, 4])
+def test_first_layer_is_the_literal_pair_sum(max_l):
     """Layer 1 sums per neighbour species and mixes afterwards; the definition embeds and
     mixes every pair: the same invariants."""
-    backbone = _backbone()
+    backbone = _backbone(max_l=max_l)
     with torch.no_grad():
         backbone.first_mixing.normal_()
     generator = torch.Generator().manual_seed(4)
@@ -149,6 +160,30 @@ def test_energy_is_invariant_under_reflection():
     torch.testing.assert_close(reflected["forces"], out["forces"] @ mirror, rtol=1e-10, atol=1e-10)
 
 
+def test_l4_model_is_rotation_invariant_with_finite_difference_forces():
+    """l = 4 moments: a rotated structure has the same energy and rotated forces, and the
+    forces are minus the energy's central differences."""
+    model = make_model(**(CACE | {"max_l": 4}))
+    assert model.backbone.num_invariants == num_invariants(4, 3) == 14
+    s = random_structure(10, None, seed=5)
+    q, _ = torch.linalg.qr(
+        torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    )
+    out = model(**s)
+    rotated = model(**dict(s, positions=s["positions"] @ q, cell=s["cell"] @ q))
+    torch.testing.assert_close(rotated["energy"], out["energy"], rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(rotated["forces"], out["forces"] @ q, rtol=1e-10, atol=1e-10)
+    step = 1e-5
+    for atom, axis in [(0, 0), (3, 1), (7, 2)]:
+        energies = []
+        for sign in (1.0, -1.0):
+            moved = s["positions"].clone()
+            moved[atom, axis] += sign * step
+            energies.append(float(model(**dict(s, positions=moved))["energy"].detach().sum()))
+        numeric = -(energies[0] - energies[1]) / (2 * step)
+        assert abs(numeric - float(out["forces"][atom, axis])) < 1e-6 * (1 + abs(numeric))
+
+
 def test_statistics_standardise_every_layer():
     model = make_model(**CACE)
     s = random_structure(16, TRICLINIC, seed=2)
@@ -178,7 +213,7 @@ def test_statistics_standardise_every_layer():
 
 def test_bad_hyper_parameters_are_named():
     for kwargs, fragment in [
-        ({"max_l": 4}, "max_l must lie in 0..3"),
+        ({"max_l": 5}, "max_l must lie in 0..4"),
         ({"correlation": 0}, "correlation must lie in 1..3"),
         ({"radial_channels": 0}, "radial_channels >= 1"),
     ]:

@@ -2,7 +2,7 @@
 
 Why this backbone: CACE is the short-range model of the SOG-Net paper's SPICE comparison (short
 range 58, SOG-Net 49.5 meV/A on the dipeptides). PaiNN (:mod:`.painn`) carries l = 1 vectors;
-an atomic cluster expansion builds body-ordered invariants from l <= 3 angular moments of the
+an atomic cluster expansion builds body-ordered invariants from l <= 4 angular moments of the
 neighbour density, the inductive bias of ACE and MACE. In Cartesian form it needs no spherical
 harmonics or Clebsch-Gordan tables: the angular moments are the tensor powers u^(x)l of the
 unit pair vector, and the invariants are full contractions of them (plain tensors, TorchScript-
@@ -18,7 +18,10 @@ the R sine (Bessel) radial functions times the C^2 switch of ``smooth_cutoff``:
               h_j = Linear(B'_j), the neighbour's invariants of layer t-1 (A' its moments)
     invariants of each of the F channels, up to body order ``correlation``:
               nu = 1: A_0;  nu = 2: A_l . A_l (l = 1..L);
-              nu = 3: A_1 A_2 A_1, tr(A_2 A_2 A_2) (L >= 2), A_1 A_2 A_3, A_3 A_3 A_2 (L = 3)
+              nu = 3: A_1 A_2 A_1, tr(A_2 A_2 A_2) (L >= 2), A_1 A_2 A_3, A_3 A_3 A_2 (L >= 3),
+                      A_1 A_3 A_4, A_2 A_4 A_2, A_4 A_4 A_2, A_3 A_3 A_4, A_4 A_4 A_4 (L = 4)
+              (every full contraction of three moments l1 <= l2 <= l3 <= L with l1 + l2 + l3
+              even and l3 <= l1 + l2: each pair of tensors shares (l_a + l_b - l_c) / 2 indices)
 
 The W are linear maps over the channels (no bias: they keep the moments covariant). The
 features are the invariants of every layer, standardised with statistics of sample structures
@@ -27,7 +30,7 @@ and the centre's species). Every term is a polynomial in switched radial functio
 and forces are smooth and vanish at the cutoff.
 
 Cost: the per-pair tensors hold the symmetric components of u^(x)l only (1, 3, 6, 10 for
-l = 0..3; the full tensors are rebuilt per atom for the products), and the first layer sums per
+l = 0..4; the full tensors are rebuilt per atom for the products), and the first layer sums per
 neighbour species before its channel mixing (the mixing and the embedding are linear, so this
 is the same function at K instead of M K values per pair).
 
@@ -48,8 +51,9 @@ from .descriptor import switched_sine_basis
 
 __all__ = ["CACEBackbone", "CACEInteraction", "MAX_ANGULAR", "MAX_CORRELATION", "num_invariants"]
 
-#: The angular moments run to l = 3 (u (x) u (x) u); the invariants below are written for these.
-MAX_ANGULAR = 3
+#: The angular moments run to l = 4 (u (x) u (x) u (x) u, as in the CACE papers' SPICE models);
+#: the invariants below are written for these.
+MAX_ANGULAR = 4
 #: Body order of the invariants: products of at most three angular moments.
 MAX_CORRELATION = 3
 
@@ -60,7 +64,7 @@ def num_invariants(max_l: int, correlation: int) -> int:
     if correlation >= 2:
         count += max_l
     if correlation >= 3:
-        count += {0: 0, 1: 0, 2: 2, 3: 4}[max_l]
+        count += {0: 0, 1: 0, 2: 2, 3: 4, 4: 9}[max_l]
     return count
 
 
@@ -142,7 +146,7 @@ class CACEBackbone(nn.Module):
     :param num_radial: R sine (Bessel) radial functions.
     :param num_features: F channels of the angular moments after mixing.
     :param num_interactions: T layers (receptive field T r_c).
-    :param max_l: L, the highest angular moment (0..3).
+    :param max_l: L, the highest angular moment (0..4).
     :param correlation: the body order of the invariants (1..3).
     :param species_embedding: M, the neighbour's species embedding in the first layer.
     :param radial_channels: K, learnt radial functions per l in the first layer.
@@ -193,7 +197,9 @@ class CACEBackbone(nn.Module):
         self.register_buffer("frequencies", frequencies)  # 1/A; the model sets its dtype
         degrees, full_of_symmetric, symmetric_of_full, bounds = _component_tables(max_l)
         self.bounds = bounds
-        self.full_bounds = [(3**degree - 1) // 2 for degree in range(max_l + 2)]  # 0, 1, 4, 13, 40
+        self.full_bounds = [
+            (3**degree - 1) // 2 for degree in range(max_l + 2)
+        ]  # 0, 1, 4, 13, 40, 121
         self.num_components = len(degrees)
         self.register_buffer("full_of_symmetric", torch.tensor(full_of_symmetric))
         self.register_buffer("symmetric_of_full", torch.tensor(symmetric_of_full))
@@ -305,6 +311,26 @@ class CACEBackbone(nn.Module):
                 pairs = a3.reshape(n, c, 9, 3)
                 gram = torch.matmul(pairs.transpose(-1, -2), pairs)  # [N, C, 3, 3]
                 out.append((gram * a2).sum((-1, -2)))
+                if self.max_l >= 4:
+                    a4 = full[:, :, 40:121]
+                    a4_vector = a4.reshape(n, c, 3, 27)  # A_4[a, bcd]
+                    a4_matrix = a4.reshape(n, c, 9, 9)  # A_4[ab, cd], symmetric
+                    a2_flat = a2.reshape(n, c, 9, 1)
+                    # A_1[a] A_4[a, bcd] A_3[bcd]
+                    a4a3 = torch.matmul(a4_vector, a3.reshape(n, c, 27, 1)).squeeze(-1)
+                    out.append((a4a3 * a1).sum(-1))
+                    # A_2[ab] A_4[ab, cd] A_2[cd]
+                    a4a2 = torch.matmul(a4_matrix, a2_flat)  # [N, C, 9, 1]
+                    out.append((a4a2 * a2_flat).sum((-1, -2)))
+                    # A_2[ab] A_4[a, cde] A_4[b, cde]
+                    gram4 = torch.matmul(a4_vector, a4_vector.transpose(-1, -2))  # [N, C, 3, 3]
+                    out.append((gram4 * a2).sum((-1, -2)))
+                    # A_3[a, bc] A_3[a, de] A_4[bc, de]
+                    gram3 = torch.matmul(a3.transpose(-1, -2), a3)  # [N, C, 9, 9]
+                    out.append((gram3 * a4_matrix).sum((-1, -2)))
+                    # A_4[ab, cd] A_4[cd, ef] A_4[ef, ab]
+                    square = torch.matmul(a4_matrix, a4_matrix)
+                    out.append((square * a4_matrix).sum((-1, -2)))
         return torch.cat(out, -1)
 
     @torch.jit.unused

@@ -46,7 +46,7 @@ class SOGNetConfig:
     # backbone: channels of the angular moments, and layers.
     num_features: int = 64
     num_interactions: int = 3
-    # CACE backbone: highest angular moment (0..3), body order of the invariants (1..3), the
+    # CACE backbone: highest angular moment (0..4), body order of the invariants (1..3), the
     # neighbour's species embedding and the learnt radial functions of the first layer.
     max_l: int = 3
     correlation: int = 3
