@@ -133,7 +133,13 @@ def test_two_ranks_match_single_process(tmp_path, energies, optimizer, launch, e
     trained = torch.load(run / "model_best.pt", weights_only=True)
     assert trained["config"] == reference["config"]
     for name, value in reference["state_dict"].items():
-        torch.testing.assert_close(trained["state_dict"][name], value, rtol=RTOL, atol=1e-12)
+        atol = 1e-12
+        if name == "pair_term.weights":
+            # The refit solves normal equations conditioned up to 1 / RIDGE = 1e9: the ranks'
+            # round-off differences (~1e-15) come out up to ~1e-6 of the largest weight (seen:
+            # 4e-10 absolute on an Intel Xeon, below 1e-12 on an AMD EPYC).
+            atol = max(atol, 1e9 * 1e-15 * float(value.abs().max()))
+        torch.testing.assert_close(trained["state_dict"][name], value, rtol=RTOL, atol=atol)
 
 
 def test_single_process_context_is_the_identity(tmp_path):
