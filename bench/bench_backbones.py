@@ -53,6 +53,8 @@ BACKBONES = {
     | {"backbone": "cace"}
     | CACE_MODEL,
 }
+# The same CACE with l <= 4 moments (the CACE papers' setting).
+BACKBONES["cace_l4"] = BACKBONES["cace"] | {"max_l": 4}
 
 
 def build(backbone: str, long_range: bool, numbers: list[int], dtype: torch.dtype) -> SOGNet:
@@ -111,7 +113,8 @@ def main() -> None:
         f"Machine: {machine()}; `python bench/bench_backbones.py`, {args.dtype}, median CPU time "
         f"of a single-threaded process over {args.repeats} repeats. DeepPot-SE: the SPICE "
         f"task's sizes ({DEEPPOT['embedding_sizes']} embedding, {DEEPPOT['fitting_sizes']} "
-        f"fitting); PaiNN: {PAINN_MODEL}; CACE: {CACE_MODEL}; all cutoff 5 A, SOG-Net with "
+        f"fitting); PaiNN: {PAINN_MODEL}; CACE: {CACE_MODEL} (cace_l4: max_l 4); all cutoff 5 A, "
+        "SOG-Net with "
         "24 Gaussians from 1 A. "
         "Overhead = SOG-Net / short range - 1.\n",
         "| case | backbone | short range (ms) | SOG-Net (ms) | overhead | SOG-Net / DeepPot-SE "
