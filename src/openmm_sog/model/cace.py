@@ -29,7 +29,7 @@ features are the invariants of every layer, standardised with statistics of samp
 and the centre's species). Every term is a polynomial in switched radial functions, so energies
 and forces are smooth and vanish at the cutoff.
 
-Cost: the per-pair tensors hold the symmetric components of u^(x)l only (1, 3, 6, 10 for
+Cost: the per-pair tensors hold the symmetric components of u^(x)l only (1, 3, 6, 10, 15 for
 l = 0..4; the full tensors are rebuilt per atom for the products), and the first layer sums per
 neighbour species before its channel mixing (the mixing and the embedding are linear, so this
 is the same function at K instead of M K values per pair).
