@@ -197,9 +197,8 @@ class CACEBackbone(nn.Module):
         self.register_buffer("frequencies", frequencies)  # 1/A; the model sets its dtype
         degrees, full_of_symmetric, symmetric_of_full, bounds = _component_tables(max_l)
         self.bounds = bounds
-        self.full_bounds = [
-            (3**degree - 1) // 2 for degree in range(max_l + 2)
-        ]  # 0, 1, 4, 13, 40, 121
+        # Start of each l's block in full storage: 0, 1, 4, 13, 40, 121.
+        self.full_bounds = [(3**degree - 1) // 2 for degree in range(max_l + 2)]
         self.num_components = len(degrees)
         self.register_buffer("full_of_symmetric", torch.tensor(full_of_symmetric))
         self.register_buffer("symmetric_of_full", torch.tensor(symmetric_of_full))
