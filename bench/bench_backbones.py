@@ -114,9 +114,7 @@ def main() -> None:
         f"of a single-threaded process over {args.repeats} repeats. DeepPot-SE: the SPICE "
         f"task's sizes ({DEEPPOT['embedding_sizes']} embedding, {DEEPPOT['fitting_sizes']} "
         f"fitting); PaiNN: {PAINN_MODEL}; CACE: {CACE_MODEL} (cace_l4: max_l 4); all cutoff 5 A, "
-        "SOG-Net with "
-        "24 Gaussians from 1 A. "
-        "Overhead = SOG-Net / short range - 1.\n",
+        "SOG-Net with 24 Gaussians from 1 A. Overhead = SOG-Net / short range - 1.\n",
         "| case | backbone | short range (ms) | SOG-Net (ms) | overhead | SOG-Net / DeepPot-SE "
         "SOG-Net |",
         "|---|---|---:|---:|---:|---:|",

@@ -13,7 +13,7 @@ import pytest
 
 from openmm_sog.training.data import read_dataset
 from openmm_sog.training.metrics import evaluate
-from openmm_sog.training.model_io import load_model, read_model_payload
+from openmm_sog.training.model_io import load_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def test_shipped_spice_model_on_its_held_out_dft_labels(monkeypatch, name):
     backbone, max_l, forces_bound, energy_bound = SPICE_MODELS[name]
     assert model.backbone_name == backbone
     if max_l is not None:
-        assert read_model_payload(path)["config"]["max_l"] == max_l
+        assert model.backbone.max_l == max_l
     metrics = evaluate(model, validation)
     assert metrics["forces_rmse_meV_per_A"] < forces_bound
     assert metrics["energy_rmse_meV_per_atom"] < energy_bound
