@@ -27,9 +27,10 @@ namespace SOGPlugin {
  * supplying the modes with m_z < 0. Neither is normalised.
  *
  * How: the 1D transforms run a batch of lines at once with the lines as the innermost (SIMD)
- * index, by a self-sorting (Stockham) mixed-radix algorithm; the z pass transforms two real lines
- * as one complex one. Which lines share a batch or a thread, and which instruction set runs the
- * butterflies (the baseline's or AVX2), does not change any result.
+ * index, by a self-sorting (Stockham) mixed-radix algorithm (radix 8 where it divides, then 4,
+ * then the other factors); the z pass transforms two real lines as one complex one. Which lines
+ * share a batch or a thread, and which instruction set runs the butterflies (the baseline's, AVX2
+ * or AVX-512), does not change any result.
  *
  * Real is double (the Reference platform) or float (the CPU platform, as OpenMM's CPU PME):
  * single precision halves the memory traffic and doubles the values per SIMD instruction.
@@ -40,10 +41,11 @@ class SOGFFT3D {
 public:
     /**
      * @param nx, ny, nz  the grid size
-     * @param allowAvx2   whether to use AVX2 where the processor has it (false: the baseline
-     *                    instruction set only, which gives the same results; for tests)
+     * @param allowSimdExtensions  whether to use AVX-512 or AVX2 where the processor has them
+     *                             (false: the baseline instruction set only, which gives the same
+     *                             results; for tests)
      */
-    SOGFFT3D(int nx, int ny, int nz, bool allowAvx2 = true);
+    SOGFFT3D(int nx, int ny, int nz, bool allowSimdExtensions = true);
     /**
      * The number of complex entries of the spectrum for mode limits K_d (maxMode[2] = K_z).
      */
@@ -74,20 +76,23 @@ private:
         int radix, length;                      // this stage turns transforms of `length` into ones of length/radix
         std::vector<Real> twiddleRe, twiddleIm; // exp(-2 pi i p k/length), entry (k-1)*(length/radix) + p
     };
+    enum class InstructionSet {Baseline, Avx2, Avx512};
     struct Plan1D {
         int size;
         std::vector<Stage> stages;
-        bool avx2;                              // whether the butterflies run in AVX2
+        InstructionSet isa;                     // which the butterflies run in
     };
     struct Lines;
-    static Plan1D createPlan(int size, bool avx2);
+    static Plan1D createPlan(int size, InstructionSet isa);
     /**
      * Transform `batch` lines held as re/im[j*batch + b] (element j of line b) in place; work
-     * holds 2*size*batch values. Runs transformBatchAvx2 where the plan says so.
+     * holds 2*size*batch values. Runs transformBatchAvx2 or transformBatchAvx512 where the plan
+     * says so.
      */
     static void transformBatch(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward);
     static void transformBatchPortable(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward);
     static void transformBatchAvx2(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward);
+    static void transformBatchAvx512(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward);
     /**
      * pack(first, batch, re, im) fills a batch's buffers (layout as for transformBatch) with the
      * input of transforms first ... first+batch-1; unpack(first, batch, re, im) stores their results.

@@ -20,7 +20,7 @@ void initializeTests(int argc, char* argv[]) {
 
 // The real-grid FFTs against direct DFTs (summed in double from the same inputs), on grids with
 // even and odd sizes and line counts, and bitwise the same with a pool of threads and with the
-// baseline instruction set instead of AVX2; in double
+// baseline instruction set instead of AVX2 or AVX-512; in double
 // precision (the Reference platform) to 1e-12 and in single precision (the CPU platform) to
 // tolerance (relative to max(1, |expected|)), a few hundred float roundings.
 template <class Real>
@@ -322,5 +322,8 @@ void runPlatformTests() {
     const int radix7Size[3] = {14, 7, 6}, radix7Modes[3] = {3, 2, 2};
     testFFT<double>(radix7Size, radix7Modes, 1e-12);
     testFFT<float>(radix7Size, radix7Modes, 2e-5);
+    const int radix8Size[3] = {64, 8, 40}, radix8Modes[3] = {5, 3, 9}; // radix-8 stages: 8 x 8, 8, 8 x 5
+    testFFT<double>(radix8Size, radix8Modes, 1e-12);
+    testFFT<float>(radix8Size, radix8Modes, 2e-5);
     testKernelTransform();
 }
