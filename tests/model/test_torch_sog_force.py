@@ -421,14 +421,32 @@ def test_cpp_names_atoms_at_the_same_position(exported, structure):
 SMALL_CUBE = [[2.2, 0.0, 0.0], [0.0, 2.2, 0.0], [0.0, 0.0, 2.2]]
 
 
+@pytest.fixture(scope="module")
+def one_channel_model():
+    return make_model(seed=5, num_channels=1)
+
+
+@pytest.fixture(scope="module")
+def one_channel_exported(one_channel_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "one_channel.pt"
+    export_model(one_channel_model, path)
+    return path
+
+
 @pytest.mark.parametrize("platform", ["Reference", "CPU"])
 @pytest.mark.parametrize("cell", [TRICLINIC, SMALL_CUBE], ids=["triclinic", "small cube"])
-def test_real_space_in_the_kernel_or_in_the_model(model, exported, cell, platform, monkeypatch):
-    """On the Reference and CPU platforms the kernel sums the narrow Gaussians itself, over its
-    cell list (SOGRealSpaceSum), instead of the model's autograd graph
-    (OPENMM_SOG_TORCH_REAL_SPACE=model): both meet the direct lattice sum oracle, also where a
-    pair meets several images and atoms their own, and agree with each other to round-off; the
-    model's charges are net charged, so the background term is in play. A bad value is named."""
+@pytest.mark.parametrize("channels", [2, 1])
+def test_real_space_in_the_kernel_or_in_the_model(
+    model, exported, one_channel_model, one_channel_exported, channels, cell, platform, monkeypatch
+):
+    """On the Reference and CPU platforms the kernel sums the narrow Gaussians itself, over the
+    model's neighbour pairs (SOGRealSpaceSum, which has its own code for one channel), instead
+    of the model's autograd graph (OPENMM_SOG_TORCH_REAL_SPACE=model): both meet the direct
+    lattice sum oracle, also where a pair meets several images and atoms their own, and agree
+    with each other to round-off; the model's charges are net charged, so the background term
+    is in play. A bad value is named."""
+    if channels == 1:
+        model, exported = one_channel_model, one_channel_exported
     structure = random_structure(NUM_ATOMS if cell is TRICLINIC else 2, cell, seed=6)
     parts = model.energy_components(**structure)
     assert abs(float(parts["charges"].sum())) > 1e-3  # not neutral
@@ -446,9 +464,11 @@ def test_real_space_in_the_kernel_or_in_the_model(model, exported, cell, platfor
         )
     ref_energy, ref_forces = _oracle(model, structure)
     scale = np.sqrt(np.mean(ref_forces**2))
+    # The model's split truncates its real-space Gaussians at the cutoff (docs/design.md §1.5):
+    # the one-channel model itself, all in torch, is 1.1e-6 of the RMS force from the oracle.
     for energy, forces in results.values():
         assert abs(energy - ref_energy) < 1e-7 * max(abs(ref_energy), 1.0)
-        assert np.abs(forces - ref_forces).max() < 1e-6 * scale
+        assert np.abs(forces - ref_forces).max() < 2e-6 * scale
     (e_native, f_native), (e_model, f_model) = results["native"], results["model"]
     assert abs(e_native - e_model) < 1e-10 * max(abs(e_model), 1.0)
     assert np.abs(f_native - f_model).max() < 1e-9 * scale

@@ -453,19 +453,22 @@ pair<torch::Tensor, torch::Tensor> SOGTorchModel::forward(const torch::Tensor& p
         throw OpenMMException("TorchSOGForce: " + forwardMethod + "() must return (energy, charges" +
                 string(withPairs ? ", pair_i, pair_j, pair_vectors)" : ")"));
     if (withPairs) {
-        // The pairs to the host once: the caller sums the real-space Gaussians over them.
+        // The pairs to the host once, each within the cutoff once: the caller sums the
+        // real-space Gaussians over them.
         torch::Tensor first = elements[2].toTensor().to(torch::kCPU, torch::kInt64).contiguous();
         torch::Tensor second = elements[3].toTensor().to(torch::kCPU, torch::kInt64).contiguous();
-        torch::Tensor vectors = elements[4].toTensor().detach().to(torch::kCPU, torch::kFloat64).contiguous();
+        torch::Tensor vectors = elements[4].toTensor().detach().to(torch::kCPU).contiguous();
+        if (vectors.scalar_type() != torch::kFloat32)
+            vectors = vectors.to(torch::kFloat64);
         const int64_t numPairs = first.numel();
         if (second.numel() != numPairs || vectors.numel() != 3*numPairs)
             throw OpenMMException("TorchSOGForce: " + forwardMethod + "() returned pair arrays of different lengths");
-        pairs.first.assign(first.data_ptr<int64_t>(), first.data_ptr<int64_t>()+numPairs);
-        pairs.second.assign(second.data_ptr<int64_t>(), second.data_ptr<int64_t>()+numPairs);
-        const double* angstrom = vectors.data_ptr<double>();
-        pairs.separations.resize(3*numPairs);
-        for (int64_t k = 0; k < 3*numPairs; k++)
-            pairs.separations[k] = angstrom[k]/ANGSTROM_PER_NM;
+        if (vectors.scalar_type() == torch::kFloat32)
+            selectPairs(first.data_ptr<int64_t>(), second.data_ptr<int64_t>(), vectors.data_ptr<float>(), numPairs,
+                    numParticles, ANGSTROM_PER_NM, cutoffNm, pairs);
+        else
+            selectPairs(first.data_ptr<int64_t>(), second.data_ptr<int64_t>(), vectors.data_ptr<double>(), numPairs,
+                    numParticles, ANGSTROM_PER_NM, cutoffNm, pairs);
     }
     torch::Tensor localEnergy = elements[0].toTensor().sum();  // eV
     torch::Tensor modelCharges = elements[1].toTensor();       // [N, P] e
