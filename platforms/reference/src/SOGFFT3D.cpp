@@ -200,8 +200,8 @@ void SOGFFT3D<Real>::transformBatch(const Plan1D& plan, Real* re, Real* im, Real
 // The same butterflies in 256-bit and 512-bit vectors: flatten inlines everything they call into
 // these functions, the only ones compiled for AVX2 and AVX-512 (no out-of-line code needs more
 // than the baseline). Floating-point contraction is off (-ffp-contract=off, CMakeLists.txt), so
-// the results equal the baseline's bit for bit. AVX-512, where the processor has it: 1.1-1.15x faster 128^3 float
-// transforms than AVX2 (Intel Xeon).
+// the results equal the baseline's bit for bit. AVX-512, where the processor has it, transforms
+// 128^3 float grids 1.1-1.15x faster than AVX2 (Intel Xeon).
 template <class Real>
 __attribute__((target("avx2"), flatten))
 void SOGFFT3D<Real>::transformBatchAvx2(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward) {
@@ -213,7 +213,6 @@ __attribute__((target("avx512f,avx2"), flatten))
 void SOGFFT3D<Real>::transformBatchAvx512(const Plan1D& plan, Real* re, Real* im, Real* work, int batch, bool forward) {
     transformBatchPortable(plan, re, im, work, batch, forward);
 }
-
 #endif
 
 template <class Real>
