@@ -34,12 +34,14 @@ from model_helpers import TRICLINIC, make_model, random_structure, small_config
 from openmm_sog.openmm_model import create_sognet_force
 from openmm_sog.training.compiled_export import (
     COMPILED_FORMAT,
+    DEFAULT_COMPILE_THREADS,
     compiled_export_available,
     export_compiled,
     load_compiled,
     package_digest,
     read_compiled_metadata,
 )
+from openmm_sog.training.errors import SognetError
 from openmm_sog.training.export import ExportedSOGNet, export_model
 from openmm_sog.training.integrity import CorruptFileError, FileFormatError
 from openmm_sog.units import NM_PER_ANGSTROM
@@ -62,7 +64,8 @@ def model():
 
 @pytest.fixture(scope="module")
 def files(model, tmp_path_factory):
-    """TorchScript export, periodic package (through the CLI) and free-cluster package."""
+    """TorchScript export, periodic package (through the CLI, its loops for 2 threads) and
+    free-cluster package (the default: serial loops)."""
     from openmm_sog.cli.main import main as sognet
     from openmm_sog.training.model_io import save_model
 
@@ -70,6 +73,7 @@ def files(model, tmp_path_factory):
     model_file = folder / "model.pt"
     save_model(model, small_config(), "float64", model_file)
     paths = {"torchscript": folder / "model_ts.pt", "periodic": folder / "periodic.pt2"}
+    paths["model"] = model_file
     export_model(model, paths["torchscript"])
     # Under an ASCII LC_CTYPE, as an OpenCL (PoCL) context leaves it: AOTInductor reads its C++
     # templates with the locale's encoding, and the export must not depend on it.
@@ -77,7 +81,8 @@ def files(model, tmp_path_factory):
     locale.setlocale(locale.LC_CTYPE, "C")
     try:
         code = sognet(["export", "--model", str(model_file), "-o", str(paths["periodic"]),
-                       "--format", "aotinductor", "--periodic", "true"])  # fmt: skip
+                       "--format", "aotinductor", "--periodic", "true",
+                       "--threads", "2"])  # fmt: skip
         assert locale.setlocale(locale.LC_CTYPE) == "C"  # restored afterwards
     finally:
         locale.setlocale(locale.LC_CTYPE, previous)
@@ -85,6 +90,27 @@ def files(model, tmp_path_factory):
     paths["free"] = folder / "free.pt2"
     export_compiled(model, paths["free"], periodic=False)
     return paths
+
+
+def test_packages_record_the_threads_their_loops_are_generated_for(model, files, tmp_path, capsys):
+    """``--threads`` and export_compiled's default (serial loops: the faster package where
+    measured) are recorded in the metadata; both packages match the eager model (test below).
+    A thread count that is not a positive integer, or --threads with another format, is a
+    one-line error before anything is compiled or written."""
+    from openmm_sog.cli.main import main as sognet
+
+    assert load_compiled(files["periodic"])[1]["compiled"]["threads"] == 2
+    assert load_compiled(files["free"])[1]["compiled"]["threads"] == DEFAULT_COMPILE_THREADS == 1
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(SognetError, match="threads must be a positive integer"):
+            export_compiled(model, tmp_path / "bad.pt2", threads=bad)
+    output = tmp_path / "model_ts.pt"
+    assert (
+        sognet(["export", "--model", str(files["model"]), "-o", str(output), "--threads", "2"]) == 1
+    )
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--threads only applies to --format aotinductor" in error
+    assert not output.exists() and not (tmp_path / "bad.pt2").exists()
 
 
 def _pairs(model, positions, cell, periodic):

@@ -48,6 +48,13 @@ def parser() -> argparse.ArgumentParser:
         "are given by --structure or --atomic-numbers",
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="aotinductor: the OpenMP threads the package's loops are generated for (default "
+        "1, serial loops: the faster package where measured, docs/plugin.md)",
+    )
+    p.add_argument(
         "--structure",
         default=None,
         help="openmm-torch: a file ASE reads (extxyz, ...) whose atoms are the System's "
@@ -129,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     given = [option for option, value in options.items() if value]
     if not openmm_torch and given:
         raise SognetError(f"{' and '.join(given)} only apply to --format openmm-torch")
+    if args.threads is not None and args.format != "aotinductor":
+        raise SognetError("--threads only applies to --format aotinductor")
     if openmm_torch and not (args.structure or args.atomic_numbers):
         raise SognetError(
             "--format openmm-torch needs the System's atomic numbers (TorchForce passes only "
@@ -159,9 +168,10 @@ def run(args: argparse.Namespace) -> int:
             )
         model.trained_periodic = periodic
     if args.format == "aotinductor":
-        from openmm_sog.training.compiled_export import export_compiled
+        from openmm_sog.training.compiled_export import DEFAULT_COMPILE_THREADS, export_compiled
 
-        meta = export_compiled(model, args.output)
+        threads = DEFAULT_COMPILE_THREADS if args.threads is None else args.threads
+        meta = export_compiled(model, args.output, threads=threads)
         keys = ("format", "cutoff_angstrom", "atomic_numbers", "periodic", "package_sha256")
         print(json.dumps({k: meta[k] for k in keys}))
         return 0
