@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="aotinductor: the OpenMP threads the package's loops are generated for (default "
-        "1, serial loops: the faster package where measured, docs/plugin.md)",
+        "1, serial loops: the faster package where measured, docs/training.md)",
     )
     p.add_argument(
         "--structure",
