@@ -22,8 +22,19 @@ public:
             terms.push_back(Term{parameters.weights[l], 1.0/(parameters.widths[l]*parameters.widths[l]),
                     parameters.channels[l]});
     }
+    struct Term {
+        double weight;          // kJ/mol/e^2
+        double inverseWidth2;   // 1/nm^2
+        int channel;
+    };
     int getNumChannels() const {
         return numChannels;
+    }
+    /**
+     * The Gaussians, in the order of the parameters.
+     */
+    const std::vector<Term>& getTerms() const {
+        return terms;
     }
     /**
      * g_c (kJ/mol/e^2) and dg_c/d(r^2) (kJ/mol/e^2/nm^2) of every channel at r^2 (nm^2).
@@ -31,11 +42,18 @@ public:
     void evaluate(double r2, double* g, double* dgdr2) const {
         for (int c = 0; c < numChannels; c++)
             g[c] = dgdr2[c] = 0.0;
-        for (const Term& term : terms) {
-            const double value = term.weight*std::exp(-r2*term.inverseWidth2);
-            g[term.channel] += value;
-            dgdr2[term.channel] -= value*term.inverseWidth2;
-        }
+        for (const Term& term : terms)
+            addTerm(term, term.weight*std::exp(-r2*term.inverseWidth2), g, dgdr2);
+    }
+    /**
+     * The same from the terms' exponentials exp(-r^2/sigma_l^2), given at exponentials[l*stride]
+     * (for a caller that computes them for many pairs at once).
+     */
+    void evaluate(const double* exponentials, int stride, double* g, double* dgdr2) const {
+        for (int c = 0; c < numChannels; c++)
+            g[c] = dgdr2[c] = 0.0;
+        for (int l = 0; l < (int) terms.size(); l++)
+            addTerm(terms[l], terms[l].weight*exponentials[l*stride], g, dgdr2);
     }
     /**
      * Add one pair's energy sum_c q_ic q_jc g_c(r) to energy and, if chargeDerivatives is not
@@ -59,11 +77,10 @@ public:
         return dEdr2;
     }
 private:
-    struct Term {
-        double weight;          // kJ/mol/e^2
-        double inverseWidth2;   // 1/nm^2
-        int channel;
-    };
+    static void addTerm(const Term& term, double value, double* g, double* dgdr2) {
+        g[term.channel] += value;
+        dgdr2[term.channel] -= value*term.inverseWidth2;
+    }
     std::vector<Term> terms;
     int numChannels;
 };

@@ -1,6 +1,7 @@
 #ifndef OPENMM_SOGREALSPACESUM_H_
 #define OPENMM_SOGREALSPACESUM_H_
 
+#include "SOGPairKernel.h"
 #include "internal/SOGKernelParameters.h"
 #include "openmm/Vec3.h"
 #include <cstdint>
@@ -84,10 +85,7 @@ public:
         return cutoff;
     }
 private:
-    int numChannels;
-    std::vector<double> weights;          // w_l, kJ/mol/e^2
-    std::vector<double> inverseWidths2;   // 1/sigma_l^2, 1/nm^2
-    std::vector<int> channels;            // c_l
+    SOGPairKernel kernel;
     std::vector<double> transformAtZero;  // ghat_c(0) per channel, kJ/mol nm^3/e^2
     double cutoff;
 };
