@@ -446,6 +446,29 @@ def test_openmm_ml_runs_a_package_on_an_ml_subset(files):
     assert np.abs(forces).max() > 0.0
 
 
+def test_a_torch_without_aoti_packaging_is_one_line(monkeypatch, tmp_path, capsys):
+    """A torch build without AOTInductor's packaging module (older or stripped builds): the
+    export format is refused in one line that names the torch and what it lacks, and no file
+    is written."""
+    import sys
+
+    from openmm_sog.cli.main import main as sognet
+    from openmm_sog.training.model_io import save_model
+
+    model_file = tmp_path / "model.pt"
+    save_model(make_model(seed=1), small_config(), "float64", model_file)
+    # A None entry makes the import fail with ImportError, as a missing module does.
+    monkeypatch.setitem(sys.modules, "torch.export.pt2_archive._package", None)
+    assert "no AOTInductor packaging" in compiled_export_available()
+    code = sognet(["export", "--model", str(model_file), "-o", str(tmp_path / "m.pt2"),
+                   "--format", "aotinductor"])  # fmt: skip
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(error) == 1, error
+    assert "cannot write an AOTInductor package" in error[0], error[0]
+    assert f"this torch ({torch.__version__}) has no AOTInductor packaging" in error[0]
+    assert not (tmp_path / "m.pt2").exists()
+
+
 def test_an_export_this_installation_cannot_compile_is_one_line(monkeypatch, tmp_path, capsys):
     """Without a C++ compiler AOTInductor cannot build: `sognet export` says so in one line."""
     import shutil
