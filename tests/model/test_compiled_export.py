@@ -239,6 +239,27 @@ def test_package_in_openmm_equals_the_torchscript_export(files, periodic, platfo
     _assert_same(got, want, rel)
 
 
+@pytest.mark.parametrize("backbone", ["painn", "cace"])
+def test_message_passing_backbones_compile_and_run_in_openmm(backbone, tmp_path):
+    """A package of either message-passing backbone (several neighbour shells, PaiNN's vectors,
+    CACE's angular moments) gives the TorchScript export's energy, forces and dU/dlambda in a
+    TorchSOGForce on the CPU platform, to round-off."""
+    from model_helpers import LOCAL_MODELS
+
+    model = make_model(seed=5, **LOCAL_MODELS[backbone])
+    torchscript, package = tmp_path / "model.pt", tmp_path / "model.pt2"
+    export_model(model, torchscript)
+    export_compiled(model, package, periodic=True)
+    structure = random_structure(NUM_ATOMS, TRICLINIC, seed=9)
+    numbers = structure["atomic_numbers"].tolist()
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+    box = np.array(TRICLINIC) * NM_PER_ANGSTROM
+    got = _evaluate(package, numbers, positions, box, "CPU", "double", True, **SCALING)
+    want = _evaluate(torchscript, numbers, positions, box, "CPU", "double", True, **SCALING)
+    assert np.abs(want[0][1]).max() > 0.0
+    _assert_same(got, want, 1e-9)
+
+
 def test_package_matches_the_lattice_sum_oracle(model, files):
     """Independently of the TorchScript path: the direct lattice sum of the whole kernel."""
     from test_torch_sog_force_regions_and_parameters import _oracle
