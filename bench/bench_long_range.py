@@ -1,5 +1,6 @@
 """Benchmark: SOGLongRange energy + forces vs system size, against a dense k-space sum and
-torch-pme (PME with a CombinedPotential of the same Gaussians) at matched accuracy.
+torch-pme (its PME and P3M calculators over a CombinedPotential of the same Gaussians) at
+matched accuracy.
 
 All timings are taken side by side in one run on the same machine. Results are printed and
 appended with the date and the machine to ``bench/RESULTS.md``.
@@ -69,8 +70,13 @@ def energy_and_forces(energy_fn, positions: torch.Tensor) -> tuple[float, torch.
     return float(energy.detach()), -grad
 
 
-def torchpme_calculator(kernel: SOGKernel, mesh_spacing: float, nodes: int):
-    """torch-pme PME over a CombinedPotential with one Gaussian potential per SOG term."""
+#: torch-pme's mesh calculators compared: name -> class name in torchpme
+TORCHPME_METHODS = {"PME": "PMECalculator", "P3M": "P3MCalculator"}
+
+
+def torchpme_calculator(kernel: SOGKernel, mesh_spacing: float, nodes: int, method: str = "PME"):
+    """torch-pme's ``method`` (PME or P3M) over a CombinedPotential with one Gaussian potential
+    per SOG term."""
     import torchpme
 
     class GaussianPotential(torchpme.potentials.Potential):
@@ -105,7 +111,8 @@ def torchpme_calculator(kernel: SOGKernel, mesh_spacing: float, nodes: int):
         learnable_weights=False,
         smearing=min(widths),
     )
-    calc = torchpme.PMECalculator(potential, mesh_spacing=mesh_spacing, interpolation_nodes=nodes)
+    calculator = getattr(torchpme, TORCHPME_METHODS[method])
+    calc = calculator(potential, mesh_spacing=mesh_spacing, interpolation_nodes=nodes)
     calc.to(torch.float64)
     # Gaussians beyond the kept ones only add g(0) to the self term.
     extra_self = float(weights[[i for i in range(len(widths)) if i not in keep]].sum())
@@ -118,8 +125,11 @@ def torchpme_calculator(kernel: SOGKernel, mesh_spacing: float, nodes: int):
     return energy
 
 
-def calibrate_torchpme(kernel: SOGKernel, target_error: float, reference, positions, charges, cell):
-    """Cheapest (mesh spacing, interpolation nodes) with force error <= target_error.
+def calibrate_torchpme(
+    kernel: SOGKernel, target_error: float, reference, positions, charges, cell, method: str = "PME"
+):
+    """Cheapest (mesh spacing, interpolation nodes) of torch-pme's ``method`` with force error
+    <= target_error.
 
     For each interpolation order, bisect (in log spacing) for the coarsest mesh that reaches
     the target; then keep the fastest of the orders.
@@ -127,7 +137,7 @@ def calibrate_torchpme(kernel: SOGKernel, target_error: float, reference, positi
     _, f_ref = reference
 
     def error(spacing: float, nodes: int) -> float:
-        calc = torchpme_calculator(kernel, spacing, nodes)
+        calc = torchpme_calculator(kernel, spacing, nodes, method)
         _, f = energy_and_forces(lambda p: calc(p, charges, cell), positions)
         return float((f - f_ref).norm() / f_ref.norm())
 
@@ -142,12 +152,12 @@ def calibrate_torchpme(kernel: SOGKernel, target_error: float, reference, positi
                 fine = mid
             else:
                 coarse = mid
-        calc = torchpme_calculator(kernel, fine, nodes)
+        calc = torchpme_calculator(kernel, fine, nodes, method)
         t = timed(
             lambda calc=calc: energy_and_forces(lambda p: calc(p, charges, cell), positions), 2
         )
         print(
-            f"  torch-pme {nodes} nodes: mesh spacing {fine:.3f} A reaches the target, "
+            f"  torch-pme {method}, {nodes} nodes: mesh spacing {fine:.3f} A reaches the target, "
             f"{1e3 * t:.0f} ms",
             flush=True,
         )
@@ -209,21 +219,25 @@ def main() -> None:
     _, f_ours = energy_and_forces(lambda p: layer(p, q_c, cell_c)[0], pos_c)
     our_error = float((f_ours - reference[1]).norm() / reference[1].norm())
     print(f"calibration (2,000 atoms): our force error vs dense sum {our_error:.2e}")
-    pme = None
-    pme_setting = "not run"
+    calculators: dict = {}
+    settings = {method: "not run" for method in TORCHPME_METHODS}
     if not args.no_torchpme:
-        # Both methods must reach the same target: half the requested tolerance.
-        best = calibrate_torchpme(kernel, 0.5 * args.tolerance, reference, pos_c, q_c, cell_c)
-        if best is None:
-            print("torch-pme: no mesh reached the matched accuracy")
-        else:
+        for method in TORCHPME_METHODS:
+            # Both methods must reach the same target: half the requested tolerance.
+            best = calibrate_torchpme(
+                kernel, 0.5 * args.tolerance, reference, pos_c, q_c, cell_c, method
+            )
+            if best is None:
+                print(f"torch-pme {method}: no mesh reached the matched accuracy")
+                settings[method] = "no mesh reached the matched accuracy"
+                continue
             spacing, nodes, _, err = best
             print(
-                f"torch-pme matched: mesh spacing {spacing:.3f} A, {nodes} interpolation "
-                f"nodes, force error {err:.2e}"
+                f"torch-pme {method} matched: mesh spacing {spacing:.3f} A, {nodes} "
+                f"interpolation nodes, force error {err:.2e}"
             )
-            pme = torchpme_calculator(kernel, spacing, nodes)
-            pme_setting = f"mesh spacing {spacing:.3f} A, {nodes} nodes, force error {err:.1e}"
+            calculators[method] = torchpme_calculator(kernel, spacing, nodes, method)
+            settings[method] = f"mesh spacing {spacing:.3f} A, {nodes} nodes, force error {err:.1e}"
 
     rows = []
     for n in args.sizes:
@@ -239,14 +253,19 @@ def main() -> None:
                 (positions, charges, cell),
                 1,
             )
-        t_pme = float("nan")
-        if pme is not None and n <= args.pme_max:
-            t_pme = time_energy_forces(pme, (positions, charges, cell), args.repeats)
-        rows.append((n, t_ours, t_dense, t_pme))
+        t_mesh = {}
+        for method in TORCHPME_METHODS:
+            t_mesh[method] = float("nan")
+            if method in calculators and n <= args.pme_max:
+                t_mesh[method] = time_energy_forces(
+                    calculators[method], (positions, charges, cell), args.repeats
+                )
+        rows.append((n, t_ours, t_dense, t_mesh["PME"], t_mesh["P3M"]))
         print(
             f"N = {n:7d}: ours {1e3 * t_ours:9.1f} ms | dense {1e3 * t_dense:9.1f} ms "
-            f"(x{t_dense / t_ours:6.1f}) | torch-pme {1e3 * t_pme:9.1f} ms "
-            f"(x{t_pme / t_ours:5.2f})",
+            f"(x{t_dense / t_ours:6.1f}) | torch-pme PME {1e3 * t_mesh['PME']:9.1f} ms "
+            f"(x{t_mesh['PME'] / t_ours:5.2f}) | P3M {1e3 * t_mesh['P3M']:9.1f} ms "
+            f"(x{t_mesh['P3M'] / t_ours:5.2f})",
             flush=True,
         )
 
@@ -262,12 +281,13 @@ def main() -> None:
         f"Machine: {machine()}. Coulomb long-range kernel (cutoff {CUTOFF_A} A, "
         f"{kernel.num_gaussians} Gaussians), random neutral charges at {DENSITY_PER_A3} atoms/A^3, "
         f"float64, tolerance {args.tolerance:g} (force error vs dense sum {our_error:.1e}). "
-        f"torch-pme tuned to the same target (force error <= tolerance/2): {pme_setting}. "
+        "torch-pme tuned to the same target (force error <= tolerance/2): PME "
+        f"{settings['PME']}; P3M {settings['P3M']}. "
         "Times are CPU seconds of a single-threaded process (robust on a shared machine); "
         "ratios are the other method's time over ours (> 1: ours is faster).\n",
         "| N | ours (ms) | dense k-space sum (ms) | dense / ours | torch-pme PME (ms) "
-        "| torch-pme / ours |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| torch-pme PME / ours | torch-pme P3M (ms) | torch-pme P3M / ours |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def fmt(t: float) -> str:
@@ -276,10 +296,10 @@ def main() -> None:
     def ratio(t: float, t_ours: float) -> str:
         return "—" if math.isnan(t) else f"{t / t_ours:.2f}"
 
-    for n, t_ours, t_dense, t_pme in rows:
+    for n, t_ours, t_dense, t_pme, t_p3m in rows:
         lines.append(
             f"| {n} | {1e3 * t_ours:.1f} | {fmt(t_dense)} | {ratio(t_dense, t_ours)} | "
-            f"{fmt(t_pme)} | {ratio(t_pme, t_ours)} |"
+            f"{fmt(t_pme)} | {ratio(t_pme, t_ours)} | {fmt(t_p3m)} | {ratio(t_p3m, t_ours)} |"
         )
     lines.append(
         f"\nFitted scaling exponent of ours: **{exponent:.2f}** (time ~ N^a, "

@@ -478,3 +478,65 @@ def test_real_space_in_the_kernel_or_in_the_model(
     system.addForce(force)
     with pytest.raises(openmm.OpenMMException, match="OPENMM_SOG_TORCH_REAL_SPACE must be"):
         _evaluate(system, structure["positions"].numpy() * NM_PER_ANGSTROM, platform)
+
+
+@pytest.mark.parametrize("platform", ["Reference", "CPU"])
+def test_profile_records_the_parts_of_the_evaluations(
+    exported, structure, platform, tmp_path, monkeypatch
+):
+    """OPENMM_SOG_PROFILE=<file>: when the Context goes, one JSON line with the median wall time
+    of each part of the evaluations after the warm-up ones; every part is timed, and together
+    they stay within the evaluations' own wall time."""
+    import gc
+    import json
+    import time
+
+    record = tmp_path / "profile.jsonl"
+    monkeypatch.setenv("OPENMM_SOG_PROFILE", str(record))
+    system = _system()
+    system.addForce(_native_force(exported, structure))
+    context = openmm.Context(
+        system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform)
+    )
+    positions = structure["positions"].numpy() * NM_PER_ANGSTROM
+    walls = []
+    for _ in range(7):
+        context.setPositions(positions)
+        start = time.perf_counter()
+        context.getState(getForces=True)
+        walls.append(1e3 * (time.perf_counter() - start))
+    assert not record.exists()  # written when the kernel goes, not before
+    del context
+    gc.collect()
+    (line,) = record.read_text().splitlines()
+    profile = json.loads(line)
+    assert profile["force"] == "TorchSOGForce" and profile["platform"] == platform
+    assert profile["evaluations"] == 7 and profile["warm_up"] == 2
+    parts = profile["median_ms"]
+    assert set(parts) == {
+        "model forward",
+        "long range k-space",
+        "long range real space",
+        "model backward",
+        "forces",
+    }
+    assert all(value >= 0.0 for value in parts.values())
+    for name in ("model forward", "long range k-space", "model backward"):
+        assert parts[name] > 0.0, name
+    assert sum(parts.values()) <= max(walls[2:])
+
+
+def test_profile_to_a_file_that_cannot_be_written_is_a_warning(
+    exported, structure, tmp_path, monkeypatch, capfd
+):
+    """A profile path in a missing folder: the simulation is unaffected; stderr says why."""
+    import gc
+
+    path = tmp_path / "missing" / "profile.jsonl"
+    monkeypatch.setenv("OPENMM_SOG_PROFILE", str(path))
+    system = _system()
+    system.addForce(_native_force(exported, structure))
+    energy, forces = _evaluate(system, structure["positions"].numpy() * NM_PER_ANGSTROM)
+    assert np.isfinite(energy) and np.isfinite(forces).all()
+    gc.collect()  # the Context of _evaluate, and with it the kernel, is gone
+    assert f"OPENMM_SOG_PROFILE: cannot append to '{path}'" in capfd.readouterr().err

@@ -2,6 +2,7 @@
 #define OPENMM_REFERENCETORCHSOGKERNELS_H_
 
 #include "ReferenceSOGIxn.h"
+#include "SOGEvaluationProfile.h"
 #include "SOGFreeSpaceSum.h"
 #include "SOGRealSpaceSum.h"
 #include "SOGTorchModel.h"
@@ -33,6 +34,7 @@ private:
     std::unique_ptr<SOGRealSpaceSum> realSpace;      // periodic: the model's narrow Gaussians
     std::vector<double> weightSums; // per channel, sum of |w| (kJ/mol/e^2)
     TorchSOGScaleParameters scales;
+    std::unique_ptr<SOGEvaluationProfile> profile; // OPENMM_SOG_PROFILE only
 };
 
 /**

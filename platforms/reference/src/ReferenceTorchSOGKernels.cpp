@@ -32,6 +32,9 @@ KernelImpl* ReferenceTorchSOGKernelFactory::createKernelImpl(string name, const 
     throw OpenMMException("TorchSOGForce: the Reference kernel factory was asked for unknown kernel '" + name + "'");
 }
 
+// The parts of an evaluation an OPENMM_SOG_PROFILE record times (SOGEvaluationProfile).
+enum ProfilePart {MODEL_FORWARD, LONG_RANGE_KSPACE, LONG_RANGE_REAL_SPACE, MODEL_BACKWARD, FORCES};
+
 static ReferencePlatform::PlatformData& getPlatformData(ContextImpl& context) {
     return *reinterpret_cast<ReferencePlatform::PlatformData*>(context.getPlatformData());
 }
@@ -55,15 +58,21 @@ void ReferenceCalcTorchSOGForceKernel::initialize(const System& system, const To
     else
         freeSpace.reset(new SOGFreeSpaceSum(parameters));
     scales = TorchSOGScaleParameters(force);
+    profile.reset(SOGEvaluationProfile::createIfRequested("TorchSOGForce", getPlatform().getName(),
+            {"model forward", "long range k-space", "long range real space", "model backward", "forces"}));
 }
 
 double ReferenceCalcTorchSOGForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ReferencePlatform::PlatformData& data = getPlatformData(context);
     double lambda, scale;
     scales.read(context, lambda, scale);
+    if (profile)
+        profile->start();
     vector<double> charges, chargeDerivatives, modelForces;
     const double localEnergy = model->evaluate(*data.positions, data.periodicBoxVectors, lambda, includeForces, charges);
     TorchSOGForceImpl::checkModelCharges(charges, weightSums);
+    if (profile)
+        profile->mark(MODEL_FORWARD); // the neighbour pairs' selection included
     // The long range of the modelled particles at fixed charges, in region order.
     const vector<Vec3>& positions = model->getRegionPositions();
     vector<Vec3> longRangeForces(positions.size());
@@ -72,6 +81,8 @@ double ReferenceCalcTorchSOGForceKernel::execute(ContextImpl& context, bool incl
         ixn->setThreadPool(&data.threads);
         longRangeEnergy = ixn->calculate(positions, data.periodicBoxVectors, charges, includeForces ? &longRangeForces : nullptr,
                 includeForces ? &chargeDerivatives : nullptr);
+        if (profile)
+            profile->mark(LONG_RANGE_KSPACE);
         if (realSpace)
             longRangeEnergy += realSpace->calculate(model->getPairs(), data.periodicBoxVectors, charges,
                     includeForces ? &longRangeForces : nullptr, includeForces ? &chargeDerivatives : nullptr);
@@ -79,16 +90,24 @@ double ReferenceCalcTorchSOGForceKernel::execute(ContextImpl& context, bool incl
     else
         longRangeEnergy = freeSpace->calculate(positions, charges, includeForces ? &longRangeForces : nullptr,
                 includeForces ? &chargeDerivatives : nullptr);
+    if (profile)
+        profile->mark(LONG_RANGE_REAL_SPACE); // free space: the whole sum
     const double energy = localEnergy + longRangeEnergy;
     if (includeForces) {
         for (double& derivative : chargeDerivatives)
             derivative *= scale;
         const double dEdLambda = model->backward(chargeDerivatives, scale, modelForces);
+        if (profile)
+            profile->mark(MODEL_BACKWARD);
         vector<Vec3>& forces = *data.forces;
         const vector<int>& region = model->getRegion();
         for (int k = 0; k < (int) region.size(); k++)
             forces[region[k]] += longRangeForces[k]*scale + Vec3(modelForces[3*k], modelForces[3*k+1], modelForces[3*k+2]);
         scales.addDerivatives(*data.energyParameterDerivatives, dEdLambda, energy);
+    }
+    if (profile) {
+        profile->mark(FORCES);
+        profile->finish();
     }
     return scale*energy;
 }
