@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds openmm-sog on a machine with an NVIDIA GPU and the CUDA toolkit, where PyTorch is already
 # installed, then runs the CUDA tests, GPU training and the GPU benchmarks. Wheels that the
-# machine lacks (openmm, openmm-cuda-13, swig, vesin-torch, ase, finufft, torch-pme) are taken
-# from WHEELS (default .whl/) when it exists: this is how it runs on a GPU machine without network.
+# machine lacks (openmm, openmm-cuda-13, swig, vesin-torch, ase, finufft, torch-pme, and
+# openmmtools for the data files of bench_md.py's Amber systems) are taken from WHEELS (default
+# .whl/, installed without their dependencies) when it exists: this is how it runs on a GPU
+# machine without network.
 # Made for a short lease: the Python package and the C++ tests build side by side, GPU training
 # runs in the background while the tests run, and every step has a time cap (seconds).
 #
@@ -14,7 +16,8 @@
 #                                      # with l <= 4, side by side (in the background)
 #   bash scripts/gpu_check.sh finetune # FINETUNE_FROM (a model file) trained on for FINETUNE_SECONDS in four
 #                                      # variants side by side (learning rate, energy weight); the best comes back
-#   bash scripts/gpu_check.sh bench    # bench_openmm.py, bench_torch_sog_force_gpu.py, bench_model on cuda
+#   bash scripts/gpu_check.sh bench    # bench_md.py (real systems) and bench_openmm.py on CUDA,
+#                                      # bench_torch_sog_force_gpu.py, bench_model on cuda
 #   bash scripts/gpu_check.sh scaling  # long-range cost against size on CUDA (issue 17 target 4)
 #   bash scripts/gpu_check.sh profile  # per-kernel GPU times of MD steps (Nsight Compute), PROFILE_IONS ions
 #   bash scripts/gpu_check.sh torchprof  # torch.profiler of one SOG-Net evaluation on the GPU
@@ -188,6 +191,9 @@ if [[ "$MODES" == *" test "* ]]; then
 fi
 
 if [[ "$MODES" == *" bench "* ]]; then
+    step "bench: SOG Coulomb vs OpenMM PME on real systems on CUDA (bench_md.py)"
+    capped "${BENCH_MD_SECONDS:-240}" "$PY" bench/bench_md.py --platforms CUDA \
+        --systems ${BENCH_MD_SYSTEMS:-tip3p alanine dhfr nacl} --md-seconds 2 2>&1
     step "bench: SOG Coulomb (native real space) vs OpenMM PME on CUDA"
     capped "${BENCH_OPENMM_SECONDS:-200}" "$PY" bench/bench_openmm.py --platforms CUDA \
         --sizes ${BENCH_OPENMM_SIZES:-3000 24000 192000} --repeats 10 --md-steps 300 2>&1
