@@ -72,6 +72,8 @@ def energy_and_forces(energy_fn, positions: torch.Tensor) -> tuple[float, torch.
 
 #: torch-pme's mesh calculators compared: name -> class name in torchpme
 TORCHPME_METHODS = {"PME": "PMECalculator", "P3M": "P3MCalculator"}
+#: the interpolation orders tried for each (torch-pme 0.5 takes 3-6 for PME, 1-5 for P3M)
+TORCHPME_NODES = {"PME": (4, 5, 6), "P3M": (3, 4, 5)}
 
 
 def torchpme_calculator(kernel: SOGKernel, mesh_spacing: float, nodes: int, method: str = "PME"):
@@ -142,7 +144,7 @@ def calibrate_torchpme(
         return float((f - f_ref).norm() / f_ref.norm())
 
     best = None
-    for nodes in (4, 5, 6):
+    for nodes in TORCHPME_NODES[method]:
         fine, coarse = 0.15, 1.5
         if error(fine, nodes) > target_error:
             continue
