@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import openmm
 import torch
-from bench_openmm import machine
+from bench_openmm import append_results, machine
 from bench_scaling import exponent, random_ions
 from openmm import unit
 
@@ -178,9 +178,7 @@ def main() -> None:
         "Gaussians' sum over the model's pairs (their selection is in the model's forward "
         f"pass).\n\n{table}\n"
     )
-    with open(Path(__file__).with_name("RESULTS.md"), "a") as f:
-        f.write(text)
-    print(f"appended to {Path(__file__).with_name('RESULTS.md')}")
+    append_results([text])
 
 
 if __name__ == "__main__":
