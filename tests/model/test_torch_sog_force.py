@@ -526,6 +526,22 @@ def test_profile_records_the_parts_of_the_evaluations(
     assert sum(parts.values()) <= max(walls[2:])
 
 
+def test_profile_without_timed_evaluations_reports_null(exported, structure, tmp_path, monkeypatch):
+    """One evaluation, the warm-up's first: the record says so, with no times (null)."""
+    import gc
+    import json
+
+    record = tmp_path / "profile.jsonl"
+    monkeypatch.setenv("OPENMM_SOG_PROFILE", str(record))
+    system = _system()
+    system.addForce(_native_force(exported, structure))
+    _evaluate(system, structure["positions"].numpy() * NM_PER_ANGSTROM, "CPU")
+    gc.collect()
+    profile = json.loads(record.read_text())
+    assert profile["evaluations"] == 1
+    assert set(profile["median_ms"].values()) == {None}
+
+
 def test_profile_to_a_file_that_cannot_be_written_is_a_warning(
     exported, structure, tmp_path, monkeypatch, capfd
 ):
