@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import statistics
 import time
 
@@ -77,6 +78,19 @@ def water_box(model: str, edge_nm: float, cutoff_nm: float):
     return build, 300.0
 
 
+@functools.cache
+def platform_label(platform: str) -> str:
+    """The platform's name, with its device for OpenCL and CUDA (PoCL's OpenCL runs on the CPU),
+    read once per platform from a Context of one particle."""
+    system = openmm.System()
+    system.addParticle(1.0)
+    integrator = openmm.VerletIntegrator(1e-3)
+    device = device_name(
+        openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform))
+    )
+    return platform if device == "CPU" else f"{platform} ({device})"
+
+
 def md_steps_for(build, tolerance: float, temperature: float, platform: str, seconds: float) -> int:
     """The number of PME steps that take about ``seconds`` on ``platform`` (at least 20)."""
     trial = 10
@@ -101,11 +115,10 @@ def compare(name: str, build, temperature: float, platforms: list[str], args) ->
             pme_run = pme(build, args.pme_tolerance)
             md_pme.append(md_ns_per_day(*pme_run, temperature, steps, platform))
             md_sog.append(md_ns_per_day(*sog(build, tol, "native"), temperature, steps, platform))
-        device = device_name(context(*pme(build, args.pme_tolerance), platform))
         row = {
             "name": name,
             "atoms": atoms,
-            "platform": platform if device == "CPU" else f"{platform} ({device})",
+            "platform": platform_label(platform),
             "tol": tol,
             "err_pme": err_pme,
             "err_sog": err_sog,

@@ -89,19 +89,13 @@ def force_context(exported: Path, positions: np.ndarray, edge: float, numbers: l
 
 def time_size(exported: Path, n: int, repeats: int) -> dict:
     """The median wall time (ms) of each part of a TorchSOGForce evaluation of ``n`` random
-    ions, from the force's OPENMM_SOG_PROFILE record, and of the whole getState() call."""
+    ions, from the force's OPENMM_SOG_PROFILE record, and of the whole getState() call. Runs in
+    a ``--measure`` process of its own, whose environment it sets."""
     edge, positions, _ = random_ions(n)
     numbers = [11 if i % 2 == 0 else 17 for i in range(n)]
     record = Path(tempfile.mkdtemp()) / "profile.jsonl"
-    previous = os.environ.get("OPENMM_SOG_PROFILE")
     os.environ["OPENMM_SOG_PROFILE"] = str(record)
-    try:
-        context = force_context(exported, positions, edge, numbers)
-    finally:
-        if previous is None:
-            del os.environ["OPENMM_SOG_PROFILE"]
-        else:
-            os.environ["OPENMM_SOG_PROFILE"] = previous
+    context = force_context(exported, positions, edge, numbers)
     whole = []
     for k in range(repeats + 2):  # two warm-ups, which the profile leaves out too
         context.setPositions(positions * unit.nanometer)
@@ -109,7 +103,7 @@ def time_size(exported: Path, n: int, repeats: int) -> dict:
         context.getState(getForces=True)
         if k >= 2:
             whole.append(1e3 * (time.perf_counter() - start))
-    del context  # the kernel writes its record as it goes
+    del context  # the kernel writes its record as it goes, with the Context
     gc.collect()
     parts = json.loads(record.read_text().splitlines()[-1])["median_ms"]
     parts["whole"] = statistics.median(whole)
