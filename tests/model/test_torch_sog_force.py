@@ -12,9 +12,12 @@ single and mixed precision (device long range in float; on PoCL 6e-6 and 6e-5 ar
 3e-5 and 3e-4. Dropping the chain rule or a Gaussian moves the result by 1e-2 or more.
 """
 
+import gc
+import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import openmm
@@ -487,10 +490,6 @@ def test_profile_records_the_parts_of_the_evaluations(
     """OPENMM_SOG_PROFILE=<file>: when the Context goes, one JSON line with the median wall time
     of each part of the evaluations after the warm-up ones; every part is timed, and together
     they stay within the evaluations' own wall time."""
-    import gc
-    import json
-    import time
-
     record = tmp_path / "profile.jsonl"
     monkeypatch.setenv("OPENMM_SOG_PROFILE", str(record))
     system = _system()
@@ -528,9 +527,6 @@ def test_profile_records_the_parts_of_the_evaluations(
 
 def test_profile_without_timed_evaluations_reports_null(exported, structure, tmp_path, monkeypatch):
     """One evaluation, the warm-up's first: the record says so, with no times (null)."""
-    import gc
-    import json
-
     record = tmp_path / "profile.jsonl"
     monkeypatch.setenv("OPENMM_SOG_PROFILE", str(record))
     system = _system()
@@ -546,8 +542,6 @@ def test_profile_to_a_file_that_cannot_be_written_is_a_warning(
     exported, structure, tmp_path, monkeypatch, capfd
 ):
     """A profile path in a missing folder: the simulation is unaffected; stderr says why."""
-    import gc
-
     path = tmp_path / "missing" / "profile.jsonl"
     monkeypatch.setenv("OPENMM_SOG_PROFILE", str(path))
     system = _system()
